@@ -1,0 +1,49 @@
+"""Small HTTP helpers shared by the front doors: bounded body reading, JSON responses, timestamps."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any, Mapping
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+_encode = msgspec.json.Encoder().encode
+
+
+class BodyTooLarge(Exception):
+    def __init__(self, limit: int):
+        super().__init__(f"request body exceeds {limit} bytes")
+        self.limit = limit
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refusing more than `limit` bytes (checked before and while reading)."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise BodyTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def json_response(content: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    body = content if isinstance(content, bytes) else _encode(content)
+    return Response(body, status, headers, media_type="application/json")
+
+
+def rfc3339(ts: float | None) -> str | None:
+    """UTC, millisecond precision, `Z` suffix: 2026-04-01T09:30:00.125Z."""
+    if ts is None:
+        return None
+    t = _dt.datetime.fromtimestamp(ts, _dt.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+encode = _encode

@@ -1,0 +1,221 @@
+"""Native key routes: /v1/kv/{namespace}/{key}, list, batch and history. Validate, call the engine, render."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...engine import values
+from ...engine.kv import KEEP, Deleted, Op
+from ...store.base import Change, Entry
+from ...support.auth import tenant_of
+from ..errors import APIError
+from ..http import encode, json_response, read_body, rfc3339
+from .models import PatchRequest
+from ...services import Services
+
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+
+
+def etag(e: Entry) -> str:
+    return f'"{e.version}.{e.mod_rev}"'
+
+
+def entry_json(e: Entry, with_value: bool = True) -> bytes:
+    """Render an entry; the stored JSON value is spliced in without decoding."""
+    head = b'{"namespace":' + encode(e.namespace) + b',"key":' + encode(e.key)
+    if with_value:
+        head += b',"value":' + e.value
+    meta = encode({
+        "version": e.version, "create_revision": e.create_rev, "mod_revision": e.mod_rev,
+        "created_at": rfc3339(e.created_at), "updated_at": rfc3339(e.updated_at),
+        "expires_at": rfc3339(e.expires_at),
+    })
+    return head + b"," + meta[1:]
+
+
+def change_json(c: Change, with_prev: bool = False) -> bytes:
+    out = encode({"type": c.type, "namespace": c.namespace, "key": c.key})[:-1]
+    out += b',"value":' + (c.value if c.value is not None else b"null")
+    if with_prev:
+        out += b',"prev_value":' + (c.prev_value if c.prev_value is not None else b"null")
+    return out + b',"version":%d,"revision":%d,"ts":' % (c.version, c.rev) + encode(rfc3339(c.ts)) + b"}"
+
+
+def _headers(e: Entry) -> dict[str, str]:
+    return {"ETag": etag(e), "X-Stigmer-Revision": str(e.mod_rev)}
+
+
+def parse_tags(header: str) -> list[str]:
+    return [t.strip().removeprefix("W/") for t in header.split(",") if t.strip()]
+
+
+def tag_matches(tag: str, e: Entry) -> bool:
+    """`*`, the full ETag `"version.revision"`, or a bare version `"3"` (also unquoted)."""
+    if tag == "*":
+        return True
+    inner = tag.strip('"')
+    return inner == f"{e.version}.{e.mod_rev}" or inner == str(e.version)
+
+
+def _preconditions(request: Request, op: Op, current: Entry | None) -> Op:
+    """Turn If-Match / If-None-Match into engine expectations (checked atomically in the writer)."""
+    if_none = request.headers.get("if-none-match")
+    if if_none is not None and if_none.strip() == "*":
+        return msgspec.structs.replace(op, expect_version=0)
+    if_match = request.headers.get("if-match")
+    if if_match is None:
+        return op
+    tags = parse_tags(if_match)
+    if tags == ["*"]:
+        if current is None:
+            raise APIError(412, "precondition_failed", "key does not exist")
+        return msgspec.structs.replace(op, expect_revision=current.mod_rev)
+    for tag in tags:
+        inner = tag.strip('"')
+        version, _, rev = inner.partition(".")
+        if version.isdigit() and (not rev or rev.isdigit()):
+            return msgspec.structs.replace(op, expect_version=int(version), expect_revision=int(rev) if rev else None)
+    raise APIError(400, "invalid_argument", "If-Match must hold an ETag of this API or *")
+
+
+def _ttl(request: Request, default: Any) -> Any:
+    raw = request.query_params.get("ttl")
+    if raw is None:
+        return default
+    if raw in ("", "0", "none"):
+        return None
+    try:
+        ttl = float(raw)
+    except ValueError:
+        raise APIError(400, "invalid_argument", "ttl must be a number of seconds", {"field": "ttl"}) from None
+    if not ttl > 0 or ttl == float("inf"):
+        raise APIError(400, "invalid_argument", "ttl must be a positive number of seconds", {"field": "ttl"})
+    return ttl
+
+
+def _int_param(request: Request, name: str, default: int | None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise APIError(400, "invalid_argument", f"{name} must be a non-negative integer", {"field": name})
+    return int(raw)
+
+
+def encode_cursor(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise APIError(400, "invalid_argument", "invalid cursor", {"field": "cursor"}) from None
+
+
+def _write_response(result: Entry, created: bool, with_value: bool) -> Response:
+    return json_response(entry_json(result, with_value), 201 if created else 200, _headers(result))
+
+
+def routes(svc: Services) -> list[Route]:
+    kv = svc.kv
+    body_limit = svc.settings.max_value_bytes * 2 + 65536
+
+    async def get_key(request: Request) -> Response:
+        p = request.path_params
+        e = kv.get(tenant_of(request), p["namespace"], p["key"])
+        if e is None:
+            raise APIError(404, "not_found", "key not found", {"namespace": p["namespace"], "key": p["key"]})
+        if_none = request.headers.get("if-none-match")
+        if if_none is not None and any(tag_matches(t, e) for t in parse_tags(if_none)):
+            return Response(status_code=304, headers=_headers(e))
+        return json_response(entry_json(e), headers=_headers(e))
+
+    async def put_key(request: Request) -> Response:
+        p = request.path_params
+        tenant = tenant_of(request)
+        body = await read_body(request, body_limit)
+        if not body.strip():
+            raise APIError(400, "invalid_json", "the request body must be a JSON value")
+        value = _decode(body)
+        op = Op("put", p["namespace"], p["key"], value=value, ttl=_ttl(request, None))
+        current = kv.get(tenant, p["namespace"], p["key"]) if "if-match" in request.headers else None
+        result = await kv.apply(tenant, _preconditions(request, op, current))
+        return _write_response(result, result.version == 1, with_value=False)
+
+    async def patch_key(request: Request) -> Response:
+        p = request.path_params
+        tenant = tenant_of(request)
+        body = _decode(await read_body(request, body_limit))
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        ns, key = p["namespace"], p["key"]
+        if ctype == MERGE_PATCH:
+            op = Op("merge", ns, key, value=body, deep=True, null_deletes=True, ttl=_ttl(request, KEEP))
+        elif ctype == JSON_PATCH:
+            op = Op("patch", ns, key, patch=body, ttl=_ttl(request, KEEP))
+        else:
+            op = PatchRequest.to_op(body, ns, key, _ttl(request, KEEP))
+        current = kv.get(tenant, ns, key) if "if-match" in request.headers else None
+        result = await kv.apply(tenant, _preconditions(request, op, current))
+        return _write_response(result, result.version == 1, with_value=True)
+
+    async def delete_key(request: Request) -> Response:
+        p = request.path_params
+        tenant = tenant_of(request)
+        op = Op("delete", p["namespace"], p["key"])
+        current = kv.get(tenant, p["namespace"], p["key"]) if "if-match" in request.headers else None
+        result: Deleted = await kv.apply(tenant, _preconditions(request, op, current))
+        return json_response({"deleted": True, "revision": result.revision, "version": result.previous.version},
+                             headers={"X-Stigmer-Revision": str(result.revision)})
+
+    async def list_keys(request: Request) -> Response:
+        q = request.query_params
+        cursor = q.get("cursor")
+        limit = _int_param(request, "limit", 100)
+        with_values = q.get("values", "true").lower() not in ("false", "0", "no")
+        rows, last = await kv.list(tenant_of(request), request.path_params["namespace"], q.get("prefix", ""),
+                                   decode_cursor(cursor) if cursor else None, limit)
+        items = b",".join(entry_json(e, with_values) for e in rows)
+        nxt = encode(encode_cursor(last) if last is not None else None)
+        return json_response(b'{"entries":[' + items + b'],"next_cursor":' + nxt + b"}")
+
+    async def batch_get(request: Request) -> Response:
+        body = _decode(await read_body(request, body_limit))
+        keys = body.get("keys") if isinstance(body, dict) else None
+        found = await kv.get_many(tenant_of(request), request.path_params["namespace"], keys)
+        items = b",".join(entry_json(e) if e is not None else b"null" for e in found)
+        return json_response(b'{"entries":[' + items + b"]}")
+
+    async def key_history(request: Request) -> Response:
+        p = request.path_params
+        limit = _int_param(request, "limit", 100)
+        changes = await kv.history(tenant_of(request), p["namespace"], p["key"],
+                                   _int_param(request, "before", None), limit)
+        nxt = encode(changes[-1].rev if len(changes) == limit else None)
+        items = b",".join(change_json(c) for c in changes)
+        return json_response(b'{"history":[' + items + b'],"next_before":' + nxt + b"}")
+
+    return [
+        Route("/v1/kv/{namespace}:batch", batch_get, methods=["POST"]),
+        Route("/v1/kv/{namespace}", list_keys, methods=["GET"]),
+        Route("/v1/kv/{namespace}/{key:path}", get_key, methods=["GET"]),
+        Route("/v1/kv/{namespace}/{key:path}", put_key, methods=["PUT"]),
+        Route("/v1/kv/{namespace}/{key:path}", patch_key, methods=["PATCH"]),
+        Route("/v1/kv/{namespace}/{key:path}", delete_key, methods=["DELETE"]),
+        Route("/v1/history/{namespace}/{key:path}", key_history, methods=["GET"]),
+    ]
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        return values.decode(body)
+    except Exception as exc:
+        raise APIError(400, "invalid_json", str(exc) if str(exc) else "invalid JSON") from None

@@ -1,0 +1,162 @@
+"""Request and response models of the native API: they validate bodies and generate the OpenAPI schemas."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from ...engine.kv import KEEP, Compare, Op
+from ...engine.values import MISSING
+from ..errors import APIError
+
+Number = int | float
+
+
+class PatchRequest(msgspec.Struct, forbid_unknown_fields=False):
+    """Body of PATCH /v1/kv/{namespace}/{key} (Content-Type application/json)."""
+
+    op: Literal["incr", "merge", "append", "patch"]
+    amount: Number = 1
+    field: str | None = None
+    path: list[str] | None = None
+    value: Any = MISSING
+    deep: bool = False
+    max: int | None = None
+    patch: list[dict[str, Any]] | None = None
+    ttl: Number | None | msgspec.UnsetType = msgspec.UNSET
+
+    @classmethod
+    def to_op(cls, body: Any, namespace: str, key: str, ttl: Any) -> Op:
+        req = convert(body, cls)
+        if req.ttl is not msgspec.UNSET:
+            ttl = req.ttl
+        path = req.path if req.path is not None else ([req.field] if req.field is not None else None)
+        return Op(req.op, namespace, key, value=req.value, ttl=ttl, amount=req.amount, path=path,
+                  deep=req.deep, null_deletes=req.deep, max_items=req.max, patch=req.patch)
+
+
+class TxnCompare(msgspec.Struct):
+    namespace: str
+    key: str
+    version: int | None = None
+    exists: bool | None = None
+    value: Any = MISSING
+
+
+class TxnOp(msgspec.Struct):
+    op: Literal["put", "delete", "incr", "merge", "append", "patch"]
+    namespace: str
+    key: str
+    value: Any = MISSING
+    ttl: Number | None | msgspec.UnsetType = msgspec.UNSET
+    amount: Number = 1
+    field: str | None = None
+    path: list[str] | None = None
+    deep: bool = False
+    max: int | None = None
+    patch: list[dict[str, Any]] | None = None
+    version: int | None = None
+
+
+class TxnRequest(msgspec.Struct):
+    """Body of POST /v1/txn: every compare must hold, then every op applies, under one revision."""
+
+    compare: list[TxnCompare] = []
+    ops: list[TxnOp] = []
+
+    def to_engine(self) -> tuple[list[Compare], list[Op]]:
+        compares = [Compare(c.namespace, c.key, c.version, c.exists, c.value) for c in self.compare]
+        ops = []
+        for o in self.ops:
+            ttl = o.ttl if o.ttl is not msgspec.UNSET else (None if o.op == "put" else KEEP)
+            path = o.path if o.path is not None else ([o.field] if o.field is not None else None)
+            ops.append(Op(o.op, o.namespace, o.key, value=o.value, ttl=ttl, amount=o.amount, path=path,
+                          deep=o.deep, null_deletes=o.deep, max_items=o.max, patch=o.patch, expect_version=o.version))
+        return compares, ops
+
+
+class EntryOut(msgspec.Struct):
+    namespace: str
+    key: str
+    value: Any
+    version: int
+    create_revision: int
+    mod_revision: int
+    created_at: str
+    updated_at: str
+    expires_at: str | None
+
+
+class ListOut(msgspec.Struct):
+    entries: list[EntryOut]
+    next_cursor: str | None
+
+
+class BatchRequest(msgspec.Struct):
+    keys: list[str]
+
+
+class BatchOut(msgspec.Struct):
+    entries: list[EntryOut | None]
+
+
+class ChangeOut(msgspec.Struct):
+    type: Literal["put", "delete", "expire"]
+    namespace: str
+    key: str
+    value: Any
+    version: int
+    revision: int
+    ts: str
+    prev_value: Any = None
+
+
+class HistoryOut(msgspec.Struct):
+    history: list[ChangeOut]
+    next_before: int | None
+
+
+class DeleteOut(msgspec.Struct):
+    deleted: bool
+    revision: int
+    version: int
+
+
+class TxnOut(msgspec.Struct):
+    revision: int
+    results: list[dict[str, Any]]  # an EntryOut per write, a DeleteOut per delete
+
+
+class ChangeSetOut(msgspec.Struct):
+    revision: int
+    changes: list[ChangeOut]
+
+
+class WatchPollOut(msgspec.Struct):
+    revision: int
+    events: list[ChangeSetOut]
+
+
+class RevisionOut(msgspec.Struct):
+    revision: int
+    compacted_revision: int
+
+
+class ErrorBody(msgspec.Struct):
+    code: str
+    message: str
+    request_id: str
+    details: dict[str, Any] | None = None
+
+
+class ErrorOut(msgspec.Struct):
+    error: ErrorBody
+
+
+def convert(body: Any, model: type) -> Any:
+    """Validate a decoded body against a model; a mismatch is a 400 naming the field."""
+    try:
+        return msgspec.convert(body, model)
+    except msgspec.ValidationError as exc:
+        raise APIError(400, "invalid_argument", str(exc)) from None

@@ -1,0 +1,97 @@
+"""Settings: one table of name, type, default and help, read from STIGMER_* variables.
+
+The same table feeds `stigmer serve --help-settings`, `GET /v1/settings` and docs/settings.md (a test
+keeps the doc in step with the table).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Mapping
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    name: str
+    type: type
+    default: Any
+    help: str
+
+    @property
+    def env(self) -> str:
+        return "STIGMER_" + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", str, "127.0.0.1", "Address to listen on."),
+    Setting("port", int, 7474, "TCP port to listen on."),
+    Setting("data_dir", str, "./data", "Directory holding the embedded SQLite database."),
+    Setting("max_value_bytes", int, 1_048_576, "Largest value accepted, in bytes of compact JSON."),
+    Setting("max_key_bytes", int, 1024, "Longest key accepted, in UTF-8 bytes."),
+    Setting("max_batch", int, 100, "Most keys in one batch read or transaction."),
+    Setting("change_retention_seconds", float, 86_400.0, "How long change history is kept for watch resume and key history."),
+    Setting("sweep_interval_seconds", float, 0.25, "How often expired keys are removed and their `expire` changes emitted."),
+    Setting("compact_interval_seconds", float, 60.0, "How often change history older than the retention is removed."),
+    Setting("sse_keepalive_seconds", float, 15.0, "Idle time after which an SSE stream sends a keep-alive comment."),
+    Setting("watch_buffer", int, 256, "Live change batches buffered per watcher before it is switched to catching up from history."),
+    Setting("reader_threads", int, 2, "Threads in the pool used for scans (list, history, watch catch-up)."),
+    Setting("log_level", str, "info", "Server log level: debug, info, warning or error."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+class SettingsError(ValueError):
+    """A setting has an unknown name or a value of the wrong type."""
+
+
+def _convert(setting: Setting, raw: Any) -> Any:
+    if isinstance(raw, setting.type) and not isinstance(raw, bool):
+        return raw
+    try:
+        return setting.type(raw)
+    except (TypeError, ValueError):
+        raise SettingsError(
+            f"setting {setting.name} ({setting.env}) must be {setting.type.__name__}, got {raw!r}"
+        ) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 7474
+    data_dir: str = "./data"
+    max_value_bytes: int = 1_048_576
+    max_key_bytes: int = 1024
+    max_batch: int = 100
+    change_retention_seconds: float = 86_400.0
+    sweep_interval_seconds: float = 0.25
+    compact_interval_seconds: float = 60.0
+    sse_keepalive_seconds: float = 15.0
+    watch_buffer: int = 256
+    reader_threads: int = 2
+    log_level: str = "info"
+
+    @classmethod
+    def load(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Defaults, then STIGMER_* variables, then explicit overrides (None values are skipped)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for s in SETTINGS:
+            if s.env in environ:
+                values[s.name] = _convert(s, environ[s.env])
+        for name, raw in (overrides or {}).items():
+            if raw is None:
+                continue
+            if name not in _BY_NAME:
+                raise SettingsError(f"unknown setting {name!r}")
+            values[name] = _convert(_BY_NAME[name], raw)
+        return cls(**values)
+
+    def public(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+assert [s.name for s in SETTINGS] == [f.name for f in dataclasses.fields(Settings)], "SETTINGS and Settings drifted"
+assert all(s.default == getattr(Settings, s.name) for s in SETTINGS), "SETTINGS defaults drifted"

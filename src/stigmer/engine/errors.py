@@ -1,0 +1,80 @@
+"""Engine errors: plain data, no HTTP. Each front door maps them to its own wire shape in one table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class EngineError(Exception):
+    code = "internal"
+
+    def __init__(self, message: str, **details: Any):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class InvalidArgument(EngineError):
+    code = "invalid_argument"
+
+
+class NotFound(EngineError):
+    code = "not_found"
+
+
+class VersionConflict(EngineError):
+    """An expected version (0 = absent) did not match; `current_version` is 0 when the key is absent."""
+
+    code = "version_conflict"
+
+    def __init__(self, expected: int, current: int):
+        super().__init__(f"expected version {expected}, current version {current}",
+                         expected_version=expected, current_version=current)
+        self.expected_version = expected
+        self.current_version = current
+
+
+class TypeMismatch(EngineError):
+    """A read-modify-write met a current value of the wrong type. `reason` names which rule failed."""
+
+    code = "type_mismatch"
+
+    def __init__(self, op: str, reason: str):
+        super().__init__(f"cannot {op}: {reason.replace('_', ' ')}", op=op, reason=reason)
+        self.op = op
+        self.reason = reason
+
+
+class ValueTooLarge(EngineError):
+    code = "value_too_large"
+
+    def __init__(self, limit: int, size: int):
+        super().__init__(f"value exceeds {limit} bytes", limit=limit, size=size)
+        self.limit = limit
+
+
+class PatchFailed(EngineError):
+    """A JSON Patch could not be applied: a `test` failed or a path did not resolve."""
+
+    code = "patch_failed"
+
+
+class CompareFailed(EngineError):
+    """A transaction's comparison did not hold; nothing was written."""
+
+    code = "compare_failed"
+
+    def __init__(self, index: int, message: str):
+        super().__init__(f"compare {index} failed: {message}", index=index)
+        self.index = index
+
+
+class Compacted(EngineError):
+    """A watch asked for history that compaction removed."""
+
+    code = "compacted"
+
+    def __init__(self, oldest: int, current: int):
+        super().__init__(f"history before revision {oldest} was compacted", oldest_revision=oldest, current_revision=current)
+        self.oldest_revision = oldest
+        self.current_revision = current

@@ -1,0 +1,44 @@
+"""Background upkeep: expire due keys (emitting `expire` changes) and compact old change history."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from ..store.base import Store
+from .kv import sweep_expired
+
+log = logging.getLogger("stigmer.maintenance")
+
+SWEEP_BATCH = 500
+
+
+async def sweep_once(store: Store) -> int:
+    """Expire every due key now; return how many."""
+    total = 0
+    while True:
+        n = await store.submit(lambda tx: sweep_expired(tx, SWEEP_BATCH))
+        total += n
+        if n < SWEEP_BATCH:
+            return total
+
+
+async def run_sweeper(store: Store, interval: float) -> None:
+    while True:
+        try:
+            await sweep_once(store)
+        except Exception:  # keep sweeping; the next round retries
+            log.exception("expiry sweep failed")
+        await asyncio.sleep(interval)
+
+
+async def run_compactor(store: Store, retention: float, interval: float) -> None:
+    while True:
+        try:
+            removed = await store.compact(time.time() - retention)
+            if removed:
+                log.info("compacted %d change rows", removed)
+        except Exception:
+            log.exception("compaction failed")
+        await asyncio.sleep(interval)

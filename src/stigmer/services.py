@@ -1,0 +1,18 @@
+"""What the front doors are given: the settings and the engine's capabilities, built once at start-up."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .config import Settings
+from .engine.changes import ChangeHub
+from .engine.kv import KV
+from .store.base import Store
+
+
+@dataclasses.dataclass
+class Services:
+    settings: Settings
+    store: Store
+    kv: KV
+    hub: ChangeHub

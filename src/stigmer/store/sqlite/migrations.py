@@ -1,0 +1,69 @@
+"""Versioned schema migrations for the SQLite store. Append new steps; never edit an applied one."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE entries (
+            tenant TEXT NOT NULL,
+            ns TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value BLOB NOT NULL,
+            version INTEGER NOT NULL,
+            create_rev INTEGER NOT NULL,
+            mod_rev INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            expires_at REAL,
+            PRIMARY KEY (tenant, ns, key)
+        ) WITHOUT ROWID;
+        CREATE INDEX entries_expiry ON entries (expires_at) WHERE expires_at IS NOT NULL;
+
+        CREATE TABLE changes (
+            tenant TEXT NOT NULL,
+            rev INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            ns TEXT NOT NULL,
+            key TEXT NOT NULL,
+            type TEXT NOT NULL,
+            value BLOB,
+            prev_value BLOB,
+            version INTEGER NOT NULL,
+            ts REAL NOT NULL,
+            PRIMARY KEY (tenant, rev, seq)
+        ) WITHOUT ROWID;
+        CREATE INDEX changes_by_key ON changes (tenant, ns, key, rev);
+        CREATE INDEX changes_by_ts ON changes (ts);
+
+        CREATE TABLE tenant_revisions (
+            tenant TEXT PRIMARY KEY,
+            rev INTEGER NOT NULL,
+            compacted_rev INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        """,
+    ),
+]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply pending migrations, each in its own transaction; return the schema version."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
+    applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    for version, script in MIGRATIONS:
+        if version in applied:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in filter(str.strip, script.split(";")):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", (version, time.time()))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return max(v for v, _ in MIGRATIONS)

@@ -1,0 +1,179 @@
+"""The single writer thread: group commit of mutation functions, each in its own savepoint.
+
+Requests hand mutation functions to a queue. The thread drains the queue, runs every pending function
+in one transaction (a savepoint each, so one failure does not fail the others), commits once with
+`synchronous=FULL`, and only then resolves the callers' futures on the event loop and publishes the
+batch's changes. Read-modify-write operations are atomic because only this thread writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from typing import Any, Callable
+
+from ..base import Change, Entry
+
+log = logging.getLogger("stigmer.store")
+
+MAX_GROUP = 512  # mutations per commit; bounds the latency one commit adds to the first request in it
+
+_ENTRY_COLUMNS = "value, version, create_rev, mod_rev, created_at, updated_at, expires_at"
+
+
+class WriteTxnSQLite:
+    """The `WriteTxn` handed to one mutation function."""
+
+    __slots__ = ("conn", "now", "_committed_revs", "_group_revs", "revs", "changes", "_seq")
+
+    def __init__(self, conn: sqlite3.Connection, committed_revs: dict[str, int], group_revs: dict[str, int]):
+        self.conn = conn
+        self.now = time.time()
+        self._committed_revs = committed_revs  # durable before this group
+        self._group_revs = group_revs  # taken by earlier mutations of this group
+        self.revs: dict[str, int] = {}
+        self.changes: list[Change] = []
+        self._seq = 0
+
+    def get(self, tenant: str, namespace: str, key: str) -> Entry | None:
+        row = self.conn.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE tenant=? AND ns=? AND key=?", (tenant, namespace, key)
+        ).fetchone()
+        return None if row is None else Entry(tenant, namespace, key, *row)
+
+    def put(self, e: Entry) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO entries (tenant, ns, key, value, version, create_rev, mod_rev, created_at, updated_at, expires_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (e.tenant, e.namespace, e.key, e.value, e.version, e.create_rev, e.mod_rev, e.created_at, e.updated_at, e.expires_at),
+        )
+
+    def delete(self, tenant: str, namespace: str, key: str) -> None:
+        self.conn.execute("DELETE FROM entries WHERE tenant=? AND ns=? AND key=?", (tenant, namespace, key))
+
+    def new_revision(self, tenant: str) -> int:
+        rev = self.revs.get(tenant) or self._group_revs.get(tenant) or self._committed_revs.get(tenant, 0)
+        rev += 1
+        self.revs[tenant] = rev
+        return rev
+
+    def record(self, c: Change) -> None:
+        self._seq += 1
+        self.conn.execute(
+            "INSERT INTO changes (tenant, rev, seq, ns, key, type, value, prev_value, version, ts) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (c.tenant, c.rev, self._seq, c.namespace, c.key, c.type, c.value, c.prev_value, c.version, c.ts),
+        )
+        self.changes.append(c)
+
+    def expired(self, now: float, limit: int) -> list[Entry]:
+        rows = self.conn.execute(
+            f"SELECT tenant, ns, key, {_ENTRY_COLUMNS} FROM entries"
+            " WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return [Entry(*row) for row in rows]
+
+
+class _Job:
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: Callable[[WriteTxnSQLite], Any], future: asyncio.Future):
+        self.fn = fn
+        self.future = future
+
+
+class Writer:
+    """Owns the only write connection. `on_commit(changes, revs)` runs on the loop after each commit."""
+
+    def __init__(self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop, revs: dict[str, int],
+                 on_commit: Callable[[list[Change], dict[str, int]], None]):
+        self._conn = conn
+        self._loop = loop
+        self._revs = revs  # committed revision per tenant; only this thread changes it
+        self._on_commit = on_commit
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="stigmer-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[[WriteTxnSQLite], Any]) -> asyncio.Future:
+        future = self._loop.create_future()
+        self._queue.put(_Job(fn, future))
+        return future
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            batch = [job]
+            stopping = False
+            while len(batch) < MAX_GROUP:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stopping = True
+                    break
+                batch.append(nxt)
+            self._commit_group(batch)
+            if stopping:
+                return
+
+    def _commit_group(self, batch: list[_Job]) -> None:
+        conn = self._conn
+        outcomes: list[tuple[asyncio.Future, bool, Any]] = []
+        changes: list[Change] = []
+        new_revs: dict[str, int] = {}
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for job in batch:
+                tx = WriteTxnSQLite(conn, self._revs, new_revs)
+                conn.execute("SAVEPOINT m")
+                try:
+                    result = job.fn(tx)
+                except Exception as exc:  # the mutation's own failure: undo just it
+                    conn.execute("ROLLBACK TO m")
+                    conn.execute("RELEASE m")
+                    outcomes.append((job.future, False, exc))
+                    continue
+                conn.execute("RELEASE m")
+                new_revs.update(tx.revs)
+                changes.extend(tx.changes)
+                outcomes.append((job.future, True, result))
+            if new_revs:
+                conn.executemany(
+                    "INSERT INTO tenant_revisions (tenant, rev) VALUES (?, ?)"
+                    " ON CONFLICT (tenant) DO UPDATE SET rev = excluded.rev",
+                    list(new_revs.items()),
+                )
+            conn.execute("COMMIT")
+        except Exception as exc:  # the commit itself failed (disk full, I/O error): nothing in the group holds
+            log.exception("group commit failed")
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            outcomes = [(job.future, False, exc) for job in batch]
+            changes, new_revs = [], {}
+        self._revs.update(new_revs)
+        self._loop.call_soon_threadsafe(self._deliver, outcomes, changes, new_revs)
+
+    def _deliver(self, outcomes: list[tuple[asyncio.Future, bool, Any]], changes: list[Change], revs: dict[str, int]) -> None:
+        if changes or revs:
+            self._on_commit(changes, revs)
+        for future, ok, value in outcomes:
+            if future.cancelled():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
