@@ -8,7 +8,6 @@ import logging
 from typing import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
 from .api import errors, health
@@ -61,7 +60,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[Middleware(RequestIDMiddleware)],
-        exception_handlers={HTTPException: errors.handle, Exception: errors.handle},
+        exception_handlers={cls: errors.handle for cls in errors.HANDLED},
         lifespan=lifespan,
     )
     app.state.services = svc

@@ -43,8 +43,9 @@ def error_response(request: Request, status: int, code: str, message: str,
     body: dict[str, Any] = {"code": code, "message": message}
     if details:
         body["details"] = details
-    body["request_id"] = request.scope.get("state", {}).get("request_id", "")
-    return json_response({"error": body}, status, headers)
+    body["request_id"] = rid = request.scope.get("state", {}).get("request_id", "")
+    # Set here too: a 500 is rendered outside the request-id middleware.
+    return json_response({"error": body}, status, {**(headers or {}), "X-Request-ID": rid})
 
 
 def from_exception(request: Request, exc: Exception) -> Response:
@@ -63,3 +64,7 @@ def from_exception(request: Request, exc: Exception) -> Response:
 
 async def handle(request: Request, exc: Exception) -> Response:
     return from_exception(request, exc)
+
+
+# Exception classes the app maps; `Exception` last, for the 500 that must never leak details.
+HANDLED = (HTTPException, APIError, engine_errors.EngineError, BodyTooLarge, Exception)

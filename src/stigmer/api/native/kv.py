@@ -116,9 +116,12 @@ def encode_cursor(key: str) -> str:
 
 def decode_cursor(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        key = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
+        if key:
+            return key
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise APIError(400, "invalid_argument", "invalid cursor", {"field": "cursor"}) from None
+        pass
+    raise APIError(400, "invalid_argument", "invalid cursor", {"field": "cursor"})
 
 
 def _write_response(result: Entry, created: bool, with_value: bool) -> Response:

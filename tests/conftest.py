@@ -1,0 +1,52 @@
+"""Shared fixtures: a real SQLite store on a temporary file, the engine over it, and the app in-process."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from stigmer.app import create_app
+from stigmer.config import Settings
+from stigmer.engine.changes import ChangeHub
+from stigmer.engine.kv import KV, Limits
+from stigmer.store.sqlite import SQLiteStore
+
+
+@pytest.fixture
+async def store(tmp_path):
+    s = SQLiteStore(str(tmp_path / "data"))
+    await s.open()
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+def hub(store):
+    return ChangeHub(store, buffer=256)
+
+
+@pytest.fixture
+def kv(store, hub):
+    return KV(store, Limits(max_value_bytes=4096, max_batch=10))
+
+
+@pytest.fixture
+def make_client(tmp_path):
+    """Start the whole app in-process (lifespan included) with the given setting overrides."""
+    clients = []
+
+    def make(**overrides):
+        settings = Settings.load({"data_dir": str(tmp_path / "app"), **overrides}, environ={})
+        c = TestClient(create_app(settings), raise_server_exceptions=False)
+        c.__enter__()
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client):
+    return make_client()

@@ -1,0 +1,102 @@
+import asyncio
+import time
+
+import pytest
+
+from stigmer.engine import changes as changes_mod
+from stigmer.engine.changes import ChangeHub
+from stigmer.engine.errors import Compacted
+from stigmer.engine.kv import Op
+from stigmer.store.base import ChangeFilter
+
+T = "t1"
+
+
+async def drain(w, n, timeout=2.0):
+    out = []
+    while len(out) < n:
+        cs = await w.next(timeout)
+        assert cs is not None, f"only {len(out)} of {n} change sets arrived"
+        out.append(cs)
+    return out
+
+
+async def test_replay_then_live_in_order(kv, hub):
+    for i in range(3):
+        await kv.put(T, "ns", f"k{i}", i)
+    w = hub.watch(ChangeFilter(T, "ns"), after=1)
+    await kv.put(T, "ns", "k3", 3)
+    got = await drain(w, 3)
+    assert [cs.revision for cs in got] == [2, 3, 4]
+    assert await w.next(0.05) is None
+
+
+async def test_filters_key_prefix_namespace_tenant(kv, hub):
+    wk = hub.watch(ChangeFilter(T, "ns", key="a/1"), after=0)
+    wp = hub.watch(ChangeFilter(T, "ns", prefix="a/"), after=0)
+    wn = hub.watch(ChangeFilter(T, "other"), after=0)
+    await kv.put(T, "ns", "a/1", 1)
+    await kv.put(T, "ns", "a/2", 2)
+    await kv.put(T, "ns", "b", 3)
+    await kv.put("t2", "ns", "a/1", 4)
+    await kv.put(T, "other", "x", 5)
+    assert [c.key for cs in await drain(wk, 1) for c in cs.changes] == ["a/1"]
+    assert [c.key for cs in await drain(wp, 2) for c in cs.changes] == ["a/1", "a/2"]
+    assert [c.key for cs in await drain(wn, 1) for c in cs.changes] == ["x"]
+    for w in (wk, wp, wn):
+        assert await w.next(0.05) is None
+
+
+async def test_transaction_arrives_together(kv, hub):
+    w = hub.watch(ChangeFilter(T, "ns"))
+    await kv.txn(T, [], [Op("put", "ns", "a", value=1), Op("put", "ns", "b", value=2), Op("put", "zz", "c", value=3)])
+    (cs,) = await drain(w, 1)
+    assert [c.key for c in cs.changes] == ["a", "b"] and {c.rev for c in cs.changes} == {cs.revision}
+
+
+async def test_slow_watcher_overflows_then_catches_up_without_loss(kv, store, monkeypatch):
+    monkeypatch.setattr(changes_mod, "CATCHUP_PAGE", 7)
+    hub = ChangeHub(store, buffer=1)
+    w = hub.watch(ChangeFilter(T, "ns"))
+    await asyncio.gather(*[kv.put(T, "ns", f"k{i}", i) for i in range(60)])  # never read meanwhile
+    got = await drain(w, 60)
+    assert [cs.revision for cs in got] == list(range(1, 61))
+    await kv.put(T, "ns", "late", 1)
+    assert (await w.next(1)).revision == 61
+
+
+async def test_writers_never_wait_for_watchers(kv, hub):
+    watchers = [hub.watch(ChangeFilter(T, "ns")) for _ in range(50)]
+    await asyncio.wait_for(asyncio.gather(*[kv.put(T, "ns", "k", i) for i in range(500)]), 10)
+    for w in watchers[:3]:
+        assert [cs.revision for cs in await drain(w, 500)] == list(range(1, 501))
+    assert hub.watcher_count == 50
+    for w in watchers:
+        w.close()
+    assert hub.watcher_count == 0
+
+
+async def test_compacted_history_is_reported_not_skipped(kv, store, hub):
+    for i in range(5):
+        await kv.put(T, "ns", "k", i)
+    await asyncio.sleep(0.01)
+    removed = await store.compact(older_than=time.time())
+    assert removed == 5
+    info = store.revision(T)
+    assert (info.current, info.compacted) == (5, 5)
+    with pytest.raises(Compacted) as e:
+        hub.watch(ChangeFilter(T, "ns"), after=3)
+    assert (e.value.oldest_revision, e.value.current_revision) == (6, 5)
+    w = hub.watch(ChangeFilter(T, "ns"), after=5)  # resuming at the compaction point works
+    await kv.put(T, "ns", "k", 9)
+    assert (await w.next(1)).revision == 6
+
+
+async def test_watcher_behind_compaction_gets_compacted(kv, store, monkeypatch):
+    hub = ChangeHub(store, buffer=1)
+    w = hub.watch(ChangeFilter(T, "ns"), after=0)
+    for i in range(4):
+        await kv.put(T, "ns", "k", i)
+    await store.compact(older_than=time.time())
+    with pytest.raises(Compacted):
+        await w.next(1)
