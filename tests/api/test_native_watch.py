@@ -1,0 +1,131 @@
+"""Change streams over real HTTP: SSE frames and long-poll, against uvicorn running the app in a thread."""
+
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+
+from stigmer.app import create_app
+from stigmer.config import Settings
+
+
+@pytest.fixture
+def server(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = Settings.load({"data_dir": str(tmp_path), "sse_keepalive_seconds": 0.3}, environ={})
+    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    t = threading.Thread(target=srv.run, daemon=True)
+    t.start()
+    while not srv.started:
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    t.join(5)
+
+
+def read_frames(resp, n, timeout=5.0):
+    """Read n SSE frames (blank-line separated) as lists of lines."""
+    if not hasattr(resp, "_line_iter"):
+        resp._line_iter = resp.iter_lines()
+    frames, lines = [], []
+    deadline = time.monotonic() + timeout
+    for line in resp._line_iter:
+        if line == "":
+            if lines:
+                frames.append(lines)
+                lines = []
+            if len(frames) == n:
+                return frames
+        else:
+            lines.append(line)
+        assert time.monotonic() < deadline, f"got {frames}"
+    return frames
+
+
+def test_sse_replay_live_resume_and_keepalive(server):
+    with httpx.Client(base_url=server, timeout=5) as c:
+        for i in range(3):
+            c.put(f"/v1/kv/app/k{i}", content=str(i).encode())
+        with c.stream("GET", "/v1/watch", params={"namespace": "app", "from": 2}) as r:
+            assert r.headers["content-type"].startswith("text/event-stream")
+            frames = read_frames(r, 3)
+            assert frames[0] == ["retry: 3000", "id: 1"]
+            assert frames[1][:2] == ["id: 2", "event: change"] and '"key":"k1"' in frames[1][2]
+            assert frames[2][0] == "id: 3"
+            c.put("/v1/kv/app/k9", content=b"9")
+            live = read_frames(r, 1)[0]
+            assert live[0] == "id: 4" and '"value":9' in live[2]
+            assert read_frames(r, 1)[0] == [": keep-alive"]
+        with c.stream("GET", "/v1/watch", params={"namespace": "app"}, headers={"Last-Event-ID": "3"}) as r:
+            frames = read_frames(r, 2)
+            assert frames[0] == ["retry: 3000", "id: 3"] and frames[1][0] == "id: 4"
+
+
+def test_sse_key_filter_with_prev_value(server):
+    with httpx.Client(base_url=server, timeout=5) as c:
+        c.put("/v1/kv/app/x", content=b"1")
+        with c.stream("GET", "/v1/watch", params={"namespace": "app", "key": "x", "prev_value": "true"}) as r:
+            read_frames(r, 1)
+            c.put("/v1/kv/app/other", content=b"0")
+            c.put("/v1/kv/app/x", content=b"2")
+            frame = read_frames(r, 1)[0]
+            assert frame[0] == "id: 3" and '"prev_value":1' in frame[2] and '"key":"x"' in frame[2]
+
+
+def test_long_poll_returns_when_something_arrives(server):
+    with httpx.Client(base_url=server, timeout=10) as c:
+        c.put("/v1/kv/app/a", content=b"1")
+        r = c.get("/v1/watch", params={"namespace": "app", "index": 0, "wait": "1s"})
+        assert r.json()["events"][0]["revision"] == 1 and r.headers["x-stigmer-revision"] == "1"
+        start = time.monotonic()
+        r = c.get("/v1/watch", params={"namespace": "app", "index": 1, "wait": "0.3"})
+        assert r.json() == {"revision": 1, "events": []} and time.monotonic() - start >= 0.25
+
+        result = {}
+        t = threading.Thread(target=lambda: result.update(r=c.get("/v1/watch", params={"namespace": "app", "index": 1, "wait": 10})))
+        t.start()
+        time.sleep(0.2)
+        with httpx.Client(base_url=server) as c2:
+            c2.put("/v1/kv/app/b", content=b"2")
+        t.join(5)
+        assert [e["revision"] for e in result["r"].json()["events"]] == [2]
+        assert c.get("/v1/watch", params={"index": "x"}).status_code == 400
+        assert c.get("/v1/watch", params={"index": 0, "wait": 61}).status_code == 400
+        assert c.get("/v1/watch", params={"key": "a"}).json()["error"]["code"] == "invalid_argument"
+
+
+def test_compacted_is_explicit(server, tmp_path):
+    with httpx.Client(base_url=server, timeout=5) as c:
+        for i in range(3):
+            c.put("/v1/kv/app/k", content=str(i).encode())
+    # Compact through the running app's store, as the compactor task would.
+    import asyncio
+
+    from stigmer.store.sqlite import SQLiteStore
+
+    async def compact_via_second_store():
+        s = SQLiteStore(str(tmp_path))
+        await s.open()
+        await s.compact(time.time() + 1)
+        await s.close()
+
+    asyncio.run(compact_via_second_store())
+    # A fresh server on the same data would see compacted=3; this one learns it at start-up only,
+    # so check the long-poll and SSE answers through a new app instance.
+    settings = Settings.load({"data_dir": str(tmp_path)}, environ={})
+    from starlette.testclient import TestClient
+
+    with TestClient(create_app(settings)) as tc:
+        r = tc.get("/v1/watch", params={"namespace": "app", "index": 1})
+        assert r.status_code == 410
+        err = r.json()["error"]
+        assert err["code"] == "compacted" and err["details"] == {"oldest_revision": 4, "current_revision": 3}
+        with tc.stream("GET", "/v1/watch", params={"namespace": "app"}, headers={"Last-Event-ID": "1"}) as s:
+            text = s.read().decode()
+        assert "event: compacted" in text and '"oldest_revision":4' in text
+        assert tc.get("/v1/revision").json() == {"revision": 3, "compacted_revision": 3}
