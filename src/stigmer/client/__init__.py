@@ -1,0 +1,28 @@
+"""The Stigmer Python SDK: `Client` (blocking) and `AsyncClient` (asyncio) over the native /v1 API.
+
+    from stigmer.client import Client
+    with Client("http://127.0.0.1:7474") as c:
+        c.put("agents", "a1/status", {"state": "idle"})
+        for cs in c.watch("agents", prefix="a1/"):
+            ...
+"""
+
+from ._async import AsyncClient
+from ._base import DEFAULT_URL, Retry
+from ._sync import Client
+from .errors import (
+    CompactedError, CompareFailedError, ConflictError, ConnectionFailedError, InvalidArgumentError, InvalidJSONError,
+    MethodNotAllowedError, NotFoundError, PatchFailedError, PayloadTooLargeError, PreconditionFailedError,
+    ServerError, StigmerError, TypeMismatchError, ValueTooLargeError, VersionConflictError,
+)
+from .models import Change, ChangeSet, Compare, Deleted, Entry, HistoryPage, Op, Page, PollResult, Revision, TxnResult
+
+__all__ = [
+    "Client", "AsyncClient", "Retry", "DEFAULT_URL",
+    "Entry", "Deleted", "Change", "ChangeSet", "Page", "HistoryPage", "TxnResult", "Revision", "PollResult",
+    "Compare", "Op",
+    "StigmerError", "InvalidArgumentError", "InvalidJSONError", "NotFoundError", "ConflictError",
+    "VersionConflictError", "TypeMismatchError", "PatchFailedError", "CompareFailedError",
+    "PreconditionFailedError", "ValueTooLargeError", "PayloadTooLargeError", "CompactedError",
+    "MethodNotAllowedError", "ServerError", "ConnectionFailedError",
+]

@@ -1,0 +1,136 @@
+"""`AsyncClient`: the asyncio client over httpx.AsyncClient; the same methods as `Client`, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, AsyncIterator, Iterable, Mapping
+
+import httpx
+
+from . import _base as b
+from .models import ChangeSet, Compare, Deleted, Entry, HistoryPage, Op, Page, PollResult, Revision, TxnResult
+
+
+class AsyncClient(b.BaseClient):
+    """Asyncio Stigmer client; use as an async context manager or `await aclose()`.
+
+    `get` raises `NotFoundError` for an absent key (use `batch_get` to read maybe-absent keys as None).
+    """
+
+    def __init__(self, url: str | None = None, *, timeout: float | httpx.Timeout = 10.0, retry: b.Retry | None = None,
+                 headers: Mapping[str, str] | None = None, watch_read_timeout: float = 45.0,
+                 transport: httpx.AsyncBaseTransport | None = None):
+        super().__init__(url, timeout, retry, headers, watch_read_timeout)
+        self._http = httpx.AsyncClient(base_url=self.url, timeout=self.timeout, headers=self.headers,
+                                       transport=transport)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    async def _call(self, call: b.Call, timeout: httpx.Timeout | None = None) -> Any:
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(call.method, call.path, params=call.params, headers=call.headers,
+                                                    content=call.content, timeout=timeout or self.timeout)
+            except httpx.TransportError as exc:
+                if not call.may_retry(attempt, self.retry, exc=exc):
+                    raise b.transport_error(exc) from exc
+            else:
+                if not call.may_retry(attempt, self.retry, response=response):
+                    return call.parse(response)
+            await asyncio.sleep(self.retry.delay(attempt))
+            attempt += 1
+
+    # keys
+
+    async def get(self, namespace: str, key: str) -> Entry:
+        """The key's entry; raises NotFoundError when it is absent (or expired)."""
+        return await self._call(b.get(namespace, key))
+
+    async def put(self, namespace: str, key: str, value: Any, *, ttl: float | None = None,
+                  if_version: int | None = None, create_only: bool = False) -> Entry:
+        return await self._call(b.put(namespace, key, value, ttl, if_version, create_only))
+
+    async def delete(self, namespace: str, key: str, *, if_version: int | None = None) -> Deleted:
+        return await self._call(b.delete(namespace, key, if_version))
+
+    async def incr(self, namespace: str, key: str, amount: int | float = 1, *, field: str | None = None,
+                   path: list[str] | None = None, ttl: float | None = None, if_version: int | None = None) -> Entry:
+        return await self._call(b.patch_op(namespace, key, b.incr_body(amount, field, path), ttl, if_version))
+
+    async def merge(self, namespace: str, key: str, value: Mapping[str, Any], *, deep: bool = False,
+                    ttl: float | None = None, if_version: int | None = None) -> Entry:
+        return await self._call(b.patch_op(namespace, key, b.merge_body(value, deep), ttl, if_version))
+
+    async def append(self, namespace: str, key: str, value: Any, *, max_items: int | None = None,
+                     ttl: float | None = None, if_version: int | None = None) -> Entry:
+        return await self._call(b.patch_op(namespace, key, b.append_body(value, max_items), ttl, if_version))
+
+    async def patch(self, namespace: str, key: str, ops: Iterable[Mapping[str, Any]], *, ttl: float | None = None,
+                    if_version: int | None = None) -> Entry:
+        return await self._call(b.patch_op(namespace, key, b.patch_body(ops), ttl, if_version))
+
+    async def batch_get(self, namespace: str, keys: Iterable[str]) -> list[Entry | None]:
+        return await self._call(b.batch_get(namespace, keys))
+
+    async def list_page(self, namespace: str, *, prefix: str | None = None, cursor: str | None = None,
+                        limit: int | None = None, values: bool = True) -> Page:
+        return await self._call(b.list_page(namespace, prefix, cursor, limit, values))
+
+    async def list(self, namespace: str, *, prefix: str | None = None, page_size: int | None = None,
+                   values: bool = True) -> AsyncIterator[Entry]:
+        """Every live entry (by key byte order), fetching pages as it goes: `async for e in client.list(ns)`."""
+        cursor = None
+        while True:
+            page = await self.list_page(namespace, prefix=prefix, cursor=cursor, limit=page_size, values=values)
+            for e in page.entries:
+                yield e
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def history(self, namespace: str, key: str, *, before: int | None = None,
+                      limit: int | None = None) -> HistoryPage:
+        return await self._call(b.history(namespace, key, before, limit))
+
+    async def txn(self, compare: Iterable[Compare | Mapping[str, Any]] = (),
+                  ops: Iterable[Op | Mapping[str, Any]] = ()) -> TxnResult:
+        return await self._call(b.txn(compare, ops))
+
+    async def revision(self) -> Revision:
+        return await self._call(b.revision())
+
+    # changes
+
+    async def poll(self, *, index: int, namespace: str | None = None, prefix: str | None = None,
+                   key: str | None = None, wait: float = 30.0) -> PollResult:
+        return await self._call(b.poll(namespace, prefix, key, index, wait),
+                                b.watch_timeout(self.timeout, wait + self.timeout.read))
+
+    async def watch(self, namespace: str | None = None, prefix: str | None = None, key: str | None = None,
+                    from_revision: int | None = None) -> AsyncIterator[ChangeSet]:
+        """`async for cs in client.watch(...)`: see `Client.watch`."""
+        state = self._watch_state(namespace, prefix, key, from_revision)
+        timeout = b.watch_timeout(self.timeout, self.watch_read_timeout)
+        while True:
+            exc: BaseException | None = None
+            try:
+                async with self._http.stream("GET", "/v1/watch", params=state.params(), headers=state.headers(),
+                                             timeout=timeout) as response:
+                    if not response.is_success:
+                        await response.aread()
+                    state.connected(response)
+                    async for line in response.aiter_lines():
+                        cs = state.feed(line)
+                        if cs is not None:
+                            yield cs
+            except (httpx.TransportError, b._Retryable) as e:
+                exc = e
+            await asyncio.sleep(state.dropped(exc))

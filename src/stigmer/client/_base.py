@@ -1,0 +1,406 @@
+"""The I/O-free core shared by `Client` and `AsyncClient`.
+
+Everything that does not wait lives here: URL building, JSON encoding, response and error decoding,
+retry timing, the SSE parser and the watch bookkeeping ("resume after revision R"). The two clients
+only send the `Call`s built here and feed the bytes back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+from typing import Any, Callable, Iterable, Mapping
+from urllib.parse import quote
+
+import httpx
+import msgspec
+
+from . import errors
+from .models import (
+    UNSET, ChangeSet, Compare, Deleted, Entry, HistoryPage, Op, Page, PollResult, Revision, TxnResult,
+)
+
+DEFAULT_URL = "http://127.0.0.1:7474"
+USER_AGENT = "stigmer-python"
+
+_encode = msgspec.json.Encoder().encode
+_decoders: dict[Any, msgspec.json.Decoder] = {}
+
+
+def decode(data: bytes, model: Any = Any) -> Any:
+    dec = _decoders.get(model)
+    if dec is None:
+        dec = _decoders[model] = msgspec.json.Decoder(model)
+    return dec.decode(data)
+
+
+def default_url() -> str:
+    return os.environ.get("STIGMER_URL") or DEFAULT_URL
+
+
+def key_path(namespace: str, key: str) -> str:
+    """`/v1/kv/{ns}/{key}` with each key segment percent-encoded ('/' kept; '.' and '..' escaped so no
+    URL normalisation can fold them)."""
+    segs = [quote(s, safe="") if s not in (".", "..") else s.replace(".", "%2E") for s in key.split("/")]
+    return f"/v1/kv/{quote(namespace, safe='')}/" + "/".join(segs)
+
+
+@dataclasses.dataclass(frozen=True)
+class Retry:
+    """Retry timing: exponential backoff with full jitter, `backoff * 2**attempt` capped at `max_backoff`.
+
+    Requests are retried `retries` times: reads on any transport error or 502/503/504; writes only when
+    the connection could not be opened (so the request surely was not applied). A watch reconnects
+    without limit unless `max_reconnects` is set; its backoff starts over after each good connection.
+    """
+
+    retries: int = 2
+    backoff: float = 0.1
+    max_backoff: float = 5.0
+    max_reconnects: int | None = None
+
+    def delay(self, attempt: int) -> float:
+        cap = min(self.max_backoff, self.backoff * (2 ** attempt))
+        return cap / 2 + random.random() * cap / 2
+
+
+RETRY_STATUS = (502, 503, 504)
+
+
+@dataclasses.dataclass
+class Call:
+    """One request and how to read its answer."""
+
+    method: str
+    path: str
+    parse: Callable[[httpx.Response], Any]
+    params: dict[str, Any] | None = None
+    headers: dict[str, str] | None = None
+    content: bytes | None = None
+    idempotent: bool = False
+
+    def may_retry(self, attempt: int, retry: Retry, exc: Exception | None = None,
+                  response: httpx.Response | None = None) -> bool:
+        if attempt >= retry.retries:
+            return False
+        if exc is not None:
+            return self.idempotent or isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+        return self.idempotent and response is not None and response.status_code in RETRY_STATUS
+
+
+def error_from_response(response: httpx.Response) -> errors.StigmerError:
+    """Decode the `{"error": {...}}` envelope (or make one up for a foreign answer)."""
+    code, message, details, rid = "", "", None, response.headers.get("x-request-id")
+    try:
+        body = msgspec.json.decode(response.content)
+        err = body["error"]
+        code, message = str(err["code"]), str(err["message"])
+        details, rid = err.get("details"), err.get("request_id") or rid
+    except Exception:
+        message = response.text[:200] or response.reason_phrase
+    cls = errors.error_class(code, response.status_code)
+    return cls(message or f"HTTP {response.status_code}", code=code or None, status=response.status_code,
+               details=details, request_id=rid)
+
+
+def transport_error(exc: Exception) -> errors.ConnectionFailedError:
+    return errors.ConnectionFailedError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+
+
+def _check(response: httpx.Response) -> None:
+    if not response.is_success:
+        raise error_from_response(response)
+
+
+def _entry(response: httpx.Response) -> Entry:
+    _check(response)
+    return decode(response.content, Entry)
+
+
+def _model(model: Any) -> Callable[[httpx.Response], Any]:
+    def parse(response: httpx.Response) -> Any:
+        _check(response)
+        return decode(response.content, model)
+    return parse
+
+
+class _TxnOut(msgspec.Struct):
+    revision: int
+    results: list[dict[str, Any]]
+
+
+def _txn(response: httpx.Response) -> TxnResult:
+    _check(response)
+    out = decode(response.content, _TxnOut)
+    return TxnResult(out.revision, [msgspec.convert(r, Deleted if "deleted" in r else Entry) for r in out.results])
+
+
+def _versions(if_version: int | None, create_only: bool = False) -> dict[str, str]:
+    if create_only:
+        return {"If-None-Match": "*"}
+    return {"If-Match": f'"{int(if_version)}"'} if if_version is not None else {}
+
+
+def _ttl(ttl: float | None) -> dict[str, Any] | None:
+    return {"ttl": ttl} if ttl is not None else None
+
+
+def _json(value: Any) -> bytes:
+    return _encode(value)
+
+
+# ---- the calls, one builder per operation --------------------------------------------------------
+
+
+def get(namespace: str, key: str) -> Call:
+    return Call("GET", key_path(namespace, key), _entry, idempotent=True)
+
+
+def put(namespace: str, key: str, value: Any, ttl: float | None, if_version: int | None, create_only: bool) -> Call:
+    def parse(response: httpx.Response) -> Entry:
+        return msgspec.structs.replace(_entry(response), value=value)
+    return Call("PUT", key_path(namespace, key), parse, _ttl(ttl), _versions(if_version, create_only), _json(value))
+
+
+def patch_op(namespace: str, key: str, body: dict[str, Any], ttl: float | None, if_version: int | None) -> Call:
+    return Call("PATCH", key_path(namespace, key), _entry, _ttl(ttl), _versions(if_version), _json(body))
+
+
+def incr_body(amount: int | float, field: str | None, path: list[str] | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"op": "incr", "amount": amount}
+    if path is not None:
+        body["path"] = list(path)
+    elif field is not None:
+        body["field"] = field
+    return body
+
+
+def merge_body(value: Mapping[str, Any], deep: bool) -> dict[str, Any]:
+    return {"op": "merge", "value": value, "deep": deep}
+
+
+def append_body(value: Any, max_items: int | None) -> dict[str, Any]:
+    body = {"op": "append", "value": value}
+    if max_items is not None:
+        body["max"] = max_items
+    return body
+
+
+def patch_body(ops: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    return {"op": "patch", "patch": [dict(o) for o in ops]}
+
+
+def delete(namespace: str, key: str, if_version: int | None) -> Call:
+    return Call("DELETE", key_path(namespace, key), _model(Deleted), headers=_versions(if_version))
+
+
+def batch_get(namespace: str, keys: Iterable[str]) -> Call:
+    def parse(response: httpx.Response) -> list[Entry | None]:
+        _check(response)
+        return decode(response.content, _Batch).entries
+    return Call("POST", f"/v1/kv/{quote(namespace, safe='')}:batch", parse, content=_json({"keys": list(keys)}),
+                idempotent=True)
+
+
+class _Batch(msgspec.Struct):
+    entries: list[Entry | None]
+
+
+def list_page(namespace: str, prefix: str | None, cursor: str | None, limit: int | None, values: bool) -> Call:
+    params: dict[str, Any] = {}
+    if prefix:
+        params["prefix"] = prefix
+    if cursor:
+        params["cursor"] = cursor
+    if limit is not None:
+        params["limit"] = limit
+    if not values:
+        params["values"] = "false"
+    return Call("GET", f"/v1/kv/{quote(namespace, safe='')}", _model(Page), params, idempotent=True)
+
+
+def history(namespace: str, key: str, before: int | None, limit: int | None) -> Call:
+    params = {k: v for k, v in (("before", before), ("limit", limit)) if v is not None}
+    path = "/v1/history/" + key_path(namespace, key).removeprefix("/v1/kv/")
+    return Call("GET", path, _model(HistoryPage), params, idempotent=True)
+
+
+def txn(compare: Iterable[Compare | Mapping[str, Any]], ops: Iterable[Op | Mapping[str, Any]]) -> Call:
+    body = {"compare": [c if isinstance(c, Compare) else dict(c) for c in compare],
+            "ops": [o if isinstance(o, Op) else dict(o) for o in ops]}
+    return Call("POST", "/v1/txn", _txn, content=_json(body))
+
+
+def revision() -> Call:
+    return Call("GET", "/v1/revision", _model(Revision), idempotent=True)
+
+
+def poll(namespace: str | None, prefix: str | None, key: str | None, index: int, wait: float) -> Call:
+    params = {**watch_filter(namespace, prefix, key), "index": index, "wait": wait}
+    return Call("GET", "/v1/watch", _model(PollResult), params, idempotent=True)
+
+
+def watch_filter(namespace: str | None, prefix: str | None, key: str | None) -> dict[str, Any]:
+    return {k: v for k, v in (("namespace", namespace), ("prefix", prefix), ("key", key)) if v is not None}
+
+
+# ---- server-sent events --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class SSEvent:
+    event: str = ""
+    data: str = ""
+    id: str | None = None
+    retry: int | None = None
+
+
+class SSEDecoder:
+    """Feed lines (without their line ending); returns an event at each blank line (WHATWG rules)."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._event, self._data, self._id, self._retry, self._any = "", [], None, None, False
+
+    def feed(self, line: str) -> SSEvent | None:
+        if not line:
+            if not self._any:
+                return None
+            ev = SSEvent(self._event, "\n".join(self._data), self._id, self._retry)
+            self._reset()
+            return ev
+        if line.startswith(":"):
+            return None
+        name, sep, value = line.partition(":")
+        if sep and value.startswith(" "):
+            value = value[1:]
+        if name == "event":
+            self._event = value
+        elif name == "data":
+            self._data.append(value)
+        elif name == "id":
+            if "\0" not in value:
+                self._id = value
+        elif name == "retry":
+            if value.isdigit():
+                self._retry = int(value)
+        else:
+            return None
+        self._any = True
+        return None
+
+
+class WatchState:
+    """Bookkeeping of one watch across connections: what to ask for, what was already handed out.
+
+    `last` is the revision the stream stands at: the id of the opening frame (the server's starting
+    point) or of the last change set yielded. Each reconnect sends it as Last-Event-ID, so the server
+    replays exactly what came after it; a change set at or below `last` is never yielded twice.
+    """
+
+    def __init__(self, namespace: str | None, prefix: str | None, key: str | None, from_revision: int | None,
+                 retry: Retry):
+        self.filter = watch_filter(namespace, prefix, key)
+        self.from_revision = from_revision
+        self.retry = retry
+        self.last: int | None = None
+        self.failures = 0  # consecutive failed connections
+        self.reconnects = 0
+        self.server_retry_ms: int | None = None
+        self._decoder = SSEDecoder()
+
+    def params(self) -> dict[str, Any]:
+        if self.last is None and self.from_revision is not None:
+            return {**self.filter, "from": self.from_revision}
+        return dict(self.filter)
+
+    def headers(self) -> dict[str, str]:
+        h = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+        if self.last is not None:
+            h["Last-Event-ID"] = str(self.last)
+        return h
+
+    def connected(self, response: httpx.Response) -> None:
+        """Check a fresh connection's answer; an error answer raises (5xx only after the retries)."""
+        self._decoder = SSEDecoder()  # a half-received event of the old connection is dropped
+        if response.is_success:
+            return
+        err = error_from_response(response)
+        if response.status_code in RETRY_STATUS:
+            raise _Retryable(err)
+        raise err
+
+    def feed(self, line: str) -> ChangeSet | None:
+        ev = self._decoder.feed(line)
+        if ev is None:
+            return None
+        if ev.retry is not None:
+            self.server_retry_ms = ev.retry
+        if ev.event == "compacted":
+            details = msgspec.json.decode(ev.data) if ev.data else {}
+            raise errors.CompactedError(
+                f"history before revision {details.get('oldest_revision')} was compacted",
+                status=410, details=details)
+        if ev.event == "change":
+            cs = decode(ev.data.encode(), ChangeSet)
+            self.failures = 0
+            if self.last is not None and cs.revision <= self.last:
+                return None  # already yielded (never happens with a correct server; kept as a guard)
+            self.last = cs.revision
+            return cs
+        if ev.id is not None and ev.id.isdigit():  # the opening frame: where the server starts
+            self.failures = 0
+            if self.last is None:
+                self.last = int(ev.id)
+        return None
+
+    def dropped(self, exc: BaseException | None) -> float:
+        """The connection failed or ended: return the delay before reconnecting, or raise."""
+        if self.retry.max_reconnects is not None and self.reconnects >= self.retry.max_reconnects:
+            if isinstance(exc, _Retryable):
+                raise exc.error
+            raise transport_error(exc) if isinstance(exc, Exception) else errors.ConnectionFailedError(
+                "the watch stream ended")
+        delay = self.retry.delay(self.failures)
+        self.failures += 1
+        self.reconnects += 1
+        return delay
+
+
+class _Retryable(Exception):
+    def __init__(self, error: errors.StigmerError):
+        super().__init__(str(error))
+        self.error = error
+
+
+def timeouts(timeout: float | httpx.Timeout) -> httpx.Timeout:
+    return timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+
+
+def watch_timeout(base: httpx.Timeout, read: float) -> httpx.Timeout:
+    """A stream's read timeout must outlast the server's keep-alive interval (15 s by default)."""
+    return httpx.Timeout(connect=base.connect, read=read, write=base.write, pool=base.pool)
+
+
+class BaseClient:
+    """Settings shared by both clients."""
+
+    def __init__(self, url: str | None, timeout: float | httpx.Timeout, retry: Retry | None,
+                 headers: Mapping[str, str] | None, watch_read_timeout: float):
+        self.url = (url or default_url()).rstrip("/")
+        self.timeout = timeouts(timeout)
+        self.retry = retry or Retry()
+        self.headers = {"User-Agent": USER_AGENT, **(headers or {})}
+        self.watch_read_timeout = watch_read_timeout
+
+    def _watch_state(self, namespace: str | None, prefix: str | None, key: str | None,
+                     from_revision: int | None) -> WatchState:
+        if namespace is None and (prefix is not None or key is not None):
+            raise errors.InvalidArgumentError("key and prefix need a namespace", code="invalid_argument")
+        return WatchState(namespace, prefix, key, from_revision, self.retry)
+
+
+__all__ = ["BaseClient", "Call", "Retry", "SSEDecoder", "SSEvent", "WatchState", "DEFAULT_URL", "UNSET"]

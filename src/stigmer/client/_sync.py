@@ -1,0 +1,144 @@
+"""`Client`: the blocking client over httpx.Client."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable, Iterator, Mapping
+
+import httpx
+
+from . import _base as b
+from .models import ChangeSet, Compare, Deleted, Entry, HistoryPage, Op, Page, PollResult, Revision, TxnResult
+
+
+class Client(b.BaseClient):
+    """Blocking Stigmer client. Thread-safe (one connection pool); use as a context manager or `close()`.
+
+    `get` raises `NotFoundError` for an absent key (use `batch_get` to read maybe-absent keys as None).
+    """
+
+    def __init__(self, url: str | None = None, *, timeout: float | httpx.Timeout = 10.0, retry: b.Retry | None = None,
+                 headers: Mapping[str, str] | None = None, watch_read_timeout: float = 45.0,
+                 transport: httpx.BaseTransport | None = None):
+        super().__init__(url, timeout, retry, headers, watch_read_timeout)
+        self._http = httpx.Client(base_url=self.url, timeout=self.timeout, headers=self.headers, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _call(self, call: b.Call, timeout: httpx.Timeout | None = None) -> Any:
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(call.method, call.path, params=call.params, headers=call.headers,
+                                              content=call.content, timeout=timeout or self.timeout)
+            except httpx.TransportError as exc:
+                if not call.may_retry(attempt, self.retry, exc=exc):
+                    raise b.transport_error(exc) from exc
+            else:
+                if not call.may_retry(attempt, self.retry, response=response):
+                    return call.parse(response)
+            time.sleep(self.retry.delay(attempt))
+            attempt += 1
+
+    # keys
+
+    def get(self, namespace: str, key: str) -> Entry:
+        """The key's entry; raises NotFoundError when it is absent (or expired)."""
+        return self._call(b.get(namespace, key))
+
+    def put(self, namespace: str, key: str, value: Any, *, ttl: float | None = None, if_version: int | None = None,
+            create_only: bool = False) -> Entry:
+        """Write a JSON value. `if_version`: only over that version (VersionConflictError otherwise);
+        `create_only`: only if absent. The returned entry carries `value`."""
+        return self._call(b.put(namespace, key, value, ttl, if_version, create_only))
+
+    def delete(self, namespace: str, key: str, *, if_version: int | None = None) -> Deleted:
+        return self._call(b.delete(namespace, key, if_version))
+
+    def incr(self, namespace: str, key: str, amount: int | float = 1, *, field: str | None = None,
+             path: list[str] | None = None, ttl: float | None = None, if_version: int | None = None) -> Entry:
+        """Add `amount` to the number at the key (or at `field` / `path` inside an object); absent counts as 0."""
+        return self._call(b.patch_op(namespace, key, b.incr_body(amount, field, path), ttl, if_version))
+
+    def merge(self, namespace: str, key: str, value: Mapping[str, Any], *, deep: bool = False,
+              ttl: float | None = None, if_version: int | None = None) -> Entry:
+        """Merge members into the object at the key; `deep` merges nested objects (null then deletes)."""
+        return self._call(b.patch_op(namespace, key, b.merge_body(value, deep), ttl, if_version))
+
+    def append(self, namespace: str, key: str, value: Any, *, max_items: int | None = None,
+               ttl: float | None = None, if_version: int | None = None) -> Entry:
+        """Append to the list at the key, keeping the newest `max_items`."""
+        return self._call(b.patch_op(namespace, key, b.append_body(value, max_items), ttl, if_version))
+
+    def patch(self, namespace: str, key: str, ops: Iterable[Mapping[str, Any]], *, ttl: float | None = None,
+              if_version: int | None = None) -> Entry:
+        """Apply an RFC 6902 JSON Patch atomically (PatchFailedError if a `test` fails)."""
+        return self._call(b.patch_op(namespace, key, b.patch_body(ops), ttl, if_version))
+
+    def batch_get(self, namespace: str, keys: Iterable[str]) -> list[Entry | None]:
+        """Read several keys from one snapshot; None for each absent key."""
+        return self._call(b.batch_get(namespace, keys))
+
+    def list_page(self, namespace: str, *, prefix: str | None = None, cursor: str | None = None,
+                  limit: int | None = None, values: bool = True) -> Page:
+        return self._call(b.list_page(namespace, prefix, cursor, limit, values))
+
+    def list(self, namespace: str, *, prefix: str | None = None, page_size: int | None = None,
+             values: bool = True) -> Iterator[Entry]:
+        """Every live entry (by key byte order), fetching pages as it goes."""
+        cursor = None
+        while True:
+            page = self.list_page(namespace, prefix=prefix, cursor=cursor, limit=page_size, values=values)
+            yield from page.entries
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def history(self, namespace: str, key: str, *, before: int | None = None, limit: int | None = None) -> HistoryPage:
+        return self._call(b.history(namespace, key, before, limit))
+
+    def txn(self, compare: Iterable[Compare | Mapping[str, Any]] = (),
+            ops: Iterable[Op | Mapping[str, Any]] = ()) -> TxnResult:
+        """All compares must hold (CompareFailedError otherwise), then all ops apply under one revision."""
+        return self._call(b.txn(compare, ops))
+
+    def revision(self) -> Revision:
+        return self._call(b.revision())
+
+    # changes
+
+    def poll(self, *, index: int, namespace: str | None = None, prefix: str | None = None, key: str | None = None,
+             wait: float = 30.0) -> PollResult:
+        """Long-poll: change sets after revision `index`, waiting up to `wait` seconds for the first."""
+        return self._call(b.poll(namespace, prefix, key, index, wait),
+                          b.watch_timeout(self.timeout, wait + self.timeout.read))
+
+    def watch(self, namespace: str | None = None, prefix: str | None = None, key: str | None = None,
+              from_revision: int | None = None) -> Iterator[ChangeSet]:
+        """Change sets in revision order, from `from_revision` (inclusive) or from now. Reconnects by itself
+        (Last-Event-ID, backoff) without losing or repeating any; raises CompactedError when the history
+        it needs is gone. Stop by breaking out of the loop."""
+        state = self._watch_state(namespace, prefix, key, from_revision)
+        timeout = b.watch_timeout(self.timeout, self.watch_read_timeout)
+        while True:
+            exc: BaseException | None = None
+            try:
+                with self._http.stream("GET", "/v1/watch", params=state.params(), headers=state.headers(),
+                                       timeout=timeout) as response:
+                    if not response.is_success:
+                        response.read()
+                    state.connected(response)
+                    for line in response.iter_lines():
+                        cs = state.feed(line)
+                        if cs is not None:
+                            yield cs
+            except (httpx.TransportError, b._Retryable) as e:
+                exc = e
+            time.sleep(state.dropped(exc))

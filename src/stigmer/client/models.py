@@ -1,0 +1,120 @@
+"""Typed results of the Stigmer API (msgspec Structs, decoded straight from response bytes)."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any, Literal
+
+import msgspec
+
+UNSET: Any = msgspec.UNSET
+
+
+class Entry(msgspec.Struct, frozen=True):
+    """A live key. `value` is None on entries listed with `values=False`."""
+
+    namespace: str
+    key: str
+    version: int
+    create_revision: int
+    mod_revision: int
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    expires_at: datetime.datetime | None = None
+    value: Any = None
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.version}.{self.mod_revision}"'
+
+
+class Deleted(msgspec.Struct, frozen=True):
+    """What a delete returns: the revision of the delete and the version the key had."""
+
+    deleted: bool
+    revision: int
+    version: int
+
+
+class Change(msgspec.Struct, frozen=True):
+    """One key's change. `value` is None for `delete` and `expire`; `version` is 0 then."""
+
+    type: Literal["put", "delete", "expire"]
+    namespace: str
+    key: str
+    value: Any
+    version: int
+    revision: int
+    ts: datetime.datetime
+    prev_value: Any = None
+
+
+class ChangeSet(msgspec.Struct, frozen=True):
+    """Every matching change committed under one revision."""
+
+    revision: int
+    changes: list[Change]
+
+
+class Page(msgspec.Struct, frozen=True):
+    """One page of `list`; pass `next_cursor` back as `cursor` (None: no more pages)."""
+
+    entries: list[Entry]
+    next_cursor: str | None
+
+
+class HistoryPage(msgspec.Struct, frozen=True):
+    """Past changes of one key, newest first; pass `next_before` back as `before` for older ones."""
+
+    history: list[Change]
+    next_before: int | None
+
+
+class TxnResult(msgspec.Struct, frozen=True):
+    """The transaction's revision (0 if it wrote nothing) and one Entry or Deleted per op."""
+
+    revision: int
+    results: list[Entry | Deleted]
+
+
+class Revision(msgspec.Struct, frozen=True):
+    revision: int
+    compacted_revision: int
+
+
+class PollResult(msgspec.Struct, frozen=True):
+    """A long-poll answer: the current revision and the change sets after the index asked for."""
+
+    revision: int
+    events: list[ChangeSet]
+
+
+class Compare(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A transaction guard: every given field must hold. `version=0` means absent."""
+
+    namespace: str
+    key: str
+    version: int | None = None
+    exists: bool | None = None
+    value: Any = UNSET
+
+
+class Op(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One transaction op: `op` is put, delete, incr, merge, append or patch; `version` guards it."""
+
+    op: Literal["put", "delete", "incr", "merge", "append", "patch"]
+    namespace: str
+    key: str
+    value: Any = UNSET
+    ttl: float | None | msgspec.UnsetType = UNSET
+    amount: int | float | msgspec.UnsetType = UNSET
+    field: str | None = None
+    path: list[str] | None = None
+    deep: bool = False
+    max: int | None = None
+    patch: list[dict[str, Any]] | None = None
+    version: int | None = None
+
+
+__all__ = ["Entry", "Deleted", "Change", "ChangeSet", "Page", "HistoryPage", "TxnResult", "Revision",
+           "PollResult", "Compare", "Op"]
