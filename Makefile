@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 7474
 DATA ?= ./data
 
-.PHONY: run test install dev clean bench bench-full
+.PHONY: run test install dev clean docs bench bench-full
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,9 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -q
+
+docs: $(VENV)/.installed
+	$(BIN)/python -c "from stigmer.config import settings_markdown; open('docs/settings.md', 'w').write(settings_markdown())"
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
