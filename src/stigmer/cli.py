@@ -45,5 +45,224 @@ def serve(host: str | None, port: int | None, data_dir: str | None) -> None:
                 loop="auto", http="auto", access_log=False, timeout_graceful_shutdown=5)
 
 
+
+# ---- key commands against a running server (the sync SDK) ----------------------------------------
+
+
+def _client_options(fn):
+    fn = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of tables.")(fn)
+    fn = click.option("--url", envvar="STIGMER_URL", default="http://127.0.0.1:7474", show_default=True,
+                      help="Server URL [STIGMER_URL].")(fn)
+    return fn
+
+
+def _json_arg(raw: str, what: str) -> object:
+    import json
+
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise click.BadParameter(f"{what} must be JSON ({exc})") from None
+
+
+def _dump(obj: object) -> str:
+    import msgspec
+
+    return msgspec.json.encode(obj).decode()
+
+
+class _Run:
+    """Open a client; turn SDK errors into `error [code]: message` (or a JSON envelope) and exit 1."""
+
+    def __init__(self, url: str, as_json: bool):
+        self.url, self.as_json = url, as_json
+
+    def __enter__(self):
+        from .client import Client
+
+        self.client = Client(self.url)
+        return self.client
+
+    def __exit__(self, typ, exc, tb) -> bool:
+        from .client import StigmerError
+
+        self.client.close()
+        if isinstance(exc, StigmerError):
+            if self.as_json:
+                body = {"code": exc.code, "message": exc.message, "status": exc.status}
+                if exc.details:
+                    body["details"] = exc.details
+                click.echo(_dump({"error": body}), err=True)
+            else:
+                click.secho(f"error [{exc.code}]: {exc.message}", fg="red", err=True)
+            sys.exit(1)
+        if isinstance(exc, KeyboardInterrupt):
+            sys.exit(130)
+        return False
+
+
+def _esc(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _show_entry(entry, as_json: bool) -> None:
+    if as_json:
+        click.echo(_dump(entry))
+        return
+    from rich.json import JSON
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(show_header=False, box=None)
+    t.add_column(style="bold cyan")
+    t.add_column()
+    t.add_row("key", Text(f"{entry.namespace}/{entry.key}"))
+    t.add_row("version", str(entry.version))
+    t.add_row("revision", f"{entry.mod_revision} (created {entry.create_revision})")
+    t.add_row("updated", entry.updated_at.isoformat())
+    if entry.expires_at is not None:
+        t.add_row("expires", entry.expires_at.isoformat())
+    t.add_row("value", JSON(_dump(entry.value)))
+    _console().print(t)
+
+
+@main.command()
+@click.argument("namespace")
+@click.argument("key")
+@_client_options
+def get(namespace: str, key: str, url: str, as_json: bool) -> None:
+    """Read a key (exit 1 with not_found when absent)."""
+    with _Run(url, as_json) as c:
+        _show_entry(c.get(namespace, key), as_json)
+
+
+@main.command()
+@click.argument("namespace")
+@click.argument("key")
+@click.argument("value")
+@click.option("--ttl", type=float, default=None, help="Expire after this many seconds.")
+@click.option("--if-version", type=int, default=None, help="Write only over this version.")
+@click.option("--create", "create_only", is_flag=True, help="Write only if the key is absent.")
+@_client_options
+def put(namespace: str, key: str, value: str, ttl: float | None, if_version: int | None, create_only: bool,
+        url: str, as_json: bool) -> None:
+    """Write VALUE (JSON; `-` reads it from stdin) at a key."""
+    data = _json_arg(sys.stdin.read() if value == "-" else value, "VALUE")
+    with _Run(url, as_json) as c:
+        e = c.put(namespace, key, data, ttl=ttl, if_version=if_version, create_only=create_only)
+        if as_json:
+            click.echo(_dump(e))
+        else:
+            _console().print(f"[green]ok[/] {_esc(namespace)}/{_esc(key)} version {e.version} revision {e.mod_revision}")
+
+
+@main.command()
+@click.argument("namespace")
+@click.argument("key")
+@click.option("--incr", type=float, default=None, help="Add N to the number (or to --field).")
+@click.option("--field", default=None, help="With --incr: the object member holding the number.")
+@click.option("--merge", "merge_", default=None, help="Merge this JSON object into the value.")
+@click.option("--deep", is_flag=True, help="With --merge: merge nested objects; null deletes.")
+@click.option("--append", "append_", default=None, help="Append this JSON value to the list.")
+@click.option("--max", "max_items", type=int, default=None, help="With --append: keep the newest N items.")
+@click.option("--json-patch", default=None, help="Apply this RFC 6902 JSON Patch (a JSON list of ops).")
+@click.option("--ttl", type=float, default=None, help="Set a new expiry in seconds.")
+@click.option("--if-version", type=int, default=None, help="Apply only over this version.")
+@_client_options
+def patch(namespace: str, key: str, incr: float | None, field: str | None, merge_: str | None, deep: bool,
+          append_: str | None, max_items: int | None, json_patch: str | None, ttl: float | None,
+          if_version: int | None, url: str, as_json: bool) -> None:
+    """Change a key atomically: exactly one of --incr, --merge, --append, --json-patch."""
+    given = [n for n, v in (("--incr", incr), ("--merge", merge_), ("--append", append_), ("--json-patch", json_patch))
+             if v is not None]
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of --incr, --merge, --append, --json-patch")
+    opts = {"ttl": ttl, "if_version": if_version}
+    with _Run(url, as_json) as c:
+        if incr is not None:
+            amount = int(incr) if incr.is_integer() else incr
+            e = c.incr(namespace, key, amount, field=field, **opts)
+        elif merge_ is not None:
+            e = c.merge(namespace, key, _json_arg(merge_, "--merge"), deep=deep, **opts)
+        elif append_ is not None:
+            e = c.append(namespace, key, _json_arg(append_, "--append"), max_items=max_items, **opts)
+        else:
+            e = c.patch(namespace, key, _json_arg(json_patch, "--json-patch"), **opts)
+        _show_entry(e, as_json)
+
+
+@main.command()
+@click.argument("namespace")
+@click.argument("key")
+@click.option("--if-version", type=int, default=None, help="Delete only this version.")
+@_client_options
+def delete(namespace: str, key: str, if_version: int | None, url: str, as_json: bool) -> None:
+    """Delete a key (exit 1 with not_found when absent)."""
+    with _Run(url, as_json) as c:
+        d = c.delete(namespace, key, if_version=if_version)
+        if as_json:
+            click.echo(_dump(d))
+        else:
+            _console().print(f"[green]deleted[/] {_esc(namespace)}/{_esc(key)} (was version {d.version}) revision {d.revision}")
+
+
+@main.command("list")
+@click.argument("namespace")
+@click.option("--prefix", default=None, help="Only keys starting with this.")
+@click.option("--limit", type=int, default=None, help="At most this many entries (default: all).")
+@click.option("--keys-only", is_flag=True, help="Leave the values out.")
+@_client_options
+def list_(namespace: str, prefix: str | None, limit: int | None, keys_only: bool, url: str, as_json: bool) -> None:
+    """List live keys of a namespace by key order (a JSON array with --json)."""
+    import itertools
+
+    with _Run(url, as_json) as c:
+        page = min(limit, 1000) if limit else None
+        entries = list(itertools.islice(c.list(namespace, prefix=prefix, page_size=page, values=not keys_only), limit))
+        if as_json:
+            click.echo(_dump(entries))
+            return
+        from rich.table import Table
+        from rich.text import Text
+
+        t = Table("key", "version", "revision", "value")
+        for e in entries:
+            v = "" if keys_only else _dump(e.value)
+            t.add_row(Text(e.key), str(e.version), str(e.mod_revision), Text(v if len(v) <= 80 else v[:77] + "..."))
+        _console().print(t)
+
+
+@main.command()
+@click.option("--namespace", "-n", default=None, help="Only this namespace.")
+@click.option("--prefix", default=None, help="Only keys starting with this (needs --namespace).")
+@click.option("--key", default=None, help="Only this key (needs --namespace).")
+@click.option("--from", "from_revision", type=int, default=None, help="Start at this revision (inclusive).")
+@_client_options
+def watch(namespace: str | None, prefix: str | None, key: str | None, from_revision: int | None, url: str,
+          as_json: bool) -> None:
+    """Stream changes until Ctrl-C (one JSON change set per line with --json); resumes across reconnects."""
+    with _Run(url, as_json) as c:
+        from rich.markup import escape
+
+        console = None if as_json else _console()
+        for cs in c.watch(namespace, prefix=prefix, key=key, from_revision=from_revision):
+            if console is None:
+                click.echo(_dump(cs))
+                sys.stdout.flush()
+                continue
+            for ch in cs.changes:
+                colour = {"put": "green", "delete": "red", "expire": "yellow"}[ch.type]
+                value = f" = {escape(_dump(ch.value))}" if ch.type == "put" else ""
+                console.print(f"[dim]{cs.revision}[/] [{colour}]{ch.type}[/] {escape(ch.namespace)}/{escape(ch.key)}"
+                              f" [dim]v{ch.version}[/]{value}", highlight=False)
+
 if __name__ == "__main__":
     sys.exit(main())
