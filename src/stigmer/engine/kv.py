@@ -9,6 +9,7 @@ Mutations are functions run inside the store's writer (`WriteTxn`), so each is a
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, Callable, Iterable
 
@@ -72,6 +73,7 @@ class TxnResult(msgspec.Struct, frozen=True):
     results: list[Entry | Deleted]  # per op
 
 
+_NAMESPACE_CHARS = re.compile(r"[A-Za-z0-9._-]+")
 OPS = ("put", "delete", "incr", "merge", "append", "patch")
 
 
@@ -80,7 +82,7 @@ def validate_namespace(namespace: str, limits: Limits) -> None:
         raise InvalidArgument("namespace must be a non-empty string", field="namespace")
     if len(namespace.encode()) > limits.max_namespace_bytes:
         raise InvalidArgument(f"namespace exceeds {limits.max_namespace_bytes} bytes", field="namespace")
-    if not all(c.isalnum() and c.isascii() or c in "._-" for c in namespace):
+    if not _NAMESPACE_CHARS.fullmatch(namespace):
         raise InvalidArgument("namespace may contain only ASCII letters, digits, '.', '_' and '-'", field="namespace")
 
 
