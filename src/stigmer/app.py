@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from .api import errors, health
+from .api import cntrlnode, statevec
 from .api.native import docs, kv as native_kv, txn as native_txn, watch as native_watch
 from .config import Settings
 from .engine import maintenance
@@ -56,6 +57,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *native_txn.routes(svc),
         *native_watch.routes(svc),
         *docs.routes(svc),
+        *statevec.routes(svc),
+        *cntrlnode.routes(svc),
     ]
     app = Starlette(
         routes=routes,

@@ -37,6 +37,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("watch_buffer", int, 256, "Live change batches buffered per watcher before it is switched to catching up from history."),
     Setting("reader_threads", int, 2, "Threads in the pool used for scans (list, history, watch catch-up)."),
     Setting("log_level", str, "info", "Server log level: debug, info, warning or error."),
+    # statevec surface (/v)
+    Setting("statevec_default_ttl", int, 86_400, "statevec: TTL in seconds of a write without `ttl`; 0 = persistent."),
+    Setting("statevec_max_ttl", int, 2_592_000, "statevec: largest `ttl` accepted, in seconds."),
+    Setting("statevec_max_value_bytes", int, 65_536, "statevec: largest value, in bytes of compact JSON."),
+    Setting("statevec_max_body_bytes", int, 278_528, "statevec: largest request body, in bytes."),
+    Setting("statevec_max_batch", int, 20, "statevec: most hashes in one POST /v/batch."),
+    Setting("statevec_rate_limit_anon", int, 120, "statevec: requests per minute per client IP without a valid key; 0 = off."),
+    Setting("statevec_rate_limit_key", int, 600, "statevec: requests per minute per valid x-statevec-key; 0 = off."),
+    Setting("statevec_api_keys", str, "", "statevec: comma-separated keys accepted in x-statevec-key (they only raise the rate limit)."),
+    Setting("statevec_trusted_proxies", str, "", "statevec: comma-separated proxy addresses/CIDRs whose X-Forwarded-For is honoured."),
+    Setting("statevec_upgrade_url", str, "", "statevec: URL sent as `upgrade` in 429 bodies; empty = none."),
+    Setting("statevec_cors_origins", str, "*", "statevec: allowed CORS origins, comma-separated, or *."),
+    # CntrlNode surface (/v1/state)
+    Setting("cntrlnode_api_keys", str, "", "CntrlNode: comma-separated API keys, each `key` or `tenant:key`; empty = open."),
+    Setting("cntrlnode_rate_limit", int, 0, "CntrlNode: requests per minute per API key (per IP in open mode); 0 = off."),
+    Setting("cntrlnode_max_streams", int, 1000, "CntrlNode: open SSE streams per API key (per IP in open mode)."),
+    Setting("cntrlnode_max_value_bytes", int, 1_048_576, "CntrlNode: largest value, in bytes of compact JSON."),
+    Setting("cors_origins", str, "", "Comma-separated origins allowed by CORS on the CntrlNode surface; empty = no CORS."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -72,6 +90,22 @@ class Settings:
     watch_buffer: int = 256
     reader_threads: int = 2
     log_level: str = "info"
+    statevec_default_ttl: int = 86_400
+    statevec_max_ttl: int = 2_592_000
+    statevec_max_value_bytes: int = 65_536
+    statevec_max_body_bytes: int = 278_528
+    statevec_max_batch: int = 20
+    statevec_rate_limit_anon: int = 120
+    statevec_rate_limit_key: int = 600
+    statevec_api_keys: str = ""
+    statevec_trusted_proxies: str = ""
+    statevec_upgrade_url: str = ""
+    statevec_cors_origins: str = "*"
+    cntrlnode_api_keys: str = ""
+    cntrlnode_rate_limit: int = 0
+    cntrlnode_max_streams: int = 1000
+    cntrlnode_max_value_bytes: int = 1_048_576
+    cors_origins: str = ""
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> "Settings":

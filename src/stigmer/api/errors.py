@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -48,7 +48,20 @@ def error_response(request: Request, status: int, code: str, message: str,
     return json_response({"error": body}, status, {**(headers or {}), "X-Request-ID": rid})
 
 
+# Compatible surfaces answer errors on their own paths in their own shape: name -> (path test, renderer).
+SURFACES: dict[str, tuple[Callable[[str], bool], Callable[[Request, Exception], Response]]] = {}
+
+
+def register_surface(name: str, matches: Callable[[str], bool],
+                     render: Callable[[Request, Exception], Response]) -> None:
+    """Route errors (unknown path, wrong method, unexpected failure) under a surface's paths to its renderer."""
+    SURFACES[name] = (matches, render)
+
+
 def from_exception(request: Request, exc: Exception) -> Response:
+    for matches, render in SURFACES.values():
+        if matches(request.url.path):
+            return render(request, exc)
     if isinstance(exc, APIError):
         return error_response(request, exc.status, exc.code, exc.message, exc.details, exc.headers)
     if isinstance(exc, engine_errors.EngineError):
