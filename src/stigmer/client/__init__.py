@@ -26,3 +26,4 @@ __all__ = [
     "PreconditionFailedError", "ValueTooLargeError", "PayloadTooLargeError", "CompactedError",
     "MethodNotAllowedError", "ServerError", "ConnectionFailedError",
 ]
+from .statevector import BadRequest, Conflict, RateLimited, StateVecError, StateVector, ValueTooLarge  # noqa: E402,F401  statevec protocol client
