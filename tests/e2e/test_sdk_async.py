@@ -70,8 +70,8 @@ async def test_async_watch(client, ns, shared_server):
 
     async def consume():
         async with AsyncClient(shared_server.url) as c:
-            async for cs in c.watch(ns, key="a", from_revision=start):
-                got.append((cs.revision, cs.changes[0].value))
+            async for cs in c.watch(ns, key="a", from_revision=start, prev_value=True):
+                got.append((cs.revision, cs.changes[0].value, cs.changes[0].prev_value))
                 if len(got) == 3:
                     return
 
@@ -80,4 +80,4 @@ async def test_async_watch(client, ns, shared_server):
     r1 = (await client.put(ns, "a", 1)).mod_revision
     r2 = (await client.put(ns, "a", 2)).mod_revision
     await asyncio.wait_for(task, 20)
-    assert got == [(start, 0), (r1, 1), (r2, 2)]
+    assert got == [(start, 0, None), (r1, 1, 0), (r2, 2, 1)]

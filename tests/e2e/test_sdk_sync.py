@@ -141,6 +141,8 @@ def test_revision_and_poll(client, ns):
     assert [cs.changes[0].value for cs in got.events] == [1, 2] and got.revision >= before.revision + 2
     empty = client.poll(index=got.revision, namespace=ns, key="p", wait=0)
     assert empty.events == []
+    with_prev = client.poll(index=before.revision, namespace=ns, key="p", wait=0, prev_value=True)
+    assert [(c.value, c.prev_value) for cs in with_prev.events for c in cs.changes] == [(1, None), (2, 1)]
 
 
 def test_watch_replays_then_streams_live(client, ns, shared_server):

@@ -110,14 +110,14 @@ class AsyncClient(b.BaseClient):
     # changes
 
     async def poll(self, *, index: int, namespace: str | None = None, prefix: str | None = None,
-                   key: str | None = None, wait: float = 30.0) -> PollResult:
-        return await self._call(b.poll(namespace, prefix, key, index, wait),
+                   key: str | None = None, wait: float = 30.0, prev_value: bool = False) -> PollResult:
+        return await self._call(b.poll(namespace, prefix, key, index, wait, prev_value),
                                 b.watch_timeout(self.timeout, wait + self.timeout.read))
 
     async def watch(self, namespace: str | None = None, prefix: str | None = None, key: str | None = None,
-                    from_revision: int | None = None) -> AsyncIterator[ChangeSet]:
+                    from_revision: int | None = None, prev_value: bool = False) -> AsyncIterator[ChangeSet]:
         """`async for cs in client.watch(...)`: see `Client.watch`."""
-        state = self._watch_state(namespace, prefix, key, from_revision)
+        state = self._watch_state(namespace, prefix, key, from_revision, prev_value)
         timeout = b.watch_timeout(self.timeout, self.watch_read_timeout)
         while True:
             exc: BaseException | None = None

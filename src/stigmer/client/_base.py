@@ -236,13 +236,17 @@ def revision() -> Call:
     return Call("GET", "/v1/revision", _model(Revision), idempotent=True)
 
 
-def poll(namespace: str | None, prefix: str | None, key: str | None, index: int, wait: float) -> Call:
-    params = {**watch_filter(namespace, prefix, key), "index": index, "wait": wait}
+def poll(namespace: str | None, prefix: str | None, key: str | None, index: int, wait: float,
+         prev_value: bool = False) -> Call:
+    params = {**watch_filter(namespace, prefix, key, prev_value), "index": index, "wait": wait}
     return Call("GET", "/v1/watch", _model(PollResult), params, idempotent=True)
 
 
-def watch_filter(namespace: str | None, prefix: str | None, key: str | None) -> dict[str, Any]:
-    return {k: v for k, v in (("namespace", namespace), ("prefix", prefix), ("key", key)) if v is not None}
+def watch_filter(namespace: str | None, prefix: str | None, key: str | None, prev_value: bool = False) -> dict[str, Any]:
+    out = {k: v for k, v in (("namespace", namespace), ("prefix", prefix), ("key", key)) if v is not None}
+    if prev_value:
+        out["prev_value"] = "true"
+    return out
 
 
 # ---- server-sent events --------------------------------------------------------------------------
@@ -302,8 +306,8 @@ class WatchState:
     """
 
     def __init__(self, namespace: str | None, prefix: str | None, key: str | None, from_revision: int | None,
-                 retry: Retry):
-        self.filter = watch_filter(namespace, prefix, key)
+                 retry: Retry, prev_value: bool = False):
+        self.filter = watch_filter(namespace, prefix, key, prev_value)
         self.from_revision = from_revision
         self.retry = retry
         self.last: int | None = None
@@ -397,10 +401,10 @@ class BaseClient:
         self.watch_read_timeout = watch_read_timeout
 
     def _watch_state(self, namespace: str | None, prefix: str | None, key: str | None,
-                     from_revision: int | None) -> WatchState:
+                     from_revision: int | None, prev_value: bool) -> WatchState:
         if namespace is None and (prefix is not None or key is not None):
             raise errors.InvalidArgumentError("key and prefix need a namespace", code="invalid_argument")
-        return WatchState(namespace, prefix, key, from_revision, self.retry)
+        return WatchState(namespace, prefix, key, from_revision, self.retry, prev_value)
 
 
 __all__ = ["BaseClient", "Call", "Retry", "SSEDecoder", "SSEvent", "WatchState", "DEFAULT_URL", "UNSET"]

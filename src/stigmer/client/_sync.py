@@ -115,17 +115,17 @@ class Client(b.BaseClient):
     # changes
 
     def poll(self, *, index: int, namespace: str | None = None, prefix: str | None = None, key: str | None = None,
-             wait: float = 30.0) -> PollResult:
+             wait: float = 30.0, prev_value: bool = False) -> PollResult:
         """Long-poll: change sets after revision `index`, waiting up to `wait` seconds for the first."""
-        return self._call(b.poll(namespace, prefix, key, index, wait),
+        return self._call(b.poll(namespace, prefix, key, index, wait, prev_value),
                           b.watch_timeout(self.timeout, wait + self.timeout.read))
 
     def watch(self, namespace: str | None = None, prefix: str | None = None, key: str | None = None,
-              from_revision: int | None = None) -> Iterator[ChangeSet]:
+              from_revision: int | None = None, prev_value: bool = False) -> Iterator[ChangeSet]:
         """Change sets in revision order, from `from_revision` (inclusive) or from now. Reconnects by itself
         (Last-Event-ID, backoff) without losing or repeating any; raises CompactedError when the history
         it needs is gone. Stop by breaking out of the loop."""
-        state = self._watch_state(namespace, prefix, key, from_revision)
+        state = self._watch_state(namespace, prefix, key, from_revision, prev_value)
         timeout = b.watch_timeout(self.timeout, self.watch_read_timeout)
         while True:
             exc: BaseException | None = None
