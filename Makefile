@@ -32,5 +32,15 @@ test: $(VENV)/.dev-installed
 docs: $(VENV)/.installed
 	$(BIN)/python -c "from stigmer.config import settings_markdown; open('docs/settings.md', 'w').write(settings_markdown())"
 
+bench:
+	$(MAKE) install
+	sh bench/setup.sh
+	$(BIN)/python bench/run.py
+
+bench-full:
+	$(MAKE) install
+	sh bench/setup.sh
+	$(BIN)/python bench/run.py --full
+
 clean:
 	rm -rf $(VENV) data .pytest_cache
