@@ -129,3 +129,11 @@ def test_compacted_is_explicit(server, tmp_path):
             text = s.read().decode()
         assert "event: compacted" in text and '"oldest_revision":4' in text
         assert tc.get("/v1/revision").json() == {"revision": 3, "compacted_revision": 3}
+
+
+def test_from_zero_replays_everything(server):
+    with httpx.Client(base_url=server, timeout=5) as c:
+        c.put("/v1/kv/app/a", content=b"1")
+        with c.stream("GET", "/v1/watch", params={"namespace": "app", "from": 0}) as r:
+            frames = read_frames(r, 2)
+            assert frames[0] == ["retry: 3000", "id: 0"] and frames[1][0] == "id: 1"

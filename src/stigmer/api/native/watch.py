@@ -70,7 +70,7 @@ def routes(svc: Services) -> list[Route]:
         after = _revision(request.headers.get("last-event-id"), "Last-Event-ID")
         if after is None:
             start = _revision(q.get("from"), "from")
-            after = start - 1 if start else None
+            after = max(start - 1, 0) if start is not None else None
         try:
             watcher = hub.watch(flt, after)
         except Compacted as exc:
