@@ -355,7 +355,7 @@ def render(res: dict) -> str:
     c = st["cas"]
     rows.append(("compare-and-set retry loop, one hot key",
                  f"{c['cas_ok_per_s']:,.0f} successful CAS/s · {c['rps']:,.0f} req/s · {c['conflicts']:,} conflicts · "
-                 f"p99 {c['p99_ms']:.2f} ms · {c.get('unexpected', 0)} unexpected"
+                 f"p99 {c['p99_ms']:.2f} ms · {c.get('unexpected', 0)} unexpected",
                  "–", "–", "–", "–"))
     rows.append(("list by prefix (100 entries with values)", _wrk_cell(st["list"]), "–", "–", "–", "–"))
     mx = st["mix"]
