@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from typing import Any, Mapping
 
 import msgspec
@@ -38,12 +39,23 @@ def json_response(content: Any, status: int = 200, headers: Mapping[str, str] | 
     return Response(body, status, headers, media_type="application/json")
 
 
+_second_cache: dict[int, str] = {}
+
+
 def rfc3339(ts: float | None) -> str | None:
-    """UTC, millisecond precision, `Z` suffix: 2026-04-01T09:30:00.125Z."""
+    """UTC, millisecond precision (truncated), `Z` suffix: 2026-04-01T09:30:00.125Z."""
     if ts is None:
         return None
-    t = _dt.datetime.fromtimestamp(ts, _dt.timezone.utc)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    # As datetime does: round the fraction to microseconds (half-even), then truncate to milliseconds.
+    fraction, whole = math.modf(ts)
+    micros = round(fraction * 1e6)
+    second, frac = int(whole) + micros // 1_000_000, (micros % 1_000_000) // 1000
+    prefix = _second_cache.get(second)
+    if prefix is None:
+        if len(_second_cache) > 4096:  # timestamps cluster around now; keep the cache small
+            _second_cache.clear()
+        prefix = _second_cache[second] = _dt.datetime.fromtimestamp(second, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.")
+    return f"{prefix}{frac:03d}Z"
 
 
 encode = _encode

@@ -40,6 +40,8 @@ def _group(changes: list[Change]) -> list[ChangeSet]:
 class Watcher:
     """One subscription. Use as an async iterator, or call `next(timeout)`."""
 
+    __slots__ = ("hub", "filter", "last", "_buffer", "_limit", "_catch_up", "_ready", "_wakeup", "closed")
+
     def __init__(self, hub: "ChangeHub", flt: ChangeFilter, after: int, buffer: int):
         self.hub = hub
         self.filter = flt
@@ -118,7 +120,8 @@ class Watcher:
             if remaining is not None and remaining <= 0:
                 return None
             try:
-                await asyncio.wait_for(self._wakeup.wait(), remaining)
+                async with asyncio.timeout(remaining):  # no extra task per wake-up, unlike wait_for
+                    await self._wakeup.wait()
             except TimeoutError:
                 return None
         return None

@@ -28,17 +28,17 @@ def etag(e: Entry) -> str:
     return f'"{e.version}.{e.mod_rev}"'
 
 
+def _ts(ts: float | None) -> bytes:
+    return b"null" if ts is None else b'"%s"' % rfc3339(ts).encode()
+
+
 def entry_json(e: Entry, with_value: bool = True) -> bytes:
     """Render an entry; the stored JSON value is spliced in without decoding."""
     head = b'{"namespace":' + encode(e.namespace) + b',"key":' + encode(e.key)
     if with_value:
         head += b',"value":' + e.value
-    meta = encode({
-        "version": e.version, "create_revision": e.create_rev, "mod_revision": e.mod_rev,
-        "created_at": rfc3339(e.created_at), "updated_at": rfc3339(e.updated_at),
-        "expires_at": rfc3339(e.expires_at),
-    })
-    return head + b"," + meta[1:]
+    return head + b',"version":%d,"create_revision":%d,"mod_revision":%d,"created_at":%s,"updated_at":%s,"expires_at":%s}' % (
+        e.version, e.create_rev, e.mod_rev, _ts(e.created_at), _ts(e.updated_at), _ts(e.expires_at))
 
 
 def change_json(c: Change, with_prev: bool = False) -> bytes:
