@@ -10,9 +10,9 @@ from typing import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from .api import errors, health
-from .api import cntrlnode, statevec
+from .api import cntrlnode, errors, health, statevec
 from .api.native import docs, kv as native_kv, txn as native_txn, watch as native_watch
+from .api.native.fastpath import KeyFastPath
 from .config import Settings
 from .engine import maintenance
 from .engine.changes import ChangeHub
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIDMiddleware)],
+        middleware=[Middleware(RequestIDMiddleware), Middleware(KeyFastPath, svc=svc)],
         exception_handlers={cls: errors.handle for cls in errors.HANDLED},
         lifespan=lifespan,
     )

@@ -127,5 +127,20 @@ class Settings:
         return dataclasses.asdict(self)
 
 
+def settings_markdown() -> str:
+    """docs/settings.md, generated from the table (`make docs` writes it; a test checks it)."""
+    out = [
+        "# Settings", "",
+        "Every setting has a default and can be set with its `STIGMER_*` environment variable; `stigmer serve` also",
+        "takes `--host`, `--port` and `--data-dir`. `stigmer serve --help-settings` prints this list and",
+        "`GET /v1/settings` returns the values in force. An unknown or mistyped value stops start-up with a message",
+        "naming it. This page is generated from `src/stigmer/config.py` by `make docs`.", "",
+    ]
+    for s in SETTINGS:
+        out += [f"## `{s.name}`", "", f"- variable: `{s.env}`", f"- type: {s.type.__name__}",
+                f"- default: `{s.default!r}`", "", s.help, ""]
+    return "\n".join(out)
+
+
 assert [s.name for s in SETTINGS] == [f.name for f in dataclasses.fields(Settings)], "SETTINGS and Settings drifted"
 assert all(s.default == getattr(Settings, s.name) for s in SETTINGS), "SETTINGS defaults drifted"

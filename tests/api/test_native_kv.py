@@ -153,3 +153,19 @@ def test_health_ready_openapi_docs_settings(client):
     assert spec["openapi"] == "3.1.0" and "/v1/txn" in spec["paths"] and "EntryOut" in spec["components"]["schemas"]
     assert "/v1/watch" in client.get("/docs").text
     assert client.get("/v1/settings").json()["max_value_bytes"] == 1_048_576
+
+
+def test_fast_path_and_full_route_answer_alike(client):
+    """Plain GET/PUT take the pure-ASGI fast path; a query string sends them through the router."""
+    fast_put = client.put("/v1/kv/app/same", content=b'{"a":1}')
+    slow_put = client.put("/v1/kv/app/same?ttl=", content=b'{"a":1}')
+    assert (fast_put.status_code, slow_put.status_code) == (201, 200)
+    assert fast_put.headers["etag"] == '"1.1"' and slow_put.headers["etag"] == '"2.2"'
+    fast, slow = client.get("/v1/kv/app/same"), client.get("/v1/kv/app/same?x=1")
+    assert fast.content == slow.content and fast.headers["etag"] == slow.headers["etag"]
+    assert fast.headers["content-type"] == slow.headers["content-type"] == "application/json"
+    for path in ("/v1/kv/app/nope", "/v1/kv/app/nope?x=1"):
+        r = client.get(path)
+        assert r.status_code == 404 and r.json()["error"]["details"] == {"namespace": "app", "key": "nope"}
+        assert r.json()["error"]["request_id"] == r.headers["x-request-id"]
+    assert client.put("/v1/kv/bad$/k", content=b"1").json()["error"]["code"] == "invalid_argument"

@@ -12,7 +12,11 @@ DEFAULT_TENANT = "default"
 
 
 def tenant_of(request: Request) -> str:
-    return request.scope.get("state", {}).get("tenant", DEFAULT_TENANT)
+    return scope_tenant(request.scope)
+
+
+def scope_tenant(scope: dict) -> str:
+    return scope.get("state", {}).get("tenant", DEFAULT_TENANT)
 
 
 def _digest(key: str) -> bytes:

@@ -128,15 +128,23 @@ def _write_response(result: Entry, created: bool, with_value: bool) -> Response:
     return json_response(entry_json(result, with_value), 201 if created else 200, _headers(result))
 
 
+def put_body_limit(settings: Any) -> int:
+    return settings.max_value_bytes * 2 + 65536
+
+
+def key_not_found(namespace: str, key: str) -> APIError:
+    return APIError(404, "not_found", "key not found", {"namespace": namespace, "key": key})
+
+
 def routes(svc: Services) -> list[Route]:
     kv = svc.kv
-    body_limit = svc.settings.max_value_bytes * 2 + 65536
+    body_limit = put_body_limit(svc.settings)
 
     async def get_key(request: Request) -> Response:
         p = request.path_params
         e = kv.get(tenant_of(request), p["namespace"], p["key"])
         if e is None:
-            raise APIError(404, "not_found", "key not found", {"namespace": p["namespace"], "key": p["key"]})
+            raise key_not_found(p["namespace"], p["key"])
         if_none = request.headers.get("if-none-match")
         if if_none is not None and any(tag_matches(t, e) for t in parse_tags(if_none)):
             return Response(status_code=304, headers=_headers(e))

@@ -1,0 +1,78 @@
+"""Pure-ASGI fast path for the two hottest requests: a plain GET and a plain PUT of one key.
+
+ARCHITECTURE §5 asks the key hot paths to stay near the bare-ASGI floor. Requests with a query string or a
+conditional header take the full route in `kv.py`; these two call the same engine functions and render the
+same bytes through the same helpers, so the wire behaviour is identical (tests cover both paths).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ...engine.errors import EngineError
+from ...engine.kv import Op
+from ...services import Services
+from ...support.auth import scope_tenant
+from ..errors import APIError, from_exception
+from ..http import BodyTooLarge
+from .kv import _decode, entry_json, key_not_found, put_body_limit
+
+PREFIX = "/v1/kv/"
+_CONDITIONAL = (b"if-match", b"if-none-match")
+_JSON = (b"content-type", b"application/json")
+
+
+class KeyFastPath:
+    def __init__(self, app: ASGIApp, svc: Services):
+        self.app = app
+        self.kv = svc.kv
+        self.body_limit = put_body_limit(svc.settings)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["query_string"] and scope["path"].startswith(PREFIX):
+            method = scope["method"]
+            namespace, sep, key = scope["path"][len(PREFIX):].partition("/")
+            if sep and key and ":" not in namespace and method in ("GET", "PUT") and not any(
+                    name in _CONDITIONAL for name, _ in scope["headers"]):
+                try:
+                    tenant = scope_tenant(scope)
+                    if method == "GET":
+                        await self._get(tenant, namespace, key, send)
+                    else:
+                        await self._put(tenant, namespace, key, receive, send)
+                except (EngineError, APIError, BodyTooLarge) as exc:
+                    await from_exception(Request(scope), exc)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _get(self, tenant: str, namespace: str, key: str, send: Send) -> None:
+        e = self.kv.get(tenant, namespace, key)
+        if e is None:
+            raise key_not_found(namespace, key)
+        await _respond(send, 200, entry_json(e), e.version, e.mod_rev)
+
+    async def _put(self, tenant: str, namespace: str, key: str, receive: Receive, send: Send) -> None:
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.body_limit:
+                raise BodyTooLarge(self.body_limit)
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if not body.strip():
+            raise APIError(400, "invalid_json", "the request body must be a JSON value")
+        e = await self.kv.apply(tenant, Op("put", namespace, key, value=_decode(body), ttl=None))
+        await _respond(send, 201 if e.version == 1 else 200, entry_json(e, with_value=False), e.version, e.mod_rev)
+
+
+async def _respond(send: Send, status: int, body: bytes, version: int, rev: int) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [
+        _JSON, (b"content-length", b"%d" % len(body)),
+        (b"etag", b'"%d.%d"' % (version, rev)), (b"x-stigmer-revision", b"%d" % rev)]})
+    await send({"type": "http.response.body", "body": body})
