@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import AsyncIterator
-
 import msgspec
 
 from ..store.base import Change, ChangeFilter, Store
@@ -38,7 +36,7 @@ def _group(changes: list[Change]) -> list[ChangeSet]:
 
 
 class Watcher:
-    """One subscription. Use as an async iterator, or call `next(timeout)`."""
+    """One subscription: call `next(timeout)`, or `poll()` for what is already at hand."""
 
     __slots__ = ("hub", "filter", "last", "_buffer", "_limit", "_catch_up", "_ready", "_wakeup", "closed")
 
@@ -125,15 +123,6 @@ class Watcher:
             except TimeoutError:
                 return None
         return None
-
-    def __aiter__(self) -> AsyncIterator[ChangeSet]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[ChangeSet]:
-        while not self.closed:
-            cs = await self.next()
-            if cs is not None:
-                yield cs
 
 
 class ChangeHub:
