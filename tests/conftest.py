@@ -37,7 +37,7 @@ def make_client(tmp_path):
 
     def make(**overrides):
         settings = Settings.load({"data_dir": str(tmp_path / "app"), **overrides}, environ={})
-        c = TestClient(create_app(settings), raise_server_exceptions=False)
+        c = TestClient(create_app(settings), base_url="http://localhost", raise_server_exceptions=False)
         c.__enter__()
         clients.append(c)
         return c

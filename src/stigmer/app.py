@@ -1,4 +1,4 @@
-"""ASGI app assembly: the store, the engine, every front door, and the background upkeep."""
+"""ASGI app assembly: the store, the engine, every front door behind the edge, and the background upkeep."""
 
 from __future__ import annotations
 
@@ -11,15 +11,20 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from .api import cntrlnode, errors, health, statevec
-from .api.native import docs, kv as native_kv, txn as native_txn, watch as native_watch
+from .api.edge import Edge
+from .api.kit import body
+from .api.kit.requestid import RequestIDMiddleware
+from .api.native import admin, docs, kv as native_kv, surface as native_surface, txn as native_txn
+from .api.native import watch as native_watch
 from .api.native.fastpath import KeyFastPath
 from .config import Settings
-from .engine import maintenance
+from .engine import keys as engine_keys, maintenance
 from .engine.changes import ChangeHub
+from .engine.keys import Keys
 from .engine.kv import KV, Limits
 from .services import Services
 from .store.sqlite import SQLiteStore
-from .support.requestid import RequestIDMiddleware
+from .support.ratelimit import MemoryRateLimiter, parse_networks
 
 log = logging.getLogger("stigmer")
 
@@ -28,16 +33,26 @@ def build_services(settings: Settings) -> Services:
     store = SQLiteStore(settings.data_dir, settings.reader_threads)
     limits = Limits(max_value_bytes=settings.max_value_bytes, max_key_bytes=settings.max_key_bytes,
                     max_batch=settings.max_batch)
-    return Services(settings, store, KV(store, limits), ChangeHub(store, settings.watch_buffer))
+    return Services(settings, store, KV(store, limits), ChangeHub(store, settings.watch_buffer), Keys(store.keys),
+                    MemoryRateLimiter())
+
+
+async def bootstrap_admin(keys: Keys, secret: str) -> None:
+    """Create the configured admin key (tenant `default`) unless it already exists."""
+    if secret and await keys.repo.by_digest(engine_keys.digest(secret)) is None:
+        await keys.create("default", ["admin"], name="bootstrap (STIGMER_ADMIN_KEY)", secret=secret)
+        log.info("created the bootstrap admin key from STIGMER_ADMIN_KEY")
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.load()
     svc = build_services(settings)
+    body.TIMEOUT = settings.body_timeout_seconds
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await svc.store.open()
+        await bootstrap_admin(svc.keys, settings.admin_key)
         tasks = [
             asyncio.create_task(maintenance.run_sweeper(svc.store, settings.sweep_interval_seconds)),
             asyncio.create_task(maintenance.run_compactor(
@@ -51,20 +66,28 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await asyncio.gather(*tasks, return_exceptions=True)
             await svc.store.close()
 
+    statevec_surface, statevec_routes = statevec.mount(svc)
+    cntrlnode_surface, cntrlnode_routes = cntrlnode.mount(svc)
+    surfaces = [statevec_surface, cntrlnode_surface, native_surface.surface(settings)]
     routes = [
         *health.routes(svc),
         *native_kv.routes(svc),
         *native_txn.routes(svc),
         *native_watch.routes(svc),
+        *admin.routes(svc),
         *docs.routes(svc),
-        *statevec.routes(svc),
-        *cntrlnode.routes(svc),
+        *statevec_routes,
+        *cntrlnode_routes,
     ]
+    edge = Middleware(Edge, surfaces=surfaces, keys=svc.keys, limiter=svc.limiter,
+                      trusted=parse_networks(settings.trusted_proxies),
+                      allowed_hosts=frozenset(h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip()))
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIDMiddleware), Middleware(KeyFastPath, svc=svc)],
+        middleware=[Middleware(RequestIDMiddleware), edge, Middleware(KeyFastPath, svc=svc)],
         exception_handlers={cls: errors.handle for cls in errors.HANDLED},
         lifespan=lifespan,
     )
     app.state.services = svc
+    app.state.surfaces = surfaces
     return app

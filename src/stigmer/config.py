@@ -1,12 +1,14 @@
-"""Settings: one table of name, type, default and help, read from STIGMER_* variables.
+"""Settings: one table of name, type, default, bounds and help, read from STIGMER_* variables.
 
-The same table feeds `stigmer serve --help-settings`, `GET /v1/settings` and docs/settings.md (a test
-keeps the doc in step with the table).
+The `Settings` dataclass is derived from the table, so the two cannot drift. The same table feeds
+`stigmer serve --help-settings`, `GET /v1/settings` (admin only, secrets redacted) and docs/settings.md
+(a test keeps the doc in step with the table).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from typing import Any, Mapping
 
@@ -17,114 +19,135 @@ class Setting:
     type: type
     default: Any
     help: str
+    min: float | None = None
+    max: float | None = None
+    secret: bool = False  # never served, never logged
 
     @property
     def env(self) -> str:
         return "STIGMER_" + self.name.upper()
 
 
+S = Setting
 SETTINGS: tuple[Setting, ...] = (
-    Setting("host", str, "127.0.0.1", "Address to listen on."),
-    Setting("port", int, 7474, "TCP port to listen on."),
-    Setting("data_dir", str, "./data", "Directory holding the embedded SQLite database."),
-    Setting("max_value_bytes", int, 1_048_576, "Largest value accepted, in bytes of compact JSON."),
-    Setting("max_key_bytes", int, 1024, "Longest key accepted, in UTF-8 bytes."),
-    Setting("max_batch", int, 100, "Most keys in one batch read or transaction."),
-    Setting("change_retention_seconds", float, 86_400.0, "How long change history is kept for watch resume and key history."),
-    Setting("sweep_interval_seconds", float, 0.25, "How often expired keys are removed and their `expire` changes emitted."),
-    Setting("compact_interval_seconds", float, 60.0, "How often change history older than the retention is removed."),
-    Setting("sse_keepalive_seconds", float, 15.0, "Idle time after which an SSE stream sends a keep-alive comment."),
-    Setting("watch_buffer", int, 256, "Live change batches buffered per watcher before it is switched to catching up from history."),
-    Setting("reader_threads", int, 2, "Threads in the pool used for scans (list, history, watch catch-up)."),
-    Setting("log_level", str, "info", "Server log level: debug, info, warning or error."),
+    S("host", str, "127.0.0.1", "Address to listen on."),
+    S("port", int, 7474, "TCP port to listen on.", 0, 65535),
+    S("data_dir", str, "./data", "Directory holding the embedded SQLite database."),
+    S("max_value_bytes", int, 1_048_576, "Largest value accepted, in bytes of compact JSON.", 1, 64 << 20),
+    S("max_key_bytes", int, 1024, "Longest key accepted, in UTF-8 bytes.", 1, 65_536),
+    S("max_batch", int, 100, "Most keys in one batch read or transaction.", 1, 10_000),
+    S("change_retention_seconds", float, 86_400.0, "How long change history is kept for watch resume and key history.", 1),
+    S("sweep_interval_seconds", float, 0.25, "How often expired keys are removed and their `expire` changes emitted.", 0.01, 3600),
+    S("compact_interval_seconds", float, 60.0, "How often change history older than the retention is removed.", 0.01),
+    S("sse_keepalive_seconds", float, 15.0, "Idle time after which an SSE stream sends a keep-alive comment.", 0.01, 3600),
+    S("watch_buffer", int, 256, "Live change batches buffered per watcher before it is switched to catching up from history.", 1, 1 << 20),
+    S("reader_threads", int, 2, "Threads in the pool used for scans (list, history, watch catch-up).", 1, 64),
+    S("log_level", str, "info", "Server log level: debug, info, warning or error."),
+    # access (docs/security.md)
+    S("admin_key", str, "", "An admin API key (tenant `default`) created at start-up if absent; use it to bootstrap. Ends open mode.", secret=True),
+    S("allow_open_remote", bool, False, "Serve in open mode (no API key exists) on a non-loopback address. Anyone who can reach it can read and write."),
+    S("allowed_hosts", str, "", "Host names accepted in open mode besides the loopback names, comma-separated; `*` accepts any."),
+    S("trusted_proxies", str, "", "Comma-separated proxy addresses/CIDRs whose `X-Forwarded-For` / `Forwarded` is honoured, on every surface."),
+    S("cors_origins", str, "", "Origins allowed by CORS on the native API and the CntrlNode surface, comma-separated; empty = none."),
+    S("body_timeout_seconds", float, 30.0, "Longest time a client may take to send a request body.", 0.1, 3600),
+    S("max_streams_per_client", int, 1000, "Open streaming requests (SSE, long-poll) per credential, per client IP without one.", 1, 1 << 20),
+    S("native_rate_limit", int, 0, "Native API: requests per minute per credential (per IP in open mode); 0 = off.", 0),
     # statevec surface (/v)
-    Setting("statevec_default_ttl", int, 86_400, "statevec: TTL in seconds of a write without `ttl`; 0 = persistent."),
-    Setting("statevec_max_ttl", int, 2_592_000, "statevec: largest `ttl` accepted, in seconds."),
-    Setting("statevec_max_value_bytes", int, 65_536, "statevec: largest value, in bytes of compact JSON."),
-    Setting("statevec_max_body_bytes", int, 278_528, "statevec: largest request body, in bytes."),
-    Setting("statevec_max_batch", int, 20, "statevec: most hashes in one POST /v/batch."),
-    Setting("statevec_rate_limit_anon", int, 120, "statevec: requests per minute per client IP without a valid key; 0 = off."),
-    Setting("statevec_rate_limit_key", int, 600, "statevec: requests per minute per valid x-statevec-key; 0 = off."),
-    Setting("statevec_api_keys", str, "", "statevec: comma-separated keys accepted in x-statevec-key (they only raise the rate limit)."),
-    Setting("statevec_trusted_proxies", str, "", "statevec: comma-separated proxy addresses/CIDRs whose X-Forwarded-For is honoured."),
-    Setting("statevec_upgrade_url", str, "", "statevec: URL sent as `upgrade` in 429 bodies; empty = none."),
-    Setting("statevec_cors_origins", str, "*", "statevec: allowed CORS origins, comma-separated, or *."),
+    S("statevec_default_ttl", int, 86_400, "statevec: TTL in seconds of a write without `ttl`; 0 = persistent.", 0, 315_360_000),
+    S("statevec_max_ttl", int, 2_592_000, "statevec: largest `ttl` accepted, in seconds.", 1, 315_360_000),
+    S("statevec_max_value_bytes", int, 65_536, "statevec: largest value, in bytes of compact JSON.", 1, 64 << 20),
+    S("statevec_max_body_bytes", int, 278_528, "statevec: largest request body, in bytes.", 1, 128 << 20),
+    S("statevec_max_batch", int, 20, "statevec: most hashes in one POST /v/batch.", 1, 1000),
+    S("statevec_rate_limit_anon", int, 120, "statevec: requests per minute per client IP without a valid key; 0 = off.", 0),
+    S("statevec_rate_limit_key", int, 600, "statevec: requests per minute per valid API key in `x-statevec-key`; 0 = off.", 0),
+    S("statevec_upgrade_url", str, "", "statevec: URL sent as `upgrade` in 429 bodies; empty = none."),
+    S("statevec_cors_origins", str, "*", "statevec: allowed CORS origins, comma-separated, or *."),
     # CntrlNode surface (/v1/state)
-    Setting("cntrlnode_api_keys", str, "", "CntrlNode: comma-separated API keys, each `key` or `tenant:key`; empty = open."),
-    Setting("cntrlnode_rate_limit", int, 0, "CntrlNode: requests per minute per API key (per IP in open mode); 0 = off."),
-    Setting("cntrlnode_max_streams", int, 1000, "CntrlNode: open SSE streams per API key (per IP in open mode)."),
-    Setting("cntrlnode_max_value_bytes", int, 1_048_576, "CntrlNode: largest value, in bytes of compact JSON."),
-    Setting("cors_origins", str, "", "Comma-separated origins allowed by CORS on the CntrlNode surface; empty = no CORS."),
+    S("cntrlnode_rate_limit", int, 0, "CntrlNode: requests per minute per API key (per IP in open mode); 0 = off.", 0),
+    S("cntrlnode_max_streams", int, 1000, "CntrlNode: open SSE streams per API key (per IP in open mode).", 1, 1 << 20),
+    S("cntrlnode_max_value_bytes", int, 1_048_576, "CntrlNode: largest value, in bytes of compact JSON.", 1, 64 << 20),
 )
+del S
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+# STIGMER_* variables read by the client side (SDK, CLI), not by the server.
+CLIENT_VARIABLES = frozenset({"STIGMER_URL", "STIGMER_API_KEY"})
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 
 class SettingsError(ValueError):
-    """A setting has an unknown name or a value of the wrong type."""
+    """A setting has an unknown name, a value of the wrong type or a value out of range."""
 
 
 def _convert(setting: Setting, raw: Any) -> Any:
-    if isinstance(raw, setting.type) and not isinstance(raw, bool):
-        return raw
-    try:
-        return setting.type(raw)
-    except (TypeError, ValueError):
-        raise SettingsError(
-            f"setting {setting.name} ({setting.env}) must be {setting.type.__name__}, got {raw!r}"
-        ) from None
+    want = setting.type
+    what = f"setting {setting.name} ({setting.env})"
+    if want is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise SettingsError(f"{what} must be true or false (or 1/0), got {raw!r}")
+    if isinstance(raw, want) and not isinstance(raw, bool):
+        value = raw
+    else:
+        try:
+            value = want(raw.strip() if isinstance(raw, str) else raw)
+        except (TypeError, ValueError):
+            raise SettingsError(f"{what} must be {'an integer' if want is int else 'a ' + want.__name__}, "
+                                f"got {raw!r}") from None
+    if want is float and not math.isfinite(value):
+        raise SettingsError(f"{what} must be a finite number, got {raw!r}")
+    if setting.min is not None and value < setting.min or setting.max is not None and value > setting.max:
+        bounds = f">= {setting.min:g}" if setting.max is None else f"between {setting.min:g} and {setting.max:g}"
+        raise SettingsError(f"{what} must be {bounds}, got {raw!r}")
+    return value
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    host: str = "127.0.0.1"
-    port: int = 7474
-    data_dir: str = "./data"
-    max_value_bytes: int = 1_048_576
-    max_key_bytes: int = 1024
-    max_batch: int = 100
-    change_retention_seconds: float = 86_400.0
-    sweep_interval_seconds: float = 0.25
-    compact_interval_seconds: float = 60.0
-    sse_keepalive_seconds: float = 15.0
-    watch_buffer: int = 256
-    reader_threads: int = 2
-    log_level: str = "info"
-    statevec_default_ttl: int = 86_400
-    statevec_max_ttl: int = 2_592_000
-    statevec_max_value_bytes: int = 65_536
-    statevec_max_body_bytes: int = 278_528
-    statevec_max_batch: int = 20
-    statevec_rate_limit_anon: int = 120
-    statevec_rate_limit_key: int = 600
-    statevec_api_keys: str = ""
-    statevec_trusted_proxies: str = ""
-    statevec_upgrade_url: str = ""
-    statevec_cors_origins: str = "*"
-    cntrlnode_api_keys: str = ""
-    cntrlnode_rate_limit: int = 0
-    cntrlnode_max_streams: int = 1000
-    cntrlnode_max_value_bytes: int = 1_048_576
-    cors_origins: str = ""
+Settings = dataclasses.make_dataclass(
+    "Settings", [(s.name, s.type, dataclasses.field(default=s.default)) for s in SETTINGS], frozen=True)
+Settings.__module__ = __name__
+Settings.__doc__ = "The settings in force: one field per row of SETTINGS."
 
-    @classmethod
-    def load(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
-        """Defaults, then STIGMER_* variables, then explicit overrides (None values are skipped)."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for s in SETTINGS:
-            if s.env in environ:
-                values[s.name] = _convert(s, environ[s.env])
-        for name, raw in (overrides or {}).items():
-            if raw is None:
-                continue
-            if name not in _BY_NAME:
-                raise SettingsError(f"unknown setting {name!r}")
-            values[name] = _convert(_BY_NAME[name], raw)
-        return cls(**values)
 
-    def public(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+def _load(cls: type, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Any:
+    """Defaults, then STIGMER_* variables, then explicit overrides (None values are skipped)."""
+    environ = os.environ if environ is None else environ
+    known = {s.env for s in SETTINGS} | CLIENT_VARIABLES
+    unknown = sorted(k for k in environ if k.startswith("STIGMER_") and k not in known)
+    if unknown:
+        raise SettingsError(f"unknown setting variable {unknown[0]} (`stigmer serve --help-settings` lists them)")
+    values: dict[str, Any] = {}
+    for s in SETTINGS:
+        if s.env in environ:
+            values[s.name] = _convert(s, environ[s.env])
+    for name, raw in (overrides or {}).items():
+        if raw is None:
+            continue
+        if name not in _BY_NAME:
+            raise SettingsError(f"unknown setting {name!r}")
+        values[name] = _convert(_BY_NAME[name], raw)
+    return cls(**values)
+
+
+def _public(self: Any) -> dict[str, Any]:
+    """Every setting; secrets are replaced by whether they are set."""
+    out = dataclasses.asdict(self)
+    for s in SETTINGS:
+        if s.secret:
+            out[s.name] = "(set)" if out[s.name] else ""
+    return out
+
+
+def _secrets(self: Any) -> list[str]:
+    """The configured secret values (for tests and log scrubbing)."""
+    return [getattr(self, s.name) for s in SETTINGS if s.secret and getattr(self, s.name)]
+
+
+Settings.load = classmethod(_load)
+Settings.public = _public
+Settings.secrets = _secrets
 
 
 def settings_markdown() -> str:
@@ -133,14 +156,16 @@ def settings_markdown() -> str:
         "# Settings", "",
         "Every setting has a default and can be set with its `STIGMER_*` environment variable; `stigmer serve` also",
         "takes `--host`, `--port` and `--data-dir`. `stigmer serve --help-settings` prints this list and",
-        "`GET /v1/settings` returns the values in force. An unknown or mistyped value stops start-up with a message",
-        "naming it. This page is generated from `src/stigmer/config.py` by `make docs`.", "",
+        "`GET /v1/settings` (admin scope) returns the values in force with secrets redacted. Booleans take",
+        "`true`/`false` or `1`/`0`. An unknown `STIGMER_*` variable, a mistyped value or a value out of range stops",
+        "start-up with a message naming it. This page is generated from `src/stigmer/config.py` by `make docs`.", "",
     ]
     for s in SETTINGS:
         out += [f"## `{s.name}`", "", f"- variable: `{s.env}`", f"- type: {s.type.__name__}",
-                f"- default: `{s.default!r}`", "", s.help, ""]
+                f"- default: `{s.default!r}`"]
+        if s.min is not None:
+            out.append(f"- range: {s.min:g} – {s.max:g}" if s.max is not None else f"- minimum: {s.min:g}")
+        if s.secret:
+            out.append("- secret: never served by `/v1/settings`, never logged")
+        out += ["", s.help, ""]
     return "\n".join(out)
-
-
-assert [s.name for s in SETTINGS] == [f.name for f in dataclasses.fields(Settings)], "SETTINGS and Settings drifted"
-assert all(s.default == getattr(Settings, s.name) for s in SETTINGS), "SETTINGS defaults drifted"

@@ -6,8 +6,10 @@ import dataclasses
 
 from .config import Settings
 from .engine.changes import ChangeHub
+from .engine.keys import Keys
 from .engine.kv import KV
 from .store.base import Store
+from .support.ratelimit import RateLimiter
 
 
 @dataclasses.dataclass
@@ -16,3 +18,5 @@ class Services:
     store: Store
     kv: KV
     hub: ChangeHub
+    keys: Keys
+    limiter: RateLimiter

@@ -242,7 +242,7 @@ def test_stream_compacted_for_future_position(cn):
 async def _cas_race(tmp_path, n):
     app = create_app(Settings.load({"data_dir": str(tmp_path / "race")}, environ={}))
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as c:
             await c.post("/v1/state/wf/c", json={"value": 0})
             cas = await asyncio.gather(*[c.post("/v1/state/wf/c/version", json={"value": i, "expectedVersion": 1})
                                          for i in range(n)])

@@ -120,7 +120,7 @@ def test_compacted_is_explicit(server, tmp_path):
     settings = Settings.load({"data_dir": str(tmp_path)}, environ={})
     from starlette.testclient import TestClient
 
-    with TestClient(create_app(settings)) as tc:
+    with TestClient(create_app(settings), base_url="http://localhost") as tc:
         r = tc.get("/v1/watch", params={"namespace": "app", "index": 1})
         assert r.status_code == 410
         err = r.json()["error"]

@@ -389,7 +389,7 @@ def _async_client(tmp_path):
 async def _run_concurrent(tmp_path, bodies):
     app = _async_client(tmp_path)
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as c:
             rs = await asyncio.gather(*[c.patch("/v", json=b) for b in bodies])
             final = await c.get("/v/" + H)
     return rs, final

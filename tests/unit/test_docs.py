@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from stigmer.api import errors
+from stigmer.api.kit import errors
 from stigmer.api.native import docs as native_docs
 from stigmer.config import SETTINGS, settings_markdown
 

@@ -9,53 +9,61 @@ Check order: 401 -> 429 -> unknown path 404 / 405 -> ids 400 -> body size 413 ->
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 from typing import Any, AsyncIterator
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 import msgspec
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from ..engine import errors as engine_errors
-from ..engine.changes import Watcher
+from ..engine.access import GuardedKV, watch_filter
+from ..engine.changes import ChangeSet
 from ..engine.kv import Limits, Op
 from ..services import Services
-from ..store.base import Change, ChangeFilter, Entry
-from ..support.auth import DEFAULT_TENANT, KeyRing, bearer
-from ..support.ratelimit import MemoryRateLimiter, RateLimiter
+from ..store.base import Change, Entry
 from . import errors as api_errors
-from .http import BodyTooLarge, encode, read_body, rfc3339
-from .statevec import AnyMethod
+from .http import encode, rfc3339
+from .kit import sse
+from .kit.body import BodyTooLarge, request_body
+from .kit.cors import Cors
+from .kit.cursors import decode_cursor, encode_cursor
+from .kit.errors import Problem, problem_of
+from .kit.params import parse_int
+from .kit.routing import AnyMethod
+from .kit.streams import StreamSlots, TooManyStreams
+from .kit.surface import Surface, bearer, client, header, principal
 
 NAMESPACE = "cntrlnode"
 PREFIX = "/v1/state"
 SEMVEC_PATHS = ("/v1/state/context", "/v1/state/metrics")
 TTL_MAX = 2_147_483_647
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 CORS_HEADERS = "Authorization, X-CntrlNode-Key, Last-Event-ID, Content-Type"
+CODES = {400: "INVALID_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
+         408: "REQUEST_TIMEOUT", 409: "VERSION_CONFLICT", 410: "COMPACTED", 413: "PAYLOAD_TOO_LARGE",
+         429: "RATE_LIMITED", 503: "UNAVAILABLE", 507: "INSUFFICIENT_STORAGE"}
 _decoder = msgspec.json.Decoder()
 
 
-class Fail(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
-                 extra: dict[str, Any] | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers, self.extra = status, code, message, headers, extra
+def Fail(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+         extra: dict[str, Any] | None = None) -> Problem:
+    """An error in this surface's own terms; `extra` members go into the body."""
+    return Problem(status, code, message, extra, headers)
 
 
-def _not_found_route() -> Fail:
+def _not_found_route() -> Problem:
     return Fail(404, "NOT_FOUND", "route not found")
 
 
-def _bad(message: str) -> Fail:
+def _bad(message: str) -> Problem:
     return Fail(400, "INVALID_REQUEST", message)
 
 
-def _engine_error(exc: engine_errors.EngineError, limits: Limits) -> Fail:
+def problem(exc: Exception, limits: Limits, max_body: int) -> Problem:
     if isinstance(exc, engine_errors.NotFound):
         return Fail(404, "NOT_FOUND", "key not found")
     if isinstance(exc, engine_errors.VersionConflict):
@@ -63,10 +71,22 @@ def _engine_error(exc: engine_errors.EngineError, limits: Limits) -> Fail:
     if isinstance(exc, engine_errors.ValueTooLarge):
         return Fail(413, "PAYLOAD_TOO_LARGE", f"value exceeds {limits.max_value_bytes} bytes")
     if isinstance(exc, engine_errors.InvalidArgument):
-        if exc.details.get("field") == "key":
-            return _bad("invalid key")
-        return _bad(exc.message)
-    return Fail(500, "INTERNAL", "internal error")
+        return _bad("invalid key" if exc.details.get("field") == "key" else exc.message)
+    if isinstance(exc, BodyTooLarge):
+        return Fail(413, "PAYLOAD_TOO_LARGE", f"request body exceeds {max_body} bytes")
+    if isinstance(exc, TooManyStreams):
+        return Fail(429, "RATE_LIMITED", "too many open streams", {"Retry-After": "1"})
+    if isinstance(exc, HTTPException) and exc.status_code == 404:
+        return _not_found_route()
+    return problem_of(exc)
+
+
+def render(request: Request, p: Problem) -> Response:
+    own = p.code.isupper()  # raised by this surface, in the spec's terms
+    body: dict[str, Any] = {"error": p.code if own else CODES.get(p.status, "INTERNAL"), "message": p.message}
+    if own:
+        body.update(p.details)
+    return Response(encode(body), p.status, p.headers, media_type="application/json")
 
 
 def _segment(raw: str, what: str) -> str:
@@ -88,22 +108,13 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) or (isinstance(v, float) and math.isfinite(v) and v.is_integer())
 
 
-def _decimal(raw: str | None) -> int | None:
-    return int(raw) if raw is not None and raw.isascii() and raw.isdigit() else None
-
-
-def encode_cursor(key: str) -> str:
-    return base64.urlsafe_b64encode(b"c1:" + key.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
+def _decimal(raw: str | None, what: str) -> int | None:
+    if raw is None:
+        return None
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        if not raw.startswith(b"c1:") or len(raw) <= 3:
-            raise ValueError
-        return raw[3:].decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise _bad("invalid cursor") from None
+        return parse_int(raw, what)
+    except engine_errors.InvalidArgument:
+        raise _bad(f"{what} must be a non-negative integer") from None
 
 
 def entry_meta(e: Entry, name: str) -> dict[str, Any]:
@@ -118,73 +129,30 @@ def event_frame(c: Change, wf: str, key: str) -> bytes:
     data = (b'{"workflowId":' + encode(wf) + b',"key":' + encode(key) + b',"type":"' + kind.encode()
             + b'","value":' + new + b',"newValue":' + new + b',"oldValue":' + old
             + b',"version":%d,"revision":%d}' % (c.version, c.rev))
-    return b"id: %d\ndata: " % c.rev + data + b"\n\n"
+    return sse.frame(data, c.rev)
 
 
-class Surface:
-    def __init__(self, svc: Services, limiter: RateLimiter | None = None):
+class CntrlNodeSurface:
+    def __init__(self, svc: Services):
         s = svc.settings
         self.svc = svc
-        self.kv = svc.kv
         self.hub = svc.hub
-        self.keys = KeyRing(s.cntrlnode_api_keys)
-        self.rate_limit = s.cntrlnode_rate_limit
-        self.max_streams = s.cntrlnode_max_streams
         self.limits = Limits(max_value_bytes=s.cntrlnode_max_value_bytes,
                              max_key_bytes=max(svc.kv.limits.max_key_bytes, 513))
         self.max_body = s.cntrlnode_max_value_bytes + 65_536
-        self.origins = {o.strip() for o in s.cors_origins.split(",") if o.strip()}
+        self.cors = Cors(s.cors_origins, methods="GET, POST, DELETE, OPTIONS", headers=CORS_HEADERS)
         self.keepalive = s.sse_keepalive_seconds
-        self.limiter = limiter or MemoryRateLimiter()
-        self.streams: dict[str, int] = {}
+        self.streams = StreamSlots(s.cntrlnode_max_streams)
 
-    # --- envelope
+    def surface(self) -> Surface:
+        s = self.svc.settings
+        return Surface("cntrlnode", (PREFIX,), render, credentials, self.cors,
+                       problem=lambda exc: problem(exc, self.limits, self.max_body),
+                       rate_limit=s.cntrlnode_rate_limit, rate_limit_anon=s.cntrlnode_rate_limit,
+                       checks_path=False)
 
-    def _cors(self, request: Request) -> dict[str, str]:
-        origin = request.headers.get("origin")
-        if origin and (origin in self.origins or "*" in self.origins):
-            return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
-        return {}
-
-    def _error(self, request: Request, fail: Fail) -> Response:
-        body: dict[str, Any] = {"error": fail.code, "message": fail.message, **(fail.extra or {})}
-        headers = {**self._cors(request), **(fail.headers or {})}
-        return Response(encode(body), fail.status, headers, media_type="application/json")
-
-    def _json(self, request: Request, body: bytes | dict, status: int = 200) -> Response:
-        return Response(body if isinstance(body, bytes) else encode(body), status, self._cors(request),
-                        media_type="application/json")
-
-    def render_exception(self, request: Request, exc: Exception) -> Response:
-        status = getattr(exc, "status_code", 500)
-        if status == 404:
-            return self._error(request, _not_found_route())
-        if status == 405:
-            return self._error(request, Fail(405, "METHOD_NOT_ALLOWED", "method not allowed"))
-        return self._error(request, Fail(500, "INTERNAL", "internal error"))
-
-    # --- auth, limits
-
-    def _authenticate(self, request: Request, stream: bool) -> tuple[str, str]:
-        """(tenant, client id for limits). Raises 401 when keys are configured and none is valid."""
-        if not self.keys:
-            peer = request.client.host if request.client else "unknown"
-            return DEFAULT_TENANT, "ip:" + peer
-        presented = [bearer(request.headers.get("authorization")), request.headers.get("x-cntrlnode-key")]
-        if stream:
-            presented.append(request.query_params.get("apiKey"))
-        for key in presented:
-            tenant = self.keys.lookup(key)
-            if tenant is not None:
-                return tenant, "key:" + api_key_id(key or "")
-        raise Fail(401, "UNAUTHORIZED", "missing or invalid API key", {"WWW-Authenticate": "Bearer"})
-
-    def _rate_limit(self, client: str) -> None:
-        if self.rate_limit <= 0:
-            return
-        d = self.limiter.hit("cntrlnode:" + client, self.rate_limit)
-        if not d.allowed:
-            raise Fail(429, "RATE_LIMITED", "rate limit exceeded", {"Retry-After": str(d.retry_after)})
+    def _json(self, body: bytes | dict, status: int = 200) -> Response:
+        return Response(body if isinstance(body, bytes) else encode(body), status, media_type="application/json")
 
     # --- routing
 
@@ -195,60 +163,42 @@ class Surface:
                 name == "session_id" for name, _ in parse_qsl(request.url.query, keep_blank_values=True)):
             # semvec's /v1/state/context and /metrics: not built yet, answered in the native envelope.
             return api_errors.error_response(request, 404, "not_found", "route not found")
-        try:
-            if request.method == "OPTIONS" and self.origins and request.headers.get("origin"):
-                return self._preflight(request)
-            segments = path[len(PREFIX) + 1:].split("/") if path.startswith(PREFIX + "/") else None
-            stream = segments is not None and len(segments) == 3 and segments[2] == "stream"
-            tenant, client = self._authenticate(request, stream)
-            self._rate_limit(client)
-            if not segments or any(s == "" for s in segments) or len(segments) > 3 or (
-                    len(segments) == 3 and segments[2] not in ("stream", "version")):
-                raise _not_found_route()
-            allow = {1: "GET", 2: "GET, POST, DELETE"}.get(len(segments)) or (
-                "GET" if segments[2] == "stream" else "POST")
-            if request.method not in allow.split(", "):
-                raise Fail(405, "METHOD_NOT_ALLOWED", "method not allowed", {"Allow": allow})
-            wf = _segment(segments[0], "workflowId")
-            if len(segments) == 1:
-                return await self.list(request, tenant, wf)
-            key = _segment(segments[1], "key")
-            if len(segments) == 3:
-                if stream:
-                    return self.stream(request, tenant, client, wf, key)
-                return await self.set(request, tenant, wf, key, versioned=True)
-            if request.method == "GET":
-                return self.get(request, tenant, wf, key)
-            if request.method == "POST":
-                return await self.set(request, tenant, wf, key, versioned=False)
-            await self.kv.apply(tenant, Op("delete", NAMESPACE, f"{wf}/{key}"), self.limits)
-            return Response(status_code=204, headers=self._cors(request))
-        except Fail as fail:
-            return self._error(request, fail)
-        except engine_errors.EngineError as exc:
-            return self._error(request, _engine_error(exc, self.limits))
-
-    def _preflight(self, request: Request) -> Response:
-        return Response(status_code=204, headers={
-            **self._cors(request),
-            "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
-            "Access-Control-Allow-Headers": CORS_HEADERS,
-            "Access-Control-Max-Age": "86400",
-        })
+        if request.method == "OPTIONS" and self.cors.enabled and request.headers.get("origin"):
+            return Response(status_code=204, headers=self.cors.preflight(None))
+        segments = path[len(PREFIX) + 1:].split("/") if path.startswith(PREFIX + "/") else None
+        if not segments or any(s == "" for s in segments) or len(segments) > 3 or (
+                len(segments) == 3 and segments[2] not in ("stream", "version")):
+            raise _not_found_route()
+        allow = {1: "GET", 2: "GET, POST, DELETE"}.get(len(segments)) or (
+            "GET" if segments[2] == "stream" else "POST")
+        if request.method not in allow.split(", "):
+            raise Fail(405, "METHOD_NOT_ALLOWED", "method not allowed", {"Allow": allow})
+        kv = GuardedKV(self.svc.kv, principal(request))
+        wf = _segment(segments[0], "workflowId")
+        if len(segments) == 1:
+            return await self.list(request, kv, wf)
+        key = _segment(segments[1], "key")
+        if len(segments) == 3:
+            if segments[2] == "stream":
+                return self.stream(request, wf, key)
+            return await self.set(request, kv, wf, key, versioned=True)
+        if request.method == "GET":
+            return self.get(kv, wf, key)
+        if request.method == "POST":
+            return await self.set(request, kv, wf, key, versioned=False)
+        await kv.apply(Op("delete", NAMESPACE, f"{wf}/{key}"), self.limits)
+        return Response(status_code=204)
 
     # --- endpoints
 
-    def get(self, request: Request, tenant: str, wf: str, key: str) -> Response:
-        e = self.kv.get(tenant, NAMESPACE, f"{wf}/{key}")
+    def get(self, kv: GuardedKV, wf: str, key: str) -> Response:
+        e = kv.get(NAMESPACE, f"{wf}/{key}")
         if e is None:
             raise Fail(404, "NOT_FOUND", "key not found")
-        return self._json(request, b'{"value":' + e.value + b',"version":%d,"revision":%d}' % (e.version, e.mod_rev))
+        return self._json(b'{"value":' + e.value + b',"version":%d,"revision":%d}' % (e.version, e.mod_rev))
 
-    async def set(self, request: Request, tenant: str, wf: str, key: str, versioned: bool) -> Response:
-        try:
-            raw = await read_body(request, self.max_body)
-        except BodyTooLarge:
-            raise Fail(413, "PAYLOAD_TOO_LARGE", f"request body exceeds {self.max_body} bytes") from None
+    async def set(self, request: Request, kv: GuardedKV, wf: str, key: str, versioned: bool) -> Response:
+        raw = await request_body(request, self.max_body)
         try:
             body = _decoder.decode(raw)
         except (msgspec.DecodeError, RecursionError, UnicodeDecodeError, ValueError):
@@ -260,7 +210,7 @@ class Surface:
         expect = None
         if versioned:
             expect = body.get("expectedVersion")
-            if not _is_int(expect) or expect < 0:
+            if not _is_int(expect) or not 0 <= expect <= 2**63 - 1:
                 raise _bad("expectedVersion must be a non-negative integer")
             expect = int(expect)
         ttl = body.get("ttl")
@@ -268,112 +218,89 @@ class Surface:
             raise _bad("ttl must be an integer between 0 and 2147483647")
         op = Op("put", NAMESPACE, f"{wf}/{key}", value=body["value"], ttl=int(ttl) if ttl else None,
                 expect_version=expect)
-        e = await self.kv.apply(tenant, op, self.limits)
-        return self._json(request, b'{"version":%d,"revision":%d}' % (e.version, e.mod_rev))
+        e = await kv.apply(op, self.limits)
+        return self._json(b'{"version":%d,"revision":%d}' % (e.version, e.mod_rev))
 
-    async def list(self, request: Request, tenant: str, wf: str) -> Response:
+    async def list(self, request: Request, kv: GuardedKV, wf: str) -> Response:
         q = request.query_params
         prefix = q.get("prefix", "")
         cursor, raw_limit = q.get("cursor"), q.get("limit")
         paged = cursor is not None or raw_limit is not None
         limit = 100
         if raw_limit is not None:
-            limit = _decimal(raw_limit) or 0
-            if not 1 <= limit <= 1000:
-                raise _bad("limit must be an integer between 1 and 1000")
+            try:
+                limit = parse_int(raw_limit, "limit", 1, 1000)
+            except engine_errors.InvalidArgument:
+                raise _bad("limit must be an integer between 1 and 1000") from None
         base = f"{wf}/"
         after = None
         if cursor is not None:
             after = base + decode_cursor(cursor)
         if paged:
-            rows, last = await self.kv.list(tenant, NAMESPACE, base + prefix, after, limit)
+            rows, last = await kv.list(NAMESPACE, base + prefix, after, limit)
             items = [entry_meta(e, e.key[len(base):]) for e in rows]
             nxt = encode_cursor(last[len(base):]) if last is not None else None
-            return self._json(request, {"keys": items, "nextCursor": nxt})
+            return self._json({"keys": items, "nextCursor": nxt})
         items = []
         while True:
-            rows, last = await self.kv.list(tenant, NAMESPACE, base + prefix, after, 1000)
+            rows, last = await kv.list(NAMESPACE, base + prefix, after, 1000)
             items += [entry_meta(e, e.key[len(base):]) for e in rows]
             if last is None:
                 break
             after = last
-        return self._json(request, {"keys": items})
+        return self._json({"keys": items})
 
-    def stream(self, request: Request, tenant: str, client: str, wf: str, key: str) -> Response:
-        header = request.headers.get("last-event-id")
-        if header:
-            after = _decimal(header.strip())
-            if after is None:
-                raise _bad("invalid Last-Event-ID")
+    def stream(self, request: Request, wf: str, key: str) -> Response:
+        header_id = request.headers.get("last-event-id")
+        if header_id:
+            after = _decimal(header_id.strip(), "Last-Event-ID")
         else:
-            raw = request.query_params.get("fromRevision")
-            after = None if raw is None else _decimal(raw)
-            if raw is not None and after is None:
-                raise _bad("fromRevision must be a non-negative integer")
-        if self.streams.get(client, 0) >= self.max_streams:
-            raise Fail(429, "RATE_LIMITED", "too many open streams", {"Retry-After": "1"})
-        flt = ChangeFilter(tenant, NAMESPACE, key=f"{wf}/{key}")
-        headers = {**SSE_HEADERS, **self._cors(request)}
-        current = self.svc.store.revision(tenant).current
+            after = _decimal(request.query_params.get("fromRevision"), "fromRevision")
+        flt = watch_filter(principal(request), NAMESPACE, None, f"{wf}/{key}")
+        current = self.svc.store.revision(flt.tenant).current
         try:
             if after is not None and after > current:
-                raise engine_errors.Compacted(self.svc.store.revision(tenant).compacted + 1, current)
+                raise engine_errors.Compacted(self.svc.store.revision(flt.tenant).compacted + 1, current)
             watcher = self.hub.watch(flt, after)
         except engine_errors.Compacted as exc:
-            return StreamingResponse(self._compacted(exc, wf, key), media_type="text/event-stream",
-                                     headers=headers)
-        self.streams[client] = self.streams.get(client, 0) + 1
-        return StreamingResponse(self._events(watcher, client, wf, key), media_type="text/event-stream",
-                                 headers=headers)
-
-    async def _compacted(self, exc: engine_errors.Compacted, wf: str, key: str) -> AsyncIterator[bytes]:
-        data = encode({"workflowId": wf, "key": key, "oldestRevision": exc.oldest_revision,
-                       "currentRevision": exc.current_revision})
-        yield (b"retry: 3000\nid: %d\n\n" % exc.current_revision
-               + b"event: compacted\nid: %d\ndata: " % exc.current_revision + data + b"\n\n")
-
-    async def _events(self, watcher: Watcher, client: str, wf: str, key: str) -> AsyncIterator[bytes]:
+            return sse.response(_once(sse.opening(exc.current_revision) + _compacted_frame(exc, wf, key)))
+        who = client(request)
         try:
-            yield b"retry: 3000\nid: %d\n\n" % watcher.last
-            while True:
-                try:
-                    cs = await watcher.next(self.keepalive)
-                except engine_errors.Compacted:
-                    return  # fell behind past compaction: close; a resuming client gets `compacted`
-                if cs is None:
-                    if watcher.closed:
-                        return
-                    yield b": keep-alive\n\n"
-                    continue
-                frames = [cs]
-                while (more := watcher.poll()) is not None and len(frames) < 64:
-                    frames.append(more)
-                yield b"".join(event_frame(c, wf, key) for f in frames for c in f.changes)
-        finally:
+            self.streams.take(who)
+        except TooManyStreams:
             watcher.close()
-            left = self.streams.get(client, 1) - 1
-            if left > 0:
-                self.streams[client] = left
-            else:
-                self.streams.pop(client, None)
+            raise
+
+        def render_set(cs: ChangeSet) -> bytes:
+            return b"".join(event_frame(c, wf, key) for c in cs.changes)
+
+        # Fell behind past compaction: close; a resuming client gets `compacted`.
+        return sse.response(sse.watch_events(watcher, render_set, self.keepalive, lambda exc: None,
+                                             lambda: self.streams.give_back(who)))
 
 
-def api_key_id(key: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
-
-def _on_surface(path: str) -> bool:
-    return path == PREFIX or path.startswith(PREFIX + "/")
+def _compacted_frame(exc: engine_errors.Compacted, wf: str, key: str) -> bytes:
+    data = encode({"workflowId": wf, "key": key, "oldestRevision": exc.oldest_revision,
+                   "currentRevision": exc.current_revision})
+    return sse.frame(data, exc.current_revision, "compacted")
 
 
-def routes(svc: Services) -> list[Route]:
-    surface = Surface(svc)
-    api_errors.register_surface("cntrlnode", _on_surface, surface.render_exception)
-
-    endpoint = AnyMethod(surface.dispatch)
-    return [Route(PREFIX, endpoint), Route(PREFIX + "/{rest:path}", endpoint)]
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
-__all__ = ["routes", "Surface"]
+def credentials(scope: Scope) -> list[str | None]:
+    found = [bearer(header(scope, b"authorization")), header(scope, b"x-cntrlnode-key")]
+    if scope["path"].endswith("/stream") and b"apiKey=" in scope["query_string"]:
+        found += [v for k, v in parse_qsl(scope["query_string"].decode("latin-1")) if k == "apiKey"]
+    return found
+
+
+def mount(svc: Services) -> tuple[Surface, list[Route]]:
+    """The surface's place at the edge, and its routes."""
+    cn = CntrlNodeSurface(svc)
+    endpoint = AnyMethod(cn.dispatch)
+    return cn.surface(), [Route(PREFIX, endpoint), Route(PREFIX + "/{rest:path}", endpoint)]
+
+
+__all__ = ["mount", "CntrlNodeSurface"]

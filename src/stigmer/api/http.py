@@ -1,4 +1,4 @@
-"""Small HTTP helpers shared by the front doors: bounded body reading, JSON responses, timestamps."""
+"""Small HTTP helpers shared by the front doors: JSON responses and timestamps."""
 
 from __future__ import annotations
 
@@ -7,31 +7,9 @@ import math
 from typing import Any, Mapping
 
 import msgspec
-from starlette.requests import Request
 from starlette.responses import Response
 
 _encode = msgspec.json.Encoder().encode
-
-
-class BodyTooLarge(Exception):
-    def __init__(self, limit: int):
-        super().__init__(f"request body exceeds {limit} bytes")
-        self.limit = limit
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refusing more than `limit` bytes (checked before and while reading)."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise BodyTooLarge(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def json_response(content: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:

@@ -1,35 +1,39 @@
 """The statevec surface (/v, /v/batch, /v/{hash}): wire-compatible with the StateVector Protocol v0.2.
 
 Spec: specs/statevec.md. One global namespace: tenant "default", namespace `statevec`, key = the
-64-hex address (SHA-256 of the secret). Every request is charged one rate-limit token before anything
-else, then the path and method, the body and its members are checked in the spec's order (§3.5), and
-the write goes to the same engine functions as the native API. Errors are `{"ok": false, "error"}`
-with the fixed messages of the §3.5 table; the engine's errors are mapped in `_engine_error`.
+64-hex address (SHA-256 of the secret). The edge charges every request one rate-limit token first (a
+valid API key in `x-statevec-key` selects the keyed bucket; nothing else about keys matters here) and
+adds the CORS and rate-limit headers; then the path and method, the body and its members are checked
+in the spec's order (§3.5). Writes run as the principal the secret grants (that one address), reads as
+the principal anyone has (an address they name), through the same engine calls as the native API.
+Errors are `{"ok": false, "error"}` with the fixed messages of the §3.5 table.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import math
 import re
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import msgspec
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from ..engine import errors as engine_errors
 from ..engine import values
+from ..engine.access import GuardedKV, statevec_reader, statevec_writer
 from ..engine.kv import Deleted, Limits, Op
 from ..services import Services
 from ..store.base import Entry
-from ..support.auth import DEFAULT_TENANT
-from ..support.ratelimit import MemoryRateLimiter, RateLimiter, client_ip, parse_networks
-from . import errors as api_errors
-from .http import BodyTooLarge, encode, read_body
+from .http import encode
+from .kit.body import BodyTimeout, BodyTooLarge, request_body
+from .kit.cors import Cors
+from .kit.errors import Problem
+from .kit.routing import AnyMethod
+from .kit.surface import Surface, header
 
 NAMESPACE = "statevec"
 MAX_DEPTH = 64
@@ -41,15 +45,11 @@ EXPOSE = "ETag, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Ret
 PREFLIGHT_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 PREFLIGHT_HEADERS = "Content-Type, If-None-Match, x-statevec-key"
 OPS = ("incr", "merge", "append")
-_ABSENT: Any = msgspec.UNSET
 
 
-class Fail(Exception):
-    """A statevec error response: status and fixed message."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers
+def Fail(status: int, message: str, headers: dict[str, str] | None = None) -> Problem:
+    """A statevec error: status and the spec's fixed message (which is also its code)."""
+    return Problem(status, message, message, headers=headers)
 
 
 def address(secret: str) -> str:
@@ -81,7 +81,10 @@ def _tag_matches(header: str, tag: str) -> bool:
     return False
 
 
-def _engine_error(exc: engine_errors.EngineError, limits: Limits) -> Fail:
+def problem(exc: Exception, limits: Limits) -> Problem:
+    """Any error as the spec's status and fixed message."""
+    if isinstance(exc, Problem):
+        return exc
     if isinstance(exc, engine_errors.NotFound):
         return Fail(404, "not found")
     if isinstance(exc, engine_errors.TypeMismatch):
@@ -93,10 +96,33 @@ def _engine_error(exc: engine_errors.EngineError, limits: Limits) -> Fail:
     if isinstance(exc, engine_errors.InvalidArgument):
         if "nested" in exc.message:
             return Fail(400, "val nested too deeply")
-        if "finite" in exc.message:  # incr overflowing to infinity
+        if "finite" in exc.message or exc.details.get("field") == "amount":  # incr overflowing
             return Fail(400, "amount must be a number")
         return Fail(400, "invalid JSON")
+    if isinstance(exc, BodyTooLarge):
+        return Fail(413, "request body too large")
+    if isinstance(exc, BodyTimeout):
+        return Fail(408, "request body timeout", {"Connection": "close"})
+    if isinstance(exc, HTTPException) and exc.status_code == 404:
+        return Fail(404, "not found")
+    if isinstance(exc, HTTPException) and exc.status_code == 405:
+        return Fail(405, "method not allowed", {"Allow": ALLOW["/v"]})
     return Fail(500, "internal error")
+
+
+def render(request: Request, p: Problem) -> Response:
+    body: dict[str, Any] = {"ok": False, "error": p.message if p.status != 401 else "unauthorized"}
+    if p.code == "rate_limited":
+        body.update((k, p.details[k]) for k in ("limit", "remaining", "reset", "retry_after"))
+        settings = request.app.state.services.settings
+        if settings.statevec_upgrade_url:
+            body["upgrade"] = settings.statevec_upgrade_url
+        keys_exist = not request.scope["state"].get("open_mode", True)
+        if not p.details.get("keyed") and keys_exist and settings.statevec_rate_limit_key > 0:
+            body["hint"] = f"Add x-statevec-key header for {settings.statevec_rate_limit_key}/min"
+        else:
+            body["hint"] = f"Slow down: limit is {p.details['limit']}/min"
+    return Response(encode(body), p.status, p.headers, media_type="application/json")
 
 
 def _is_int(v: Any) -> bool:
@@ -109,10 +135,10 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and (not isinstance(v, float) or math.isfinite(v))
 
 
-class Surface:
-    """Settings, limiter and handlers of the statevec surface for one app."""
+class StatevecSurface:
+    """Settings and handlers of the statevec surface for one app."""
 
-    def __init__(self, svc: Services, limiter: RateLimiter | None = None):
+    def __init__(self, svc: Services):
         s = svc.settings
         self.svc = svc
         self.kv = svc.kv
@@ -122,129 +148,46 @@ class Surface:
         self.max_ttl = s.statevec_max_ttl
         self.max_body = s.statevec_max_body_bytes
         self.max_batch = s.statevec_max_batch
-        self.anon_limit = s.statevec_rate_limit_anon
-        self.key_limit = s.statevec_rate_limit_key
-        self.keys = [k.strip() for k in s.statevec_api_keys.split(",") if k.strip()]
-        self.trusted = parse_networks(s.statevec_trusted_proxies)
-        self.upgrade_url = s.statevec_upgrade_url
-        origins = [o.strip() for o in s.statevec_cors_origins.split(",") if o.strip()]
-        self.origins = None if not origins or "*" in origins else set(origins)
-        self.limiter = limiter or MemoryRateLimiter()
+        self.cors = Cors(s.statevec_cors_origins, EXPOSE, PREFLIGHT_METHODS, PREFLIGHT_HEADERS)
 
-    # --- common headers, rate limit, errors
+    def surface(self) -> Surface:
+        s = self.svc.settings
+        return Surface("statevec", ("/v",), render, lambda scope: [header(scope, b"x-statevec-key")], self.cors,
+                       requires_key=False, problem=lambda exc: problem(exc, self.limits),
+                       rate_limit=s.statevec_rate_limit_key, rate_limit_anon=s.statevec_rate_limit_anon,
+                       limit_headers=True)
 
-    def _cors(self, request: Request) -> dict[str, str]:
-        if self.origins is None:
-            return {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": EXPOSE}
-        origin = request.headers.get("origin")
-        if origin in self.origins:
-            return {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": EXPOSE, "Vary": "Origin"}
-        return {"Access-Control-Expose-Headers": EXPOSE, "Vary": "Origin"}
-
-    def _valid_key(self, presented: str | None) -> str | None:
-        if not presented:
-            return None
-        found = None
-        for k in self.keys:
-            if hmac.compare_digest(presented.encode("utf-8", "surrogatepass"), k.encode()) and found is None:
-                found = k
-        return found
-
-    def _charge(self, request: Request) -> tuple[dict[str, str], Fail | None]:
-        """Take one token; return the rate-limit headers and, when the bucket is empty, the 429."""
-        key = self._valid_key(request.headers.get("x-statevec-key"))
-        if key is not None:
-            limit, bucket = self.key_limit, "statevec:key:" + hashlib.sha256(key.encode()).hexdigest()
-        else:
-            peer = request.client.host if request.client else None
-            ip = client_ip(peer, request.headers.get("x-forwarded-for"), self.trusted)
-            limit, bucket = self.anon_limit, "statevec:ip:" + ip
-        if limit <= 0:
-            return {}, None
-        d = self.limiter.hit(bucket, limit)
-        headers = {"X-RateLimit-Limit": str(d.limit), "X-RateLimit-Remaining": str(d.remaining),
-                   "X-RateLimit-Reset": str(d.reset)}
-        if d.allowed:
-            return headers, None
-        headers["X-RateLimit-Remaining"] = "0"
-        headers["Retry-After"] = str(d.retry_after)
-        body: dict[str, Any] = {"ok": False, "error": "rate limit exceeded", "limit": d.limit, "remaining": 0,
-                                "reset": d.reset, "retry_after": d.retry_after}
-        if self.upgrade_url:
-            body["upgrade"] = self.upgrade_url
-        if key is None and self.keys and self.key_limit > 0:
-            body["hint"] = f"Add x-statevec-key header for {self.key_limit}/min"
-        else:
-            body["hint"] = f"Slow down: limit is {d.limit}/min"
-        fail = Fail(429, "rate limit exceeded")
-        fail.body = body  # type: ignore[attr-defined]
-        return headers, fail
-
-    def _respond(self, request: Request, status: int, body: bytes | None, headers: dict[str, str]) -> Response:
-        headers = {**self._cors(request), **headers}
+    def _respond(self, status: int, body: bytes | None, headers: dict[str, str] | None = None) -> Response:
         if body is None:
             return Response(status_code=status, headers=headers)
         return Response(body, status, headers, media_type="application/json")
-
-    def _error(self, request: Request, fail: Fail, headers: dict[str, str]) -> Response:
-        body = getattr(fail, "body", None) or {"ok": False, "error": fail.message}
-        return self._respond(request, fail.status, encode(body), {**headers, **(fail.headers or {})})
-
-    def render_exception(self, request: Request, exc: Exception) -> Response:
-        """Errors that escaped a handler (unknown route, unexpected failure), in this surface's shape."""
-        status = getattr(exc, "status_code", 500)
-        if status == 404:
-            return self._error(request, Fail(404, "not found"), {})
-        if status == 405:
-            return self._error(request, Fail(405, "method not allowed"), {"Allow": ALLOW["/v"]})
-        return self._error(request, Fail(500, "internal error"), {})
 
     async def dispatch(self, request: Request, path: str) -> Response:
         """One entry point for every method on every statevec path (`path` is "/v", "/v/batch",
         "hash" or "other")."""
         method = request.method
+        if path == "other":
+            raise Fail(404, "not found")
         if method == "OPTIONS":
-            if path == "other":
-                return self._error(request, Fail(404, "not found"), {})
-            return self._respond(request, 204, None, {
-                "Access-Control-Allow-Methods": PREFLIGHT_METHODS,
-                "Access-Control-Allow-Headers": request.headers.get("access-control-request-headers")
-                or PREFLIGHT_HEADERS,
-                "Access-Control-Max-Age": "86400",
-            })
-        headers, limited = self._charge(request)
-        try:
-            if limited is not None:
-                raise limited
-            if path == "other":
-                raise Fail(404, "not found")
-            allowed = {"/v": ("PUT", "PATCH", "DELETE"), "/v/batch": ("POST",), "hash": ("GET", "HEAD")}[path]
-            if method not in allowed:
-                raise Fail(405, "method not allowed", {"Allow": ALLOW[path]})
-            if path == "hash":
-                return await self.get(request, headers)
-            body = await self._body(request)
-            if path == "/v/batch":
-                return await self.batch(request, body, headers)
-            if method == "PUT":
-                return await self.put(request, body, headers)
-            if method == "PATCH":
-                return await self.patch(request, body, headers)
-            return await self.delete(request, body, headers)
-        except Fail as fail:
-            return self._error(request, fail, headers)
-        except engine_errors.EngineError as exc:
-            return self._error(request, _engine_error(exc, self.limits), headers)
-        except Exception:  # noqa: BLE001 - the spec's 500 carries no details
-            return self._error(request, Fail(500, "internal error"), headers)
+            return self._respond(204, None, self.cors.preflight(request.headers.get("access-control-request-headers")))
+        allowed = {"/v": ("PUT", "PATCH", "DELETE"), "/v/batch": ("POST",), "hash": ("GET", "HEAD")}[path]
+        if method not in allowed:
+            raise Fail(405, "method not allowed", {"Allow": ALLOW[path]})
+        if path == "hash":
+            return await self.get(request)
+        body = await self._body(request)
+        if path == "/v/batch":
+            return await self.batch(body)
+        if method == "PUT":
+            return await self.put(body)
+        if method == "PATCH":
+            return await self.patch(body)
+        return await self.delete(body)
 
     # --- parsing
 
     async def _body(self, request: Request) -> dict:
-        try:
-            raw = await read_body(request, self.max_body)
-        except BodyTooLarge:
-            raise Fail(413, "request body too large") from None
+        raw = await request_body(request, self.max_body)
         try:
             body = _decoder.decode(raw)
         except RecursionError:
@@ -278,25 +221,28 @@ class Surface:
         if len(values.encode(val)) > self.limits.max_value_bytes:
             raise Fail(413, f"val exceeds {self.limits.max_value_bytes} bytes")
 
-    def _respond_write(self, request: Request, e: Entry, headers: dict[str, str], with_val: bool) -> Response:
+    def _respond_write(self, e: Entry, with_val: bool) -> Response:
         body = b'{"ok":true,"hash":"' + e.key.encode() + b'"'
         if with_val:
             body += b',"val":' + e.value
-        return self._respond(request, 200, body + b"}", {**headers, "ETag": etag(e)})
+        return self._respond(200, body + b"}", {"ETag": etag(e)})
+
+    def _writer(self, h: str) -> GuardedKV:
+        return GuardedKV(self.kv, statevec_writer(h))
 
     # --- endpoints
 
-    async def put(self, request: Request, body: dict, headers: dict[str, str]) -> Response:
+    async def put(self, body: dict) -> Response:
         h = self._secret(body)
         if "val" not in body:
             raise Fail(400, "val is required")
         val = body["val"]
         ttl = self._ttl(body)
         self._val(val)
-        e = await self.kv.apply(DEFAULT_TENANT, Op("put", NAMESPACE, h, value=val, ttl=ttl), self.limits)
-        return self._respond_write(request, e, headers, with_val=False)
+        e = await self._writer(h).apply(Op("put", NAMESPACE, h, value=val, ttl=ttl), self.limits)
+        return self._respond_write(e, with_val=False)
 
-    async def patch(self, request: Request, body: dict, headers: dict[str, str]) -> Response:
+    async def patch(self, body: dict) -> Response:
         h = self._secret(body)
         op = body.get("op")
         if not isinstance(op, str) or op not in OPS:
@@ -329,64 +275,48 @@ class Surface:
             ttl = self._ttl(body)
             self._val(val)
             engine_op = Op("append", NAMESPACE, h, value=val, max_items=None if mx is None else int(mx), ttl=ttl)
-        e = await self.kv.apply(DEFAULT_TENANT, engine_op, self.limits)
-        return self._respond_write(request, e, headers, with_val=True)
+        e = await self._writer(h).apply(engine_op, self.limits)
+        return self._respond_write(e, with_val=True)
 
-    async def delete(self, request: Request, body: dict, headers: dict[str, str]) -> Response:
+    async def delete(self, body: dict) -> Response:
         h = self._secret(body)
-        result = await self.kv.apply(DEFAULT_TENANT, Op("delete", NAMESPACE, h), self.limits)
+        result = await self._writer(h).apply(Op("delete", NAMESPACE, h), self.limits)
         assert isinstance(result, Deleted)
-        return self._respond(request, 200, b'{"ok":true}', headers)
+        return self._respond(200, b'{"ok":true}')
 
-    async def get(self, request: Request, headers: dict[str, str]) -> Response:
+    async def get(self, request: Request) -> Response:
         raw = request.path_params["hash"]
         if not _HASH.fullmatch(raw):
             raise Fail(400, "invalid hash")
-        e = self.kv.get(DEFAULT_TENANT, NAMESPACE, raw.lower())
+        e = GuardedKV(self.kv, statevec_reader()).get(NAMESPACE, raw.lower())
         if e is None:
             raise Fail(404, "not found")
         tag = etag(e)
-        headers = {**headers, "ETag": tag, "Cache-Control": "no-cache"}
+        headers = {"ETag": tag, "Cache-Control": "no-cache"}
         inm = request.headers.get("if-none-match")
         if inm is not None and _tag_matches(inm, tag):
-            return self._respond(request, 304, None, headers)
-        return self._respond(request, 200, entry_json(e), headers)
+            return self._respond(304, None, headers)
+        return self._respond(200, entry_json(e), headers)
 
-    async def batch(self, request: Request, body: dict, headers: dict[str, str]) -> Response:
+    async def batch(self, body: dict) -> Response:
         hashes = body.get("hashes")
         if not isinstance(hashes, list) or not 1 <= len(hashes) <= self.max_batch:
             raise Fail(400, f"hashes must be a list of 1-{self.max_batch} hashes")
         if not all(isinstance(h, str) and _HASH.fullmatch(h) for h in hashes):
             raise Fail(400, "invalid hash")
-        found = await self.kv.get_many(DEFAULT_TENANT, NAMESPACE, [h.lower() for h in hashes])
+        found = await GuardedKV(self.kv, statevec_reader()).get_many(NAMESPACE, [h.lower() for h in hashes])
         items = b",".join(entry_json(e) if e is not None else b"null" for e in found)
-        return self._respond(request, 200, b'{"results":[' + items + b"]}", headers)
+        return self._respond(200, b'{"results":[' + items + b"]}")
 
 
-class AnyMethod:
-    """An ASGI endpoint that Starlette routes every method to (a plain function would get GET/HEAD only),
-    so that this surface answers 405 itself, after charging the rate limit."""
-
-    def __init__(self, handle: Callable[[Request], Awaitable[Response]]):
-        self.handle = handle
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = await self.handle(Request(scope, receive))
-        await response(scope, receive, send)
-
-
-def _on_surface(path: str) -> bool:
-    return path == "/v" or path.startswith("/v/")
-
-
-def routes(svc: Services) -> list[Route]:
-    surface = Surface(svc)
-    api_errors.register_surface("statevec", _on_surface, surface.render_exception)
+def mount(svc: Services) -> tuple[Surface, list[Route]]:
+    """The surface's place at the edge, and its routes."""
+    sv = StatevecSurface(svc)
 
     def handler(kind: str) -> AnyMethod:
-        return AnyMethod(lambda request: surface.dispatch(request, kind))
+        return AnyMethod(lambda request: sv.dispatch(request, kind))
 
-    return [
+    return sv.surface(), [
         Route("/v", handler("/v")),
         Route("/v/batch", handler("/v/batch")),
         Route("/v/{hash:str}", handler("hash")),
@@ -394,4 +324,4 @@ def routes(svc: Services) -> list[Route]:
     ]
 
 
-__all__ = ["routes", "address", "Surface"]
+__all__ = ["mount", "address", "StatevecSurface"]

@@ -78,3 +78,15 @@ class Compacted(EngineError):
         super().__init__(f"history before revision {oldest} was compacted", oldest_revision=oldest, current_revision=current)
         self.oldest_revision = oldest
         self.current_revision = current
+
+
+class Unauthenticated(EngineError):
+    """No valid credential where one is required (missing, unknown, revoked or expired)."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(EngineError):
+    """The credential is valid but does not allow this operation here."""
+
+    code = "forbidden"

@@ -47,9 +47,10 @@ class ChangeFilter(msgspec.Struct, frozen=True):
     namespace: str | None = None
     prefix: str | None = None
     key: str | None = None
+    hidden: tuple[str, ...] = ()  # namespaces never delivered (reserved ones the watcher may not see)
 
     def matches(self, c: Change) -> bool:
-        if c.tenant != self.tenant:
+        if c.tenant != self.tenant or c.namespace in self.hidden:
             return False
         if self.namespace is not None and c.namespace != self.namespace:
             return False
@@ -120,4 +121,42 @@ class Store(Protocol):
         """Called on the event loop after each commit with its changes in revision order."""
 
 
-__all__ = ["Entry", "Change", "ChangeFilter", "RevisionInfo", "WriteTxn", "Store"]
+
+
+
+class KeyRecord(msgspec.Struct, frozen=True):
+    """A stored API key: only the SHA-256 digest of the secret is kept."""
+
+    id: str
+    digest: bytes
+    tenant: str
+    name: str
+    scopes: tuple[str, ...]
+    prefixes: tuple[str, ...]  # "namespace" or "namespace/key-prefix"; empty = every namespace
+    created_at: float
+    expires_at: float | None = None
+    last_used_at: float | None = None
+    revoked_at: float | None = None
+
+
+class KeyRepository(Protocol):
+    """Tenants and API keys."""
+
+    async def any(self) -> bool:
+        """Whether any key was ever created (revoked ones count: open mode never comes back)."""
+
+    async def by_digest(self, digest: bytes) -> KeyRecord | None: ...
+
+    async def list(self, tenant: str | None) -> list[KeyRecord]:
+        """Keys of one tenant (every tenant for None), oldest first."""
+
+    async def create(self, record: KeyRecord) -> KeyRecord:
+        """Store a key, creating its tenant if new."""
+
+    async def revoke(self, key_id: str, tenant: str | None, now: float) -> KeyRecord | None:
+        """Mark a key revoked (idempotent); None if no such key (in `tenant`, when given)."""
+
+    async def touch(self, key_ids: list[str], now: float) -> None:
+        """Record that these keys were just used."""
+
+    async def tenants(self) -> list[str]: ...

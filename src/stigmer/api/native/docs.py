@@ -94,11 +94,7 @@ def routes(svc: Services) -> list[Route]:
     async def docs_page(request: Request) -> Response:
         return HTMLResponse(page)
 
-    async def settings(request: Request) -> Response:
-        return json_response(svc.settings.public())
-
     return [
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/docs", docs_page, methods=["GET"]),
-        Route("/v1/settings", settings, methods=["GET"]),
     ]

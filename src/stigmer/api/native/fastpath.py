@@ -10,12 +10,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ...engine.errors import EngineError
+from ...engine.access import GuardedKV
 from ...engine.kv import Op
 from ...services import Services
-from ...support.auth import scope_tenant
 from ..errors import APIError, from_exception
-from ..http import BodyTooLarge
+from ..kit.body import read_body
+from ..kit.surface import principal
 from .kv import _decode, entry_json, key_not_found, put_body_limit
 
 PREFIX = "/v1/kv/"
@@ -36,38 +36,27 @@ class KeyFastPath:
             if sep and key and ":" not in namespace and method in ("GET", "PUT") and not any(
                     name in _CONDITIONAL for name, _ in scope["headers"]):
                 try:
-                    tenant = scope_tenant(scope)
+                    kv = GuardedKV(self.kv, principal(Request(scope)))
                     if method == "GET":
-                        await self._get(tenant, namespace, key, send)
+                        await self._get(kv, namespace, key, send)
                     else:
-                        await self._put(tenant, namespace, key, receive, send)
-                except (EngineError, APIError, BodyTooLarge) as exc:
+                        await self._put(kv, namespace, key, scope, receive, send)
+                except Exception as exc:  # rendered like the routed path renders it
                     await from_exception(Request(scope), exc)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
-    async def _get(self, tenant: str, namespace: str, key: str, send: Send) -> None:
-        e = self.kv.get(tenant, namespace, key)
+    async def _get(self, kv: GuardedKV, namespace: str, key: str, send: Send) -> None:
+        e = kv.get(namespace, key)
         if e is None:
             raise key_not_found(namespace, key)
         await _respond(send, 200, entry_json(e), e.version, e.mod_rev)
 
-    async def _put(self, tenant: str, namespace: str, key: str, receive: Receive, send: Send) -> None:
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.body_limit:
-                raise BodyTooLarge(self.body_limit)
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+    async def _put(self, kv: GuardedKV, namespace: str, key: str, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await read_body(scope, receive, self.body_limit)
         if not body.strip():
             raise APIError(400, "invalid_json", "the request body must be a JSON value")
-        e = await self.kv.apply(tenant, Op("put", namespace, key, value=_decode(body), ttl=None))
+        e = await kv.apply(Op("put", namespace, key, value=_decode(body), ttl=None))
         await _respond(send, 201 if e.version == 1 else 200, entry_json(e, with_value=False), e.version, e.mod_rev)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 import msgspec
@@ -12,13 +10,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...engine import values
+from ...engine.errors import InvalidArgument
+from ...engine.access import GuardedKV
 from ...engine.kv import KEEP, Deleted, Op
-from ...store.base import Change, Entry
-from ...support.auth import tenant_of
-from ..errors import APIError
-from ..http import encode, json_response, read_body, rfc3339
-from .models import PatchRequest
 from ...services import Services
+from ...store.base import Change, Entry
+from ..errors import APIError
+from ..http import encode, json_response, rfc3339
+from ..kit.body import request_body
+from ..kit.cursors import decode_cursor, encode_cursor
+from ..kit.params import optional_int, parse_bool, parse_int, parse_seconds
+from ..kit.surface import principal
+from .models import PatchRequest
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -81,9 +84,12 @@ def _preconditions(request: Request, op: Op, current: Entry | None) -> Op:
     for tag in tags:
         inner = tag.strip('"')
         version, _, rev = inner.partition(".")
-        if version.isdigit() and (not rev or rev.isdigit()):
-            return msgspec.structs.replace(op, expect_version=int(version), expect_revision=int(rev) if rev else None)
-    raise APIError(400, "invalid_argument", "If-Match must hold an ETag of this API or *")
+        try:
+            return msgspec.structs.replace(op, expect_version=parse_int(version, "If-Match"),
+                                           expect_revision=parse_int(rev, "If-Match") if rev else None)
+        except InvalidArgument:
+            continue
+    raise APIError(400, "invalid_argument", "If-Match must hold an ETag of this API or *", {"field": "If-Match"})
 
 
 def _ttl(request: Request, default: Any) -> Any:
@@ -92,36 +98,10 @@ def _ttl(request: Request, default: Any) -> Any:
         return default
     if raw in ("", "0", "none"):
         return None
-    try:
-        ttl = float(raw)
-    except ValueError:
-        raise APIError(400, "invalid_argument", "ttl must be a number of seconds", {"field": "ttl"}) from None
-    if not ttl > 0 or ttl == float("inf"):
+    ttl = parse_seconds(raw, "ttl", 1e15)  # the engine holds the real maximum
+    if ttl == 0:
         raise APIError(400, "invalid_argument", "ttl must be a positive number of seconds", {"field": "ttl"})
     return ttl
-
-
-def _int_param(request: Request, name: str, default: int | None) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit():
-        raise APIError(400, "invalid_argument", f"{name} must be a non-negative integer", {"field": name})
-    return int(raw)
-
-
-def encode_cursor(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        key = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
-        if key:
-            return key
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise APIError(400, "invalid_argument", "invalid cursor", {"field": "cursor"})
 
 
 def _write_response(result: Entry, created: bool, with_value: bool) -> Response:
@@ -137,12 +117,14 @@ def key_not_found(namespace: str, key: str) -> APIError:
 
 
 def routes(svc: Services) -> list[Route]:
-    kv = svc.kv
     body_limit = put_body_limit(svc.settings)
+
+    def guarded(request: Request) -> GuardedKV:
+        return GuardedKV(svc.kv, principal(request))
 
     async def get_key(request: Request) -> Response:
         p = request.path_params
-        e = kv.get(tenant_of(request), p["namespace"], p["key"])
+        e = guarded(request).get(p["namespace"], p["key"])
         if e is None:
             raise key_not_found(p["namespace"], p["key"])
         if_none = request.headers.get("if-none-match")
@@ -152,20 +134,20 @@ def routes(svc: Services) -> list[Route]:
 
     async def put_key(request: Request) -> Response:
         p = request.path_params
-        tenant = tenant_of(request)
-        body = await read_body(request, body_limit)
+        kv = guarded(request)
+        body = await request_body(request, body_limit)
         if not body.strip():
             raise APIError(400, "invalid_json", "the request body must be a JSON value")
         value = _decode(body)
         op = Op("put", p["namespace"], p["key"], value=value, ttl=_ttl(request, None))
-        current = kv.get(tenant, p["namespace"], p["key"]) if "if-match" in request.headers else None
-        result = await kv.apply(tenant, _preconditions(request, op, current))
+        current = kv.get(p["namespace"], p["key"]) if "if-match" in request.headers else None
+        result = await kv.apply(_preconditions(request, op, current))
         return _write_response(result, result.version == 1, with_value=False)
 
     async def patch_key(request: Request) -> Response:
         p = request.path_params
-        tenant = tenant_of(request)
-        body = _decode(await read_body(request, body_limit))
+        kv = guarded(request)
+        body = _decode(await request_body(request, body_limit))
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         ns, key = p["namespace"], p["key"]
         if ctype == MERGE_PATCH:
@@ -174,42 +156,42 @@ def routes(svc: Services) -> list[Route]:
             op = Op("patch", ns, key, patch=body, ttl=_ttl(request, KEEP))
         else:
             op = PatchRequest.to_op(body, ns, key, _ttl(request, KEEP))
-        current = kv.get(tenant, ns, key) if "if-match" in request.headers else None
-        result = await kv.apply(tenant, _preconditions(request, op, current))
+        current = kv.get(ns, key) if "if-match" in request.headers else None
+        result = await kv.apply(_preconditions(request, op, current))
         return _write_response(result, result.version == 1, with_value=True)
 
     async def delete_key(request: Request) -> Response:
         p = request.path_params
-        tenant = tenant_of(request)
+        kv = guarded(request)
         op = Op("delete", p["namespace"], p["key"])
-        current = kv.get(tenant, p["namespace"], p["key"]) if "if-match" in request.headers else None
-        result: Deleted = await kv.apply(tenant, _preconditions(request, op, current))
+        current = kv.get(p["namespace"], p["key"]) if "if-match" in request.headers else None
+        result: Deleted = await kv.apply(_preconditions(request, op, current))
         return json_response({"deleted": True, "revision": result.revision, "version": result.previous.version},
                              headers={"X-Stigmer-Revision": str(result.revision)})
 
     async def list_keys(request: Request) -> Response:
         q = request.query_params
         cursor = q.get("cursor")
-        limit = _int_param(request, "limit", 100)
-        with_values = q.get("values", "true").lower() not in ("false", "0", "no")
-        rows, last = await kv.list(tenant_of(request), request.path_params["namespace"], q.get("prefix", ""),
-                                   decode_cursor(cursor) if cursor else None, limit)
+        limit = optional_int(q.get("limit"), "limit", 100)
+        with_values = parse_bool(q.get("values"), "values", True)
+        rows, last = await guarded(request).list(request.path_params["namespace"], q.get("prefix", ""),
+                                                 decode_cursor(cursor) if cursor else None, limit)
         items = b",".join(entry_json(e, with_values) for e in rows)
         nxt = encode(encode_cursor(last) if last is not None else None)
         return json_response(b'{"entries":[' + items + b'],"next_cursor":' + nxt + b"}")
 
     async def batch_get(request: Request) -> Response:
-        body = _decode(await read_body(request, body_limit))
+        body = _decode(await request_body(request, body_limit))
         keys = body.get("keys") if isinstance(body, dict) else None
-        found = await kv.get_many(tenant_of(request), request.path_params["namespace"], keys)
+        found = await guarded(request).get_many(request.path_params["namespace"], keys)
         items = b",".join(entry_json(e) if e is not None else b"null" for e in found)
         return json_response(b'{"entries":[' + items + b"]}")
 
     async def key_history(request: Request) -> Response:
         p = request.path_params
-        limit = _int_param(request, "limit", 100)
-        changes = await kv.history(tenant_of(request), p["namespace"], p["key"],
-                                   _int_param(request, "before", None), limit)
+        limit = optional_int(request.query_params.get("limit"), "limit", 100)
+        changes = await guarded(request).history(p["namespace"], p["key"],
+                                                 optional_int(request.query_params.get("before"), "before"), limit)
         nxt = encode(changes[-1].rev if len(changes) == limit else None)
         items = b",".join(change_json(c) for c in changes)
         return json_response(b'{"history":[' + items + b'],"next_before":' + nxt + b"}")

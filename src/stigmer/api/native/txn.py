@@ -6,10 +6,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ...engine.access import GuardedKV
 from ...engine.kv import Deleted
 from ...services import Services
-from ...support.auth import tenant_of
-from ..http import encode, json_response, read_body
+from ..http import encode, json_response
+from ..kit.body import request_body
+from ..kit.surface import principal
 from .kv import _decode, entry_json
 from .models import TxnRequest, convert
 
@@ -18,9 +20,10 @@ def routes(svc: Services) -> list[Route]:
     body_limit = svc.settings.max_value_bytes * 4 + 65536
 
     async def txn(request: Request) -> Response:
-        req: TxnRequest = convert(_decode(await read_body(request, body_limit)), TxnRequest)
+        kv = GuardedKV(svc.kv, principal(request))
+        req: TxnRequest = convert(_decode(await request_body(request, body_limit)), TxnRequest)
         compares, ops = req.to_engine()
-        result = await svc.kv.txn(tenant_of(request), compares, ops)
+        result = await kv.txn(compares, ops)
         items = b",".join(
             encode({"deleted": True, "revision": r.revision, "version": r.previous.version})
             if isinstance(r, Deleted) else entry_json(r)

@@ -47,6 +47,30 @@ MIGRATIONS: list[tuple[int, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        2,
+        """
+        CREATE TABLE tenants (
+            id TEXT PRIMARY KEY,
+            created_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        INSERT OR IGNORE INTO tenants (id, created_at) SELECT tenant, 0 FROM tenant_revisions;
+
+        CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            digest BLOB NOT NULL UNIQUE,
+            tenant TEXT NOT NULL REFERENCES tenants (id),
+            name TEXT NOT NULL,
+            scopes TEXT NOT NULL,
+            prefixes TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL,
+            last_used_at REAL,
+            revoked_at REAL
+        ) WITHOUT ROWID;
+        CREATE INDEX api_keys_by_tenant ON api_keys (tenant, created_at);
+        """,
+    ),
 ]
 
 

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable, TypeVar
 
 from ..base import Change, ChangeFilter, Entry, RevisionInfo
+from .keys import SQLiteKeys
 from .migrations import migrate
 from .writer import _ENTRY_COLUMNS, Writer, WriteTxnSQLite
 
@@ -46,6 +47,7 @@ class SQLiteStore:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self.keys = SQLiteKeys(self)
 
     # life cycle
 
@@ -145,6 +147,9 @@ class SQLiteStore:
                 clause, extra = _prefix_clause(flt.prefix)
                 where += clause
                 params += extra
+        if flt.hidden:
+            where += f" AND ns NOT IN ({','.join('?' * len(flt.hidden))})"
+            params += flt.hidden
         rows = await self._in_pool(
             f"SELECT {_CHANGE_COLUMNS} FROM changes WHERE tenant=? AND rev>?{where} ORDER BY rev, seq LIMIT ?",
             (flt.tenant, after_rev, *params, limit),

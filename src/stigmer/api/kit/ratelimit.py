@@ -1,0 +1,25 @@
+"""Charging a request to the shared limiter: one bucket per credential, or per client IP without one."""
+
+from __future__ import annotations
+
+from ...support.ratelimit import RateLimiter
+from .errors import Problem
+from .surface import Surface
+
+
+def charge(limiter: RateLimiter, surface: Surface, key_id: str | None, ip: str,
+           ) -> tuple[list[tuple[bytes, bytes]], Problem | None]:
+    """Take one token; return the headers to add to the response and, when the bucket is empty, the 429."""
+    limit = surface.rate_limit if key_id is not None else surface.rate_limit_anon
+    if limit <= 0:
+        return [], None
+    bucket = f"{surface.name}:key:{key_id}" if key_id is not None else f"{surface.name}:ip:{ip}"
+    d = limiter.hit(bucket, limit)
+    headers = [(b"x-ratelimit-limit", b"%d" % d.limit), (b"x-ratelimit-remaining", b"%d" % d.remaining),
+               (b"x-ratelimit-reset", b"%d" % d.reset)] if surface.limit_headers else []
+    if d.allowed:
+        return headers, None
+    details = {"limit": d.limit, "remaining": 0, "reset": d.reset, "retry_after": d.retry_after,
+               "keyed": key_id is not None}
+    return headers, Problem(429, "rate_limited", "rate limit exceeded", details,
+                            {"Retry-After": str(d.retry_after)})

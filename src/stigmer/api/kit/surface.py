@@ -1,0 +1,74 @@
+"""What the edge and the error handler need to know of a surface: where it lives, where its
+credentials are, its CORS and rate limits, and how it renders an error."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Scope
+
+from .cors import Cors
+from .errors import Problem, problem_of
+
+
+def bearer(value: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (scheme case-insensitive)."""
+    if not value:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    for k, v in scope["headers"]:
+        if k == name:
+            return v.decode("latin-1")
+    return None
+
+
+@dataclasses.dataclass
+class Surface:
+    name: str
+    prefixes: tuple[str, ...]  # a path is on the surface when it is a prefix or under one ("/" = any)
+    render: Callable[[Request, Problem], Response]
+    credentials: Callable[[Scope], list[str | None]]  # presented credentials, in the spec's order
+    cors: Cors = dataclasses.field(default_factory=lambda: Cors(""))
+    requires_key: bool = True  # with keys in force, refuse requests that carry no valid key (401)
+    public: frozenset[str] = frozenset()  # paths served without a key
+    problem: Callable[[Exception], Problem] = problem_of  # engine error -> wire terms
+    rate_limit: int = 0  # per minute, per credential
+    rate_limit_anon: int = 0  # per minute, per client IP without a valid credential
+    limit_headers: bool = False  # X-RateLimit-* on every charged response
+    free_methods: tuple[str, ...] = ("OPTIONS",)  # methods that cost no token
+    checks_path: bool = True  # the edge refuses paths that are not UTF-8 once percent-decoded
+
+    def matches(self, path: str) -> bool:
+        return any(p == "/" or path == p or path.startswith(p + "/") for p in self.prefixes)
+
+    def error(self, request: Request, exc: Exception) -> Response:
+        return self.render(request, self.problem(exc))
+
+
+def surface_for(surfaces: list[Surface], path: str) -> Surface:
+    for s in surfaces:
+        if s.matches(path):
+            return s
+    raise LookupError(path)  # the native surface matches every path; assembly puts it last
+
+
+def principal(request: Request):
+    """The request's principal, as the edge resolved it; Unauthenticated when there is none."""
+    from ...engine.errors import Unauthenticated
+
+    p = request.scope.get("state", {}).get("principal")
+    if p is None:
+        raise Unauthenticated("missing or invalid API key")
+    return p
+
+
+def client(request: Request) -> str:
+    """Who to count for limits: `key:<id>` or `ip:<addr>`."""
+    return request.scope["state"]["client"]

@@ -1,0 +1,163 @@
+"""Who may do what: principals, scopes, prefix grants and the reserved namespaces.
+
+A principal is what a credential resolves to: a tenant, scopes and, optionally, the namespace/key
+prefixes it is limited to. Every front door hands its principal to `GuardedKV`, which checks the rule
+before calling the key engine, so one rule holds on every route of every surface. A narrower principal
+(a capability token, the statevec secret) has the same shape and is never wider than what made it.
+
+Reserved namespaces (docs/security.md):
+- `statevec`: written only by the holder of an address's secret (the statevec surface turns the secret
+  into a principal for exactly that address); one address is read by anyone who names it (its hash is
+  its read capability); listing it, watching it as a whole or reading it with a prefix needs `admin`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import msgspec
+
+from ..store.base import Change, ChangeFilter, Entry
+from .errors import Forbidden, InvalidArgument
+from .kv import KV, Compare, Deleted, Limits, Op, TxnResult
+
+READ, WRITE, WATCH, ADMIN = "read", "write", "watch", "admin"
+SCOPES = (READ, WRITE, WATCH, ADMIN)
+DEFAULT_TENANT = "default"
+STATEVEC = "statevec"
+
+
+class Grant(msgspec.Struct, frozen=True):
+    """A namespace, and a key prefix in it ("" = the whole namespace)."""
+
+    namespace: str
+    prefix: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> "Grant":
+        namespace, _, prefix = text.partition("/")
+        if not namespace:
+            raise InvalidArgument(f"prefix {text!r} must start with a namespace: NS or NS/KEY-PREFIX", field="prefix")
+        return cls(namespace, prefix)
+
+    def __str__(self) -> str:
+        return self.namespace + ("/" + self.prefix if self.prefix else "")
+
+    def covers(self, namespace: str, prefix: str) -> bool:
+        return namespace == self.namespace and prefix.startswith(self.prefix)
+
+
+class Principal(msgspec.Struct, frozen=True):
+    tenant: str
+    scopes: frozenset[str]
+    grants: tuple[Grant, ...] | None = None  # None = every namespace of the tenant
+    kind: str = "key"  # key | open | statevec
+    key_id: str | None = None  # the credential, for limits and logs; None in open mode
+    expires_at: float | None = None
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes or ADMIN in self.scopes
+
+    def covers(self, namespace: str, prefix: str = "") -> bool:
+        return self.grants is None or any(g.covers(namespace, prefix) for g in self.grants)
+
+    def within(self, other: "Principal") -> bool:
+        """Whether every right of this principal is also a right of `other` (attenuation)."""
+        if self.tenant != other.tenant or not all(other.has(s) for s in self.scopes):
+            return False
+        if other.expires_at is not None and (self.expires_at is None or self.expires_at > other.expires_at):
+            return False
+        if other.grants is None:
+            return True
+        return self.grants is not None and all(other.covers(g.namespace, g.prefix) for g in self.grants)
+
+
+def open_principal() -> Principal:
+    """Open mode (no API key exists): the local developer, with every scope but `admin`."""
+    return Principal(DEFAULT_TENANT, frozenset({READ, WRITE, WATCH}), kind="open")
+
+
+def statevec_writer(address: str) -> Principal:
+    """What holding an address's secret grants: read and write of that one address."""
+    return Principal(DEFAULT_TENANT, frozenset({READ, WRITE}), (Grant(STATEVEC, address),), kind="statevec")
+
+
+def statevec_reader() -> Principal:
+    """What anyone has on the statevec surface: reading an address they name."""
+    return Principal(DEFAULT_TENANT, frozenset({READ}), (Grant(STATEVEC),), kind="statevec")
+
+
+def _deny(message: str, **details: Any) -> Forbidden:
+    return Forbidden(message, **details)
+
+
+def check(p: Principal, scope: str, namespace: str, key: str | None = None, prefix: str = "") -> None:
+    """Raise Forbidden unless `p` may use `scope` on one key (`key`) or a key range (`prefix`)."""
+    if not p.has(scope):
+        raise _deny(f"this credential lacks the {scope} scope", scope=scope)
+    if not p.covers(namespace, key if key is not None else prefix):
+        raise _deny(f"this credential is not allowed on {namespace}/{key if key is not None else prefix}",
+                    namespace=namespace)
+    if namespace == STATEVEC:
+        if scope == WRITE and p.kind != "statevec":
+            raise _deny("statevec data is written only through /v with its secret", namespace=namespace)
+        if key is None and ADMIN not in p.scopes:
+            raise _deny("listing or watching statevec data needs an admin key; read one address by its hash",
+                        namespace=namespace)
+
+
+def watch_filter(p: Principal, namespace: str | None, prefix: str | None, key: str | None) -> ChangeFilter:
+    """The change filter a principal may hold; a tenant-wide watch hides the reserved namespaces."""
+    if namespace is None:
+        if not p.has(WATCH):
+            raise _deny("this credential lacks the watch scope", scope=WATCH)
+        if p.grants is not None:
+            raise _deny("this credential is limited to some namespaces: watch one of them")
+        hidden = () if ADMIN in p.scopes else (STATEVEC,)
+        return ChangeFilter(p.tenant, hidden=hidden)
+    check(p, WATCH, namespace, key, prefix or "")
+    return ChangeFilter(p.tenant, namespace, prefix or None, key)
+
+
+class GuardedKV:
+    """The key engine seen through one principal: each call is checked, then runs in its tenant."""
+
+    __slots__ = ("kv", "p")
+
+    def __init__(self, kv: KV, principal: Principal):
+        self.kv = kv
+        self.p = principal
+
+    @property
+    def tenant(self) -> str:
+        return self.p.tenant
+
+    def get(self, namespace: str, key: str) -> Entry | None:
+        check(self.p, READ, namespace, key)
+        return self.kv.get(self.p.tenant, namespace, key)
+
+    async def get_many(self, namespace: str, keys: list[str]) -> list[Entry | None]:
+        for k in keys if isinstance(keys, list) else ():
+            check(self.p, READ, namespace, k if isinstance(k, str) else "")
+        return await self.kv.get_many(self.p.tenant, namespace, keys)
+
+    async def list(self, namespace: str, prefix: str = "", after: str | None = None,
+                   limit: int = 100) -> tuple[list[Entry], str | None]:
+        check(self.p, READ, namespace, prefix=prefix)
+        return await self.kv.list(self.p.tenant, namespace, prefix, after, limit)
+
+    async def history(self, namespace: str, key: str, before: int | None = None, limit: int = 100) -> list[Change]:
+        check(self.p, READ, namespace, key)
+        return await self.kv.history(self.p.tenant, namespace, key, before, limit)
+
+    async def apply(self, op: Op, limits: Limits | None = None) -> Entry | Deleted:
+        check(self.p, WRITE, op.namespace, op.key)
+        return await self.kv.apply(self.p.tenant, op, limits)
+
+    async def txn(self, compares: Iterable[Compare], ops: Iterable[Op]) -> TxnResult:
+        compares, ops = list(compares), list(ops)
+        for c in compares:
+            check(self.p, READ, c.namespace, c.key)
+        for op in ops:
+            check(self.p, WRITE, op.namespace, op.key)
+        return await self.kv.txn(self.p.tenant, compares, ops)

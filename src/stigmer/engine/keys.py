@@ -1,0 +1,136 @@
+"""API keys: created at random and shown once, stored as SHA-256, resolved into principals.
+
+A key is `stg_` followed by 43 URL-safe characters (256 random bits). Only its digest is stored; a key
+is found by its digest and compared in constant time. Revocation and expiry take effect on the next
+request: every request reads the key's row (a point read), nothing is cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from typing import Callable, Iterable
+
+import msgspec
+
+from ..store.base import KeyRecord, KeyRepository
+from .access import DEFAULT_TENANT, SCOPES, Grant, Principal
+from .errors import Forbidden, InvalidArgument, NotFound
+
+PREFIX = "stg_"
+MIN_IMPORTED_LENGTH = 32  # an existing key brought in with `--secret` must be at least this long
+TOUCH_EVERY = 60.0  # seconds between two `last_used_at` writes of one key
+_TENANT = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+
+
+def new_secret() -> str:
+    return PREFIX + secrets.token_urlsafe(32)
+
+
+class CreatedKey(msgspec.Struct, frozen=True):
+    record: KeyRecord
+    secret: str  # shown once, never stored
+
+
+def principal_of(r: KeyRecord) -> Principal:
+    grants = tuple(Grant.parse(p) for p in r.prefixes) or None
+    return Principal(r.tenant, frozenset(r.scopes), grants, "key", r.id, r.expires_at)
+
+
+def _check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
+    out = tuple(dict.fromkeys(s.strip() for s in scopes if s.strip()))
+    bad = [s for s in out if s not in SCOPES]
+    if bad or not out:
+        raise InvalidArgument(f"scopes must be some of {', '.join(SCOPES)}", field="scopes")
+    return out
+
+
+class Keys:
+    """Create, list, revoke and authenticate API keys over a key repository."""
+
+    def __init__(self, repo: KeyRepository, clock: Callable[[], float] = time.time):
+        self.repo = repo
+        self.clock = clock
+        self._touched: dict[str, float] = {}
+
+    async def open_mode(self) -> bool:
+        """True while no key was ever created."""
+        return not await self.repo.any()
+
+    async def authenticate(self, presented: str | None) -> Principal | None:
+        """The principal of a valid key, or None (unknown, revoked or expired)."""
+        if not presented or len(presented) > 256:
+            return None
+        d = digest(presented)
+        r = await self.repo.by_digest(d)
+        now = self.clock()
+        if r is None or not hmac.compare_digest(r.digest, d) or r.revoked_at is not None or (
+                r.expires_at is not None and r.expires_at <= now):
+            return None
+        if now - self._touched.get(r.id, 0.0) >= TOUCH_EVERY:
+            self._touched[r.id] = now
+            await self.repo.touch([r.id], now)
+        return principal_of(r)
+
+    async def create(self, tenant: str, scopes: Iterable[str], prefixes: Iterable[str] = (), *, name: str = "",
+                     expires_at: float | None = None, secret: str | None = None,
+                     by: Principal | None = None) -> CreatedKey:
+        """A new key; `by` (an admin principal) may mint only within what it holds itself."""
+        if not isinstance(tenant, str) or not _TENANT.fullmatch(tenant):
+            raise InvalidArgument("tenant must be 1-64 ASCII letters, digits, '.', '_' or '-'", field="tenant")
+        scopes = _check_scopes(scopes)
+        grants = tuple(Grant.parse(p) for p in prefixes)
+        now = self.clock()
+        if expires_at is not None and expires_at <= now:
+            raise InvalidArgument("expires_at must be in the future", field="expires_at")
+        if secret is not None and len(secret) < MIN_IMPORTED_LENGTH:
+            raise InvalidArgument(f"an imported key must have at least {MIN_IMPORTED_LENGTH} characters", field="secret")
+        if by is not None:
+            self._authorize(by, tenant)
+            wanted = Principal(tenant, frozenset(scopes), grants or None, expires_at=expires_at)
+            if not wanted.within(msgspec.structs.replace(by, tenant=tenant)):
+                raise Forbidden("a key cannot be wider than the key that creates it")
+        secret = secret or new_secret()
+        record = KeyRecord(secrets.token_hex(8), digest(secret), tenant, name, scopes,
+                           tuple(str(g) for g in grants), now, expires_at)
+        if await self.repo.by_digest(record.digest) is not None:
+            raise InvalidArgument("this key already exists", field="secret")
+        return CreatedKey(await self.repo.create(record), secret)
+
+    async def list(self, tenant: str | None = None, by: Principal | None = None) -> list[KeyRecord]:
+        if by is not None:
+            tenant = self._scope_tenant(by, tenant)
+        return await self.repo.list(tenant)
+
+    async def revoke(self, key_id: str, by: Principal | None = None) -> KeyRecord:
+        tenant = None if by is None or by.tenant == DEFAULT_TENANT else by.tenant
+        if by is not None and "admin" not in by.scopes:
+            raise Forbidden("managing keys needs the admin scope", scope="admin")
+        r = await self.repo.revoke(key_id, tenant, self.clock())
+        if r is None:
+            raise NotFound("no such key", id=key_id)
+        return r
+
+    async def tenants(self) -> list[str]:
+        return await self.repo.tenants()
+
+    @staticmethod
+    def _authorize(by: Principal, tenant: str) -> None:
+        """Admins manage their own tenant's keys; admins of the default tenant manage every tenant."""
+        if "admin" not in by.scopes:
+            raise Forbidden("managing keys needs the admin scope", scope="admin")
+        if tenant != by.tenant and (by.tenant != DEFAULT_TENANT or by.grants is not None):
+            raise Forbidden("an admin key manages only its own tenant", tenant=tenant)
+
+    def _scope_tenant(self, by: Principal, tenant: str | None) -> str | None:
+        if tenant is None and (by.tenant != DEFAULT_TENANT or by.grants is not None):
+            tenant = by.tenant
+        self._authorize(by, tenant if tenant is not None else by.tenant)
+        return tenant
