@@ -10,6 +10,7 @@ from stigmer.config import Settings
 from stigmer.engine.changes import ChangeHub
 from stigmer.engine.kv import KV, Limits
 from stigmer.store.sqlite import SQLiteStore
+from support import ADMIN_KEY
 
 
 @pytest.fixture
@@ -36,7 +37,9 @@ def make_client(tmp_path):
     clients = []
 
     def make(**overrides):
-        settings = Settings.load({"data_dir": str(tmp_path / "app"), **overrides}, environ={})
+        # Each app gets its own data directory unless the test passes one (to share data across apps).
+        data_dir = str(tmp_path / ("app" if not clients else f"app{len(clients)}"))
+        settings = Settings.load({"data_dir": data_dir, **overrides}, environ={})
         c = TestClient(create_app(settings), base_url="http://localhost", raise_server_exceptions=False)
         c.__enter__()
         clients.append(c)
@@ -50,3 +53,9 @@ def make_client(tmp_path):
 @pytest.fixture
 def client(make_client):
     return make_client()
+
+
+@pytest.fixture
+def keyed_client(make_client):
+    """An app with keys in force (the bootstrap admin key exists)."""
+    return make_client(admin_key=ADMIN_KEY)

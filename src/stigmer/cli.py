@@ -26,24 +26,40 @@ def main() -> None:
 @click.option("--host", default=None, help="Address to listen on [STIGMER_HOST, default 127.0.0.1].")
 @click.option("--port", default=None, type=int, help="Port [STIGMER_PORT, default 7474].")
 @click.option("--data-dir", default=None, help="Data directory [STIGMER_DATA_DIR, default ./data].")
+@click.option("--allow-open-remote", is_flag=True, default=None,
+              help="Serve a non-loopback address even in open mode [STIGMER_ALLOW_OPEN_REMOTE].")
 @click.option("--help-settings", is_flag=True, expose_value=False, is_eager=True, callback=_help_settings,
               help="List every setting with its environment variable and default.")
-def serve(host: str | None, port: int | None, data_dir: str | None) -> None:
+def serve(host: str | None, port: int | None, data_dir: str | None, allow_open_remote: bool | None) -> None:
     """Run the server (embedded SQLite store)."""
     import uvicorn
 
     from .app import create_app
 
     try:
-        settings = Settings.load({"host": host, "port": port, "data_dir": data_dir})
+        settings = Settings.load({"host": host, "port": port, "data_dir": data_dir,
+                                  "allow_open_remote": allow_open_remote})
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
-    if settings.host not in ("127.0.0.1", "localhost", "::1"):
-        click.secho(f"warning: open mode (no API keys) on a non-loopback address {settings.host}: "
-                    "anyone who can reach it can read and write everything", fg="red", err=True)
+    refuse_open_exposure(settings)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
-                loop="auto", http="auto", access_log=False, timeout_graceful_shutdown=5)
+                loop="auto", http="auto", access_log=False, timeout_graceful_shutdown=5, proxy_headers=False)
 
+
+def refuse_open_exposure(settings: Settings) -> None:
+    """Open mode (no API key) serves loopback only, unless forced."""
+    from .api.edge import is_loopback_host
+    from .store.sqlite.keys import keys_exist
+
+    if is_loopback_host(settings.host) or settings.admin_key or keys_exist(settings.data_dir):
+        return
+    if not settings.allow_open_remote:
+        raise click.UsageError(
+            f"refusing to serve {settings.host} in open mode (no API key exists): anyone who can reach it could "
+            "read and write everything. Create a key first (`stigmer keys create --data-dir DIR --scope admin`), "
+            "set STIGMER_ADMIN_KEY, or pass --allow-open-remote.")
+    click.secho(f"warning: open mode (no API keys) on a non-loopback address {settings.host}: "
+                "anyone who can reach it can read and write everything", fg="red", err=True)
 
 
 # ---- key commands against a running server (the sync SDK) ----------------------------------------
@@ -51,6 +67,8 @@ def serve(host: str | None, port: int | None, data_dir: str | None) -> None:
 
 def _client_options(fn):
     fn = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of tables.")(fn)
+    fn = click.option("--api-key", envvar="STIGMER_API_KEY", default=None,
+                      help="API key, sent as a bearer token [STIGMER_API_KEY].")(fn)
     fn = click.option("--url", envvar="STIGMER_URL", default="http://127.0.0.1:7474", show_default=True,
                       help="Server URL [STIGMER_URL].")(fn)
     return fn
@@ -74,13 +92,13 @@ def _dump(obj: object) -> str:
 class _Run:
     """Open a client; turn SDK errors into `error [code]: message` (or a JSON envelope) and exit 1."""
 
-    def __init__(self, url: str, as_json: bool):
-        self.url, self.as_json = url, as_json
+    def __init__(self, url: str, as_json: bool, api_key: str | None = None):
+        self.url, self.as_json, self.api_key = url, as_json, api_key
 
     def __enter__(self):
         from .client import Client
 
-        self.client = Client(self.url)
+        self.client = Client(self.url, api_key=self.api_key)
         return self.client
 
     def __exit__(self, typ, exc, tb) -> bool:
@@ -138,9 +156,9 @@ def _show_entry(entry, as_json: bool) -> None:
 @click.argument("namespace")
 @click.argument("key")
 @_client_options
-def get(namespace: str, key: str, url: str, as_json: bool) -> None:
+def get(namespace: str, key: str, url: str, api_key: str | None, as_json: bool) -> None:
     """Read a key (exit 1 with not_found when absent)."""
-    with _Run(url, as_json) as c:
+    with _Run(url, as_json, api_key) as c:
         _show_entry(c.get(namespace, key), as_json)
 
 
@@ -153,10 +171,10 @@ def get(namespace: str, key: str, url: str, as_json: bool) -> None:
 @click.option("--create", "create_only", is_flag=True, help="Write only if the key is absent.")
 @_client_options
 def put(namespace: str, key: str, value: str, ttl: float | None, if_version: int | None, create_only: bool,
-        url: str, as_json: bool) -> None:
+        url: str, api_key: str | None, as_json: bool) -> None:
     """Write VALUE (JSON; `-` reads it from stdin) at a key."""
     data = _json_arg(sys.stdin.read() if value == "-" else value, "VALUE")
-    with _Run(url, as_json) as c:
+    with _Run(url, as_json, api_key) as c:
         e = c.put(namespace, key, data, ttl=ttl, if_version=if_version, create_only=create_only)
         if as_json:
             click.echo(_dump(e))
@@ -179,14 +197,14 @@ def put(namespace: str, key: str, value: str, ttl: float | None, if_version: int
 @_client_options
 def patch(namespace: str, key: str, incr: float | None, field: str | None, merge_: str | None, deep: bool,
           append_: str | None, max_items: int | None, json_patch: str | None, ttl: float | None,
-          if_version: int | None, url: str, as_json: bool) -> None:
+          if_version: int | None, url: str, api_key: str | None, as_json: bool) -> None:
     """Change a key atomically: exactly one of --incr, --merge, --append, --json-patch."""
     given = [n for n, v in (("--incr", incr), ("--merge", merge_), ("--append", append_), ("--json-patch", json_patch))
              if v is not None]
     if len(given) != 1:
         raise click.UsageError("give exactly one of --incr, --merge, --append, --json-patch")
     opts = {"ttl": ttl, "if_version": if_version}
-    with _Run(url, as_json) as c:
+    with _Run(url, as_json, api_key) as c:
         if incr is not None:
             amount = int(incr) if incr.is_integer() else incr
             e = c.incr(namespace, key, amount, field=field, **opts)
@@ -204,9 +222,9 @@ def patch(namespace: str, key: str, incr: float | None, field: str | None, merge
 @click.argument("key")
 @click.option("--if-version", type=int, default=None, help="Delete only this version.")
 @_client_options
-def delete(namespace: str, key: str, if_version: int | None, url: str, as_json: bool) -> None:
+def delete(namespace: str, key: str, if_version: int | None, url: str, api_key: str | None, as_json: bool) -> None:
     """Delete a key (exit 1 with not_found when absent)."""
-    with _Run(url, as_json) as c:
+    with _Run(url, as_json, api_key) as c:
         d = c.delete(namespace, key, if_version=if_version)
         if as_json:
             click.echo(_dump(d))
@@ -220,11 +238,11 @@ def delete(namespace: str, key: str, if_version: int | None, url: str, as_json: 
 @click.option("--limit", type=int, default=None, help="At most this many entries (default: all).")
 @click.option("--keys-only", is_flag=True, help="Leave the values out.")
 @_client_options
-def list_(namespace: str, prefix: str | None, limit: int | None, keys_only: bool, url: str, as_json: bool) -> None:
+def list_(namespace: str, prefix: str | None, limit: int | None, keys_only: bool, url: str, api_key: str | None, as_json: bool) -> None:
     """List live keys of a namespace by key order (a JSON array with --json)."""
     import itertools
 
-    with _Run(url, as_json) as c:
+    with _Run(url, as_json, api_key) as c:
         page = min(limit, 1000) if limit else None
         entries = list(itertools.islice(c.list(namespace, prefix=prefix, page_size=page, values=not keys_only), limit))
         if as_json:
@@ -247,9 +265,9 @@ def list_(namespace: str, prefix: str | None, limit: int | None, keys_only: bool
 @click.option("--from", "from_revision", type=int, default=None, help="Start at this revision (inclusive).")
 @_client_options
 def watch(namespace: str | None, prefix: str | None, key: str | None, from_revision: int | None, url: str,
-          as_json: bool) -> None:
+          api_key: str | None, as_json: bool) -> None:
     """Stream changes until Ctrl-C (one JSON change set per line with --json); resumes across reconnects."""
-    with _Run(url, as_json) as c:
+    with _Run(url, as_json, api_key) as c:
         from rich.markup import escape
 
         console = None if as_json else _console()
@@ -263,6 +281,10 @@ def watch(namespace: str | None, prefix: str | None, key: str | None, from_revis
                 value = f" = {escape(_dump(ch.value))}" if ch.type == "put" else ""
                 console.print(f"[dim]{cs.revision}[/] [{colour}]{ch.type}[/] {escape(ch.namespace)}/{escape(ch.key)}"
                               f" [dim]v{ch.version}[/]{value}", highlight=False)
+
+from .keys_cli import keys  # noqa: E402  (registered last: it reuses this module's helpers)
+
+main.add_command(keys)
 
 if __name__ == "__main__":
     sys.exit(main())

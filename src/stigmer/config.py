@@ -64,7 +64,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("statevec_cors_origins", str, "*", "statevec: allowed CORS origins, comma-separated, or *."),
     # CntrlNode surface (/v1/state)
     S("cntrlnode_rate_limit", int, 0, "CntrlNode: requests per minute per API key (per IP in open mode); 0 = off.", 0),
-    S("cntrlnode_max_streams", int, 1000, "CntrlNode: open SSE streams per API key (per IP in open mode).", 1, 1 << 20),
+    S("cntrlnode_max_streams", int, 1000, "CntrlNode: open SSE streams per API key (per IP in open mode).", 0, 1 << 20),
     S("cntrlnode_max_value_bytes", int, 1_048_576, "CntrlNode: largest value, in bytes of compact JSON.", 1, 64 << 20),
 )
 del S

@@ -8,6 +8,8 @@ import time
 import httpx
 import pytest
 
+from support import new_key
+
 from stigmer.app import create_app
 from stigmer.config import Settings
 
@@ -179,19 +181,25 @@ def test_ttl_expiry_and_clear(cn):
     assert cn.post("/v1/state/wf/t/version", json={"value": 1, "expectedVersion": 0}).json()["version"] == 1
 
 
-def test_auth(make_client):
-    c = make_client(cntrlnode_api_keys="ta:k1,k2")
+def test_auth(keyed_client):
+    c = keyed_client
+    k1, k2 = new_key(c, "ta"), new_key(c, "tb")
     for headers in [{}, {"Authorization": "Bearer nope"}, {"X-CntrlNode-Key": "nope"}, {"Authorization": "Basic k1"}]:
         r = c.get("/v1/state/wf/k", headers=headers)
         err(r, 401, "UNAUTHORIZED", "missing or invalid API key")
         assert r.headers["www-authenticate"] == "Bearer"
     err(c.get("/v1/state/wf/k/x/y"), 401, "UNAUTHORIZED", "missing or invalid API key")  # 401 before 404
-    err(c.get("/v1/state/wf/k?apiKey=k1"), 401, "UNAUTHORIZED", "missing or invalid API key")  # stream only
-    assert c.post("/v1/state/wf/k", json={"value": "a"}, headers={"Authorization": "bearer k1"}).status_code == 200
-    assert c.get("/v1/state/wf/k", headers={"X-CntrlNode-Key": "k1"}).json()["value"] == "a"
+    err(c.get(f"/v1/state/wf/k?apiKey={k1}"), 401, "UNAUTHORIZED", "missing or invalid API key")  # stream only
+    assert c.post("/v1/state/wf/k", json={"value": "a"}, headers={"Authorization": f"bearer {k1}"}).status_code == 200
+    assert c.get("/v1/state/wf/k", headers={"X-CntrlNode-Key": k1}).json()["value"] == "a"
     # k2 is another tenant: it does not see ta's key
-    err(c.get("/v1/state/wf/k", headers={"X-CntrlNode-Key": "k2"}), 404, "NOT_FOUND", "key not found")
-    assert c.get("/v1/state/wf/k", headers={"X-CntrlNode-Key": "bad", "Authorization": "Bearer k2"}).status_code == 404
+    err(c.get("/v1/state/wf/k", headers={"X-CntrlNode-Key": k2}), 404, "NOT_FOUND", "key not found")
+    assert c.get("/v1/state/wf/k", headers={"X-CntrlNode-Key": "bad", "Authorization": f"Bearer {k2}"}).status_code == 404
+    # a read-only key may read but not write, in this surface's shape
+    ro = new_key(c, "ta", scopes=["read"])
+    assert c.get("/v1/state/wf/k", headers={"X-CntrlNode-Key": ro}).json()["value"] == "a"
+    err(c.post("/v1/state/wf/k", json={"value": "b"}, headers={"X-CntrlNode-Key": ro}), 403, "FORBIDDEN",
+        "this credential lacks the write scope")
     assert c.get("/health").json() == {"status": "ok"}
 
 

@@ -1,6 +1,7 @@
 """The native /v1 key routes, in-process with the real app and a real SQLite file."""
 
 import pytest
+from support import ADMIN_KEY
 
 
 def test_put_get_roundtrip_exact_value_and_etag(client):
@@ -145,14 +146,16 @@ def test_request_id_is_echoed_when_valid(client):
     assert client.get("/healthz", headers={"X-Request-ID": "bad id"}).headers["x-request-id"] != "bad id"
 
 
-def test_health_ready_openapi_docs_settings(client):
+def test_health_ready_openapi_docs_settings(client, keyed_client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["checks"][0]["name"] == "database"
     spec = client.get("/openapi.json").json()
     assert spec["openapi"] == "3.1.0" and "/v1/txn" in spec["paths"] and "EntryOut" in spec["components"]["schemas"]
     assert "/v1/watch" in client.get("/docs").text
-    assert client.get("/v1/settings").json()["max_value_bytes"] == 1_048_576
+    assert client.get("/v1/settings").status_code == 403  # open mode has no admin
+    settings = keyed_client.get("/v1/settings", headers={"Authorization": f"Bearer {ADMIN_KEY}"}).json()
+    assert settings["max_value_bytes"] == 1_048_576 and settings["admin_key"] == "(set)"
 
 
 def test_fast_path_and_full_route_answer_alike(client):

@@ -9,6 +9,7 @@ import time
 
 import httpx
 import pytest
+from support import ADMIN_KEY, new_key
 
 from stigmer.app import create_app
 from stigmer.config import Settings
@@ -364,13 +365,18 @@ def test_internal_error_shape(sv, monkeypatch):
 
 
 def test_one_global_namespace_and_native_visibility(make_client):
-    c = make_client(statevec_rate_limit_anon=0, statevec_api_keys="k1,k2")
+    c = make_client(statevec_rate_limit_anon=0, admin_key=ADMIN_KEY)
+    k1, k2 = new_key(c, "t1"), new_key(c, "t2")
     put(c, val={"a": 1}, **{})
-    c.put("/v", json={"key": SECRET, "val": {"a": 2}}, headers={"x-statevec-key": "k1", "X-Tenant": "t9"})
-    assert c.get("/v/" + H, headers={"x-statevec-key": "k2"}).json()["val"] == {"a": 2}
+    c.put("/v", json={"key": SECRET, "val": {"a": 2}}, headers={"x-statevec-key": k1, "X-Tenant": "t9"})
+    assert c.get("/v/" + H, headers={"x-statevec-key": k2}).json()["val"] == {"a": 2}
     assert c.get("/v/" + H, headers={"x-statevec-key": "unknown"}).json()["val"] == {"a": 2}
-    n = c.get("/v1/kv/statevec/" + H)
+    # the native API of the default tenant reads an address it names, and nothing more
+    reader = {"Authorization": f"Bearer {new_key(c, 'default')}"}
+    n = c.get("/v1/kv/statevec/" + H, headers=reader)
     assert n.status_code == 200 and n.json()["value"] == {"a": 2}
+    assert c.get("/v1/kv/statevec", headers=reader).status_code == 403
+    assert c.put("/v1/kv/statevec/" + H, json=1, headers=reader).status_code == 403
 
 
 def test_no_request_body_or_secret_in_responses(sv):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import time
 
+from support import ADMIN_KEY, new_key
+
 H = "9fea0be54ab75af70b2560d112efbf66c684861964ab19fef5f8118c9dcd4a2d"
 
 
@@ -48,25 +50,27 @@ def test_limited_before_path_and_method_checks_and_options_free(make_client):
 
 
 def test_keyed_bucket_independent_and_hint(make_client):
-    c = make_client(statevec_rate_limit_anon=1, statevec_rate_limit_key=2, statevec_api_keys="good")
+    c = make_client(statevec_rate_limit_anon=1, statevec_rate_limit_key=2, admin_key=ADMIN_KEY)
+    good = new_key(c, "any-tenant", scopes=["read"])
     assert c.get("/v/" + H).status_code == 404
     r = c.get("/v/" + H)
     assert r.status_code == 429 and r.json()["hint"] == "Add x-statevec-key header for 2/min"
     # an unknown key is anonymous: same (empty) bucket, no 401
     assert c.get("/v/" + H, headers={"x-statevec-key": "bad"}).status_code == 429
-    r = c.get("/v/" + H, headers={"x-statevec-key": "good"})
+    r = c.get("/v/" + H, headers={"x-statevec-key": good})
     assert r.status_code == 404 and r.headers["x-ratelimit-limit"] == "2"
-    assert c.get("/v/" + H, headers={"x-statevec-key": "good"}).status_code == 404
-    r = c.get("/v/" + H, headers={"x-statevec-key": "good"})
+    assert c.get("/v/" + H, headers={"x-statevec-key": good}).status_code == 404
+    r = c.get("/v/" + H, headers={"x-statevec-key": good})
     assert r.status_code == 429 and r.json()["hint"] == "Slow down: limit is 2/min"
 
 
 def test_zero_disables_and_omits_headers(make_client):
-    c = make_client(statevec_rate_limit_anon=0, statevec_rate_limit_key=1, statevec_api_keys="k")
+    c = make_client(statevec_rate_limit_anon=0, statevec_rate_limit_key=1, admin_key=ADMIN_KEY)
+    k = new_key(c)
     for _ in range(5):
         r = c.get("/v/" + H)
         assert r.status_code == 404 and "x-ratelimit-limit" not in r.headers
-    assert c.get("/v/" + H, headers={"x-statevec-key": "k"}).headers["x-ratelimit-limit"] == "1"
+    assert c.get("/v/" + H, headers={"x-statevec-key": k}).headers["x-ratelimit-limit"] == "1"
 
 
 def test_upgrade_member_only_when_configured(make_client):

@@ -8,6 +8,7 @@ import json
 import httpx
 import pytest
 from cntrlnode import CntrlNodeClient
+from support import ADMIN_KEY
 from cntrlnode.errors import CntrlNodeError
 
 
@@ -128,21 +129,28 @@ def test_raw_stream_frames_expire_and_resume(srv):
 
 
 def test_auth_with_sdk_and_query_key_on_stream(tmp_path):
-    s = ServerProcess(tmp_path / "data", cntrlnode_api_keys="team:secret-key").start()
+    s = ServerProcess(tmp_path / "data", admin_key=ADMIN_KEY).start()
     try:
+        created = httpx.post(s.url + "/v1/admin/keys", json={"tenant": "team", "scopes": ["read", "write", "watch"]},
+                             headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+        key = created.json()["secret"]
+
         async def run():
-            async with CntrlNodeClient(host=host(s), api_key="secret-key") as c:
+            async with CntrlNodeClient(host=host(s), api_key=key) as c:
                 assert await c.state.set("wf", "k", 1) == 1
             async with CntrlNodeClient(host=host(s), api_key="wrong") as c:
                 with pytest.raises(CntrlNodeError) as e:
                     await c.state.get("wf", "k")
                 assert (e.value.code, e.value.status_code) == ("UNAUTHORIZED", 401)
         asyncio.run(run())
-        with httpx.stream("GET", s.url + "/v1/state/wf/k/stream?apiKey=secret-key", timeout=5) as r:
+        with httpx.stream("GET", s.url + f"/v1/state/wf/k/stream?apiKey={key}", timeout=5) as r:
             assert r.status_code == 200
             assert next(r.iter_lines()) == "retry: 3000"
         assert httpx.get(s.url + "/health").json() == {"status": "ok"}
-        # the key's tenant: the native API in open mode (tenant default) does not see it
-        assert httpx.get(s.url + "/v1/state/wf/k", headers={"Authorization": "Bearer secret-key"}).json()["value"] == 1
+        assert httpx.get(s.url + "/v1/state/wf/k", headers={"Authorization": f"Bearer {key}"}).json()["value"] == 1
+        # the same data through the native API, with the same key (tenant "team")
+        assert httpx.get(s.url + "/v1/kv/cntrlnode/wf/k", headers={"Authorization": f"Bearer {key}"}).json()["value"] == 1
+        # the admin key is of tenant "default": it does not see team's data
+        assert httpx.get(s.url + "/v1/state/wf/k", headers={"Authorization": f"Bearer {ADMIN_KEY}"}).status_code == 404
     finally:
         s.kill()

@@ -108,13 +108,13 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) or (isinstance(v, float) and math.isfinite(v) and v.is_integer())
 
 
-def _decimal(raw: str | None, what: str) -> int | None:
+def _decimal(raw: str | None, what: str, message: str) -> int | None:
     if raw is None:
         return None
     try:
         return parse_int(raw, what)
     except engine_errors.InvalidArgument:
-        raise _bad(f"{what} must be a non-negative integer") from None
+        raise _bad(message) from None
 
 
 def entry_meta(e: Entry, name: str) -> dict[str, Any]:
@@ -253,9 +253,10 @@ class CntrlNodeSurface:
     def stream(self, request: Request, wf: str, key: str) -> Response:
         header_id = request.headers.get("last-event-id")
         if header_id:
-            after = _decimal(header_id.strip(), "Last-Event-ID")
+            after = _decimal(header_id.strip(), "Last-Event-ID", "invalid Last-Event-ID")
         else:
-            after = _decimal(request.query_params.get("fromRevision"), "fromRevision")
+            after = _decimal(request.query_params.get("fromRevision"), "fromRevision",
+                             "fromRevision must be a non-negative integer")
         flt = watch_filter(principal(request), NAMESPACE, None, f"{wf}/{key}")
         current = self.svc.store.revision(flt.tenant).current
         try:
@@ -282,7 +283,7 @@ class CntrlNodeSurface:
 def _compacted_frame(exc: engine_errors.Compacted, wf: str, key: str) -> bytes:
     data = encode({"workflowId": wf, "key": key, "oldestRevision": exc.oldest_revision,
                    "currentRevision": exc.current_revision})
-    return sse.frame(data, exc.current_revision, "compacted")
+    return sse.frame(data, exc.current_revision, "compacted", event_first=True)
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:

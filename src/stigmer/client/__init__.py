@@ -13,7 +13,8 @@ from ._sync import Client
 from .errors import (
     CompactedError, CompareFailedError, ConflictError, ConnectionFailedError, InvalidArgumentError, InvalidJSONError,
     MethodNotAllowedError, NotFoundError, PatchFailedError, PayloadTooLargeError, PreconditionFailedError,
-    ServerError, StigmerError, TypeMismatchError, ValueTooLargeError, VersionConflictError,
+    ServerError, StigmerError, TypeMismatchError, ValueTooLargeError, VersionConflictError, UnauthenticatedError,
+    ForbiddenError, RateLimitedError,
 )
 from .models import Change, ChangeSet, Compare, Deleted, Entry, HistoryPage, Op, Page, PollResult, Revision, TxnResult
 
@@ -24,6 +25,7 @@ __all__ = [
     "StigmerError", "InvalidArgumentError", "InvalidJSONError", "NotFoundError", "ConflictError",
     "VersionConflictError", "TypeMismatchError", "PatchFailedError", "CompareFailedError",
     "PreconditionFailedError", "ValueTooLargeError", "PayloadTooLargeError", "CompactedError",
-    "MethodNotAllowedError", "ServerError", "ConnectionFailedError",
+    "MethodNotAllowedError", "ServerError", "ConnectionFailedError", "UnauthenticatedError", "ForbiddenError",
+    "RateLimitedError",
 ]
 from .statevector import BadRequest, Conflict, RateLimited, StateVecError, StateVector, ValueTooLarge  # noqa: E402,F401  statevec protocol client

@@ -39,6 +39,10 @@ def default_url() -> str:
     return os.environ.get("STIGMER_URL") or DEFAULT_URL
 
 
+def default_api_key() -> str | None:
+    return os.environ.get("STIGMER_API_KEY") or None
+
+
 def key_path(namespace: str, key: str) -> str:
     """`/v1/kv/{ns}/{key}` with each key segment percent-encoded ('/' kept; '.' and '..' escaped so no
     URL normalisation can fold them)."""
@@ -393,11 +397,13 @@ class BaseClient:
     """Settings shared by both clients."""
 
     def __init__(self, url: str | None, timeout: float | httpx.Timeout, retry: Retry | None,
-                 headers: Mapping[str, str] | None, watch_read_timeout: float):
+                 headers: Mapping[str, str] | None, watch_read_timeout: float, api_key: str | None = None):
         self.url = (url or default_url()).rstrip("/")
         self.timeout = timeouts(timeout)
         self.retry = retry or Retry()
-        self.headers = {"User-Agent": USER_AGENT, **(headers or {})}
+        api_key = api_key or default_api_key()
+        auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.headers = {"User-Agent": USER_AGENT, **auth, **(headers or {})}
         self.watch_read_timeout = watch_read_timeout
 
     def _watch_state(self, namespace: str | None, prefix: str | None, key: str | None,

@@ -19,8 +19,8 @@ class Client(b.BaseClient):
 
     def __init__(self, url: str | None = None, *, timeout: float | httpx.Timeout = 10.0, retry: b.Retry | None = None,
                  headers: Mapping[str, str] | None = None, watch_read_timeout: float = 45.0,
-                 transport: httpx.BaseTransport | None = None):
-        super().__init__(url, timeout, retry, headers, watch_read_timeout)
+                 transport: httpx.BaseTransport | None = None, api_key: str | None = None):
+        super().__init__(url, timeout, retry, headers, watch_read_timeout, api_key)
         self._http = httpx.Client(base_url=self.url, timeout=self.timeout, headers=self.headers, transport=transport)
 
     def close(self) -> None:

@@ -102,6 +102,22 @@ class CompactedError(StigmerError):
         return self.details.get("current_revision")
 
 
+class UnauthenticatedError(StigmerError):
+    """No valid API key: missing, unknown, revoked or expired (401)."""
+
+    code = "unauthenticated"
+
+
+class ForbiddenError(StigmerError):
+    """The key is valid but lacks the scope or the prefix this needs (403)."""
+
+    code = "forbidden"
+
+
+class RateLimitedError(StigmerError):
+    code = "rate_limited"
+
+
 class MethodNotAllowedError(StigmerError):
     code = "method_not_allowed"
 
@@ -122,11 +138,12 @@ BY_CODE: dict[str, type[StigmerError]] = {
     cls.code: cls for cls in (
         InvalidArgumentError, InvalidJSONError, NotFoundError, VersionConflictError, TypeMismatchError,
         PatchFailedError, CompareFailedError, PreconditionFailedError, ValueTooLargeError, PayloadTooLargeError,
-        CompactedError, MethodNotAllowedError, ServerError, ConnectionFailedError,
+        CompactedError, UnauthenticatedError, ForbiddenError, RateLimitedError, MethodNotAllowedError, ServerError,
+        ConnectionFailedError,
     )
 }
 BY_STATUS: dict[int, type[StigmerError]] = {
-    400: InvalidArgumentError, 404: NotFoundError, 405: MethodNotAllowedError, 409: ConflictError,
+    400: InvalidArgumentError, 401: UnauthenticatedError, 403: ForbiddenError, 429: RateLimitedError, 404: NotFoundError, 405: MethodNotAllowedError, 409: ConflictError,
     410: CompactedError, 412: PreconditionFailedError, 413: PayloadTooLargeError,
 }
 

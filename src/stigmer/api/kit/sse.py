@@ -19,12 +19,11 @@ RETRY_MS = 3000
 BATCH = 64
 
 
-def frame(data: bytes, event_id: int | None = None, event: str | None = None) -> bytes:
-    head = b""
-    if event_id is not None:
-        head += b"id: %d\n" % event_id
-    if event is not None:
-        head += b"event: " + event.encode() + b"\n"
+def frame(data: bytes, event_id: int | None = None, event: str | None = None, event_first: bool = False) -> bytes:
+    """One event; the field order is the surface's (`event_first` for the CntrlNode spec's frames)."""
+    id_line = b"id: %d\n" % event_id if event_id is not None else b""
+    event_line = b"event: " + event.encode() + b"\n" if event is not None else b""
+    head = event_line + id_line if event_first else id_line + event_line
     return head + b"data: " + data + b"\n\n"
 
 

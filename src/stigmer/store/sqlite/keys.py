@@ -69,3 +69,22 @@ class SQLiteKeys:
     async def tenants(self) -> list[str]:
         rows = await self._store._in_pool("SELECT id FROM tenants ORDER BY id", ())
         return [r[0] for r in rows]
+
+
+def keys_exist(data_dir: str) -> bool:
+    """Whether the database in `data_dir` holds any API key, read without starting a store."""
+    import os
+    import sqlite3
+
+    from .store import DB_FILE
+
+    path = os.path.join(data_dir, DB_FILE)
+    if not os.path.exists(path):
+        return False
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT EXISTS (SELECT 1 FROM api_keys)").fetchone()[0] == 1
+    except sqlite3.OperationalError:  # a database from before keys existed
+        return False
+    finally:
+        conn.close()

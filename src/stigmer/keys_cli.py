@@ -1,0 +1,174 @@
+"""`stigmer keys create | list | revoke`: offline against a data directory, or online through /v1/admin."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import sys
+from typing import Any, Awaitable, Callable
+
+import click
+
+_DURATION = re.compile(r"(\d+)([smhdw])")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_expiry(text: str, now: float) -> float:
+    """`30d`, `12h`, `90m`, `3600s`, `2w`, or an RFC 3339 time."""
+    m = _DURATION.fullmatch(text.strip())
+    if m:
+        return now + int(m.group(1)) * _UNIT[m.group(2)]
+    try:
+        when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter("use a duration like 30d, 12h, 90m or an RFC 3339 time") from None
+    if when.tzinfo is None:
+        raise click.BadParameter("an RFC 3339 time needs a time zone (Z or +hh:mm)")
+    return when.timestamp()
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _record(r: Any) -> dict[str, Any]:
+    return {"id": r.id, "tenant": r.tenant, "name": r.name, "scopes": list(r.scopes), "prefixes": list(r.prefixes),
+            "created_at": _iso(r.created_at), "expires_at": _iso(r.expires_at),
+            "last_used_at": _iso(r.last_used_at), "revoked_at": _iso(r.revoked_at), "active": r.revoked_at is None}
+
+
+def _offline(data_dir: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    from .engine.errors import EngineError
+    from .engine.keys import Keys
+    from .store.sqlite import SQLiteStore
+
+    async def run() -> Any:
+        store = SQLiteStore(data_dir)
+        await store.open()
+        try:
+            return await work(Keys(store.keys))
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except EngineError as exc:
+        _fail(exc.code, exc.message)
+
+
+def _online(url: str, api_key: str | None, method: str, path: str, **kwargs: Any) -> Any:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        r = httpx.request(method, url.rstrip("/") + path, headers=headers, timeout=10, **kwargs)
+    except httpx.HTTPError as exc:
+        _fail("unavailable", f"{type(exc).__name__}: {exc}")
+    if r.is_success:
+        return r.json()
+    try:
+        err = r.json()["error"]
+        _fail(err["code"], err["message"])
+    except (ValueError, KeyError, TypeError):
+        _fail(str(r.status_code), r.text[:200])
+
+
+def _fail(code: str, message: str) -> None:
+    click.secho(f"error [{code}]: {message}", fg="red", err=True)
+    sys.exit(1)
+
+
+def _target(fn):
+    fn = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(fn)
+    fn = click.option("--api-key", envvar="STIGMER_API_KEY", default=None,
+                      help="Online: an admin API key [STIGMER_API_KEY].")(fn)
+    fn = click.option("--url", envvar="STIGMER_URL", default="http://127.0.0.1:7474", show_default=True,
+                      help="Online: the server URL [STIGMER_URL].")(fn)
+    fn = click.option("--data-dir", default=None,
+                      help="Offline: work on this data directory instead of a running server.")(fn)
+    return fn
+
+
+def _show(records: list[dict[str, Any]], as_json: bool) -> None:
+    import msgspec
+    from rich.console import Console
+    from rich.table import Table
+
+    if as_json:
+        click.echo(msgspec.json.encode(records).decode())
+        return
+    t = Table("id", "tenant", "name", "scopes", "prefixes", "created", "expires", "last used", "state")
+    for r in records:
+        state = "active" if r["active"] else f"revoked {r['revoked_at']}"
+        t.add_row(r["id"], r["tenant"], r["name"], ",".join(r["scopes"]), ",".join(r["prefixes"]) or "*",
+                  r["created_at"], r["expires_at"] or "never", r["last_used_at"] or "never", state)
+    Console().print(t)
+
+
+@click.group()
+def keys() -> None:
+    """Create, list and revoke API keys (offline with --data-dir, else online with an admin key)."""
+
+
+@keys.command()
+@click.option("--tenant", default="default", show_default=True, help="The tenant the key belongs to.")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              help="read, write, watch or admin; repeat or separate with commas.")
+@click.option("--prefix", "prefixes", multiple=True, help="Limit the key to NS or NS/KEY-PREFIX; repeatable.")
+@click.option("--expires", default=None, help="Expiry: a duration (30d, 12h, 90m) or an RFC 3339 time.")
+@click.option("--name", default="", help="A label shown by `keys list`.")
+@_target
+def create(tenant: str, scopes: tuple[str, ...], prefixes: tuple[str, ...], expires: str | None, name: str,
+           data_dir: str | None, url: str, api_key: str | None, as_json: bool) -> None:
+    """Create a key and print it once: it is stored only as a SHA-256 digest."""
+    import time
+
+    import msgspec
+
+    scope_list = [s for item in scopes for s in item.split(",") if s.strip()]
+    expires_at = parse_expiry(expires, time.time()) if expires else None
+    if data_dir is not None:
+        created = _offline(data_dir, lambda k: k.create(tenant, scope_list, prefixes, name=name, expires_at=expires_at))
+        record, secret = _record(created.record), created.secret
+    else:
+        body: dict[str, Any] = {"tenant": tenant, "scopes": scope_list, "prefixes": list(prefixes), "name": name}
+        if expires_at is not None:
+            body["expires_at"] = _iso(expires_at)
+        out = _online(url, api_key, "POST", "/v1/admin/keys", json=body)
+        record, secret = out["key"], out["secret"]
+    if as_json:
+        click.echo(msgspec.json.encode({"key": record, "secret": secret}).decode())
+        return
+    click.echo(secret)
+    click.secho(f"key {record['id']} for tenant {record['tenant']} ({','.join(record['scopes'])}): "
+                "this is the only time it is shown", fg="yellow", err=True)
+
+
+@keys.command("list")
+@click.option("--tenant", default=None, help="Only this tenant's keys.")
+@_target
+def list_(tenant: str | None, data_dir: str | None, url: str, api_key: str | None, as_json: bool) -> None:
+    """List keys (never their secrets)."""
+    if data_dir is not None:
+        records = [_record(r) for r in _offline(data_dir, lambda k: k.list(tenant))]
+    else:
+        records = _online(url, api_key, "GET", "/v1/admin/keys", params={"tenant": tenant} if tenant else None)["keys"]
+    _show(records, as_json)
+
+
+@keys.command()
+@click.argument("key_id")
+@_target
+def revoke(key_id: str, data_dir: str | None, url: str, api_key: str | None, as_json: bool) -> None:
+    """Revoke a key by id; requests with it are refused from the next one on."""
+    if data_dir is not None:
+        record = _record(_offline(data_dir, lambda k: k.revoke(key_id)))
+    else:
+        record = _online(url, api_key, "DELETE", f"/v1/admin/keys/{key_id}")["key"]
+    if as_json:
+        import msgspec
+
+        click.echo(msgspec.json.encode(record).decode())
+    else:
+        click.secho(f"revoked {record['id']} (tenant {record['tenant']})", fg="green")
