@@ -104,3 +104,18 @@ def shared_server(tmp_path_factory):
 def ns(request) -> str:
     """A namespace unique to the test."""
     return "t-" + "".join(c if c.isalnum() else "-" for c in request.node.name)[:200]
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """Start servers with given settings (`start_server(data_dir=..., **settings)`); all are killed at the end."""
+    started: list[ServerProcess] = []
+
+    def start(data_dir: Path | None = None, **settings: object) -> ServerProcess:
+        s = ServerProcess(data_dir or tmp_path / f"data{len(started)}", **settings).start()
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.kill()

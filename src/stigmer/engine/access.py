@@ -91,10 +91,16 @@ def _deny(message: str, **details: Any) -> Forbidden:
     return Forbidden(message, **details)
 
 
-def check(p: Principal, scope: str, namespace: str, key: str | None = None, prefix: str = "") -> None:
-    """Raise Forbidden unless `p` may use `scope` on one key (`key`) or a key range (`prefix`)."""
+def require(p: Principal, scope: str) -> Principal:
+    """Raise Forbidden unless `p` holds `scope` (for tenant-wide facts such as the revision)."""
     if not p.has(scope):
         raise _deny(f"this credential lacks the {scope} scope", scope=scope)
+    return p
+
+
+def check(p: Principal, scope: str, namespace: str, key: str | None = None, prefix: str = "") -> None:
+    """Raise Forbidden unless `p` may use `scope` on one key (`key`) or a key range (`prefix`)."""
+    require(p, scope)
     if not p.covers(namespace, key if key is not None else prefix):
         raise _deny(f"this credential is not allowed on {namespace}/{key if key is not None else prefix}",
                     namespace=namespace)
@@ -109,8 +115,7 @@ def check(p: Principal, scope: str, namespace: str, key: str | None = None, pref
 def watch_filter(p: Principal, namespace: str | None, prefix: str | None, key: str | None) -> ChangeFilter:
     """The change filter a principal may hold; a tenant-wide watch hides the reserved namespaces."""
     if namespace is None:
-        if not p.has(WATCH):
-            raise _deny("this credential lacks the watch scope", scope=WATCH)
+        require(p, WATCH)
         if p.grants is not None:
             raise _deny("this credential is limited to some namespaces: watch one of them")
         hidden = () if ADMIN in p.scopes else (STATEVEC,)

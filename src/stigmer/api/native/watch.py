@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ...engine.access import watch_filter
+from ...engine.access import READ, require, watch_filter
 from ...engine.changes import ChangeSet
 from ...engine.errors import Compacted
 from ...services import Services
@@ -95,7 +95,7 @@ def routes(svc: Services) -> list[Route]:
         return json_response(body, headers={"X-Stigmer-Revision": str(current)})
 
     async def revision(request: Request) -> Response:
-        info = svc.store.revision(principal(request).tenant)
+        info = svc.store.revision(require(principal(request), READ).tenant)
         return json_response({"revision": info.current, "compacted_revision": info.compacted},
                              headers={"X-Stigmer-Revision": str(info.current)})
 
