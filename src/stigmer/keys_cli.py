@@ -118,18 +118,29 @@ def keys() -> None:
 @click.option("--prefix", "prefixes", multiple=True, help="Limit the key to NS or NS/KEY-PREFIX; repeatable.")
 @click.option("--expires", default=None, help="Expiry: a duration (30d, 12h, 90m) or an RFC 3339 time.")
 @click.option("--name", default="", help="A label shown by `keys list`.")
+@click.option("--import-from-env", "import_var", default=None, metavar="VAR",
+              help="Offline: keep an existing key (32+ characters) read from this environment variable.")
 @_target
 def create(tenant: str, scopes: tuple[str, ...], prefixes: tuple[str, ...], expires: str | None, name: str,
-           data_dir: str | None, url: str, api_key: str | None, as_json: bool) -> None:
+           import_var: str | None, data_dir: str | None, url: str, api_key: str | None, as_json: bool) -> None:
     """Create a key and print it once: it is stored only as a SHA-256 digest."""
+    import os
     import time
 
     import msgspec
 
     scope_list = [s for item in scopes for s in item.split(",") if s.strip()]
     expires_at = parse_expiry(expires, time.time()) if expires else None
+    imported = None
+    if import_var is not None:
+        if data_dir is None:
+            raise click.UsageError("--import-from-env works offline only (with --data-dir)")
+        imported = os.environ.get(import_var)
+        if not imported:
+            raise click.UsageError(f"the environment variable {import_var} is not set")
     if data_dir is not None:
-        created = _offline(data_dir, lambda k: k.create(tenant, scope_list, prefixes, name=name, expires_at=expires_at))
+        created = _offline(data_dir, lambda k: k.create(tenant, scope_list, prefixes, name=name, expires_at=expires_at,
+                                                        secret=imported))
         record, secret = _record(created.record), created.secret
     else:
         body: dict[str, Any] = {"tenant": tenant, "scopes": scope_list, "prefixes": list(prefixes), "name": name}

@@ -58,6 +58,17 @@ def test_offline_bootstrap_then_online_create_list_revoke(tmp_path, start_server
     assert httpx.get(s.url + "/v1/revision", headers=oh).status_code == 401
 
 
+def test_an_existing_key_is_imported_offline(tmp_path, start_server):
+    old = "legacy-cntrlnode-key-of-a-deployed-fleet-0042"
+    stigmer("keys", "create", "--data-dir", str(tmp_path / "d"), "--tenant", "fleet", "--scope", "read,write",
+            "--import-from-env", "OLD_KEY", OLD_KEY=old)
+    short = stigmer("keys", "create", "--data-dir", str(tmp_path / "d"), "--scope", "read", "--import-from-env",
+                    "OLD_KEY", ok=False, OLD_KEY="short")
+    assert short.returncode == 1 and "at least 32" in short.stderr
+    s = start_server(tmp_path / "d")
+    assert httpx.post(s.url + "/v1/state/wf/k", json={"value": 1}, headers={"X-CntrlNode-Key": old}).status_code == 200
+
+
 def test_bootstrap_admin_key_from_the_environment(start_server):
     secret = "stg_bootstrap-from-env-0123456789abcdefghij"
     s = start_server(admin_key=secret)

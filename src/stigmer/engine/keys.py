@@ -7,8 +7,10 @@ request: every request reads the key's row (a point read), nothing is cached.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import time
@@ -19,6 +21,8 @@ import msgspec
 from ..store.base import KeyRecord, KeyRepository
 from .access import DEFAULT_TENANT, SCOPES, Grant, Principal
 from .errors import Forbidden, InvalidArgument, NotFound
+
+log = logging.getLogger("stigmer.keys")
 
 PREFIX = "stg_"
 MIN_IMPORTED_LENGTH = 32  # an existing key brought in with `--secret` must be at least this long
@@ -59,6 +63,7 @@ class Keys:
         self.repo = repo
         self.clock = clock
         self._touched: dict[str, float] = {}
+        self._pending: set[asyncio.Future[None]] = set()
 
     async def open_mode(self) -> bool:
         """True while no key was ever created."""
@@ -76,8 +81,19 @@ class Keys:
             return None
         if now - self._touched.get(r.id, 0.0) >= TOUCH_EVERY:
             self._touched[r.id] = now
-            await self.repo.touch([r.id], now)
+            self._touch_later(r.id, now)
         return principal_of(r)
+
+    def _touch_later(self, key_id: str, now: float) -> None:
+        """Record the use without making this request wait for a commit."""
+        task = asyncio.ensure_future(self.repo.touch([key_id], now))
+        self._pending.add(task)
+        task.add_done_callback(self._touch_done)
+
+    def _touch_done(self, task: "asyncio.Future[None]") -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("could not record a key's last use: %s", task.exception())
 
     async def create(self, tenant: str, scopes: Iterable[str], prefixes: Iterable[str] = (), *, name: str = "",
                      expires_at: float | None = None, secret: str | None = None,
