@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from .cli_options import client_options
 from .config import SETTINGS, Settings, SettingsError
 
 
@@ -65,13 +66,6 @@ def refuse_open_exposure(settings: Settings) -> None:
 # ---- key commands against a running server (the sync SDK) ----------------------------------------
 
 
-def _client_options(fn):
-    fn = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of tables.")(fn)
-    fn = click.option("--api-key", envvar="STIGMER_API_KEY", default=None,
-                      help="API key, sent as a bearer token [STIGMER_API_KEY].")(fn)
-    fn = click.option("--url", envvar="STIGMER_URL", default="http://127.0.0.1:7474", show_default=True,
-                      help="Server URL [STIGMER_URL].")(fn)
-    return fn
 
 
 def _json_arg(raw: str, what: str) -> object:
@@ -155,7 +149,7 @@ def _show_entry(entry, as_json: bool) -> None:
 @main.command()
 @click.argument("namespace")
 @click.argument("key")
-@_client_options
+@client_options
 def get(namespace: str, key: str, url: str, api_key: str | None, as_json: bool) -> None:
     """Read a key (exit 1 with not_found when absent)."""
     with _Run(url, as_json, api_key) as c:
@@ -169,7 +163,7 @@ def get(namespace: str, key: str, url: str, api_key: str | None, as_json: bool) 
 @click.option("--ttl", type=float, default=None, help="Expire after this many seconds.")
 @click.option("--if-version", type=int, default=None, help="Write only over this version.")
 @click.option("--create", "create_only", is_flag=True, help="Write only if the key is absent.")
-@_client_options
+@client_options
 def put(namespace: str, key: str, value: str, ttl: float | None, if_version: int | None, create_only: bool,
         url: str, api_key: str | None, as_json: bool) -> None:
     """Write VALUE (JSON; `-` reads it from stdin) at a key."""
@@ -194,7 +188,7 @@ def put(namespace: str, key: str, value: str, ttl: float | None, if_version: int
 @click.option("--json-patch", default=None, help="Apply this RFC 6902 JSON Patch (a JSON list of ops).")
 @click.option("--ttl", type=float, default=None, help="Set a new expiry in seconds.")
 @click.option("--if-version", type=int, default=None, help="Apply only over this version.")
-@_client_options
+@client_options
 def patch(namespace: str, key: str, incr: float | None, field: str | None, merge_: str | None, deep: bool,
           append_: str | None, max_items: int | None, json_patch: str | None, ttl: float | None,
           if_version: int | None, url: str, api_key: str | None, as_json: bool) -> None:
@@ -221,7 +215,7 @@ def patch(namespace: str, key: str, incr: float | None, field: str | None, merge
 @click.argument("namespace")
 @click.argument("key")
 @click.option("--if-version", type=int, default=None, help="Delete only this version.")
-@_client_options
+@client_options
 def delete(namespace: str, key: str, if_version: int | None, url: str, api_key: str | None, as_json: bool) -> None:
     """Delete a key (exit 1 with not_found when absent)."""
     with _Run(url, as_json, api_key) as c:
@@ -237,7 +231,7 @@ def delete(namespace: str, key: str, if_version: int | None, url: str, api_key: 
 @click.option("--prefix", default=None, help="Only keys starting with this.")
 @click.option("--limit", type=int, default=None, help="At most this many entries (default: all).")
 @click.option("--keys-only", is_flag=True, help="Leave the values out.")
-@_client_options
+@client_options
 def list_(namespace: str, prefix: str | None, limit: int | None, keys_only: bool, url: str, api_key: str | None, as_json: bool) -> None:
     """List live keys of a namespace by key order (a JSON array with --json)."""
     import itertools
@@ -263,7 +257,7 @@ def list_(namespace: str, prefix: str | None, limit: int | None, keys_only: bool
 @click.option("--prefix", default=None, help="Only keys starting with this (needs --namespace).")
 @click.option("--key", default=None, help="Only this key (needs --namespace).")
 @click.option("--from", "from_revision", type=int, default=None, help="Start at this revision (inclusive).")
-@_client_options
+@client_options
 def watch(namespace: str | None, prefix: str | None, key: str | None, from_revision: int | None, url: str,
           api_key: str | None, as_json: bool) -> None:
     """Stream changes until Ctrl-C (one JSON change set per line with --json); resumes across reconnects."""

@@ -10,6 +10,8 @@ from typing import Any, Awaitable, Callable
 
 import click
 
+from .cli_options import client_options
+
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -80,14 +82,10 @@ def _fail(code: str, message: str) -> None:
 
 
 def _target(fn):
-    fn = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(fn)
-    fn = click.option("--api-key", envvar="STIGMER_API_KEY", default=None,
-                      help="Online: an admin API key [STIGMER_API_KEY].")(fn)
-    fn = click.option("--url", envvar="STIGMER_URL", default="http://127.0.0.1:7474", show_default=True,
-                      help="Online: the server URL [STIGMER_URL].")(fn)
-    fn = click.option("--data-dir", default=None,
-                      help="Offline: work on this data directory instead of a running server.")(fn)
-    return fn
+    """Online (`--url`, an admin `--api-key`) or offline (`--data-dir`)."""
+    fn = client_options(fn)
+    return click.option("--data-dir", default=None,
+                        help="Offline: work on this data directory instead of a running server.")(fn)
 
 
 def _show(records: list[dict[str, Any]], as_json: bool) -> None:
