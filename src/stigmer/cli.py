@@ -26,13 +26,14 @@ def main() -> None:
 @click.option("--host", default=None, help="Address to listen on [STIGMER_HOST, default 127.0.0.1].")
 @click.option("--port", default=None, type=int, help="Port [STIGMER_PORT, default 7474].")
 @click.option("--data-dir", default=None, help="Data directory [STIGMER_DATA_DIR, default ./data].")
+@click.option("--head-timeout", type=float, default=10.0, show_default=True,
+              help="Seconds a client has to send a request head before the connection is closed.")
+@click.option("--http", "http_impl", type=click.Choice(["httptools", "h11"]), default="httptools", hidden=True)
 @click.option("--help-settings", is_flag=True, expose_value=False, is_eager=True, callback=_help_settings,
               help="List every setting with its environment variable and default.")
-def serve(host: str | None, port: int | None, data_dir: str | None) -> None:
+def serve(host: str | None, port: int | None, data_dir: str | None, head_timeout: float, http_impl: str) -> None:
     """Run the server (embedded SQLite store)."""
-    import uvicorn
-
-    from .app import create_app
+    from .server import run
 
     try:
         settings = Settings.load({"host": host, "port": port, "data_dir": data_dir})
@@ -41,9 +42,7 @@ def serve(host: str | None, port: int | None, data_dir: str | None) -> None:
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
         click.secho(f"warning: open mode (no API keys) on a non-loopback address {settings.host}: "
                     "anyone who can reach it can read and write everything", fg="red", err=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
-                loop="auto", http="auto", access_log=False, timeout_graceful_shutdown=5)
-
+    run(settings, head_timeout_seconds=head_timeout, http=http_impl)
 
 
 # ---- key commands against a running server (the sync SDK) ----------------------------------------
