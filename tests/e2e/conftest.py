@@ -16,6 +16,14 @@ import pytest
 START_TIMEOUT = 20.0
 
 
+def pytest_terminal_summary(terminalreporter):
+    """Say which documentation examples are not run, and why (test_doc_examples.py skips them)."""
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+        if "not-run: " in reason:
+            terminalreporter.write_line("example " + reason[reason.index("not-run: "):])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
