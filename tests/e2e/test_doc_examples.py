@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-LANGS = ("sh", "python")
+LANGS = {"sh": "sh", "bash": "sh", "shell": "sh", "python": "python", "py": "python"}  # `console` is a transcript
 TIMEOUT = 30
 STREAM_SECONDS = 2
 FENCE = re.compile(r"^(\s*)(```+|~~~+)\s*([\w+-]*)")
@@ -63,7 +63,7 @@ def examples() -> list:
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for line, lang, code, reason in blocks(path):
             if lang in LANGS:
-                params.append(pytest.param(lang, code, reason, id=f"{path.relative_to(ROOT)}:{line}"))
+                params.append(pytest.param(LANGS[lang], code, reason, id=f"{path.relative_to(ROOT)}:{line}"))
     return params
 
 
