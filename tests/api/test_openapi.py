@@ -132,6 +132,8 @@ def check(spec: dict[str, Any], request: httpx.Request, response: httpx.Response
     for name in ("if-match", "if-none-match", "last-event-id", "x-request-id"):
         if name in request.headers:
             assert ("header", name) in params, f"{where}: header {name} not documented"
+    for name in documented.get("headers", {}):
+        assert name in response.headers, f"{where}: documented header {name} missing"
     media = response.headers.get("content-type", "").split(";")[0].strip()
     if not response.content and "content" not in documented:
         return f"{request.method.lower()} {template}"

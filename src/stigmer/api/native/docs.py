@@ -152,6 +152,8 @@ def _operation(op: Op) -> dict[str, Any]:
             responses[str(s)]["headers"] = ENTRY_HEADERS
     responses |= {str(s): {"description": ERRORS[s], **error} for s in op.errors if str(s) not in responses}
     responses["5XX"] = {"description": "Server error", **error}
+    for r in responses.values():
+        r["headers"] = {**r.get("headers", {}), "X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
     parameters: list[dict[str, Any]] = [
         {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
         for n in ("namespace", "key") if "{" + n + "}" in op.path]
@@ -177,6 +179,7 @@ def openapi() -> dict[str, Any]:
         "parameters": {"X-Request-ID": {
             "name": "X-Request-ID", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 128},
             "description": "Echoed in the response (one is made up when absent or invalid)."}},
+        "headers": {"X-Request-ID": {"schema": {"type": "string"}, "description": "The request's id, for the logs."}},
     }
     if SECURITY_SCHEMES:
         components["securitySchemes"] = SECURITY_SCHEMES
