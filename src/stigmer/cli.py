@@ -29,22 +29,23 @@ def main() -> None:
 @click.option("--data-dir", default=None, help="Data directory [STIGMER_DATA_DIR, default ./data].")
 @click.option("--allow-open-remote", is_flag=True, default=None,
               help="Serve a non-loopback address even in open mode [STIGMER_ALLOW_OPEN_REMOTE].")
+@click.option("--head-timeout", type=float, default=None,
+              help="Seconds a client has to send a request head [STIGMER_HEAD_TIMEOUT_SECONDS, default 10].")
+@click.option("--http", "http_impl", type=click.Choice(["httptools", "h11"]), default="httptools", hidden=True)
 @click.option("--help-settings", is_flag=True, expose_value=False, is_eager=True, callback=_help_settings,
               help="List every setting with its environment variable and default.")
-def serve(host: str | None, port: int | None, data_dir: str | None, allow_open_remote: bool | None) -> None:
+def serve(host: str | None, port: int | None, data_dir: str | None, allow_open_remote: bool | None,
+          head_timeout: float | None, http_impl: str) -> None:
     """Run the server (embedded SQLite store)."""
-    import uvicorn
-
-    from .app import create_app
+    from .server import run
 
     try:
         settings = Settings.load({"host": host, "port": port, "data_dir": data_dir,
-                                  "allow_open_remote": allow_open_remote})
+                                  "allow_open_remote": allow_open_remote, "head_timeout_seconds": head_timeout})
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
     refuse_open_exposure(settings)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
-                loop="auto", http="auto", access_log=False, timeout_graceful_shutdown=5, proxy_headers=False)
+    run(settings, http=http_impl)
 
 
 def refuse_open_exposure(settings: Settings) -> None:

@@ -16,6 +16,14 @@ import pytest
 START_TIMEOUT = 20.0
 
 
+def pytest_terminal_summary(terminalreporter):
+    """Say which documentation examples are not run, and why (test_doc_examples.py skips them)."""
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+        if "not-run: " in reason:
+            terminalreporter.write_line("example " + reason[reason.index("not-run: "):])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -25,8 +33,9 @@ def free_port() -> int:
 class ServerProcess:
     """One server: `start()` (waits for /healthz), `stop()` (SIGTERM), `kill()` (SIGKILL), `restart()`."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, **settings: object):
+    def __init__(self, data_dir: Path, port: int | None = None, args: tuple[str, ...] = (), **settings: object):
         self.data_dir = data_dir
+        self.args = args  # extra `serve` options
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "STIGMER_LOG_LEVEL": "warning",
@@ -40,7 +49,7 @@ class ServerProcess:
         log = open(self.data_dir.parent / f"server-{self.port}-{self.starts}.log", "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "stigmer.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--data-dir", str(self.data_dir)], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+             "--data-dir", str(self.data_dir), *self.args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         self.starts += 1
         deadline = time.monotonic() + START_TIMEOUT
@@ -72,7 +81,7 @@ class ServerProcess:
         self.proc = None
 
     def stop(self) -> None:
-        """Graceful stop (SIGTERM); open SSE streams hold it up to the server's 5 s grace period."""
+        """Graceful stop (SIGTERM); open SSE streams end at once and in-flight requests finish."""
         self._signal(signal.SIGTERM, 15)
 
     def kill(self) -> None:
@@ -90,6 +99,21 @@ def server(tmp_path):
     s = ServerProcess(tmp_path / "data").start()
     yield s
     s.kill()
+
+
+@pytest.fixture
+def make_server(tmp_path):
+    """Build (not start) servers with extra `serve` options or settings; all are killed at the end."""
+    made: list[ServerProcess] = []
+
+    def make(args: tuple[str, ...] = (), **settings: object) -> ServerProcess:
+        s = ServerProcess(tmp_path / f"data{len(made)}", args=args, **settings)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.kill()
 
 
 @pytest.fixture(scope="module")

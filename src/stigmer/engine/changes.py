@@ -152,6 +152,12 @@ class ChangeHub:
             if not group:
                 del self._by_tenant[w.filter.tenant]
 
+    def close_all(self) -> None:
+        """Close every watcher (server shutdown): pending `next()` calls return None."""
+        for group in list(self._by_tenant.values()):
+            for w in list(group):
+                w.close()
+
     @property
     def watcher_count(self) -> int:
         return sum(len(g) for g in self._by_tenant.values())

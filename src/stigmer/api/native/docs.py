@@ -1,7 +1,12 @@
-"""OpenAPI 3.1 at /openapi.json, generated from the msgspec models; a browsable page at /docs."""
+"""OpenAPI 3.1 at /openapi.json, generated from the msgspec models; a browsable page at /docs.
+
+The table below says, per route, what it really answers: every status code, typed query and header
+parameters, and the media types. tests/api/test_openapi.py checks real responses against it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from typing import Any
 
@@ -15,60 +20,185 @@ from ...services import Services
 from ..http import json_response
 from . import models as m
 
-# (method, path, summary, request model or media type, response model, extra parameters)
-ENDPOINTS: list[tuple[str, str, str, Any, Any, list[str]]] = [
-    ("get", "/v1/kv/{namespace}", "List live keys by key byte order", None, m.ListOut, ["prefix", "cursor", "limit", "values"]),
-    ("post", "/v1/kv/{namespace}:batch", "Read up to max_batch keys from one snapshot", m.BatchRequest, m.BatchOut, []),
-    ("get", "/v1/kv/{namespace}/{key}", "Read a key (If-None-Match gives 304)", None, m.EntryOut, []),
-    ("put", "/v1/kv/{namespace}/{key}", "Write a key; the body is the JSON value (If-Match, If-None-Match: *)", "any", m.EntryOut, ["ttl"]),
-    ("patch", "/v1/kv/{namespace}/{key}", "Atomic incr / merge / append / JSON Patch (also merge-patch+json and json-patch+json bodies)", m.PatchRequest, m.EntryOut, ["ttl"]),
-    ("delete", "/v1/kv/{namespace}/{key}", "Delete a key (If-Match)", None, m.DeleteOut, []),
-    ("get", "/v1/history/{namespace}/{key}", "Past changes of a key within retention, newest first", None, m.HistoryOut, ["before", "limit"]),
-    ("post", "/v1/txn", "Compares and ops, all or nothing, one revision", m.TxnRequest, m.TxnOut, []),
-    ("get", "/v1/watch", "Change stream: SSE (text/event-stream), or long-poll with index and wait", None, m.WatchPollOut,
-     ["namespace", "prefix", "key", "from", "index", "wait", "prev_value"]),
-    ("get", "/v1/revision", "The tenant's current and compacted revisions", None, m.RevisionOut, []),
-    ("get", "/v1/settings", "The server's settings", None, None, []),
-    ("get", "/healthz", "Liveness; touches nothing", None, None, []),
-    ("get", "/readyz", "Readiness; runs a trivial database query (503 when it fails)", None, None, []),
+MAX_PAGE = 1000  # engine Limits.max_page
+MAX_WAIT = 60  # watch.MAX_WAIT
+
+# Query parameters by name: one schema wherever the name is used.
+QUERY: dict[str, dict[str, Any]] = {
+    "prefix": {"schema": {"type": "string"}, "description": "Only keys starting with this."},
+    "cursor": {"schema": {"type": "string"}, "description": "`next_cursor` of the previous page."},
+    "limit": {"schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 100}},
+    "values": {"schema": {"type": "boolean", "default": True}, "description": "false leaves the values out."},
+    "ttl": {"schema": {"type": "number", "minimum": 0},
+            "description": "Expire after this many seconds; 0 (or `none`) removes the expiry."},
+    "before": {"schema": {"type": "integer", "minimum": 0}, "description": "`next_before` of the previous page."},
+    "namespace": {"schema": {"type": "string"}},
+    "key": {"schema": {"type": "string"}, "description": "Only this key (needs namespace)."},
+    "from": {"schema": {"type": "integer", "minimum": 0}, "description": "SSE: start at this revision (inclusive)."},
+    "index": {"schema": {"type": "integer", "minimum": 0},
+              "description": "Long-poll: answer with change sets after this revision (JSON, not SSE)."},
+    "wait": {"schema": {"type": "number", "minimum": 0, "maximum": MAX_WAIT, "default": 30},
+             "description": "Long-poll: seconds to wait for a change (an `s` suffix is accepted)."},
+    "prev_value": {"schema": {"type": "boolean", "default": False}, "description": "Include each change's previous value."},
+}
+
+HEADERS: dict[str, dict[str, Any]] = {
+    "If-Match": {"schema": {"type": "string"}, "description": "`*`, an ETag `\"version.revision\"` or a version `\"3\"`."},
+    "If-None-Match": {"schema": {"type": "string"}},
+    "Last-Event-ID": {"schema": {"type": "integer", "minimum": 0}, "description": "SSE resume: the last `id` received."},
+}
+
+# Bearer authentication will be declared here (components.securitySchemes) and applied as a global
+# `security` requirement; until then the API is open and both stay empty.
+SECURITY_SCHEMES: dict[str, Any] = {}
+SECURITY: list[dict[str, list[str]]] = []
+
+ERRORS = {
+    400: "Invalid argument or body", 404: "No such key", 409: "Version, type or compare conflict",
+    410: "History needed is compacted", 412: "If-Match `*` and the key does not exist",
+    413: "Body or value too large", 503: "Not ready",
+}
+JSON = "application/json"
+SSE = "text/event-stream"
+ENTRY_HEADERS = {"ETag": {"schema": {"type": "string"}, "description": "`\"version.revision\"`"},
+                 "X-Stigmer-Revision": {"schema": {"type": "integer"}}}
+
+
+@dataclasses.dataclass
+class Op:
+    method: str
+    path: str
+    summary: str
+    ok: dict[int, Any]  # status -> model, None (no body), or {media type: model or schema}
+    errors: tuple[int, ...] = ()
+    query: tuple[str, ...] = ()
+    headers: tuple[str, ...] = ()
+    body: Any = None  # request model, or a schema dict
+    body_media: tuple[str, ...] = (JSON,)
+
+
+ANY: dict[str, Any] = {}
+OPS: list[Op] = [
+    Op("get", "/v1/kv/{namespace}", "List live keys by key byte order", {200: m.ListOut}, (400,),
+       ("prefix", "cursor", "limit", "values")),
+    Op("post", "/v1/kv/{namespace}:batch", "Read up to max_batch keys from one snapshot", {200: m.BatchOut},
+       (400, 413), body=m.BatchRequest),
+    Op("get", "/v1/kv/{namespace}/{key}", "Read a key (If-None-Match with its ETag gives 304)",
+       {200: m.EntryOut, 304: None}, (400, 404), headers=("If-None-Match",)),
+    Op("put", "/v1/kv/{namespace}/{key}", "Write a key; the body is the JSON value. 201 when it created the key; "
+       "If-Match for compare-and-set, If-None-Match: * to create only", {200: m.EntryMetaOut, 201: m.EntryMetaOut},
+       (400, 409, 412, 413), ("ttl",), ("If-Match", "If-None-Match"), body=ANY),
+    Op("patch", "/v1/kv/{namespace}/{key}", "Atomic incr / merge / append / JSON Patch; 201 when it created the key",
+       {200: m.EntryOut, 201: m.EntryOut}, (400, 404, 409, 412, 413), ("ttl",), ("If-Match",), body=m.PatchRequest,
+       body_media=(JSON, "application/merge-patch+json", "application/json-patch+json")),
+    Op("delete", "/v1/kv/{namespace}/{key}", "Delete a key (If-Match)", {200: m.DeleteOut}, (400, 404, 409, 412),
+       headers=("If-Match",)),
+    Op("get", "/v1/history/{namespace}/{key}", "Past changes of a key within retention, newest first",
+       {200: m.HistoryOut}, (400,), ("before", "limit")),
+    Op("post", "/v1/txn", "Compares and ops, all or nothing, one revision", {200: m.TxnOut}, (400, 404, 409, 413),
+       body=m.TxnRequest),
+    Op("get", "/v1/watch", "Change stream over SSE; with `index`, a JSON long-poll instead",
+       {200: {SSE: {"type": "string"}, JSON: m.WatchPollOut}}, (400, 410),
+       ("namespace", "prefix", "key", "from", "index", "wait", "prev_value"), ("Last-Event-ID",)),
+    Op("get", "/v1/revision", "The tenant's current and compacted revisions", {200: m.RevisionOut}),
+    Op("get", "/v1/settings", "The server's settings", {200: {JSON: {"type": "object"}}}),
+    Op("get", "/healthz", "Liveness; touches nothing", {200: m.HealthOut}),
+    Op("get", "/health", "Alias of /healthz", {200: m.HealthOut}),
+    Op("get", "/readyz", "Readiness; runs a trivial database query", {200: m.ReadyOut, 503: m.ReadyOut}),
+    Op("get", "/ready", "Alias of /readyz", {200: m.ReadyOut, 503: m.ReadyOut}),
+    Op("get", "/openapi.json", "This document", {200: {JSON: {"type": "object"}}}),
+    Op("get", "/docs", "A browsable list of the routes", {200: {"text/html": {"type": "string"}}}),
 ]
+
+SSE_DESCRIPTION = (
+    "Frames `id: R` / `event: change` / `data: ChangeSetOut`; `event: compacted` with `data: CompactedOut` when "
+    "the history needed is gone; `: keep-alive` comments when idle. The stream ends when the server stops; "
+    "reconnect with Last-Event-ID."
+)
 
 
 def _ref(model: Any) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+def _schema(x: Any) -> dict[str, Any]:
+    return _ref(x) if isinstance(x, type) else x
+
+
+def _models() -> list[type]:
+    found = {m.ErrorOut, m.ChangeSetOut, m.CompactedOut, m.DeleteOut, m.EntryMetaOut}
+    for op in OPS:
+        found |= {x for x in (op.body, *op.ok.values()) if isinstance(x, type)}
+        found |= {x for v in op.ok.values() if isinstance(v, dict) for x in v.values() if isinstance(x, type)}
+    return sorted(found, key=lambda t: t.__name__)
+
+
+def _response(status: int, ok: Any) -> dict[str, Any]:
+    if ok is None:
+        return {"description": "Not modified", "headers": ENTRY_HEADERS}
+    media = ok if isinstance(ok, dict) and not any(k in ok for k in ("type", "$ref")) else {JSON: ok}
+    out: dict[str, Any] = {"description": "Created" if status == 201 else "OK",
+                           "content": {t: {"schema": _schema(s)} for t, s in media.items()}}
+    if SSE in media:
+        out["description"] += ". " + SSE_DESCRIPTION
+    return out
+
+
+def _operation(op: Op) -> dict[str, Any]:
+    error = {"content": {JSON: {"schema": _ref(m.ErrorOut)}}}
+    responses = {str(s): _response(s, v) for s, v in op.ok.items()}
+    if op.path.startswith("/v1/kv/") and op.path.endswith("{key}") and op.method != "delete":
+        for s in op.ok:
+            responses[str(s)]["headers"] = ENTRY_HEADERS
+    responses |= {str(s): {"description": ERRORS[s], **error} for s in op.errors if str(s) not in responses}
+    responses["5XX"] = {"description": "Server error", **error}
+    for r in responses.values():
+        r["headers"] = {**r.get("headers", {}), "X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
+    parameters: list[dict[str, Any]] = [
+        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+        for n in ("namespace", "key") if "{" + n + "}" in op.path]
+    parameters += [{"name": n, "in": "query", "required": False, **QUERY[n]} for n in op.query]
+    parameters += [{"name": n, "in": "header", "required": False, **HEADERS[n]} for n in op.headers]
+    parameters.append({"$ref": "#/components/parameters/X-Request-ID"})
+    out: dict[str, Any] = {"summary": op.summary, "parameters": parameters, "responses": responses}
+    if op.body is not None:
+        out["requestBody"] = {"required": True, "content": {t: {"schema": _schema(op.body)} for t in op.body_media}}
+    return out
+
+
 def openapi() -> dict[str, Any]:
-    models = [x for e in ENDPOINTS for x in (e[3], e[4]) if isinstance(x, type)] + [m.ErrorOut]
-    _, components = msgspec.json.schema_components(models, ref_template="#/components/schemas/{name}")
+    _, schemas = msgspec.json.schema_components(_models(), ref_template="#/components/schemas/{name}")
+    # msgspec cannot express an untagged union of structs; say these by hand.
+    schemas["TxnOut"]["properties"]["results"]["items"] = {"anyOf": [_ref(m.EntryOut), _ref(m.DeleteOut)]}
+    schemas["ListOut"]["properties"]["entries"]["items"] = {"anyOf": [_ref(m.EntryOut), _ref(m.EntryMetaOut)]}
     paths: dict[str, Any] = {}
-    for method, path, summary, request, response, params in ENDPOINTS:
-        op: dict[str, Any] = {"summary": summary, "responses": {
-            "200": {"description": "OK", "content": {"application/json": {"schema": _ref(response) if response else {}}}},
-            "default": {"description": "Error envelope", "content": {"application/json": {"schema": _ref(m.ErrorOut)}}},
-        }}
-        parameters = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-                      for n in ("namespace", "key") if "{" + n + "}" in path]
-        parameters += [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in params]
-        if parameters:
-            op["parameters"] = parameters
-        if request is not None:
-            schema = {} if request == "any" else _ref(request)
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
-        paths.setdefault(path, {})[method] = op
-    return {
+    for op in OPS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
+    components: dict[str, Any] = {
+        "schemas": schemas,
+        "parameters": {"X-Request-ID": {
+            "name": "X-Request-ID", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 128},
+            "description": "Echoed in the response (one is made up when absent or invalid)."}},
+        "headers": {"X-Request-ID": {"schema": {"type": "string"}, "description": "The request's id, for the logs."}},
+    }
+    if SECURITY_SCHEMES:
+        components["securitySchemes"] = SECURITY_SCHEMES
+    spec: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "Stigmer native API", "version": __version__},
         "paths": paths,
-        "components": {"schemas": components},
+        "components": components,
     }
+    if SECURITY:
+        spec["security"] = SECURITY
+    return spec
 
 
 def _docs_page(spec: dict[str, Any]) -> str:
     rows = []
     for path, ops in spec["paths"].items():
         for method, op in ops.items():
-            params = ", ".join(p["name"] for p in op.get("parameters", []) if p["in"] == "query")
+            params = ", ".join(p["name"] for p in op.get("parameters", []) if p.get("in") == "query")
             rows.append(f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
                         f"<td>{html.escape(op['summary'])}</td><td>{html.escape(params)}</td></tr>")
     return (

