@@ -14,6 +14,7 @@ import pytest
 import uvicorn
 
 from stigmer.app import create_app
+from support import ADMIN_KEY
 from stigmer.config import Settings
 
 # ---- a validator for the JSON Schema subset msgspec and docs.py emit --------------------------------
@@ -89,7 +90,8 @@ def test_the_validator_itself():
 
 def find_operation(spec: dict[str, Any], method: str, path: str) -> tuple[str, dict[str, Any]]:
     for template, ops in spec["paths"].items():
-        pattern = re.escape(template).replace(r"\{namespace\}", "[^/:]+").replace(r"\{key\}", ".+")
+        pattern = re.escape(template).replace(r"\{namespace\}", "[^/:]+").replace(r"\{key\}", ".+").replace(
+            r"\{id\}", "[^/]+")
         if re.fullmatch(pattern, path) and method.lower() in ops:
             return template, ops[method.lower()]
     raise AssertionError(f"{method} {path}: no documented operation")
@@ -193,15 +195,32 @@ def exchanges(c) -> list[httpx.Response]:
     return r
 
 
+def access_exchanges(c, limited) -> list[httpx.Response]:
+    """With keys in force: the admin routes, and the edge's 401, 403 and 429 on the others."""
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    made = c.post("/v1/admin/keys", json={"scopes": ["read"], "name": "ro", "expires_in": 3600}, headers=admin)
+    reader = {"Authorization": f"Bearer {made.json()['secret']}"}
+    r = [made, c.post("/v1/admin/keys", json={"scopes": ["fly"]}, headers=admin),
+         c.post("/v1/admin/keys", json={"scopes": ["read"]}, headers=reader),
+         c.get("/v1/admin/keys", headers=admin), c.get("/v1/admin/keys", params={"tenant": "default"}, headers=admin),
+         c.get("/v1/admin/tenants", headers=admin), c.get("/v1/whoami", headers=reader), c.get("/v1/whoami"),
+         c.delete(f"/v1/admin/keys/{made.json()['key']['id']}", headers=admin),
+         c.delete("/v1/admin/keys/nope", headers=admin), c.get("/v1/settings", headers=admin)]
+    r += [c.get("/v1/kv/oa/a"), c.put("/v1/kv/oa/a", json=1, headers=reader), c.get("/v1/revision", headers=reader)]
+    r += [c.get("/v1/watch", params={"index": "0", "wait": "0", "access_token": ADMIN_KEY})]
+    return r + [limited.get("/v1/revision") for _ in range(2)]
+
+
 @pytest.fixture
 def small_client(make_client):
     return make_client(max_value_bytes=1024)
 
 
-def test_every_response_is_documented(small_client):
+def test_every_response_is_documented(small_client, make_client):
     spec = small_client.get("/openapi.json").json()
     seen: dict[str, set[int]] = {}
-    for resp in exchanges(small_client):
+    keyed, limited = make_client(admin_key=ADMIN_KEY), make_client(native_rate_limit=1)
+    for resp in [*exchanges(small_client), *access_exchanges(keyed, limited)]:
         seen.setdefault(check(spec, resp.request, resp), set()).add(resp.status_code)
     every = {f"{method} {path}" for path, ops in spec["paths"].items() for method in ops}
     assert every - set(seen) == {"get /v1/watch"} - set(seen), f"not exercised: {every - set(seen)}"
@@ -211,6 +230,8 @@ def test_every_response_is_documented(small_client):
     assert {200, 201, 400, 404, 409, 412, 413} <= seen["patch /v1/kv/{namespace}/{key}"]
     assert {200, 404, 409} <= seen["delete /v1/kv/{namespace}/{key}"]
     assert {200, 400, 404, 409} <= seen["post /v1/txn"]
+    assert {201, 400, 403} <= seen["post /v1/admin/keys"] and {200, 404} <= seen["delete /v1/admin/keys/{id}"]
+    assert {200, 401} <= seen["get /v1/whoami"] and 429 in seen["get /v1/revision"]
 
 
 def test_allow_matches_the_documented_methods(client):
@@ -225,9 +246,10 @@ def test_allow_matches_the_documented_methods(client):
         allow = {m.strip() for m in r.headers["allow"].split(",")}
         if allow != documented:
             mismatched[template] = (sorted(allow), sorted(documented))
-    # Known: Starlette's router answers 405 with the first matching route's methods only, and kv.py has
-    # one Route per method on the key path (fix there: one Route with methods=[...] and a dispatcher).
-    assert mismatched == {"/v1/kv/{namespace}/{key}": (["GET", "HEAD"], ["DELETE", "GET", "HEAD", "PATCH", "PUT"])}
+        options = client.options(path)
+        assert options.status_code == 204 and {m.strip() for m in options.headers["allow"].split(",")} == documented | {
+            "OPTIONS"}, (path, options.headers.get("allow"))
+    assert mismatched == {}
 
 
 @pytest.fixture

@@ -118,7 +118,7 @@ class Edge:
         method = scope["method"]
         open_mode = await self.keys.open_mode()
         host = header(scope, b"host")
-        if open_mode and host is not None and not self.any_host:
+        if open_mode and host is not None and not self.any_host and scope["path"] not in surface.public:
             name = host_name(host)
             if not is_loopback_host(name) and name not in self.allowed_hosts:
                 raise Problem(403, "forbidden_host", "this server answers only loopback host names in open mode"

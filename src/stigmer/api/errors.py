@@ -33,6 +33,12 @@ def error_response(request: Request, status: int, code: str, message: str,
 
 
 def render(request: Request, p: Problem) -> Response:
+    if request.method == "OPTIONS" and p.status == 405:  # OPTIONS on a known path: what it allows
+        headers = {"Allow": (p.headers.get("allow") or p.headers.get("Allow", "")) + ", OPTIONS"}
+        if request.headers.get("origin"):
+            cors = surface_for(request.app.state.surfaces, request.url.path).cors
+            headers |= cors.preflight(request.headers.get("access-control-request-headers"))
+        return Response(status_code=204, headers=headers)
     return error_response(request, p.status, p.code, p.message, p.details, p.headers)
 
 

@@ -17,20 +17,12 @@ from ...store.base import KeyRecord
 from ..errors import APIError
 from ..http import json_response, rfc3339
 from ..kit.body import request_body
+from ..kit.routing import by_method
 from ..kit.surface import principal
 from .kv import _decode
-from .models import convert
+from .models import CreateKeyRequest, convert
 
 BODY_LIMIT = 65_536
-
-
-class CreateKey(msgspec.Struct, forbid_unknown_fields=True):
-    scopes: list[str]
-    tenant: str | None = None
-    prefixes: list[str] = []
-    name: str = ""
-    expires_in: int | None = None  # seconds from now
-    expires_at: str | None = None  # RFC 3339
 
 
 def key_json(r: KeyRecord) -> dict[str, Any]:
@@ -45,7 +37,7 @@ def principal_json(p: Principal) -> dict[str, Any]:
             "prefixes": None if p.grants is None else [str(g) for g in p.grants], "expires_at": rfc3339(p.expires_at)}
 
 
-def _expiry(req: CreateKey, now: float) -> float | None:
+def _expiry(req: CreateKeyRequest, now: float) -> float | None:
     if req.expires_in is not None and req.expires_at is not None:
         raise APIError(400, "invalid_argument", "give expires_in or expires_at, not both", {"field": "expires_at"})
     if req.expires_in is not None:
@@ -74,7 +66,7 @@ def routes(svc: Services) -> list[Route]:
 
     async def create_key(request: Request) -> Response:
         by = admin(request)
-        req = convert(_decode(await request_body(request, BODY_LIMIT)), CreateKey)
+        req = convert(_decode(await request_body(request, BODY_LIMIT)), CreateKeyRequest)
         created = await keys.create(req.tenant or by.tenant, req.scopes, req.prefixes, name=req.name,
                                     expires_at=_expiry(req, keys.clock()), by=by)
         return json_response({"key": key_json(created.record), "secret": created.secret}, 201)
@@ -100,8 +92,7 @@ def routes(svc: Services) -> list[Route]:
         return json_response(principal_json(principal(request)))
 
     return [
-        Route("/v1/admin/keys", create_key, methods=["POST"]),
-        Route("/v1/admin/keys", list_keys, methods=["GET"]),
+        Route("/v1/admin/keys", by_method({"POST": create_key, "GET": list_keys}), methods=["POST", "GET"]),
         Route("/v1/admin/keys/{id}", revoke_key, methods=["DELETE"]),
         Route("/v1/admin/tenants", tenants, methods=["GET"]),
         Route("/v1/settings", settings, methods=["GET"]),

@@ -40,6 +40,8 @@ QUERY: dict[str, dict[str, Any]] = {
     "wait": {"schema": {"type": "number", "minimum": 0, "maximum": MAX_WAIT, "default": 30},
              "description": "Long-poll: seconds to wait for a change (an `s` suffix is accepted)."},
     "prev_value": {"schema": {"type": "boolean", "default": False}, "description": "Include each change's previous value."},
+    "tenant": {"schema": {"type": "string"}, "description": "Only this tenant's keys."},
+    "access_token": {"schema": {"type": "string"}, "description": "An API key, for clients that cannot send headers."},
 }
 
 HEADERS: dict[str, dict[str, Any]] = {
@@ -48,16 +50,21 @@ HEADERS: dict[str, dict[str, Any]] = {
     "Last-Event-ID": {"schema": {"type": "integer", "minimum": 0}, "description": "SSE resume: the last `id` received."},
 }
 
-# Bearer authentication will be declared here (components.securitySchemes) and applied as a global
-# `security` requirement; until then the API is open and both stay empty.
-SECURITY_SCHEMES: dict[str, Any] = {}
-SECURITY: list[dict[str, list[str]]] = []
+# API keys as bearer tokens (docs/security.md); the public routes opt out with an empty requirement.
+SECURITY_SCHEMES: dict[str, Any] = {"apiKey": {
+    "type": "http", "scheme": "bearer",
+    "description": "A Stigmer API key (`stg_…`). Not needed in open mode (no key created yet)."}}
+SECURITY: list[dict[str, list[str]]] = [{"apiKey": []}]
+PUBLIC = {"/healthz", "/health", "/readyz", "/ready", "/openapi.json", "/docs"}
 
 ERRORS = {
-    400: "Invalid argument or body", 404: "No such key", 409: "Version, type or compare conflict",
+    400: "Invalid argument or body", 401: "No valid API key (missing, unknown, revoked or expired)",
+    403: "The key lacks the scope or prefix; a reserved namespace; a cross-site write; a non-loopback Host in open mode",
+    404: "No such key", 408: "The body did not arrive in time", 409: "Version, type or compare conflict",
     410: "History needed is compacted", 412: "If-Match `*` and the key does not exist",
-    413: "Body or value too large", 503: "Not ready",
+    413: "Body or value too large", 429: "Rate limit, or too many open streams", 503: "Not ready",
 }
+ACCESS_ERRORS = (401, 403, 429)  # every authenticated route, from the edge
 JSON = "application/json"
 SSE = "text/event-stream"
 ENTRY_HEADERS = {"ETag": {"schema": {"type": "string"}, "description": "`\"version.revision\"`"},
@@ -99,9 +106,15 @@ OPS: list[Op] = [
        body=m.TxnRequest),
     Op("get", "/v1/watch", "Change stream over SSE; with `index`, a JSON long-poll instead",
        {200: {SSE: {"type": "string"}, JSON: m.WatchPollOut}}, (400, 410),
-       ("namespace", "prefix", "key", "from", "index", "wait", "prev_value"), ("Last-Event-ID",)),
+       ("namespace", "prefix", "key", "from", "index", "wait", "prev_value", "access_token"), ("Last-Event-ID",)),
     Op("get", "/v1/revision", "The tenant's current and compacted revisions", {200: m.RevisionOut}),
-    Op("get", "/v1/settings", "The server's settings", {200: {JSON: {"type": "object"}}}),
+    Op("get", "/v1/settings", "The server's settings, secrets redacted (admin)", {200: {JSON: {"type": "object"}}}),
+    Op("get", "/v1/whoami", "The request's principal: tenant, scopes, prefixes", {200: m.PrincipalOut}),
+    Op("post", "/v1/admin/keys", "Create an API key; the secret is shown only here (admin)", {201: m.CreatedKeyOut},
+       (400, 413), body=m.CreateKeyRequest),
+    Op("get", "/v1/admin/keys", "List API keys, never their secrets (admin)", {200: m.KeysOut}, (), ("tenant",)),
+    Op("delete", "/v1/admin/keys/{id}", "Revoke an API key (admin)", {200: m.KeyEnvelopeOut}, (404,)),
+    Op("get", "/v1/admin/tenants", "List tenants (admin)", {200: m.TenantsOut}),
     Op("get", "/healthz", "Liveness; touches nothing", {200: m.HealthOut}),
     Op("get", "/health", "Alias of /healthz", {200: m.HealthOut}),
     Op("get", "/readyz", "Readiness; runs a trivial database query", {200: m.ReadyOut, 503: m.ReadyOut}),
@@ -150,17 +163,22 @@ def _operation(op: Op) -> dict[str, Any]:
     if op.path.startswith("/v1/kv/") and op.path.endswith("{key}") and op.method != "delete":
         for s in op.ok:
             responses[str(s)]["headers"] = ENTRY_HEADERS
-    responses |= {str(s): {"description": ERRORS[s], **error} for s in op.errors if str(s) not in responses}
+    statuses = (*op.errors, *(() if op.path in PUBLIC else ACCESS_ERRORS))
+    if op.body is not None:
+        statuses += (408,)
+    responses |= {str(s): {"description": ERRORS[s], **error} for s in sorted(statuses) if str(s) not in responses}
     responses["5XX"] = {"description": "Server error", **error}
     for r in responses.values():
         r["headers"] = {**r.get("headers", {}), "X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
     parameters: list[dict[str, Any]] = [
         {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-        for n in ("namespace", "key") if "{" + n + "}" in op.path]
+        for n in ("namespace", "key", "id") if "{" + n + "}" in op.path]
     parameters += [{"name": n, "in": "query", "required": False, **QUERY[n]} for n in op.query]
     parameters += [{"name": n, "in": "header", "required": False, **HEADERS[n]} for n in op.headers]
     parameters.append({"$ref": "#/components/parameters/X-Request-ID"})
     out: dict[str, Any] = {"summary": op.summary, "parameters": parameters, "responses": responses}
+    if op.path in PUBLIC:
+        out["security"] = []
     if op.body is not None:
         out["requestBody"] = {"required": True, "content": {t: {"schema": _schema(op.body)} for t in op.body_media}}
     return out

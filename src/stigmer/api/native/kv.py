@@ -19,6 +19,7 @@ from ..errors import APIError
 from ..http import encode, json_response, rfc3339
 from ..kit.body import request_body
 from ..kit.cursors import decode_cursor, encode_cursor
+from ..kit.routing import by_method
 from ..kit.params import optional_int, parse_bool, parse_int, parse_seconds
 from ..kit.surface import principal
 from .models import PatchRequest
@@ -199,10 +200,9 @@ def routes(svc: Services) -> list[Route]:
     return [
         Route("/v1/kv/{namespace}:batch", batch_get, methods=["POST"]),
         Route("/v1/kv/{namespace}", list_keys, methods=["GET"]),
-        Route("/v1/kv/{namespace}/{key:path}", get_key, methods=["GET"]),
-        Route("/v1/kv/{namespace}/{key:path}", put_key, methods=["PUT"]),
-        Route("/v1/kv/{namespace}/{key:path}", patch_key, methods=["PATCH"]),
-        Route("/v1/kv/{namespace}/{key:path}", delete_key, methods=["DELETE"]),
+        # One route for the four methods, so a 405 (and OPTIONS) answers `Allow` with all of them.
+        Route("/v1/kv/{namespace}/{key:path}", by_method({"GET": get_key, "PUT": put_key, "PATCH": patch_key,
+                                                         "DELETE": delete_key}), methods=["GET", "PUT", "PATCH", "DELETE"]),
         Route("/v1/history/{namespace}/{key:path}", key_history, methods=["GET"]),
     ]
 

@@ -194,6 +194,58 @@ class ErrorOut(Out):
     error: ErrorBody
 
 
+class CreateKeyRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of POST /v1/admin/keys."""
+
+    scopes: list[str]
+    tenant: str | None = None
+    prefixes: list[str] = []
+    name: str = ""
+    expires_in: int | None = None  # seconds from now
+    expires_at: str | None = None  # RFC 3339
+
+
+class KeyOut(Out):
+    """An API key as the admin API shows it: never its secret nor its digest."""
+
+    id: str
+    tenant: str
+    name: str
+    scopes: list[str]
+    prefixes: list[str]
+    created_at: str
+    expires_at: str | None
+    last_used_at: str | None
+    revoked_at: str | None
+    active: bool
+
+
+class CreatedKeyOut(Out):
+    key: KeyOut
+    secret: str  # shown once
+
+
+class KeyEnvelopeOut(Out):
+    key: KeyOut
+
+
+class KeysOut(Out):
+    keys: list[KeyOut]
+
+
+class TenantsOut(Out):
+    tenants: list[str]
+
+
+class PrincipalOut(Out):
+    tenant: str
+    scopes: list[str]
+    kind: str
+    key_id: str | None
+    prefixes: list[str] | None
+    expires_at: str | None
+
+
 def convert(body: Any, model: type) -> Any:
     """Validate a decoded body against a model; a mismatch is a 400 naming the field."""
     try:
