@@ -90,13 +90,10 @@ class Edge:
             key_id = principal.key_id if principal is not None else None
             state["client"] = f"key:{key_id}" if key_id is not None else f"ip:{ip}"
             extra = cors
-            if scope["method"] not in surface.free_methods:
+            if scope["method"] not in surface.free_methods and scope["path"] not in surface.public:
                 limit_headers, limited = charge(self.limiter, surface, key_id, ip)
                 extra = cors + limit_headers
                 if limited is not None:
-                    limited.headers.update((k.decode(), v.decode()) for k, v in limit_headers)
-                    if limit_headers:
-                        limited.headers["x-ratelimit-remaining"] = "0"
                     raise limited
         except Problem as problem:
             state.setdefault("principal", None)

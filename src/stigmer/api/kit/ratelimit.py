@@ -21,5 +21,7 @@ def charge(limiter: RateLimiter, surface: Surface, key_id: str | None, ip: str,
         return headers, None
     details = {"limit": d.limit, "remaining": 0, "reset": d.reset, "retry_after": d.retry_after,
                "keyed": key_id is not None}
-    return headers, Problem(429, "rate_limited", "rate limit exceeded", details,
-                            {"Retry-After": str(d.retry_after)})
+    answer = {k.decode(): v.decode() for k, v in headers} | {"Retry-After": str(d.retry_after)}
+    if surface.limit_headers:
+        answer["x-ratelimit-remaining"] = "0"
+    return headers, Problem(429, "rate_limited", "rate limit exceeded", details, answer)
