@@ -14,7 +14,8 @@ from collections import deque
 import msgspec
 
 from ..store.base import Change, ChangeFilter, Store
-from .errors import Compacted
+from .errors import Compacted, FutureRevision
+from .kv import check_revision
 
 # Tunables, module attributes so tests can shrink them.
 CATCHUP_PAGE = 1000  # changes read from history per query
@@ -135,10 +136,15 @@ class ChangeHub:
         store.set_listener(self.publish)
 
     def watch(self, flt: ChangeFilter, after: int | None = None) -> Watcher:
-        """Changes with revision > `after` (default: from now on). Raises Compacted at once when the
-        history after `after` is gone."""
+        """Changes with revision > `after` (default: from now on). Raises at once: InvalidArgument when
+        `after` is no revision (outside 0..2**63-1), FutureRevision when it is beyond the current
+        revision, Compacted when the history after it is gone."""
+        if after is not None:
+            check_revision(after, "after")
         info = self.store.revision(flt.tenant)
         start = info.current if after is None else after
+        if start > info.current:
+            raise FutureRevision(start, info.current)
         if start < info.compacted:
             raise Compacted(info.compacted + 1, info.current)
         w = Watcher(self, flt, start, self.buffer)
