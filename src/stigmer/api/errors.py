@@ -35,6 +35,9 @@ STATUS: dict[type[engine_errors.EngineError], int] = {
     engine_errors.CompareFailed: 409,
     engine_errors.ValueTooLarge: 413,
     engine_errors.Compacted: 410,
+    engine_errors.FutureRevision: 400,
+    engine_errors.StorageFull: 507,
+    engine_errors.StorageUnavailable: 503,
 }
 
 

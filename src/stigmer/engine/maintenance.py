@@ -7,6 +7,7 @@ import logging
 import time
 
 from ..store.base import Store
+from .errors import StorageFull, StorageUnavailable
 from .kv import sweep_expired
 
 log = logging.getLogger("stigmer.maintenance")
@@ -28,6 +29,8 @@ async def run_sweeper(store: Store, interval: float) -> None:
     while True:
         try:
             await sweep_once(store)
+        except (StorageFull, StorageUnavailable) as exc:  # the writer logged the fault; no traceback each round
+            log.warning("expiry sweep skipped: %s", exc.message)
         except Exception:  # keep sweeping; the next round retries
             log.exception("expiry sweep failed")
         await asyncio.sleep(interval)
@@ -39,6 +42,8 @@ async def run_compactor(store: Store, retention: float, interval: float) -> None
             removed = await store.compact(time.time() - retention)
             if removed:
                 log.info("compacted %d change rows", removed)
+        except (StorageFull, StorageUnavailable) as exc:
+            log.warning("compaction skipped: %s", exc.message)
         except Exception:
             log.exception("compaction failed")
         await asyncio.sleep(interval)

@@ -47,6 +47,11 @@ MIGRATIONS: list[tuple[int, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        2,
+        # One row rewritten by the readiness probe: a real durable write that touches no data.
+        "CREATE TABLE store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL)",
+    ),
 ]
 
 
