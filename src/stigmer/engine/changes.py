@@ -15,7 +15,7 @@ import msgspec
 
 from ..store.base import Change, ChangeFilter, Store
 from .errors import Compacted, FutureRevision
-from .kv import check_revision
+from .kv import MAX_REVISION, check_revision
 
 # Tunables, module attributes so tests can shrink them.
 CATCHUP_PAGE = 1000  # changes read from history per query
@@ -137,11 +137,11 @@ class ChangeHub:
 
     def watch(self, flt: ChangeFilter, after: int | None = None) -> Watcher:
         """Changes with revision > `after` (default: from now on). Raises at once: InvalidArgument when
-        `after` is no revision (outside 0..2**63-1), FutureRevision when it is beyond the current
-        revision, Compacted when the history after it is gone."""
-        if after is not None:
-            check_revision(after, "after")
+        `after` is not a non-negative integer, FutureRevision when it is beyond the current revision
+        (however large: such a number never reaches the store), Compacted when the history after it is gone."""
         info = self.store.revision(flt.tenant)
+        if after is not None and not (isinstance(after, int) and after > MAX_REVISION):
+            check_revision(after, "after")
         start = info.current if after is None else after
         if start > info.current:
             raise FutureRevision(start, info.current)

@@ -26,11 +26,15 @@ async def sweep_once(store: Store) -> int:
 
 
 async def run_sweeper(store: Store, interval: float) -> None:
+    skipping = False  # a storage fault is logged once, not every round (4 a second by default)
     while True:
         try:
             await sweep_once(store)
-        except (StorageFull, StorageUnavailable) as exc:  # the writer logged the fault; no traceback each round
-            log.warning("expiry sweep skipped: %s", exc.message)
+            skipping = False
+        except (StorageFull, StorageUnavailable) as exc:
+            if not skipping:
+                log.warning("expiry sweeps skipped until storage recovers: %s", exc.message)
+            skipping = True
         except Exception:  # keep sweeping; the next round retries
             log.exception("expiry sweep failed")
         await asyncio.sleep(interval)
