@@ -165,3 +165,35 @@ def test_patch_cannot_remove_the_root():
 
 def test_missing_is_not_a_value():
     assert values.incr(MISSING, 2, None) == 2
+
+
+def test_patch_size_tracking_is_exact_after_every_op_fuzz():
+    import random
+    rnd = random.Random(7)
+    leaves = [0, 1.5, -2, True, False, None, "s", "é\"\\", [], {}, [1, [2]], {"k": {"j": [None]}}]
+
+    def pointers(v, base=""):
+        yield base
+        items = v.items() if isinstance(v, dict) else enumerate(v) if isinstance(v, list) else ()
+        for k, child in items:
+            yield from pointers(child, f"{base}/{str(k).replace('~', '~0').replace('/', '~1')}")
+
+    checked = 0
+    for _ in range(300):
+        p = values._Patcher(values.encode({"a": [1, {"b": "c"}], "x/y": {}}), 1 << 20, 64)
+        for i in range(12):
+            ptrs = list(pointers(p.holder[0]))
+            op = rnd.choice(values.PATCH_OPS)
+            raw = {"op": op, "path": rnd.choice(ptrs) + rnd.choice(["", "/-", "/0", "/new"])}
+            if op in ("move", "copy"):
+                raw["from"] = rnd.choice(ptrs)
+            elif op != "remove":
+                raw["value"] = rnd.choice(leaves)
+            try:
+                (step,) = values.parse_patch([raw])
+                p.apply(step)
+            except (PatchFailed, InvalidArgument):
+                continue
+            assert p.size == len(values.encode(p.holder[0])), raw
+            checked += 1
+    assert checked > 1000
