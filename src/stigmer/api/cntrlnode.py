@@ -258,11 +258,12 @@ class CntrlNodeSurface:
             after = _decimal(request.query_params.get("fromRevision"), "fromRevision",
                              "fromRevision must be a non-negative integer")
         flt = watch_filter(principal(request), NAMESPACE, None, f"{wf}/{key}")
-        current = self.svc.store.revision(flt.tenant).current
         try:
-            if after is not None and after > current:
-                raise engine_errors.Compacted(self.svc.store.revision(flt.tenant).compacted + 1, current)
-            watcher = self.hub.watch(flt, after)
+            try:
+                watcher = self.hub.watch(flt, after)
+            except engine_errors.FutureRevision as exc:  # the spec answers a future position with `compacted`
+                raise engine_errors.Compacted(self.svc.store.revision(flt.tenant).compacted + 1,
+                                              exc.current_revision) from None
         except engine_errors.Compacted as exc:
             return sse.response(_once(sse.opening(exc.current_revision) + _compacted_frame(exc, wf, key)))
         who = client(request)

@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..engine.errors import EngineError
 from ..services import Services
 from .http import json_response
+
+# While a storage fault is active, readiness tries one tiny write once the latest failure is this old (a
+# failed probe counts as a failure), so a nearly full disk does not flip readiness on every request.
+PROBE_INTERVAL = 5.0
+PROBE_TIMEOUT = 2.0
 
 
 def routes(svc: Services) -> list[Route]:
     async def healthz(request: Request) -> Response:
         return json_response({"status": "ok"})
+
+    async def storage_fault():
+        """The active storage fault after a probe write, so readiness comes back by itself once the disk does."""
+        fault = svc.store.health()
+        if fault is not None and time.time() - fault.last >= PROBE_INTERVAL:
+            try:
+                async with asyncio.timeout(PROBE_TIMEOUT):
+                    await svc.store.probe()
+            except (EngineError, TimeoutError):
+                pass  # the fault stays recorded
+        return svc.store.health()
 
     async def readyz(request: Request) -> Response:
         start = time.perf_counter()
@@ -23,6 +41,10 @@ def routes(svc: Services) -> list[Route]:
         except Exception as exc:
             return json_response({"status": "not_ready", "checks": [
                 {"name": "database", "status": "error", "detail": str(exc) or type(exc).__name__}]}, 503)
+        fault = await storage_fault()
+        if fault is not None:
+            return json_response({"status": "not_ready", "checks": [
+                {"name": "database", "status": "error", "detail": f"{fault.code}: {fault.reason}"}]}, 503)
         latency = round((time.perf_counter() - start) * 1000, 3)
         return json_response({"status": "ready", "checks": [{"name": "database", "status": "ok", "latency_ms": latency}]})
 

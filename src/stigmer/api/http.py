@@ -18,12 +18,14 @@ def json_response(content: Any, status: int = 200, headers: Mapping[str, str] | 
 
 
 _second_cache: dict[int, str] = {}
+MAX_TIMESTAMP = 253_402_300_799.999  # 9999-12-31T23:59:59.999Z
 
 
 def rfc3339(ts: float | None) -> str | None:
     """UTC, millisecond precision (truncated), `Z` suffix: 2026-04-01T09:30:00.125Z."""
     if ts is None:
         return None
+    ts = min(ts, MAX_TIMESTAMP)  # an absurd stored time renders as the last representable millisecond
     # As datetime does: round the fraction to microseconds (half-even), then truncate to milliseconds.
     fraction, whole = math.modf(ts)
     micros = round(fraction * 1e6)

@@ -99,6 +99,10 @@ def problem(exc: Exception, limits: Limits) -> Problem:
         if "finite" in exc.message or exc.details.get("field") == "amount":  # incr overflowing
             return Fail(400, "amount must be a number")
         return Fail(400, "invalid JSON")
+    if isinstance(exc, engine_errors.StorageFull):
+        return Fail(507, "storage full")
+    if isinstance(exc, engine_errors.StorageUnavailable):
+        return Fail(503, "storage unavailable")
     if isinstance(exc, BodyTooLarge):
         return Fail(413, "request body too large")
     if isinstance(exc, BodyTimeout):

@@ -14,7 +14,8 @@ from collections import deque
 import msgspec
 
 from ..store.base import Change, ChangeFilter, Store
-from .errors import Compacted
+from .errors import Compacted, FutureRevision
+from .kv import MAX_REVISION, check_revision
 
 # Tunables, module attributes so tests can shrink them.
 CATCHUP_PAGE = 1000  # changes read from history per query
@@ -135,10 +136,15 @@ class ChangeHub:
         store.set_listener(self.publish)
 
     def watch(self, flt: ChangeFilter, after: int | None = None) -> Watcher:
-        """Changes with revision > `after` (default: from now on). Raises Compacted at once when the
-        history after `after` is gone."""
+        """Changes with revision > `after` (default: from now on). Raises at once: InvalidArgument when
+        `after` is not a non-negative integer, FutureRevision when it is beyond the current revision
+        (however large: such a number never reaches the store), Compacted when the history after it is gone."""
         info = self.store.revision(flt.tenant)
+        if after is not None and not (isinstance(after, int) and after > MAX_REVISION):
+            check_revision(after, "after")
         start = info.current if after is None else after
+        if start > info.current:
+            raise FutureRevision(start, info.current)
         if start < info.compacted:
             raise Compacted(info.compacted + 1, info.current)
         w = Watcher(self, flt, start, self.buffer)

@@ -90,3 +90,28 @@ class Forbidden(EngineError):
     """The credential is valid but does not allow this operation here."""
 
     code = "forbidden"
+
+
+class FutureRevision(EngineError):
+    """A watch asked to start after a revision that does not exist yet. Revisions only grow, so the
+    caller has a position from elsewhere (another server, a reset store): waiting could hide that."""
+
+    code = "future_revision"
+
+    def __init__(self, requested: int, current: int):
+        super().__init__(f"revision {requested} is beyond the current revision {current}",
+                         requested_revision=requested, current_revision=current)
+        self.requested_revision = requested
+        self.current_revision = current
+
+
+class StorageFull(EngineError):
+    """The disk (or the database's size cap) is full: nothing of the write was kept. Retry once space is freed."""
+
+    code = "storage_full"
+
+
+class StorageUnavailable(EngineError):
+    """The database cannot be written (read-only, I/O error, cannot open): nothing of the write was kept."""
+
+    code = "storage_unavailable"

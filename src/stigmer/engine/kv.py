@@ -22,6 +22,11 @@ from .values import MISSING
 
 # `ttl` for a write: a number of seconds (> 0), None for no expiry, or KEEP to keep the current expiry.
 KEEP: Any = "keep"
+# Longest TTL: 2**31-1 s (68 years), the most any surface's contract accepts (CntrlNode §5.1). Keeps every
+# expiry a representable date, far before year 9999.
+MAX_TTL_SECONDS = 2_147_483_647
+# Revisions are SQLite integers: anything outside this range is no revision at all.
+MAX_REVISION = 2**63 - 1
 
 
 class Limits(msgspec.Struct, frozen=True):
@@ -156,9 +161,13 @@ def _write(tx: WriteTxn, tenant: str, op: Op, current: Entry | None, data: bytes
     return entry
 
 
-def _new_value(op: Op, current: Entry | None) -> Any:
+def _new_value(op: Op, current: Entry | None, limits: Limits) -> Any:
     if op.op == "put":
         return op.value
+    if op.op == "patch":
+        if current is None:
+            raise NotFound("key not found", namespace=op.namespace, key=op.key)
+        return values.patch_json(current.value, op.patch, limits.max_value_bytes, limits.max_depth)
     cur = values.decode(current.value) if current is not None else MISSING
     if op.op == "incr":
         return values.incr(cur, op.amount, op.path)
@@ -166,10 +175,6 @@ def _new_value(op: Op, current: Entry | None) -> Any:
         return values.merge(cur, op.value, deep=op.deep, null_deletes=op.null_deletes)
     if op.op == "append":
         return values.append(cur, op.value, op.max_items)
-    if op.op == "patch":
-        if current is None:
-            raise NotFound("key not found", namespace=op.namespace, key=op.key)
-        return values.json_patch(cur, op.patch)
     raise InvalidArgument(f"unknown op {op.op!r}; expected one of {', '.join(OPS)}", field="op")
 
 
@@ -187,7 +192,7 @@ def _apply(tx: WriteTxn, tenant: str, op: Op, current: Entry | None, rev_of: Cal
     if op.op == "put":  # encoded and checked by _prepare, off the writer thread
         data = op.value
     else:
-        data = values.check_value(_new_value(op, current), limits.max_value_bytes, limits.max_depth)
+        data = values.check_value(_new_value(op, current, limits), limits.max_value_bytes, limits.max_depth)
     return _write(tx, tenant, op, current, data, rev_of())
 
 
@@ -196,9 +201,24 @@ def _compare_holds(c: Compare, e: Entry | None) -> str | None:
         return f"{c.namespace}/{c.key} {'does not exist' if c.exists else 'exists'}"
     if c.version is not None and (e.version if e else 0) != c.version:
         return f"{c.namespace}/{c.key} has version {e.version if e else 0}, not {c.version}"
-    if c.value is not MISSING and (e is None or values.decode(e.value) != c.value):
+    if c.value is not MISSING and (e is None or not _holds_value(e.value, c.value)):
         return f"{c.namespace}/{c.key} does not hold the expected value"
     return None
+
+
+def _holds_value(stored: bytes, expected: Any) -> bool:
+    try:  # equal compact encodings are equal JSON; otherwise compare by the JSON data model
+        if stored == values.encode(expected):
+            return True
+    except (TypeError, RecursionError, msgspec.EncodeError):
+        raise InvalidArgument("compare value is not JSON", field="value") from None
+    return values.json_equal(values.decode(stored), expected)
+
+
+def check_revision(rev: Any, field: str) -> None:
+    """A revision given by a client: an integer 0..2**63-1 (what SQLite can hold)."""
+    if not isinstance(rev, int) or isinstance(rev, bool) or not 0 <= rev <= MAX_REVISION:
+        raise InvalidArgument(f"{field} must be an integer from 0 to {MAX_REVISION}", field=field)
 
 
 class KV:
@@ -248,6 +268,8 @@ class KV:
         self._check(namespace, key)
         if not 1 <= limit <= self.limits.max_page:
             raise InvalidArgument(f"limit must be 1-{self.limits.max_page}", field="limit")
+        if before is not None:
+            check_revision(before, "before")
         return await self.store.key_history(tenant, namespace, key, before, limit)
 
     # writes
@@ -322,14 +344,18 @@ def _prepare(op: Op, limits: Limits) -> Op:
     _check_op(op)
     if op.op == "put":
         return msgspec.structs.replace(op, value=values.check_value(op.value, limits.max_value_bytes, limits.max_depth))
+    if op.op == "patch":  # shape errors answer here, off the writer thread
+        return msgspec.structs.replace(op, patch=values.parse_patch(op.patch))
     return op
 
 
 def _check_op(op: Op) -> None:
     if op.op not in OPS:
         raise InvalidArgument(f"unknown op {op.op!r}; expected one of {', '.join(OPS)}", field="op")
-    if op.ttl is not KEEP and op.ttl is not None and not (values.is_number(op.ttl) and op.ttl > 0):
-        raise InvalidArgument("ttl must be a positive number of seconds", field="ttl")
+    if op.ttl is not KEEP and op.ttl is not None and not (values.is_number(op.ttl) and 0 < op.ttl <= MAX_TTL_SECONDS):
+        # NaN fails both comparisons; no float() conversion, so a huge int cannot overflow here
+        raise InvalidArgument(f"ttl must be a positive number of seconds, at most {MAX_TTL_SECONDS}",
+                              field="ttl", limit=MAX_TTL_SECONDS)
     if op.op in ("put", "merge", "append") and op.value is MISSING:
         raise InvalidArgument(f"{op.op} needs a value", field="value")
     if op.op == "incr" and not values.is_number(op.amount):

@@ -7,6 +7,7 @@ import logging
 import time
 
 from ..store.base import Store
+from .errors import StorageFull, StorageUnavailable
 from .kv import sweep_expired
 
 log = logging.getLogger("stigmer.maintenance")
@@ -25,9 +26,15 @@ async def sweep_once(store: Store) -> int:
 
 
 async def run_sweeper(store: Store, interval: float) -> None:
+    skipping = False  # a storage fault is logged once, not every round (4 a second by default)
     while True:
         try:
             await sweep_once(store)
+            skipping = False
+        except (StorageFull, StorageUnavailable) as exc:
+            if not skipping:
+                log.warning("expiry sweeps skipped until storage recovers: %s", exc.message)
+            skipping = True
         except Exception:  # keep sweeping; the next round retries
             log.exception("expiry sweep failed")
         await asyncio.sleep(interval)
@@ -39,6 +46,8 @@ async def run_compactor(store: Store, retention: float, interval: float) -> None
             removed = await store.compact(time.time() - retention)
             if removed:
                 log.info("compacted %d change rows", removed)
+        except (StorageFull, StorageUnavailable) as exc:
+            log.warning("compaction skipped: %s", exc.message)
         except Exception:
             log.exception("compaction failed")
         await asyncio.sleep(interval)

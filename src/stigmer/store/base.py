@@ -64,6 +64,16 @@ class RevisionInfo(msgspec.Struct, frozen=True):
     compacted: int  # newest revision whose changes were removed by compaction (0 if none)
 
 
+class StorageFault(msgspec.Struct, frozen=True):
+    """The storage fault that failed the latest write: set when a commit fails for the disk's sake,
+    cleared by the next commit that writes."""
+
+    code: str  # "storage_full" | "storage_unavailable"
+    reason: str  # the database's own words, e.g. "database or disk is full"
+    since: float  # epoch seconds of the first failure
+    last: float  # epoch seconds of the latest failure
+
+
 class WriteTxn(Protocol):
     """What a mutation function sees inside the writer: one atomic unit, committed durably or not at all."""
 
@@ -116,6 +126,13 @@ class Store(Protocol):
 
     def ping(self) -> None:
         """A trivial query; raises if the database cannot answer."""
+
+    def health(self) -> StorageFault | None:
+        """The active storage fault, if any (no I/O)."""
+
+    async def probe(self) -> None:
+        """Commit one tiny durable write, to learn whether a fault has cleared; raises StorageFull or
+        StorageUnavailable while it has not."""
 
     def set_listener(self, listener: Callable[[list[Change]], Any]) -> None:
         """Called on the event loop after each commit with its changes in revision order."""

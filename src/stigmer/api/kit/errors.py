@@ -28,6 +28,7 @@ class Problem(Exception):
 # The native table: engine error class -> HTTP status (the code is the error's own `code`).
 STATUS: dict[type[Exception], int] = {
     e.InvalidArgument: 400,
+    e.FutureRevision: 400,
     e.Unauthenticated: 401,
     e.Forbidden: 403,
     e.NotFound: 404,
@@ -38,6 +39,8 @@ STATUS: dict[type[Exception], int] = {
     e.Compacted: 410,
     e.ValueTooLarge: 413,
     TooManyStreams: 429,
+    e.StorageUnavailable: 503,
+    e.StorageFull: 507,
 }
 
 

@@ -71,6 +71,11 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX api_keys_by_tenant ON api_keys (tenant, created_at);
         """,
     ),
+    (
+        3,
+        # One row rewritten by the readiness probe: a real durable write that touches no data.
+        "CREATE TABLE store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL)",
+    ),
 ]
 
 

@@ -9,7 +9,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable, TypeVar
 
-from ..base import Change, ChangeFilter, Entry, RevisionInfo
+from ..base import Change, ChangeFilter, Entry, RevisionInfo, StorageFault
+from .faults import storage_error
 from .keys import SQLiteKeys
 from .migrations import migrate
 from .writer import _ENTRY_COLUMNS, Writer, WriteTxnSQLite
@@ -92,20 +93,32 @@ class SQLiteStore:
     def ping(self) -> None:
         self._read.execute("SELECT 1").fetchone()
 
+    def health(self) -> StorageFault | None:
+        return self._writer.fault
+
+    async def probe(self) -> None:
+        await self.submit(_probe)
+
     def get(self, tenant: str, namespace: str, key: str) -> Entry | None:
-        row = self._read.execute(
-            f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE tenant=? AND ns=? AND key=?", (tenant, namespace, key)
-        ).fetchone()
+        try:
+            row = self._read.execute(
+                f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE tenant=? AND ns=? AND key=?", (tenant, namespace, key)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise storage_error(exc) or exc from None
         return None if row is None else Entry(tenant, namespace, key, *row)
 
     async def get_many(self, tenant: str, namespace: str, keys: Iterable[str]) -> list[Entry | None]:
         keys = list(keys)
         unique = list(dict.fromkeys(keys))
         marks = ",".join("?" * len(unique))
-        rows = self._read.execute(  # one statement reads one snapshot
-            f"SELECT key, {_ENTRY_COLUMNS} FROM entries WHERE tenant=? AND ns=? AND key IN ({marks})",
-            (tenant, namespace, *unique),
-        ).fetchall()
+        try:
+            rows = self._read.execute(  # one statement reads one snapshot
+                f"SELECT key, {_ENTRY_COLUMNS} FROM entries WHERE tenant=? AND ns=? AND key IN ({marks})",
+                (tenant, namespace, *unique),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise storage_error(exc) or exc from None
         found = {row[0]: Entry(tenant, namespace, *row) for row in rows}
         return [found.get(k) for k in keys]
 
@@ -119,7 +132,10 @@ class SQLiteStore:
 
     async def _in_pool(self, sql: str, params: tuple) -> list[tuple]:
         def run() -> list[tuple]:
-            return self._reader().execute(sql, params).fetchall()
+            try:
+                return self._reader().execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise storage_error(exc) or exc from None
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, run)
 
@@ -183,3 +199,8 @@ class SQLiteStore:
             return removed
 
         return await self.submit(run) if tops else 0
+
+
+def _probe(tx: WriteTxnSQLite) -> None:
+    tx.conn.execute("INSERT INTO store_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                    (tx.now,))

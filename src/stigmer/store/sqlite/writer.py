@@ -4,6 +4,11 @@ Requests hand mutation functions to a queue. The thread drains the queue, runs e
 in one transaction (a savepoint each, so one failure does not fail the others), commits once with
 `synchronous=FULL`, and only then resolves the callers' futures on the event loop and publishes the
 batch's changes. Read-modify-write operations are atomic because only this thread writes.
+
+A storage fault (disk full, read-only, I/O error) fails the whole group: SQLite may already have rolled
+the transaction back. The thread rolls back, retries each mutation of the group on its own (so one large
+write cannot fail small ones that fit), answers StorageFull / StorageUnavailable, records the fault for
+readiness and keeps serving; the next commit that writes clears the fault.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import threading
 import time
 from typing import Any, Callable
 
-from ..base import Change, Entry
+from ...engine.errors import EngineError
+from ..base import Change, Entry, StorageFault
+from .faults import storage_error
 
 log = logging.getLogger("stigmer.store")
 
@@ -96,6 +103,7 @@ class Writer:
         self._revs = revs  # committed revision per tenant; only this thread changes it
         self._on_commit = on_commit
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.fault: StorageFault | None = None  # set and cleared by this thread only
         self._thread = threading.Thread(target=self._run, name="stigmer-writer", daemon=True)
         self._thread.start()
 
@@ -129,43 +137,76 @@ class Writer:
                 return
 
     def _commit_group(self, batch: list[_Job]) -> None:
+        try:
+            outcomes, changes, new_revs, wrote = self._run_group(batch)
+            self._conn.execute("COMMIT")
+        except Exception as exc:  # the group failed as a whole: nothing in it holds
+            self._rollback()
+            fault = storage_error(exc)
+            if fault is not None and len(batch) > 1:
+                for job in batch:  # mutations may be retried (store contract)
+                    self._commit_group([job])
+                return
+            if fault is None:
+                log.exception("group commit failed")
+            else:
+                self._fault_began(fault)
+            outcomes = [(job.future, False, fault or exc) for job in batch]
+            changes, new_revs = [], {}
+        else:
+            if wrote and self.fault is not None:
+                log.warning("storage fault cleared after %.1f s", time.time() - self.fault.since)
+                self.fault = None
+        self._revs.update(new_revs)
+        self._loop.call_soon_threadsafe(self._deliver, outcomes, changes, new_revs)
+
+    def _run_group(self, batch: list[_Job]) -> tuple[list[tuple[asyncio.Future, bool, Any]], list[Change], dict[str, int], bool]:
+        """Run every mutation in its savepoint inside one transaction, up to (not including) COMMIT."""
         conn = self._conn
         outcomes: list[tuple[asyncio.Future, bool, Any]] = []
         changes: list[Change] = []
         new_revs: dict[str, int] = {}
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for job in batch:
-                tx = WriteTxnSQLite(conn, self._revs, new_revs)
-                conn.execute("SAVEPOINT m")
-                try:
-                    result = job.fn(tx)
-                except Exception as exc:  # the mutation's own failure: undo just it
-                    conn.execute("ROLLBACK TO m")
-                    conn.execute("RELEASE m")
-                    outcomes.append((job.future, False, exc))
-                    continue
-                conn.execute("RELEASE m")
-                new_revs.update(tx.revs)
-                changes.extend(tx.changes)
-                outcomes.append((job.future, True, result))
-            if new_revs:
-                conn.executemany(
-                    "INSERT INTO tenant_revisions (tenant, rev) VALUES (?, ?)"
-                    " ON CONFLICT (tenant) DO UPDATE SET rev = excluded.rev",
-                    list(new_revs.items()),
-                )
-            conn.execute("COMMIT")
-        except Exception as exc:  # the commit itself failed (disk full, I/O error): nothing in the group holds
-            log.exception("group commit failed")
+        wrote = False
+        conn.execute("BEGIN IMMEDIATE")
+        for job in batch:
+            tx = WriteTxnSQLite(conn, self._revs, new_revs)
+            before = conn.total_changes
+            conn.execute("SAVEPOINT m")
             try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            outcomes = [(job.future, False, exc) for job in batch]
-            changes, new_revs = [], {}
-        self._revs.update(new_revs)
-        self._loop.call_soon_threadsafe(self._deliver, outcomes, changes, new_revs)
+                result = job.fn(tx)
+            except Exception as exc:
+                if storage_error(exc) is not None:
+                    raise  # the transaction may be gone already: fail the group
+                conn.execute("ROLLBACK TO m")  # the mutation's own failure: undo just it
+                conn.execute("RELEASE m")
+                outcomes.append((job.future, False, exc))
+                continue
+            conn.execute("RELEASE m")
+            wrote = wrote or conn.total_changes > before
+            new_revs.update(tx.revs)
+            changes.extend(tx.changes)
+            outcomes.append((job.future, True, result))
+        if new_revs:
+            conn.executemany(
+                "INSERT INTO tenant_revisions (tenant, rev) VALUES (?, ?)"
+                " ON CONFLICT (tenant) DO UPDATE SET rev = excluded.rev",
+                list(new_revs.items()),
+            )
+        return outcomes, changes, new_revs, wrote
+
+    def _rollback(self) -> None:
+        try:
+            self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # nothing to roll back: SQLite already did (it does on FULL and IOERR) or BEGIN failed
+        if self._conn.in_transaction:
+            log.error("write connection still in a transaction after ROLLBACK")
+
+    def _fault_began(self, fault: EngineError) -> None:
+        code, reason, now = fault.code, str(fault.details.get("reason", fault.message)), time.time()
+        if self.fault is None:
+            log.warning("storage fault: %s (%s); writes fail until it clears", code, reason)
+        self.fault = StorageFault(code, reason, self.fault.since if self.fault else now, now)
 
     def _deliver(self, outcomes: list[tuple[asyncio.Future, bool, Any]], changes: list[Change], revs: dict[str, int]) -> None:
         if changes or revs:
