@@ -33,7 +33,7 @@ from .kit.body import BodyTooLarge, request_body
 from .kit.cors import Cors
 from .kit.cursors import decode_cursor, encode_cursor
 from .kit.errors import Problem, problem_of
-from .kit.params import parse_int
+from .kit.params import parse_int, parse_position
 from .kit.routing import AnyMethod
 from .kit.streams import StreamSlots, TooManyStreams
 from .kit.surface import Surface, bearer, client, header, principal
@@ -112,7 +112,7 @@ def _decimal(raw: str | None, what: str, message: str) -> int | None:
     if raw is None:
         return None
     try:
-        return parse_int(raw, what)
+        return parse_position(raw, what)
     except engine_errors.InvalidArgument:
         raise _bad(message) from None
 

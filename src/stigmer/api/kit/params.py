@@ -50,3 +50,12 @@ def parse_bool(raw: str | None, name: str, default: bool) -> bool:
     if text in ("0", "false", "no", ""):
         return False
     raise InvalidArgument(f"{name} must be true or false", field=name)
+
+
+def parse_position(raw: str, name: str, max_digits: int = 4096) -> int:
+    """A non-negative stream position; a number beyond int64 is clamped to INT64_MAX (a position in the
+    future, which the engine answers as such) instead of reaching the parser or SQLite."""
+    text = raw.strip()
+    if not text or len(text) > max_digits or not text.isascii() or not text.isdigit():
+        raise InvalidArgument(f"{name} must be a non-negative integer", field=name)
+    return INT64_MAX if len(text) > 19 else min(int(text), INT64_MAX)
