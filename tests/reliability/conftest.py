@@ -5,7 +5,16 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+import pytest
+
 import rel_support
+
+
+def pytest_collection_modifyitems(config, items):
+    """The full run outlasts the suite's 120 s per-test timeout."""
+    for item in items:
+        if "reliability" in str(item.path):
+            item.add_marker(pytest.mark.timeout(rel_support.size(300, 3600)))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -156,7 +156,8 @@ class FuzzRoute:
     body_members: dict[str, Any] = field(default_factory=dict)  # member -> strategy of likely values
     headers: tuple[str, ...] = ()
     query: tuple[str, ...] = ()
-    stream: bool = False
+    fixed_query: str = ""      # always sent (e.g. wait=0, so that a valid long-poll does not wait)
+    body_value: bool = False   # the body is any JSON value (native PUT) rather than an object of members
 
 
 _big_ints = st.one_of(st.integers(), st.integers(min_value=2**63 - 2, max_value=2**70),
@@ -187,7 +188,18 @@ FUZZ_ROUTES: list[FuzzRoute] = [
     FuzzRoute("cntrlnode", "DELETE", "/v1/state/{wf}/{key}"),
     FuzzRoute("cntrlnode", "GET", "/v1/state/{wf}", query=("prefix", "limit", "cursor")),
     FuzzRoute("cntrlnode", "GET", "/v1/state/{wf}/{key}/stream", headers=("Last-Event-ID",),
-              query=("fromRevision", "apiKey"), stream=True),
+              query=("fromRevision", "apiKey")),
+    # native routes whose headers and query strings /openapi.json does not describe
+    FuzzRoute("native", "GET", "/v1/watch", headers=("Last-Event-ID",), query=("namespace", "prefix", "key", "from")),
+    FuzzRoute("native", "GET", "/v1/watch", query=("namespace", "index", "from"), fixed_query="wait=0"),
+    FuzzRoute("native", "GET", "/v1/history/{ns}/{key}", query=("limit", "before")),
+    FuzzRoute("native", "GET", "/v1/kv/{ns}", query=("prefix", "limit", "cursor", "values")),
+    FuzzRoute("native", "PUT", "/v1/kv/{ns}/{key}", headers=("If-Match", "If-None-Match", "X-Request-ID"),
+              query=("ttl",), body_value=True),
+    FuzzRoute("native", "PATCH", "/v1/kv/{ns}/{key}", {"op": _op, "amount": _numbers, "field": _scalars,
+                                                       "value": JSON_VALUES, "max": _numbers, "ttl": _numbers},
+              headers=("If-Match",), query=("ttl",)),
+    FuzzRoute("native", "GET", "/v1/kv/{ns}/{key}", headers=("If-None-Match",)),
 ]
 
 # --- limits: settings the limits server runs with, and one over-limit request per row ----------------------
@@ -205,7 +217,7 @@ class Limit:
     request: Callable[[], dict]  # httpx.Client.request keyword arguments
 
 
-_BIG_URL = 70_000     # bytes of path: beyond any sane URL limit
+_BIG_URL = 60_000     # bytes of path: beyond any sane URL limit (the client refuses > 64 KiB)
 _BIG_HEADER = 70_000  # bytes of one header value
 
 LIMITS: list[Limit] = [
