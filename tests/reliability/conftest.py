@@ -20,7 +20,7 @@ def pytest_collection_modifyitems(config, items):
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not rel_support.FIGURES and not rel_support.FINDINGS:
         return
-    size = "full size" if rel_support.FULL else "reduced size (STIGMER_RELIABILITY=full: full size)"
+    size = "full size" if rel_support.FULL else "reduced size (full: make reliability)"
     table = Table(title="reliability figures", caption=size)
     table.add_column("figure")
     table.add_column("count", justify="right")

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from hypothesis import strategies as st
 
-from rel_support import FULL, auth_headers, finding, record, size, start_server
-from rel_surfaces import FUZZ_ROUTES, JSON_VALUES, FuzzRoute
+from rel_support import FULL, auth_headers, client, finding, record, size, start_server
+from rel_surfaces import FUZZ_ROUTES, JSON_VALUES, SURFACES, FuzzRoute, Refused
 
 SCHEMATHESIS_EXAMPLES = size(12, 150)  # per operation and generation mode
 TABLE_EXAMPLES = size(40, 600)         # per FUZZ_ROUTES row
@@ -214,6 +214,8 @@ def test_hypothesis_surface_routes(fuzz_server, route: FuzzRoute):
         def one(req):
             url, headers, body = req
             example = _short(route.method, url, headers, body)
+            writes = route.method in ("PUT", "PATCH", "POST", "DELETE")
+            before = c.get("/v1/revision").json()["revision"] if writes else 0
             try:
                 with c.stream(route.method, url, headers=headers, content=body) as r:
                     if "text/event-stream" not in r.headers.get("content-type", ""):
@@ -225,7 +227,54 @@ def test_hypothesis_surface_routes(fuzz_server, route: FuzzRoute):
                 fuzzer.failures.setdefault(f"{label}: connection dropped ({type(exc).__name__})", example)
                 return
             fuzzer.outcome(label, example, status, c)
+            if writes and status is not None and status >= 400:  # a refused request must change nothing
+                changes = [ch for ev in c.get("/v1/watch", params={"index": before, "wait": 0}).json()["events"]
+                           for ch in ev["changes"] if ch["type"] != "expire"]  # expiries come from the sweeper
+                if changes:
+                    cls = f"{label}: a refused request ({status}) was written anyway"
+                    fuzzer.failures.setdefault(cls, f"{example} -> logged {changes[0]}")
 
         one()
     report = fuzzer.report("hypothesis")
     assert not fuzzer.failures and not fuzzer.hangs, f"{fuzzer.cases} cases:\n{report}"
+
+
+# --- keys: what a surface accepts it stores under exactly that key ------------------------------------------------
+KEY_SURFACES = ("native", "cntrlnode")
+
+
+@pytest.mark.parametrize("surface", KEY_SURFACES)
+def test_keys_round_trip_exactly(fuzz_server, surface: str):
+    """A key given as percent-escaped bytes is refused (4xx) unless it is valid UTF-8; an accepted one reads back
+    under exactly those bytes, so two different byte strings never name the same key."""
+    s = SURFACES[surface]
+    problems: dict[str, str] = {}
+    cases = [0]
+    with client(fuzz_server.url, timeout=TIMEOUT) as c:
+
+        @_settings(size(60, 600))
+        @given(st.binary(min_size=1, max_size=8))
+        def one(a: bytes):
+            cases[0] += 1
+            b = bytes(x ^ 1 if x >= 0x80 else x for x in a)  # other bytes, which a lossy decoder may merge with a
+            esc = lambda raw: "".join(f"%{x:02X}" for x in raw)  # noqa: E731
+            marker = {"key": esc(a)}
+            try:
+                s.put(c, esc(a), marker)
+            except Refused as exc:
+                if exc.resp.status_code >= 500:
+                    problems.setdefault(f"{surface}: {exc.resp.status_code} on a key write", str(exc)[:300])
+                return
+            try:
+                a.decode("utf-8")
+            except UnicodeDecodeError:
+                problems.setdefault(f"{surface}: a key that is not UTF-8 was accepted (decoded lossily)",
+                                    f"write to key {esc(a)} answered 2xx")
+            if a != b and s.get(c, esc(b)) == marker:
+                problems.setdefault(f"{surface}: two different keys are one", f"wrote {esc(a)}, read it back as {esc(b)}")
+
+        one()
+    record("fuzz: key round-trip cases", cases[0])
+    for cls, ex in problems.items():
+        finding(f"fuzz (keys): {cls}\n    e.g. {ex}")
+    assert not problems, problems
