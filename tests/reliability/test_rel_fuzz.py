@@ -82,7 +82,7 @@ class Fuzzer:
         record("fuzz: 5xx responses", self.fivexx)
         record("fuzz: distinct 5xx classes", len(self.failures))
         record("fuzz: hung requests (routes)", len(self.hangs))
-        lines = [f"5xx {cls}\n    e.g. {ex}" for cls, ex in sorted(self.failures.items())]
+        lines = [f"{cls}\n    e.g. {ex}" for cls, ex in sorted(self.failures.items())]
         lines += [f"hang (no answer in {TIMEOUT:.0f} s) {label}\n    e.g. {ex}" for label, ex in sorted(self.hangs.items())]
         for line in lines:
             finding(f"fuzz ({kind}): {line}")

@@ -159,7 +159,8 @@ def test_read_only_data_dir(tmp_path):
             text = str(exc).lower()
             record("storage: read-only data dir refused at start-up")
             if "read-only" not in text and "readonly" not in text:
-                problems.append(f"server exits on a read-only data dir without saying so: {str(exc)[-300:]}")
+                last = [line.strip() for line in str(exc).splitlines() if line.strip()][-2:]
+                problems.append(f"server exits on a read-only data dir without saying so: {' / '.join(last)}")
         else:
             c = Conn(server.url)
             got = c.request("GET", "/v1/kv/ro/k")
