@@ -8,7 +8,7 @@ import os
 import socket
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 
@@ -88,29 +88,7 @@ def finding(line: str) -> None:
             FINDINGS.append(line)
 
 
-# --- raw sockets (half-sent requests, hung-connection checks) -----------------------------------------------
+# --- raw sockets (half-sent requests) -----------------------------------------------
 def raw_connect(url: str, timeout: float) -> socket.socket:
     host, port = url.removeprefix("http://").split(":")
-    s = socket.create_connection((host, int(port)), timeout=timeout)
-    return s
-
-
-def closed_within(s: socket.socket, seconds: float) -> tuple[bool, bytes]:
-    """Whether the server closes the connection within `seconds` (anything it sends first is returned)."""
-    s.settimeout(seconds)
-    got = b""
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return True, got
-            got += chunk
-    except (socket.timeout, TimeoutError):
-        return False, got
-    except ConnectionError:
-        return True, got
-
-
-def chunks(seq: list, n: int) -> Iterator[list]:
-    for i in range(0, len(seq), n):
-        yield seq[i:i + n]
+    return socket.create_connection((host, int(port)), timeout=timeout)
