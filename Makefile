@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 7474
 DATA ?= ./data
 
-.PHONY: run test install dev clean docs bench bench-full
+.PHONY: run test install dev clean docs bench bench-full reliability
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -q
+
+# The reliability harness at full size (make test runs it at a reduced size); see docs/reliability.md.
+reliability: $(VENV)/.dev-installed
+	RELIABILITY=full $(BIN)/python -m pytest -q tests/reliability
 
 docs: $(VENV)/.installed
 	$(BIN)/python -c "from stigmer.config import settings_markdown; open('docs/settings.md', 'w').write(settings_markdown())"
