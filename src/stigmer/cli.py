@@ -45,6 +45,13 @@ def serve(host: str | None, port: int | None, data_dir: str | None, allow_open_r
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
     refuse_open_exposure(settings)
+    from .store.sqlite.store import check_data_dir
+
+    try:
+        check_data_dir(settings.data_dir)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the data directory {settings.data_dir}: {exc.strerror or exc}"
+                                   " (Stigmer keeps its database there and must be able to write it)") from None
     run(settings, http=http_impl)
 
 

@@ -52,7 +52,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("allowed_hosts", str, "", "Host names accepted in open mode besides the loopback names, comma-separated; `*` accepts any."),
     S("trusted_proxies", str, "", "Comma-separated proxy addresses/CIDRs whose `X-Forwarded-For` / `Forwarded` is honoured, on every surface."),
     S("cors_origins", str, "", "Origins allowed by CORS on the native API and the CntrlNode surface, comma-separated; empty = none."),
-    S("body_timeout_seconds", float, 30.0, "Longest time a client may take to send a request body.", 0.1, 3600),
+    S("body_timeout_seconds", float, 10.0, "Longest silence while a client sends a request body; the whole body must arrive within 6 times this.", 0.1, 3600),
     S("max_streams_per_client", int, 1000, "Open streaming requests (SSE, long-poll) per credential, per client IP without one.", 1, 1 << 20),
     S("native_rate_limit", int, 0, "Native API: requests per minute per credential (per IP in open mode); 0 = off.", 0),
     # statevec surface (/v)

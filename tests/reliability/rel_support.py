@@ -30,8 +30,11 @@ _spec.loader.exec_module(_e2e)
 ServerProcess = _e2e.ServerProcess
 free_port = _e2e.free_port
 
-# Settings every harness server runs with: the statevec per-IP limit would throttle a load test.
-BASE_SETTINGS: dict[str, object] = {"statevec_rate_limit_anon": 0}
+# The harness runs with keys in force, as production does: every server gets this admin key (tenant
+# `default`, so the whole change log, statevec's reserved namespace included, is readable) unless
+# RELIABILITY_API_KEY names another. The statevec per-IP limit would throttle a load test.
+API_KEY = os.environ.get("RELIABILITY_API_KEY") or "stg_reliability-harness-admin-key-000000000000"
+BASE_SETTINGS: dict[str, object] = {"statevec_rate_limit_anon": 0, "admin_key": API_KEY}
 
 
 def start_server(data_dir: Path, **settings: object) -> "ServerProcess":
@@ -39,11 +42,8 @@ def start_server(data_dir: Path, **settings: object) -> "ServerProcess":
 
 
 # --- credentials: the one place that adds them -----------------------------------------------------
-# Open mode today. When the auth layer lands, set RELIABILITY_API_KEY (or create a key here at
-# server start) and every client of the harness sends it.
 def auth_headers() -> dict[str, str]:
-    key = os.environ.get("RELIABILITY_API_KEY", "")
-    return {"Authorization": f"Bearer {key}"} if key else {}
+    return {"Authorization": f"Bearer {API_KEY}"}
 
 
 def client(url: str, timeout: float = 10.0, **kw: Any) -> httpx.Client:

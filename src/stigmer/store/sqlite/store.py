@@ -204,3 +204,13 @@ class SQLiteStore:
 def _probe(tx: WriteTxnSQLite) -> None:
     tx.conn.execute("INSERT INTO store_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
                     (tx.now,))
+
+
+def check_data_dir(data_dir: str) -> None:
+    """Raise OSError unless the store can write in `data_dir` (creating it if needed): SQLite's WAL files
+    need it, and a clear message at start-up beats a traceback from the first PRAGMA."""
+    os.makedirs(data_dir, exist_ok=True)
+    probe = os.path.join(data_dir, f".stigmer-write-check-{os.getpid()}")
+    with open(probe, "wb") as f:
+        f.write(b"ok")
+    os.remove(probe)
