@@ -172,3 +172,13 @@ def test_fast_path_and_full_route_answer_alike(client):
         assert r.status_code == 404 and r.json()["error"]["details"] == {"namespace": "app", "key": "nope"}
         assert r.json()["error"]["request_id"] == r.headers["x-request-id"]
     assert client.put("/v1/kv/bad$/k", content=b"1").json()["error"]["code"] == "invalid_argument"
+
+
+def test_validation_errors_name_the_field_and_unknown_members_are_refused(client):
+    r = client.post("/v1/txn", json={"compares": [{"namespace": "a", "key": "k", "exists": True}]})
+    assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "compares"  # a typo never drops a guard
+    r = client.post("/v1/txn", json={"ops": [{"op": "put", "namespace": "a", "key": 1, "value": 1}]})
+    assert r.json()["error"]["details"]["field"] == "ops[0].key"
+    r = client.patch("/v1/kv/a/b", json={"op": "incr", "amount": "x"})
+    assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "amount"
+    assert "<class" not in r.text

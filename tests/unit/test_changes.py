@@ -100,3 +100,24 @@ async def test_watcher_behind_compaction_gets_compacted(kv, store, monkeypatch):
     await store.compact(older_than=time.time())
     with pytest.raises(Compacted):
         await w.next(1)
+
+
+async def test_a_position_committed_but_not_yet_published_is_not_in_the_future(kv, hub, store, tmp_path):
+    """A history read can hand a client a revision before the loop has published its commit; watching from
+    it at once must not be refused as a future revision (found by the reliability harness's long-poll)."""
+    from stigmer.engine.errors import FutureRevision
+    from stigmer.engine.kv import KV
+    from stigmer.store.sqlite import SQLiteStore
+
+    await kv.put(T, "ns", "a", 1)
+    other = SQLiteStore(str(tmp_path / "data"))  # the same file: its commit is invisible to `store`'s cache
+    await other.open()
+    try:
+        await KV(other).put(T, "ns", "b", 2)
+    finally:
+        await other.close()
+    assert store.revision(T).current == 1 and store.committed_revision(T) == 2
+    w = hub.watch(ChangeFilter(T, "ns"), after=2)  # not FutureRevision
+    w.close()
+    with pytest.raises(FutureRevision):
+        hub.watch(ChangeFilter(T, "ns"), after=3)

@@ -144,7 +144,10 @@ class ChangeHub:
             check_revision(after, "after")
         start = info.current if after is None else after
         if start > info.current:
-            raise FutureRevision(start, info.current)
+            # A history read may have handed out a commit that is not published yet: ask the database.
+            committed = self.store.committed_revision(flt.tenant)
+            if start > committed:
+                raise FutureRevision(start, committed)
         if start < info.compacted:
             raise Compacted(info.compacted + 1, info.current)
         w = Watcher(self, flt, start, self.buffer)

@@ -119,7 +119,11 @@ class Store(Protocol):
     async def key_history(self, tenant: str, namespace: str, key: str, before_rev: int | None, limit: int) -> list[Change]:
         """Changes of one key, newest first."""
 
-    def revision(self, tenant: str) -> RevisionInfo: ...
+    def revision(self, tenant: str) -> RevisionInfo:
+        """The newest published revision and the compaction point."""
+
+    def committed_revision(self, tenant: str) -> int:
+        """The newest committed revision, read from the database (may be ahead of `revision().current`)."""
 
     async def compact(self, older_than: float) -> int:
         """Remove change rows older than `older_than`; return how many."""

@@ -36,7 +36,7 @@ class PatchRequest(msgspec.Struct, forbid_unknown_fields=False):
                   deep=req.deep, null_deletes=req.deep, max_items=req.max, patch=req.patch)
 
 
-class TxnCompare(msgspec.Struct):
+class TxnCompare(msgspec.Struct, forbid_unknown_fields=True):
     namespace: str
     key: str
     version: int | None = None
@@ -44,7 +44,7 @@ class TxnCompare(msgspec.Struct):
     value: Any = MISSING
 
 
-class TxnOp(msgspec.Struct):
+class TxnOp(msgspec.Struct, forbid_unknown_fields=True):
     op: Literal["put", "delete", "incr", "merge", "append", "patch"]
     namespace: str
     key: str
@@ -59,7 +59,7 @@ class TxnOp(msgspec.Struct):
     version: int | None = None
 
 
-class TxnRequest(msgspec.Struct):
+class TxnRequest(msgspec.Struct, forbid_unknown_fields=True):
     """Body of POST /v1/txn: every compare must hold, then every op applies, under one revision."""
 
     compare: list[TxnCompare] = []
@@ -251,4 +251,10 @@ def convert(body: Any, model: type) -> Any:
     try:
         return msgspec.convert(body, model)
     except msgspec.ValidationError as exc:
-        raise APIError(400, "invalid_argument", str(exc)) from None
+        # msgspec says where: "Expected `int`, got `str` - at `$.ops[0].version`"
+        message, _, where = str(exc).partition(" - at `")
+        field = where.rstrip("`").removeprefix("$").removeprefix(".")
+        if "unknown field `" in message:  # "Object contains unknown field `compares`"
+            name = message.split("unknown field `", 1)[1].rstrip("`")
+            field = f"{field}.{name}" if field else name
+        raise APIError(400, "invalid_argument", str(exc), {"field": field} if field else None) from None

@@ -90,7 +90,8 @@ def routes(svc: Services) -> list[Route]:
                 watcher.close()
         finally:
             slots.give_back(who)
-        current = svc.store.revision(flt.tenant).current
+        # History reads may run ahead of the published revision: never answer a revision older than an event.
+        current = max(svc.store.revision(flt.tenant).current, sets[-1].revision if sets else 0)
         body = b'{"revision":%d,"events":[' % current + b",".join(changeset_json(s, with_prev) for s in sets) + b"]}"
         return json_response(body, headers={"X-Stigmer-Revision": str(current)})
 

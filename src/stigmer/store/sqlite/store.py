@@ -90,6 +90,12 @@ class SQLiteStore:
     def revision(self, tenant: str) -> RevisionInfo:
         return self._revisions.get(tenant) or RevisionInfo(0, 0)
 
+    def committed_revision(self, tenant: str) -> int:
+        """The tenant's revision as the database holds it. It can be ahead of `revision()`, which follows
+        commits as they are published: a reader may already see a commit the loop has not announced yet."""
+        row = self._read.execute("SELECT rev FROM tenant_revisions WHERE tenant=?", (tenant,)).fetchone()
+        return row[0] if row else 0
+
     def ping(self) -> None:
         self._read.execute("SELECT 1").fetchone()
 
