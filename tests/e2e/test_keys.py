@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import httpx
-import pytest
 from httpx_sse import connect_sse
 
 

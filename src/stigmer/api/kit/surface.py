@@ -10,6 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
 
+from ...engine.access import Principal
+from ...engine.errors import Unauthenticated
 from .cors import Cors
 from .errors import Problem, problem_of
 
@@ -59,10 +61,8 @@ def surface_for(surfaces: list[Surface], path: str) -> Surface:
     raise LookupError(path)  # the native surface matches every path; assembly puts it last
 
 
-def principal(request: Request):
+def principal(request: Request) -> Principal:
     """The request's principal, as the edge resolved it; Unauthenticated when there is none."""
-    from ...engine.errors import Unauthenticated
-
     p = request.scope.get("state", {}).get("principal")
     if p is None:
         raise Unauthenticated("missing or invalid API key")
