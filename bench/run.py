@@ -96,25 +96,29 @@ class Server:
                 self.proc.wait()
 
 
-def http(port: int, method: str, path: str, body: bytes | None = None) -> bytes:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method=method,
-                                 headers={"Content-Type": "application/json"})
+BENCH_KEY = "stg_bench-admin-key-0123456789abcdefghijklmnopq"  # the keyed pass: every request carries it
+
+
+def http(port: int, method: str, path: str, body: bytes | None = None, key: str | None = None) -> bytes:
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method=method, headers=headers)
     with urllib.request.urlopen(req, timeout=30) as r:
         return r.read()
 
 
-def preload(port: int) -> None:
+def preload(port: int, key: str | None = None) -> None:
     for k in range(100):
-        http(port, "PUT", f"/v1/kv/bench/hot{k}", b'{"n":%d,"agent":"bench","ok":true}' % k)
-    http(port, "PUT", "/v1/kv/bench/cas", b'{"n":0}')
+        http(port, "PUT", f"/v1/kv/bench/hot{k}", b'{"n":%d,"agent":"bench","ok":true}' % k, key)
+    http(port, "PUT", "/v1/kv/bench/cas", b'{"n":0}', key)
 
 
-def wrk(port: int, script: str, seconds: float, conns: int = CONNS) -> dict:
+def wrk(port: int, script: str, seconds: float, conns: int = CONNS, key: str | None = None) -> dict:
     """wrk, one thread pinned to the load core; adds the generator's own CPU use (share of its core)."""
     src = (LUA / "common.lua").read_text() + "\n" + (LUA / f"{script}.lua").read_text()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(src)
-    argv = pinned(LOAD_CORE, ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--timeout", "10s", "-s", f.name,
+    auth = ["-H", f"Authorization: Bearer {key}"] if key else []
+    argv = pinned(LOAD_CORE, ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--timeout", "10s", "-s", f.name, *auth,
                               f"http://127.0.0.1:{port}"])
     t0 = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_raise_nofile)
@@ -146,9 +150,9 @@ class CPUMeter:
         return round(used / res.pop("_wall"), 3)
 
 
-def run_wrk(meter: CPUMeter, port: int, script: str, seconds: float, label: str) -> dict:
-    meter.share(wrk(port, script, 1, CONNS))  # warm-up, discarded (also resets the CPU meter)
-    res = wrk(port, script, seconds)
+def run_wrk(meter: CPUMeter, port: int, script: str, seconds: float, label: str, key: str | None = None) -> dict:
+    meter.share(wrk(port, script, 1, CONNS, key))  # warm-up, discarded (also resets the CPU meter)
+    res = wrk(port, script, seconds, key=key)
     res["generator_cpu"] = meter.share(res)
     log(f"{label} {script}: {res['rps']:.0f} req/s p99 {res['p99_ms']:.2f} ms errors {res['errors_total']} "
         f"(wrk used {res['generator_cpu']:.0%} of its core)")
@@ -182,11 +186,12 @@ def redis_bench(meter: CPUMeter, seconds_hint: float) -> dict:
     return out
 
 
-def stigmer_server(tag: str) -> tuple[Server, str]:
+def stigmer_server(tag: str, key: str | None = None) -> tuple[Server, str]:
     data = tempfile.mkdtemp(prefix=f"bench-stigmer-{tag}-")
     port = free_port()
+    env = {"STIGMER_LOG_LEVEL": "warning", **({"STIGMER_ADMIN_KEY": key} if key else {})}
     return Server("stigmer", [str(STIGMER), "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", data],
-                  port, env={"STIGMER_LOG_LEVEL": "warning"}), data
+                  port, env=env, ready_path="/healthz"), data
 
 
 def sse_client(args: list[str]) -> dict:
@@ -241,6 +246,15 @@ def main() -> None:
         res["stigmer"] = {s: run_wrk(meter, srv.port, s, secs, "stigmer")
                           for s in ("get", "put", "incr", "cas", "list", "mix")}
         res["stigmer"]["rss_kib_after"] = int(open(f"/proc/{srv.pid}/status").read().split("VmRSS:")[1].split()[0])
+    finally:
+        srv.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+    # 2b. the same hot paths with keys in force: every request is authenticated by the edge
+    srv, data = stigmer_server("keyed", BENCH_KEY)
+    try:
+        preload(srv.port, BENCH_KEY)
+        res["stigmer_keyed"] = {s: run_wrk(meter, srv.port, s, secs, "stigmer keyed", BENCH_KEY) for s in ("get", "put")}
     finally:
         srv.stop()
         shutil.rmtree(data, ignore_errors=True)
@@ -349,6 +363,10 @@ def render(res: dict) -> str:
     rows.append(("durable PUT vs the limit", _wrk_cell(p),
                  f"Redis SET, AOF fsync always: {rd['set']['rps']:,.0f}/s · p99 {rd['set']['p99_ms']:.2f} ms",
                  ratio(p["rps"], rd["set"]["rps"]), "(how far from the limit)", "–"))
+    for name, r in (res.get("stigmer_keyed") or {}).items():
+        base = g if name == "get" else p
+        rows.append((f"key {name.upper()} with an API key (vs open mode)", _wrk_cell(r), "Stigmer, open mode: " + _wrk_cell(base),
+                     ratio(r["rps"], base["rps"]), "(the edge's key lookup)", "–"))
     i = st["incr"]
     rows.append(("incr, one hot key", _wrk_cell(i), f"Redis INCR (fsync always): {rd['incr']['rps']:,.0f}/s · p99 {rd['incr']['p99_ms']:.2f} ms",
                  ratio(i["rps"], rd["incr"]["rps"]), "–", "–"))

@@ -62,7 +62,7 @@ class Stream(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         self.transport = transport
-        transport.write(b"GET %s HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n" % self.path.encode())
+        transport.write(b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n" % self.path.encode())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -131,7 +131,7 @@ async def put_loop(port: int, rate: float, total: int) -> list[float]:
             await asyncio.sleep(delay)
         body = json.dumps({"s": seq, "t": time.time()}).encode()
         t0 = time.monotonic()
-        writer.write(b"PUT /v1/kv/fan/p%d HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+        writer.write(b"PUT /v1/kv/fan/p%d HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                      b"Content-Length: %d\r\n\r\n" % (seq % 10, len(body)) + body)
         head = await reader.readuntil(b"\r\n\r\n")
         length = int(next(l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")))
