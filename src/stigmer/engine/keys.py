@@ -1,8 +1,9 @@
 """API keys: created at random and shown once, stored as SHA-256, resolved into principals.
 
 A key is `stg_` followed by 43 URL-safe characters (256 random bits). Only its digest is stored; a key
-is found by its digest and compared in constant time. Revocation and expiry take effect on the next
-request: every request reads the key's row (a point read), nothing is cached.
+is found by its digest and compared in constant time. Expiry and a revocation made through this server
+take effect on the next request; a key row read from the store is trusted for at most CACHE_SECONDS, so a
+change made elsewhere (the offline CLI) is seen within that.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ log = logging.getLogger("stigmer.keys")
 PREFIX = "stg_"
 MIN_IMPORTED_LENGTH = 32  # an existing key brought in with `--secret` must be at least this long
 TOUCH_EVERY = 60.0  # seconds between two `last_used_at` writes of one key
+CACHE_SECONDS = 1.0  # how long a key row read from the store is trusted
+CACHE_ROWS = 10_000
 _TENANT = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
@@ -64,17 +67,47 @@ class Keys:
         self.clock = clock
         self._touched: dict[str, float] = {}
         self._pending: set[asyncio.Future[None]] = set()
+        # What the store said, and when (monotonic): a change made through this object clears it at once; one
+        # made elsewhere (the offline CLI, another replica) is seen within CACHE_SECONDS.
+        self._rows: dict[bytes, tuple[float, KeyRecord | None, Principal | None]] = {}
+        self._open_checked = -CACHE_SECONDS
 
     async def open_mode(self) -> bool:
-        """True while no key was ever created."""
-        return not await self.repo.any()
+        """True while no key was ever created (once one exists, never again)."""
+        if self._open_checked is None:
+            return False
+        now = time.monotonic()
+        if now - self._open_checked < CACHE_SECONDS:
+            return True
+        if await self.repo.any():
+            self._open_checked = None
+            return False
+        self._open_checked = now
+        return True
+
+    async def _row(self, d: bytes) -> tuple[KeyRecord | None, Principal | None]:
+        now = time.monotonic()
+        cached = self._rows.get(d)
+        if cached is not None and now - cached[0] < CACHE_SECONDS:
+            return cached[1], cached[2]
+        r = await self.repo.by_digest(d)
+        if len(self._rows) >= CACHE_ROWS:  # bounded: unknown keys sent by a client must not grow it
+            self._rows.clear()
+        p = principal_of(r) if r is not None else None
+        self._rows[d] = (now, r, p)
+        return r, p
+
+    def _forget(self) -> None:
+        self._rows.clear()
+        if self._open_checked is not None:
+            self._open_checked = -CACHE_SECONDS
 
     async def authenticate(self, presented: str | None) -> Principal | None:
         """The principal of a valid key, or None (unknown, revoked or expired)."""
         if not presented or len(presented) > 256:
             return None
         d = digest(presented)
-        r = await self.repo.by_digest(d)
+        r, p = await self._row(d)
         now = self.clock()
         if r is None or not hmac.compare_digest(r.digest, d) or r.revoked_at is not None or (
                 r.expires_at is not None and r.expires_at <= now):
@@ -82,7 +115,7 @@ class Keys:
         if now - self._touched.get(r.id, 0.0) >= TOUCH_EVERY:
             self._touched[r.id] = now
             self._touch_later(r.id, now)
-        return principal_of(r)
+        return p
 
     def _touch_later(self, key_id: str, now: float) -> None:
         """Record the use without making this request wait for a commit."""
@@ -118,7 +151,9 @@ class Keys:
                            tuple(str(g) for g in grants), now, expires_at)
         if await self.repo.by_digest(record.digest) is not None:
             raise InvalidArgument("this key already exists", field="secret")
-        return CreatedKey(await self.repo.create(record), secret)
+        created = await self.repo.create(record)
+        self._forget()
+        return CreatedKey(created, secret)
 
     async def list(self, tenant: str | None = None, by: Principal | None = None) -> list[KeyRecord]:
         if by is not None:
@@ -130,6 +165,7 @@ class Keys:
         if by is not None and "admin" not in by.scopes:
             raise Forbidden("managing keys needs the admin scope", scope="admin")
         r = await self.repo.revoke(key_id, tenant, self.clock())
+        self._forget()
         if r is None:
             raise NotFound("no such key", id=key_id)
         return r

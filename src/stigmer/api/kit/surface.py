@@ -48,7 +48,10 @@ class Surface:
     checks_path: bool = True  # the edge refuses paths that are not UTF-8 once percent-decoded
 
     def matches(self, path: str) -> bool:
-        return any(p == "/" or path == p or path.startswith(p + "/") for p in self.prefixes)
+        for p in self.prefixes:
+            if p == "/" or path.startswith(p) and (len(path) == len(p) or path[len(p)] == "/"):
+                return True
+        return False
 
     def error(self, request: Request, exc: Exception) -> Response:
         return self.render(request, self.problem(exc))
