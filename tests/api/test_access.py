@@ -101,11 +101,11 @@ names = st.sampled_from(["k", "k2", "x", "wf/k"])
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(route=st.sampled_from(ROUTES), key=names)
-def test_tenant_a_never_reads_or_changes_tenant_b(world, route, key):
+@given(route=st.sampled_from(ROUTES), ns=st.sampled_from(["ns", "cntrlnode"]), key=names)
+def test_tenant_a_never_reads_or_changes_tenant_b(world, route, ns, key):
     c, keys = world
     before = b_state(c, keys)
-    r = route.request(c, "ns", key, keys["a"])
+    r = route.request(c, ns, key, keys["a"])
     assert r.status_code < 500, (route, r.text)
     assert B_MARK not in r.text, (route, r.text)
     assert b_state(c, keys) == before
