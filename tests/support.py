@@ -12,3 +12,34 @@ def new_key(c, tenant: str = "default", scopes=("read", "write", "watch"), prefi
                headers={"Authorization": f"Bearer {ADMIN_KEY}"})
     assert r.status_code == 201, r.text
     return r.json()["secret"]
+
+
+def live_app(settings):
+    """The app on uvicorn in a thread (an SSE stream needs a real server to be read and left): a context
+    manager yielding its URL."""
+    import contextlib
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from stigmer.app import create_app
+
+    @contextlib.contextmanager
+    def run():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+        t = threading.Thread(target=srv.run, daemon=True)
+        t.start()
+        while not srv.started:
+            time.sleep(0.01)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            srv.should_exit = True
+            t.join(5)
+
+    return run()

@@ -1,31 +1,20 @@
 """Change streams over real HTTP: SSE frames and long-poll, against uvicorn running the app in a thread."""
 
-import socket
 import threading
 import time
 
 import httpx
 import pytest
-import uvicorn
 
 from stigmer.app import create_app
 from stigmer.config import Settings
+from support import live_app
 
 
 @pytest.fixture
 def server(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    settings = Settings.load({"data_dir": str(tmp_path), "sse_keepalive_seconds": 0.3}, environ={})
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    while not srv.started:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    t.join(5)
+    with live_app(Settings.load({"data_dir": str(tmp_path), "sse_keepalive_seconds": 0.3}, environ={})) as url:
+        yield url
 
 
 def read_frames(resp, n, timeout=5.0):

@@ -4,18 +4,14 @@ bodies that validate against the documented schemas; parameters used are documen
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from stigmer.app import create_app
 from support import ADMIN_KEY
 from stigmer.config import Settings
+from support import live_app
 
 # ---- a validator for the JSON Schema subset msgspec and docs.py emit --------------------------------
 
@@ -255,18 +251,8 @@ def test_allow_matches_the_documented_methods(client):
 @pytest.fixture
 def live_url(tmp_path):
     """The app on uvicorn in a thread: an SSE stream needs a real server to be read and left."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    settings = Settings.load({"data_dir": str(tmp_path)}, environ={})
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    while not srv.started:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    t.join(5)
+    with live_app(Settings.load({"data_dir": str(tmp_path)}, environ={})) as url:
+        yield url
 
 
 def test_sse_watch_is_documented(live_url):

@@ -32,16 +32,16 @@ class _HeadTimer:
         if not self.transport.is_closing():
             self.transport.close()
 
-
-class HttpToolsHeadTimeout(_HeadTimer, HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(transport)  # type: ignore[misc]
         self._arm_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head()
-        super().connection_lost(exc)
+        super().connection_lost(exc)  # type: ignore[misc]
 
+
+class HttpToolsHeadTimeout(_HeadTimer, HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._arm_head()
@@ -52,14 +52,6 @@ class HttpToolsHeadTimeout(_HeadTimer, HttpToolsProtocol):
 
 
 class H11HeadTimeout(_HeadTimer, H11Protocol):
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm_head()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_head()
-        super().connection_lost(exc)
-
     def data_received(self, data: bytes) -> None:
         if self.conn.their_state is h11.IDLE:  # bytes of a new head (h11 has no message-begin hook)
             self._arm_head()
