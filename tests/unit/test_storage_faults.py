@@ -35,14 +35,6 @@ async def _cap_pages(store: SQLiteStore, extra: int) -> None:
     await store.submit(cap)
 
 
-@pytest.fixture
-async def store(tmp_path):
-    s = SQLiteStore(str(tmp_path / "data"))
-    await s.open()
-    yield s
-    await s.close()
-
-
 async def test_full_database_answers_storage_full_and_the_writer_recovers(store):
     kv = KV(store)
     await kv.put(T, "ns", "keep", {"v": 1})

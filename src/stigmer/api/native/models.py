@@ -80,18 +80,6 @@ class Out(msgspec.Struct, forbid_unknown_fields=True):
     """Response models are closed: their schemas forbid members they do not name."""
 
 
-class EntryOut(Out):
-    namespace: str
-    key: str
-    value: Any
-    version: int
-    create_revision: int
-    mod_revision: int
-    created_at: str
-    updated_at: str
-    expires_at: str | None
-
-
 class EntryMetaOut(Out):
     """An entry without its value: PUT's answer, and list entries with values=false."""
 
@@ -103,6 +91,10 @@ class EntryMetaOut(Out):
     created_at: str
     updated_at: str
     expires_at: str | None
+
+
+class EntryOut(EntryMetaOut):
+    value: Any
 
 
 class ListOut(Out):
