@@ -1,167 +1,109 @@
-"""The store interface: what the engine may ask of a storage backend.
+"""The store contract (v2): what the engine may ask of a storage backend.
 
-A store owns durability, revisions and the changes table. It knows nothing of HTTP and applies no
-business rule: the engine's mutation functions run inside `submit` against a `WriteTxn` and decide what
-to write; the store makes each one atomic, numbers its changes and makes it durable before answering.
-Values travel as compact JSON bytes so that reads never decode what they only pass through.
+A store owns durability, revisions, the changes table and migrations. It knows nothing of HTTP and
+applies no business rule. It is a set of per-capability repositories (key/value, API keys, the change
+log; later leases, tokens, claims…) plus one write unit:
+
+- **Reads are async** and may be served by any replica; they see every commit acknowledged before them.
+- **Writes are mutation functions.** `submit(tenant, fn)` runs `fn(tx)` against a `WriteTxn` and answers
+  only once the result is durable. The engine's functions decide what to write; the store makes each
+  one atomic and numbers its change sets.
+- **The serialisation rule.** Mutations of one tenant never overlap, in one process or across replicas:
+  `fn` runs while its transaction holds the tenant's write lock (SQLite: the single writer; PostgreSQL:
+  the tenant's revision-counter row, locked `FOR UPDATE` before `fn` runs). So a read-modify-write inside
+  `fn` is atomic, and a tenant's revisions commit in order with no gap.
+- **The retry rule.** A store may run `fn` more than once (a batch retried after a storage fault, a lost
+  connection or a serialisation failure before commit). So `fn` reads and writes only through `tx`, has
+  no other side effect, and returns a value computed from what it read; only the last run's writes and
+  result count. When a commit's outcome is unknown (the connection died during COMMIT), the store does
+  not retry: it raises StorageUnavailable and the caller may not assume either outcome.
+- **Revisions.** `tx.new_revision()` takes the tenant's next revision; every revision taken must record
+  at least one change, so the changes table holds every revision until compaction removes it.
+- **Time.** `tx.now` and every expiry check come from the store's `clock`, the one the engine uses.
+- **Revision and compaction information** (`log.revision`) is read from the database, never from a
+  per-process cache: another replica may have moved it.
+- **Commit notifications.** After each local commit the store calls `listener.committed(changes)` on
+  the event loop; a store shared by several processes also calls `listener.rang(tenant, rev)` when it
+  hears that another one committed (a doorbell that may be lost), and asks the feed to poll every
+  `tick_seconds`. The change feed (engine/feed.py) turns both into contiguous, ordered change sets.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Protocol, TypeVar
 
-import msgspec
+from ..clock import Clock
+from ..engine.types import Change, ChangeFilter, Entry, KeyRecord, RevisionInfo, StorageFault
 
 T = TypeVar("T")
 
-
-class Entry(msgspec.Struct, frozen=True):
-    tenant: str
-    namespace: str
-    key: str
-    value: bytes  # compact JSON
-    version: int
-    create_rev: int
-    mod_rev: int
-    created_at: float  # epoch seconds
-    updated_at: float
-    expires_at: float | None
+__all__ = ["Change", "ChangeFilter", "ChangeLog", "CommitListener", "Entry", "KVReads", "KVWrites",
+           "KeyRecord", "KeyRepository", "RevisionInfo", "StorageFault", "Store", "WriteTxn"]
 
 
-class Change(msgspec.Struct, frozen=True):
-    tenant: str
-    rev: int
-    namespace: str
-    key: str
-    type: str  # "put" | "delete" | "expire"
-    value: bytes | None  # value after (put), else None
-    prev_value: bytes | None  # value before, None if absent
-    version: int  # version after (0 for delete/expire)
-    ts: float
+# key/value
 
 
-class ChangeFilter(msgspec.Struct, frozen=True):
-    """Which changes a watcher wants: a whole tenant, a namespace, a key prefix in it, or one key."""
+class KVReads(Protocol):
+    """Reads of versioned entries (`store.kv`)."""
 
-    tenant: str
-    namespace: str | None = None
-    prefix: str | None = None
-    key: str | None = None
-    hidden: tuple[str, ...] = ()  # namespaces never delivered (reserved ones the watcher may not see)
-
-    def matches(self, c: Change) -> bool:
-        if c.tenant != self.tenant or c.namespace in self.hidden:
-            return False
-        if self.namespace is not None and c.namespace != self.namespace:
-            return False
-        if self.key is not None:
-            return c.key == self.key
-        return self.prefix is None or c.key.startswith(self.prefix)
-
-
-class RevisionInfo(msgspec.Struct, frozen=True):
-    current: int  # newest revision committed for the tenant (0 if none)
-    compacted: int  # newest revision whose changes were removed by compaction (0 if none)
-
-
-class StorageFault(msgspec.Struct, frozen=True):
-    """The storage fault that failed the latest write: set when a commit fails for the disk's sake,
-    cleared by the next commit that writes."""
-
-    code: str  # "storage_full" | "storage_unavailable"
-    reason: str  # the database's own words, e.g. "database or disk is full"
-    since: float  # epoch seconds of the first failure
-    last: float  # epoch seconds of the latest failure
-
-
-class WriteTxn(Protocol):
-    """What a mutation function sees inside the writer: one atomic unit, committed durably or not at all."""
-
-    now: float
-
-    def get(self, tenant: str, namespace: str, key: str) -> Entry | None:
+    async def get(self, tenant: str, namespace: str, key: str) -> Entry | None:
         """The stored row, expired or not (the engine decides what expiry means)."""
+
+    async def get_many(self, tenant: str, namespace: str, keys: Iterable[str]) -> list[Entry | None]:
+        """Point reads from one consistent snapshot, in the order asked."""
+
+    async def scan(self, tenant: str, namespace: str, prefix: str, after: str | None, limit: int,
+                   now: float) -> list[Entry]:
+        """Live entries whose key starts with `prefix`, strictly after `after`, in key byte order."""
+
+    async def history(self, tenant: str, namespace: str, key: str, before_rev: int | None,
+                      limit: int) -> list[Change]:
+        """Changes of one key with revision < before_rev (all when None), newest first."""
+
+    async def due_tenants(self, now: float, limit: int) -> list[str]:
+        """Tenants holding an entry whose expiry is due."""
+
+
+class KVWrites(Protocol):
+    """Writes of versioned entries inside a mutation (`tx.kv`); all of the transaction's tenant."""
+
+    def get(self, namespace: str, key: str) -> Entry | None:
+        """The stored row, expired or not, as this transaction sees it."""
 
     def put(self, entry: Entry) -> None: ...
 
-    def delete(self, tenant: str, namespace: str, key: str) -> None: ...
+    def delete(self, namespace: str, key: str) -> None: ...
 
-    def new_revision(self, tenant: str) -> int:
-        """Allocate the tenant's next revision for a change set of this mutation."""
-
-    def record(self, change: Change) -> None:
-        """Append a change row; it reaches watchers after commit."""
-
-    def expired(self, now: float, limit: int) -> list[Entry]:
-        """Entries whose expiry is due, oldest expiry first."""
+    def expired(self, limit: int) -> list[Entry]:
+        """Entries whose expiry is due at `tx.now`, oldest expiry first."""
 
 
-class Store(Protocol):
-    async def open(self) -> None: ...
+# the change log
 
-    async def close(self) -> None: ...
 
-    async def submit(self, fn: Callable[[WriteTxn], T]) -> T:
-        """Run `fn` atomically in the writer; return its result once durable, or raise what it raised."""
+class ChangeLog(Protocol):
+    """The changes table (`store.log`): the single source of every watch, stream and replica fan-out."""
 
-    def get(self, tenant: str, namespace: str, key: str) -> Entry | None:
-        """Point read of the stored row (may be expired), inline: it takes microseconds."""
+    async def revision(self, tenant: str) -> RevisionInfo:
+        """The newest committed revision and the compaction point, as the database holds them."""
 
-    async def get_many(self, tenant: str, namespace: str, keys: Iterable[str]) -> list[Entry | None]:
-        """Point reads from one consistent snapshot."""
+    async def revisions(self, tenants: Iterable[str]) -> dict[str, int]:
+        """The newest committed revision of each tenant named (0 for one that never wrote)."""
 
-    async def scan(self, tenant: str, namespace: str, prefix: str, after: str | None, limit: int, now: float) -> list[Entry]:
-        """Live entries whose key starts with `prefix`, strictly after `after`, in key byte order."""
-
-    async def changes(self, flt: ChangeFilter, after_rev: int, limit: int) -> list[Change]:
-        """Changes matching `flt` with revision > after_rev, in revision order."""
-
-    async def key_history(self, tenant: str, namespace: str, key: str, before_rev: int | None, limit: int) -> list[Change]:
-        """Changes of one key, newest first."""
-
-    def revision(self, tenant: str) -> RevisionInfo:
-        """The newest published revision and the compaction point."""
-
-    def committed_revision(self, tenant: str) -> int:
-        """The newest committed revision, read from the database (may be ahead of `revision().current`)."""
+    async def read(self, flt: ChangeFilter, after_rev: int, limit: int) -> list[Change]:
+        """Changes matching `flt` with revision > after_rev, in revision order (then write order)."""
 
     async def compact(self, older_than: float) -> int:
-        """Remove change rows older than `older_than`; return how many."""
-
-    def ping(self) -> None:
-        """A trivial query; raises if the database cannot answer."""
-
-    def health(self) -> StorageFault | None:
-        """The active storage fault, if any (no I/O)."""
-
-    async def probe(self) -> None:
-        """Commit one tiny durable write, to learn whether a fault has cleared; raises StorageFull or
-        StorageUnavailable while it has not."""
-
-    def set_listener(self, listener: Callable[[list[Change]], Any]) -> None:
-        """Called on the event loop after each commit with its changes in revision order."""
+        """Remove whole revisions whose changes are all older than `older_than`, moving each tenant's
+        compaction point in the same transaction; return how many change rows went."""
 
 
-
-
-
-class KeyRecord(msgspec.Struct, frozen=True):
-    """A stored API key: only the SHA-256 digest of the secret is kept."""
-
-    id: str
-    digest: bytes
-    tenant: str
-    name: str
-    scopes: tuple[str, ...]
-    prefixes: tuple[str, ...]  # "namespace" or "namespace/key-prefix"; empty = every namespace
-    created_at: float
-    expires_at: float | None = None
-    last_used_at: float | None = None
-    revoked_at: float | None = None
+# API keys
 
 
 class KeyRepository(Protocol):
-    """Tenants and API keys."""
+    """Tenants and API keys (`store.keys`)."""
 
     async def any(self) -> bool:
         """Whether any key was ever created (revoked ones count: open mode never comes back)."""
@@ -181,3 +123,59 @@ class KeyRepository(Protocol):
         """Record that these keys were just used."""
 
     async def tenants(self) -> list[str]: ...
+
+
+# the write unit
+
+
+class WriteTxn(Protocol):
+    """What a mutation function sees: one atomic unit of one tenant, committed durably or not at all."""
+
+    tenant: str
+    now: float  # the store clock's time when this run began
+    kv: KVWrites
+
+    def new_revision(self) -> int:
+        """Take the tenant's next revision for a change set of this mutation (once per change set)."""
+
+    def record(self, change: Change) -> None:
+        """Append a change row; it reaches watchers after commit."""
+
+
+class CommitListener(Protocol):
+    def committed(self, changes: list[Change]) -> None:
+        """A local commit's changes, on the event loop, in revision order per tenant."""
+
+    def rang(self, tenant: str, rev: int) -> None:
+        """Another process committed the tenant's revision `rev` (a hint: it may come late or never)."""
+
+
+class Store(Protocol):
+    clock: Clock
+    kv: KVReads
+    keys: KeyRepository
+    log: ChangeLog
+    tick_seconds: float | None  # how often the change feed polls revisions; None when every commit is local
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def submit(self, tenant: str, fn: Callable[[WriteTxn], T]) -> T:
+        """Run `fn` under the tenant's serialisation; return its result once durable, or raise what it
+        raised (its writes undone). See the serialisation and retry rules above."""
+
+    def set_listener(self, listener: CommitListener) -> None: ...
+
+    async def ping(self) -> None:
+        """A trivial query; raises if the database cannot answer."""
+
+    def health(self) -> StorageFault | None:
+        """The active storage fault, if any (no I/O)."""
+
+    async def probe(self) -> None:
+        """Commit one tiny durable write, to learn whether a fault has cleared; raises StorageFull or
+        StorageUnavailable while it has not."""
+
+    def describe(self) -> dict[str, Any]:
+        """What the store is, for /v1/settings and logs (never a password)."""

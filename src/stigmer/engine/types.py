@@ -1,0 +1,83 @@
+"""The domain types every layer shares: entries, changes, filters, revisions, key records.
+
+The engine owns them; the store reads and writes them, and the front doors render them.
+Values travel as compact JSON bytes so that reads never decode what they only pass through.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Entry(msgspec.Struct, frozen=True):
+    tenant: str
+    namespace: str
+    key: str
+    value: bytes  # compact JSON
+    version: int
+    create_rev: int
+    mod_rev: int
+    created_at: float  # epoch seconds
+    updated_at: float
+    expires_at: float | None
+
+
+class Change(msgspec.Struct, frozen=True):
+    tenant: str
+    rev: int
+    namespace: str
+    key: str
+    type: str  # "put" | "delete" | "expire"
+    value: bytes | None  # value after (put), else None
+    prev_value: bytes | None  # value before, None if absent
+    version: int  # version after (0 for delete/expire)
+    ts: float
+
+
+class ChangeFilter(msgspec.Struct, frozen=True):
+    """Which changes a watcher wants: a whole tenant, a namespace, a key prefix in it, or one key."""
+
+    tenant: str
+    namespace: str | None = None
+    prefix: str | None = None
+    key: str | None = None
+    hidden: tuple[str, ...] = ()  # namespaces never delivered (reserved ones the watcher may not see)
+
+    def matches(self, c: Change) -> bool:
+        if c.tenant != self.tenant or c.namespace in self.hidden:
+            return False
+        if self.namespace is not None and c.namespace != self.namespace:
+            return False
+        if self.key is not None:
+            return c.key == self.key
+        return self.prefix is None or c.key.startswith(self.prefix)
+
+
+class RevisionInfo(msgspec.Struct, frozen=True):
+    current: int  # newest revision committed for the tenant (0 if none)
+    compacted: int  # newest revision whose changes were removed by compaction (0 if none)
+
+
+class StorageFault(msgspec.Struct, frozen=True):
+    """The storage fault that failed the latest write: set when a commit fails for the disk's sake,
+    cleared by the next commit that writes."""
+
+    code: str  # "storage_full" | "storage_unavailable"
+    reason: str  # the database's own words, e.g. "database or disk is full"
+    since: float  # epoch seconds of the first failure
+    last: float  # epoch seconds of the latest failure
+
+
+class KeyRecord(msgspec.Struct, frozen=True):
+    """A stored API key: only the SHA-256 digest of the secret is kept."""
+
+    id: str
+    digest: bytes
+    tenant: str
+    name: str
+    scopes: tuple[str, ...]
+    prefixes: tuple[str, ...]  # "namespace" or "namespace/key-prefix"; empty = every namespace
+    created_at: float
+    expires_at: float | None = None
+    last_used_at: float | None = None
+    revoked_at: float | None = None

@@ -1,0 +1,70 @@
+"""PostgreSQL for tests: one database per test session, created on the local server and dropped after."""
+
+from __future__ import annotations
+
+import atexit
+import os
+
+import pytest
+
+BASE_URL = os.environ.get("STIGMER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+_state: dict[str, object] = {}
+
+
+def _unavailable(reason: str):
+    if os.environ.get("STIGMER_REQUIRE_POSTGRES"):
+        pytest.fail(f"PostgreSQL is required here (STIGMER_REQUIRE_POSTGRES) but {reason}")
+    pytest.skip(f"PostgreSQL not reachable at {BASE_URL}: {reason}")
+
+
+def new_database(name: str) -> str:
+    """Create (or recreate) database `name` next to BASE_URL's and return its URL."""
+    import psycopg
+
+    with psycopg.connect(BASE_URL, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return BASE_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_database(name: str) -> None:
+    import psycopg
+
+    try:
+        with psycopg.connect(BASE_URL, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except Exception:
+        pass
+
+
+def postgres_url(request=None) -> str:
+    """The session's test database (created on first use), or skip/fail when PostgreSQL is not there."""
+    if "url" in _state:
+        return _state["url"]  # type: ignore[return-value]
+    if "error" in _state:
+        _unavailable(str(_state["error"]))
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        _state["error"] = f"psycopg is not installed ({exc})"
+        _unavailable(str(_state["error"]))
+    name = f"stigmer_test_{os.getpid()}"
+    try:
+        url = new_database(name)
+    except Exception as exc:
+        _state["error"] = exc
+        _unavailable(str(exc))
+    atexit.register(drop_database, name)
+    _state["url"] = url
+    return url
+
+
+def fresh_tables(url: str) -> None:
+    """Empty every table but the schema version, so each test starts from nothing."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'schema_migrations'")]
+        if tables:
+            conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables))
