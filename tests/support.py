@@ -14,6 +14,15 @@ def new_key(c, tenant: str = "default", scopes=("read", "write", "watch"), prefi
     return r.json()["secret"]
 
 
+def stored(c, tenant: str, namespace: str, key: str):
+    """The live entry as the engine of an in-process app (a TestClient) reads it."""
+    return c.portal.call(c.app.state.services.kv.get, tenant, namespace, key)
+
+
+def revision(c, tenant: str) -> int:
+    return c.portal.call(c.app.state.services.hub.revision, tenant).current
+
+
 def live_app(settings):
     """The app on uvicorn in a thread (an SSE stream needs a real server to be read and left): a context
     manager yielding its URL."""

@@ -100,7 +100,7 @@ def test_compacted_is_explicit(server, tmp_path):
     async def compact_via_second_store():
         s = SQLiteStore(str(tmp_path))
         await s.open()
-        await s.compact(time.time() + 1)
+        await s.log.compact(time.time() + 1)
         await s.close()
 
     asyncio.run(compact_via_second_store())
