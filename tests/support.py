@@ -6,6 +6,19 @@ from __future__ import annotations
 ADMIN_KEY = "stg_test-admin-key-for-the-in-process-app-0001"
 
 
+def app_settings(values: dict):
+    """Settings for an in-process app. On the PostgreSQL run (`make test-postgres`) its data directory
+    stands for a database of its own."""
+    from stigmer.config import Settings
+
+    from pg_support import ON_POSTGRES, database_for
+
+    values = dict(values)
+    if ON_POSTGRES:
+        values.setdefault("database_url", database_for(values["data_dir"]))
+    return Settings.load(values, environ={})
+
+
 def new_key(c, tenant: str = "default", scopes=("read", "write", "watch"), prefixes=(), **extra) -> str:
     """Create an API key through the admin API of an app started with `admin_key=ADMIN_KEY`."""
     r = c.post("/v1/admin/keys", json={"tenant": tenant, "scopes": list(scopes), "prefixes": list(prefixes), **extra},

@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pg_support import ON_POSTGRES, database_for
+
 START_TIMEOUT = 20.0
 
 
@@ -35,6 +37,8 @@ class ServerProcess:
 
     def __init__(self, data_dir: Path, port: int | None = None, args: tuple[str, ...] = (), **settings: object):
         self.data_dir = data_dir
+        if ON_POSTGRES:  # the same data directory stands for the same database
+            settings.setdefault("database_url", database_for(str(data_dir)))
         self.args = args  # extra `serve` options
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
