@@ -61,6 +61,7 @@ def check_store(settings: Settings) -> None:
         except ImportError:
             raise click.ClickException("the PostgreSQL store needs psycopg: pip install 'stigmer[postgres]'") from None
         return
+    from .store.sqlite.lock import DataDirInUse, check_free
     from .store.sqlite.store import check_data_dir
 
     try:
@@ -68,6 +69,10 @@ def check_store(settings: Settings) -> None:
     except OSError as exc:
         raise click.ClickException(f"cannot write the data directory {settings.data_dir}: {exc.strerror or exc}"
                                    " (Stigmer keeps its database there and must be able to write it)") from None
+    try:
+        check_free(settings.data_dir)  # the store takes the lock itself; this turns "in use" into one line
+    except DataDirInUse as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def refuse_open_exposure(settings: Settings) -> None:
@@ -299,9 +304,12 @@ def watch(namespace: str | None, prefix: str | None, key: str | None, from_revis
                 console.print(f"[dim]{cs.revision}[/] [{colour}]{ch.type}[/] {escape(ch.namespace)}/{escape(ch.key)}"
                               f" [dim]v{ch.version}[/]{value}", highlight=False)
 
+from .backup_cli import backup, restore  # noqa: E402
 from .keys_cli import keys  # noqa: E402  (registered last: it reuses this module's helpers)
 
 main.add_command(keys)
+main.add_command(backup)
+main.add_command(restore)
 
 if __name__ == "__main__":
     sys.exit(main())

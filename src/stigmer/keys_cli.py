@@ -63,10 +63,14 @@ def _offline(target: Offline, work: Callable[[Any], Awaitable[Any]]) -> Any:
         finally:
             await store.close()
 
+    from .store.sqlite.lock import DataDirInUse
+
     try:
         return asyncio.run(run())
     except EngineError as exc:
         _fail(exc.code, exc.message)
+    except DataDirInUse as exc:  # a second writer would corrupt the revision numbering
+        _fail("data_dir_in_use", f"{exc}; stop it, or manage keys through it with --url and an admin --api-key")
 
 
 def _online(url: str, api_key: str | None, method: str, path: str, **kwargs: Any) -> Any:

@@ -14,6 +14,7 @@ from ..base import CommitListener, StorageFault
 from .faults import storage_error
 from .keys import SQLiteKeys
 from .kv import SQLiteKV
+from .lock import DataDirLock
 from .log import SQLiteLog
 from .migrations import migrate
 from .writer import Writer, WriteTxnSQLite
@@ -54,9 +55,14 @@ class SQLiteStore:
 
     async def open(self) -> None:
         os.makedirs(self._data_dir, exist_ok=True)
-        write_conn = _connect(self.path)
-        migrate(write_conn)
-        revs = dict(write_conn.execute("SELECT tenant, rev FROM tenant_revisions").fetchall())
+        self._lock = DataDirLock(self._data_dir).acquire()  # DataDirInUse: another store has this directory
+        try:
+            write_conn = _connect(self.path)
+            migrate(write_conn)
+            revs = dict(write_conn.execute("SELECT tenant, rev FROM tenant_revisions").fetchall())
+        except BaseException:
+            self._lock.release()
+            raise
         self.read_conn = _connect(self.path)
         self._pool = ThreadPoolExecutor(self._reader_threads, thread_name_prefix="stigmer-reader")
         self._writer = Writer(write_conn, asyncio.get_running_loop(), self.clock, revs, self._on_commit)
@@ -70,6 +76,7 @@ class SQLiteStore:
         self._pool.shutdown(wait=True)
         for conn in [self.read_conn, self._write_conn, *self._readers]:
             conn.close()
+        self._lock.release()
 
     def set_listener(self, listener: CommitListener) -> None:
         self._listener = listener
