@@ -33,7 +33,7 @@ def _report(summary: Summary, text: str, as_json: bool, **extra: str) -> None:
 
         click.echo(msgspec.json.encode({"file": summary.path, "size": summary.size,
                                         "schema_version": summary.schema_version, "revisions": summary.revisions,
-                                        **extra}).decode())
+                                        "checksum": summary.checksum, **extra}).decode())
     else:
         click.echo(f"{text}: {summary.details()}")
 

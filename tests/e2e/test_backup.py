@@ -228,9 +228,11 @@ def test_sqlite_backup_while_writing_restores_one_consistent_state(tmp_path, mak
     finally:
         src.stop()
     assert stdout.startswith(f"wrote {out}: ") and "schema 3, 2 tenants" in stdout, stdout
-    assert [p.name for p in out.parent.iterdir()] == [out.name]  # no temporary file left behind
+    assert sorted(p.name for p in out.parent.iterdir()) == [out.name, out.name + ".sha256"]  # no temporary file
+    check = subprocess.run(["sha256sum", "-c", out.name + ".sha256"], cwd=out.parent, capture_output=True, text=True)
+    assert check.returncode == 0 and check.stdout.strip() == f"{out.name}: OK", check
     restored = stigmer("restore", "--data-dir", str(fresh), str(out)).stdout
-    assert restored.startswith(f"restored {out} into {fresh}: "), restored
+    assert restored.startswith(f"restored {out} into {fresh}: ") and "checksum matches" in restored, restored
     dst.start()
     check_restored(dst.url, tokens, acks, began, ended, stdout)
 
@@ -257,31 +259,44 @@ def _corrupt(good: Path, tmp: Path) -> dict[str, Path]:
 @sqlite_only
 def test_a_damaged_backup_is_refused_and_nothing_is_replaced(tmp_path, make_server):
     src, target = make_server(), make_server()
-    for s, value in ((src, "from the backup"), (target, "already here")):
-        s.start()
-        for i in range(20):
-            assert httpx.put(f"{s.url}/v1/kv/{NS}/k{i}", json={"v": value, "i": i}).status_code == 201
-        s.stop()
+    src.start()
+    for i in range(20):
+        assert httpx.put(f"{src.url}/v1/kv/{NS}/k{i}", json={"v": "from the backup", "i": i}).status_code == 201
+    src.stop()
     good = tmp_path / "good.db"
     stigmer("backup", "--data-dir", str(src.data_dir), str(good))
-    db = target.data_dir / "stigmer.db"
-    before = hashlib.sha256(db.read_bytes()).hexdigest()
-    for name, bad in _corrupt(good, tmp_path).items():
+    target.start()
+    for i in range(25):
+        assert httpx.put(f"{target.url}/v1/kv/{NS}/k{i}", json={"v": "already here", "i": i}).status_code == 201
+    target.kill()  # its last commits are in stigmer.db-wal only
+    files = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in target.data_dir.iterdir()
+             if f.name != "stigmer.lock"}
+    assert set(files) == {"stigmer.db", "stigmer.db-wal", "stigmer.db-shm"}
+    bad_files = _corrupt(good, tmp_path)
+    # one changed byte inside a value: SQLite's integrity check cannot see it, the checksum file does
+    tampered = tmp_path / "tampered.db"
+    tampered.write_bytes(good.read_bytes().replace(b'"from the backup","i":3}', b'"from the backup","i":4}'))
+    (tmp_path / "tampered.db.sha256").write_text((tmp_path / "good.db.sha256").read_text())
+    bad_files["tampered"] = tampered
+    for name, bad in bad_files.items():
         for where in (target.data_dir, tmp_path / f"empty-{bad.stem}"):
             p = stigmer("restore", "--data-dir", str(where), str(bad), "--force", ok=False)
-            one_line_error(p, "error [invalid_backup]", str(bad))
-            assert sorted(f.name for f in where.iterdir()) == (
-                ["stigmer.db", "stigmer.lock"] if where == target.data_dir else ["stigmer.lock"]), name
-    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+            line = one_line_error(p, "error [invalid_backup]", str(bad))
+            assert name != "tampered" or "does not match its checksum file" in line, line
+            left = {f.name for f in where.iterdir()} - {"stigmer.lock"}
+            assert left == (set(files) if where == target.data_dir else set()), (name, left)
+    assert {f: hashlib.sha256((target.data_dir / f).read_bytes()).hexdigest() for f in files} == files
     target.start()
     assert httpx.get(f"{target.url}/v1/kv/{NS}/k3").json()["value"] == {"v": "already here", "i": 3}
-    target.stop()
-    # the good one replaces it only with --force
+    target.kill()  # again: a WAL full of the old database's pages
+    # the good one replaces it only with --force, and the old WAL is not replayed onto it
     one_line_error(stigmer("restore", "--data-dir", str(target.data_dir), str(good), ok=False),
                    "error [exists]", "--force")
-    stigmer("restore", "--data-dir", str(target.data_dir), str(good), "--force")
+    assert "checksum matches good.db.sha256" in stigmer("restore", "--data-dir", str(target.data_dir), str(good),
+                                                        "--force").stdout
     target.start()
     assert httpx.get(f"{target.url}/v1/kv/{NS}/k3").json()["value"] == {"v": "from the backup", "i": 3}
+    assert httpx.get(f"{target.url}/v1/kv/{NS}/k22").status_code == 404
     assert httpx.get(f"{target.url}/v1/revision").json()["revision"] == 20
 
 
@@ -405,6 +420,12 @@ def test_postgres_restore_force_replaces_and_damage_is_refused(tmp_path, pg_data
         (tmp_path / name).write_bytes(content)
         p = stigmer("restore", "--database-url", b_url, str(tmp_path / name), "--force", ok=False)
         one_line_error(p, "error [invalid_backup]", name)
+    # a changed byte in the archive's table of contents (schema text) passes pg_restore's reading; not the checksum
+    toc = data.index(b"CREATE TABLE")
+    (tmp_path / "toc.pgdump").write_bytes(data[:toc] + b"CREATE TABLF" + data[toc + 12:])
+    (tmp_path / "toc.pgdump.sha256").write_text((tmp_path / "a.pgdump.sha256").read_text())
+    p = stigmer("restore", "--database-url", b_url, str(tmp_path / "toc.pgdump"), "--force", ok=False)
+    one_line_error(p, "error [invalid_backup]", "does not match its checksum file")
     b.start()  # nothing was replaced
     assert httpx.get(f"{b.url}/v1/kv/{NS}/k3").json()["value"] == {"v": "already here", "i": 3}
     assert httpx.get(f"{b.url}/v1/kv/{NS}/k20").status_code == 404

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from .backups import BackupError, Summary, install, temp_beside
+from .backups import BackupError, Summary, check_checksum, install, sha256_of, temp_beside, write_checksum
 
 TABLES = ("schema_migrations", "entries", "changes", "tenant_revisions", "tenants", "api_keys", "store_probe")
 _REQUIRED = {"schema_migrations", "entries", "changes", "tenant_revisions"}
@@ -62,6 +62,8 @@ def _said(p: subprocess.CompletedProcess, target: Target | None = None) -> str:
     """The tool's own words: its last few error lines."""
     lines = [line.strip() for line in p.stderr.splitlines() if line.strip()]
     text = " / ".join(lines[-3:]) or f"exit status {p.returncode}"
+    if p.returncode < 0:
+        text += f" ({os.path.basename(p.args[0])} died of signal {-p.returncode})"
     return target.scrub(text) if target else text
 
 
@@ -74,8 +76,10 @@ def backup(url: str, out_file: str) -> Summary:
         if p.returncode != 0:
             raise BackupError("backup_failed", f"pg_dump of {target.shown} failed: {_said(p, target)}")
         summary = verify(tmp, name=out_file)
+        digest = sha256_of(tmp)  # of what was verified
         install(tmp, out_file)
-    return summary._replace(path=out_file)
+        note = write_checksum(digest, out_file)
+    return summary._replace(path=out_file, checksum=note)
 
 
 def verify(path: str, *, name: str | None = None) -> Summary:
@@ -138,9 +142,8 @@ def stigmer_tables(target: Target) -> tuple[list[str], list[str]]:
                 "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename = ANY(%s)"
                 " ORDER BY tablename", (list(TABLES),))]
             clients = [r[0] for r in conn.execute(
-                "SELECT coalesce(application_name, '') || ' (pid ' || pid || ')' FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                " AND application_name LIKE 'stigmer%' ORDER BY pid")]
+                "SELECT application_name FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND application_name LIKE 'stigmer%' ORDER BY 1")]
     except psycopg.Error as exc:
         raise BackupError("unavailable", f"cannot use {target.shown}: {target.scrub(str(exc).strip())}") from None
     return tables, clients
@@ -150,7 +153,10 @@ def restore(url: str, in_file: str, *, force: bool = False) -> Summary:
     """`pg_restore` a verified archive into the database, in one transaction. Refuses while Stigmer servers
     are connected, and refuses a database holding Stigmer tables unless `force` (which drops them first)."""
     target = Target(url)
-    summary = verify(in_file)
+    if not os.path.isfile(in_file):
+        raise BackupError("not_found", f"no such file: {in_file}")
+    note = check_checksum(in_file)
+    summary = verify(in_file)._replace(checksum=note)
     try:
         from .postgres.migrations import MIGRATIONS
     except ImportError as exc:  # psycopg missing: the store's package says what to install
@@ -161,8 +167,8 @@ def restore(url: str, in_file: str, *, force: bool = False) -> Summary:
                                             f"Stigmer knows ({known}): restore it with the Stigmer that made it")
     tables, clients = stigmer_tables(target)
     if clients:
-        raise BackupError("in_use", f"{target.shown} is in use by Stigmer servers ({', '.join(clients)}):"
-                                    " stop them first")
+        raise BackupError("in_use", f"{target.shown} is in use: {len(clients)} connections of Stigmer servers"
+                                    f" ({', '.join(sorted(set(clients)))}); stop them first")
     if tables and not force:
         raise BackupError("exists", f"{target.shown} already holds Stigmer tables ({', '.join(tables)}): pass"
                                     " --force to replace them (back it up first if you may want it again)")

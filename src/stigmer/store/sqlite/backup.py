@@ -14,7 +14,7 @@ import shutil
 import sqlite3
 from urllib.parse import quote
 
-from ..backups import BackupError, Summary, install, temp_beside
+from ..backups import BackupError, Summary, check_checksum, install, sha256_of, temp_beside, write_checksum
 from .lock import DataDirLock
 from .migrations import MIGRATIONS
 from .store import DB_FILE
@@ -55,8 +55,10 @@ def backup(data_dir: str, out_file: str) -> Summary:
         except OSError as exc:
             raise BackupError("backup_failed", f"cannot write {out_file}: {exc.strerror or exc}") from None
         summary = verify(tmp, name=out_file)
+        digest = sha256_of(tmp)  # of what was verified
         install(tmp, out_file)
-    return summary._replace(path=out_file)
+        note = write_checksum(digest, out_file)
+    return summary._replace(path=out_file, checksum=note)
 
 
 def verify(path: str, *, restoring: bool = False, name: str | None = None) -> Summary:
@@ -106,12 +108,13 @@ def restore(data_dir: str, in_file: str, *, force: bool = False) -> Summary:
                 raise BackupError("restore_failed", f"cannot copy {in_file} into {data_dir}: "
                                                     f"{exc.strerror or exc}") from None
             try:
-                summary = verify(tmp, restoring=True, name=in_file)  # the copy to install, not only the original
+                note = check_checksum(in_file, copy=tmp)  # the copy to install, not only the original
+                summary = verify(tmp, restoring=True, name=in_file)
             finally:
                 _remove_side_files(tmp)  # left by reading a copy that was in WAL mode
             _remove_side_files(db)  # first: an old WAL replayed onto the new database would corrupt it
             install(tmp, db)
-    return summary._replace(path=in_file)
+    return summary._replace(path=in_file, checksum=note)
 
 
 def _remove_side_files(db: str) -> None:
