@@ -87,11 +87,12 @@ def test_long_poll_returns_when_something_arrives(server):
         assert c.get("/v1/watch", params={"key": "a"}).json()["error"]["code"] == "invalid_argument"
 
 
-def test_compacted_is_explicit(server, tmp_path):
-    with httpx.Client(base_url=server, timeout=5) as c:
+def test_compacted_is_explicit(tmp_path):
+    with live_app(app_settings({"data_dir": str(tmp_path)})) as server, httpx.Client(base_url=server, timeout=5) as c:
         for i in range(3):
             c.put("/v1/kv/app/k", content=str(i).encode())
-    # Compact through the running app's store, as the compactor task would.
+    # Compact through a store of its own, as the compactor task would (once the app has stopped: one store
+    # per data directory).
     import asyncio
 
     from stigmer.store.sqlite import SQLiteStore
