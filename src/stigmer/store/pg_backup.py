@@ -37,8 +37,8 @@ class Target:
         self.shown = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}
-        return {**env, "PGPASSWORD": self.password} if self.password else env
+        """The tools' environment: the URL's password, if it has one, wins over an inherited PGPASSWORD."""
+        return {**os.environ, "PGPASSWORD": self.password} if self.password else dict(os.environ)
 
     def scrub(self, text: str) -> str:
         return text.replace(self.password, "***") if self.password else text
@@ -54,7 +54,7 @@ def _tool(name: str) -> str:
 
 
 def _run(args: list[str], target: Target | None = None) -> subprocess.CompletedProcess:
-    env = target.env() if target else {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}
+    env = target.env() if target else None
     return subprocess.run(args, env=env, capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL)
 
 
