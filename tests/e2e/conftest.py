@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pg_support import ON_POSTGRES, database_for
+from pg_support import ON_POSTGRES, database_for, new_database, postgres_url
 
 START_TIMEOUT = 20.0
 
@@ -145,5 +145,20 @@ def start_server(tmp_path):
         return s
 
     yield start
+    for s in started:
+        s.kill()
+
+
+@pytest.fixture(scope="module")
+def replicas(tmp_path_factory):
+    """Three servers on one PostgreSQL database of their own (skips, or fails in CI, without PostgreSQL)."""
+    postgres_url()
+    base = tmp_path_factory.mktemp("replicas")
+    url = new_database(f"stigmer_{base.name}_{os.getpid()}".lower())
+    started = [ServerProcess(base / f"r{i}", database_url=url) for i in range(3)]
+    for s in started:
+        s.data_dir.mkdir()
+        s.start()
+    yield started
     for s in started:
         s.kill()
