@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -459,3 +460,64 @@ def test_missing_postgres_tools_are_named(tmp_path):
             p = stigmer(cmd, "--database-url", "postgresql://postgres@127.0.0.1/x", str(tmp_path / "f.pgdump"),
                         ok=False, PATH=str(empty))
         one_line_error(p, "error [tool_missing]", "postgresql-client")
+
+
+# ---- the examples in docs/backup.md, run as written ------------------------------------------------------
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "backup.md"
+
+
+def doc_examples(kind: str) -> list[tuple[str, list[str]]]:
+    """(script, the output shown after it) of each `sh` block of docs/backup.md marked as run here for `kind`."""
+    lines = DOC.read_text().splitlines()
+    found = []
+    for i, line in enumerate(lines):
+        if line != "```sh" or f"test_backup.py runs these commands ({kind})" not in lines[i - 1]:
+            continue
+        end = lines.index("```", i + 1)
+        nxt = next(k for k in range(end + 1, len(lines)) if lines[k].startswith("```"))
+        shown = lines[nxt + 1: lines.index("```", nxt + 1)] if lines[nxt] == "```" else []
+        found.append(("\n".join(lines[i + 1: end]), shown))
+    assert found, f"no {kind} examples in {DOC}"
+    return found
+
+
+def shape(text: str, cwd: Path) -> list[str]:
+    """Output lines with what differs from run to run (numbers, the directory, a database URL) made alike."""
+    text = text.replace(str(cwd), "/srv/stigmer")
+    text = re.sub(r"postgresql://\S+(?=: )", "URL", text)
+    return re.sub(r"\d+(\.\d+)?", "N", text).strip().splitlines()
+
+
+def run_example(script: str, cwd: Path, **env: str) -> str:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("STIGMER_", "PG"))}
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # `stigmer` as installed
+    p = subprocess.run(["sh", "-e", "-c", script], cwd=cwd, capture_output=True, text=True, timeout=60,
+                       env={**base, "PATH": path, "NO_COLOR": "1", **env})
+    assert p.returncode == 0, f"{script}\n--- stdout\n{p.stdout}\n--- stderr\n{p.stderr}"
+    return p.stdout
+
+
+def test_the_sqlite_examples_in_the_docs_are_true(tmp_path, start_server):
+    (backup_script, backup_shown), (restore_script, restore_shown) = doc_examples("SQLite")
+    server = start_server(tmp_path / "data")
+    for i in range(41):
+        assert httpx.put(f"{server.url}/v1/kv/agents/a{i % 5}", json=i).status_code in (200, 201)
+    assert shape(run_example(backup_script, tmp_path), tmp_path) == shape("\n".join(backup_shown), tmp_path)
+    server.stop()
+    assert shape(run_example(restore_script, tmp_path), tmp_path) == shape("\n".join(restore_shown), tmp_path)
+    restored = start_server(tmp_path / "restored")
+    assert httpx.get(f"{restored.url}/v1/kv/agents/a0").json()["value"] == 40
+
+
+def test_the_postgres_examples_in_the_docs_are_true(tmp_path, pg_databases, start_server):
+    [(script, shown)] = doc_examples("PostgreSQL")
+    src_url, new_url = pg_databases("doc_src"), pg_databases("doc_new")
+    server = start_server(tmp_path / "src", database_url=src_url)
+    for i in range(41):
+        assert httpx.put(f"{server.url}/v1/kv/agents/a{i % 5}", json=i).status_code in (200, 201)
+    out = run_example(script, tmp_path, STIGMER_DATABASE_URL=src_url, NEW_DATABASE_URL=new_url)
+    assert shape(out, tmp_path) == shape("\n".join(shown), tmp_path)
+    server.stop()
+    restored = start_server(tmp_path / "new", database_url=new_url)
+    assert httpx.get(f"{restored.url}/v1/kv/agents/a0").json()["value"] == 40
