@@ -43,8 +43,9 @@ def _fail(code: str, message: str) -> None:
     sys.exit(1)
 
 
-def _guarded(work):
-    """Run `work()`; a refusal or failure is one line on stderr and exit 1, Ctrl-C exit 130."""
+def _guarded(work, failed: str):
+    """Run `work()`; a refusal or failure is one line on stderr and exit 1 (`failed` is the code of an
+    unforeseen file-system error), Ctrl-C exit 130."""
     from .store.sqlite.lock import DataDirInUse
 
     try:
@@ -53,6 +54,8 @@ def _guarded(work):
         _fail(exc.code, exc.message)
     except DataDirInUse as exc:
         _fail("data_dir_in_use", f"{exc}; stop it first")
+    except OSError as exc:
+        _fail(failed, f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
     except KeyboardInterrupt:
         sys.exit(130)
 
@@ -66,11 +69,11 @@ def backup(out_file: str, data_dir: str | None, database_url: str | None, as_jso
     if database_url:
         from .store import pg_backup
 
-        summary = _guarded(lambda: pg_backup.backup(database_url, out_file))
+        summary = _guarded(lambda: pg_backup.backup(database_url, out_file), "backup_failed")
     else:
         from .store.sqlite import backup as sqlite_backup
 
-        summary = _guarded(lambda: sqlite_backup.backup(data_dir, out_file))
+        summary = _guarded(lambda: sqlite_backup.backup(data_dir, out_file), "backup_failed")
     _report(summary, f"wrote {out_file}", as_json)
 
 
@@ -84,11 +87,11 @@ def restore(in_file: str, force: bool, data_dir: str | None, database_url: str |
     if database_url:
         from .store import pg_backup
 
-        summary = _guarded(lambda: pg_backup.restore(database_url, in_file, force=force))
-        into = _guarded(lambda: pg_backup.Target(database_url).shown)
+        summary = _guarded(lambda: pg_backup.restore(database_url, in_file, force=force), "restore_failed")
+        into = _guarded(lambda: pg_backup.Target(database_url).shown, "restore_failed")
     else:
         from .store.sqlite import backup as sqlite_backup
 
-        summary = _guarded(lambda: sqlite_backup.restore(data_dir, in_file, force=force))
+        summary = _guarded(lambda: sqlite_backup.restore(data_dir, in_file, force=force), "restore_failed")
         into = os.path.abspath(data_dir)
     _report(summary, f"restored {in_file} into {into}", as_json, into=into)

@@ -90,7 +90,10 @@ def verify(path: str, *, name: str | None = None) -> Summary:
     pg_restore = _tool("pg_restore")
     listed = _run([pg_restore, "--list", path])
     if listed.returncode != 0:
-        raise BackupError("invalid_backup", f"{name} is not a readable PostgreSQL archive: {_said(listed)}")
+        with open(path, "rb") as f:
+            sqlite = f.read(16) == b"SQLite format 3\0"
+        hint = " (a SQLite backup: restore it with --data-dir)" if sqlite else ""
+        raise BackupError("invalid_backup", f"{name} is not a readable PostgreSQL archive: {_said(listed)}{hint}")
     tables = set(re.findall(r"^\d+; \d+ \d+ TABLE DATA \S+ (\w+) ", listed.stdout, re.M))
     if not _REQUIRED <= tables:
         raise BackupError("invalid_backup", f"{name} is a PostgreSQL archive but not of a Stigmer database")

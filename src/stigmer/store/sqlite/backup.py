@@ -82,7 +82,8 @@ def verify(path: str, *, restoring: bool = False, name: str | None = None) -> Su
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        raise BackupError("invalid_backup", f"{name} is not a readable Stigmer backup: {exc}") from None
+        hint = " (a PostgreSQL archive: restore it with --database-url)" if _starts(path, b"PGDMP") else ""
+        raise BackupError("invalid_backup", f"{name} is not a readable Stigmer backup: {exc}{hint}") from None
     known = max(v for v, _ in MIGRATIONS)
     if restoring and version > known:
         raise BackupError("invalid_backup", f"{name} has schema {version}, newer than this Stigmer knows ({known}):"
@@ -95,8 +96,10 @@ def restore(data_dir: str, in_file: str, *, force: bool = False) -> Summary:
     store holds the directory, and refuses to replace an existing database unless `force`."""
     if not os.path.isfile(in_file):
         raise BackupError("not_found", f"no such file: {in_file}")
-    os.makedirs(data_dir, exist_ok=True)
     db = os.path.join(data_dir, DB_FILE)
+    if os.path.exists(db) and os.path.samefile(in_file, db):
+        raise BackupError("invalid_argument", "the backup file must not be the database itself")
+    os.makedirs(data_dir, exist_ok=True)
     with DataDirLock(data_dir):  # held until the new database is in place: no server can start meanwhile
         if os.path.exists(db) and not force:
             raise BackupError("exists", f"{os.path.abspath(db)} already exists: pass --force to replace it"
@@ -121,3 +124,8 @@ def _remove_side_files(db: str) -> None:
     for side in SIDE_FILES:
         with contextlib.suppress(FileNotFoundError):
             os.remove(db + side)
+
+
+def _starts(path: str, magic: bytes) -> bool:
+    with open(path, "rb") as f:
+        return f.read(len(magic)) == magic
