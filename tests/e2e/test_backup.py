@@ -353,6 +353,10 @@ def test_backup_errors_are_one_line(tmp_path, make_server):
 @pytest.fixture
 def pg_databases(request):
     """Make databases of their own for this test (`make(name)` gives a URL); dropped at the end."""
+    import importlib.util
+
+    if importlib.util.find_spec("stigmer.store.postgres") is None:  # while it is written on its own branch
+        pytest.skip("the PostgreSQL store (stigmer.store.postgres) is not on this branch yet")
     postgres_url(request)  # skips (or fails, where PostgreSQL is required) when there is none
     made = []
 
