@@ -24,7 +24,8 @@ def _options(fn):
     fn = click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")(fn)
     fn = click.option("--database-url", default=None,
                       help="A PostgreSQL store (postgresql://...) [STIGMER_DATABASE_URL].")(fn)
-    return click.option("--data-dir", default=None, help="A SQLite data directory [STIGMER_DATA_DIR, default ./data].")(fn)
+    return click.option("--data-dir", default=None,
+                        help="A SQLite data directory [STIGMER_DATA_DIR, default ./data].")(fn)
 
 
 def _report(summary: Summary, text: str, as_json: bool, **extra: str) -> None:

@@ -137,7 +137,8 @@ def stigmer_tables(target: Target) -> tuple[list[str], list[str]]:
     try:
         import psycopg
     except ImportError:
-        raise BackupError("tool_missing", "restoring PostgreSQL needs psycopg: pip install 'stigmer[postgres]'") from None
+        raise BackupError("tool_missing",
+                          "restoring PostgreSQL needs psycopg: pip install 'stigmer[postgres]'") from None
     try:
         with psycopg.connect(target.dsn, password=target.password or None, connect_timeout=5,
                              application_name="stigmer-restore") as conn:
