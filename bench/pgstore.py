@@ -1,0 +1,106 @@
+"""Quick figures for the PostgreSQL store (not a test): 64 concurrent writers and readers, and the floor.
+
+  .venv/bin/python bench/pgstore.py [--url postgresql://postgres@127.0.0.1:5432/postgres] [--seconds 5]
+
+- put/s: single-key read-then-write mutations (get, new revision, upsert, change row) through
+  `store.submit`, 64 tasks at once, one tenant and then 8 tenants;
+- get/s: `store.kv.get`, 64 tasks at once;
+- floor/s: a raw psycopg async loop, 64 tasks on 8 connections, each an upsert in its own transaction.
+Also compares the writer's pipeline mode with plain round trips (`--no-pipeline`).
+Creates database `stigmer_bench` next to the URL's and drops it after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from stigmer.engine.types import Change, Entry
+from stigmer.store.postgres import PostgresStore
+from stigmer.store.postgres import writer as writer_module
+
+CONCURRENCY = 64
+
+
+def put(ns: str, key: str, value: bytes):
+    def fn(tx):
+        cur = tx.kv.get(ns, key)
+        rev = tx.new_revision()
+        e = Entry(tx.tenant, ns, key, value, cur.version + 1 if cur else 1, cur.create_rev if cur else rev, rev,
+                  cur.created_at if cur else tx.now, tx.now, None)
+        tx.kv.put(e)
+        tx.record(Change(tx.tenant, rev, ns, key, "put", value, cur.value if cur else None, e.version, tx.now))
+        return e
+    return fn
+
+
+async def timed(seconds: float, one) -> float:
+    done = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker(i: int) -> None:
+        nonlocal done
+        n = 0
+        while time.perf_counter() < stop:
+            await one(i, n)
+            n += 1
+        done += n
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(CONCURRENCY)))
+    return done / (time.perf_counter() - start)
+
+
+async def store_figures(url: str, seconds: float, tenants: int) -> tuple[float, float]:
+    store = PostgresStore(url)
+    await store.open()
+    try:
+        value = b'{"n":1,"text":"a small JSON value"}'
+        puts = await timed(seconds, lambda i, n: store.submit(f"t{i % tenants}", put("ns", f"k{i}-{n % 100}", value)))
+        gets = await timed(seconds, lambda i, n: store.kv.get(f"t{i % tenants}", "ns", f"k{i}-{n % 100}"))
+        return puts, gets
+    finally:
+        await store.close()
+
+
+async def floor(url: str, seconds: float) -> float:
+    async with AsyncConnectionPool(url, min_size=8, max_size=8, open=False) as pool:
+        async with pool.connection() as conn:
+            await conn.execute("CREATE TABLE IF NOT EXISTS floor (k TEXT PRIMARY KEY, v BYTEA, n BIGINT)")
+
+        async def one(i: int, n: int) -> None:
+            async with pool.connection() as conn:
+                await conn.execute("INSERT INTO floor VALUES (%s, %s, 1) ON CONFLICT (k) DO UPDATE"
+                                   " SET v = EXCLUDED.v, n = floor.n + 1", (f"k{i}-{n % 100}", b'{"n":1}'))
+
+        return await timed(seconds, one)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    base = args.url
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS stigmer_bench WITH (FORCE)")
+        conn.execute("CREATE DATABASE stigmer_bench")
+    url = base.rsplit("/", 1)[0] + "/stigmer_bench"
+    try:
+        for pipeline in (True, False):
+            writer_module.USE_PIPELINE = pipeline
+            for tenants in (1, 8):
+                puts, gets = await store_figures(url, args.seconds, tenants)
+                print(f"pipeline={pipeline!s:5} tenants={tenants}: put {puts:8.0f}/s  get {gets:8.0f}/s")
+        print(f"floor (raw async upsert, one transaction each): {await floor(url, args.seconds):8.0f}/s")
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS stigmer_bench WITH (FORCE)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
