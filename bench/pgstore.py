@@ -5,8 +5,10 @@
 - put/s: single-key read-then-write mutations (get, new revision, upsert, change row) through
   `store.submit`, 64 tasks at once, one tenant and then 8 tenants;
 - get/s: `store.kv.get`, 64 tasks at once;
-- floor/s: a raw psycopg async loop, 64 tasks on 8 connections, each an upsert in its own transaction.
-Also compares the writer's pipeline mode with plain round trips (`--no-pipeline`).
+- floor/s: a raw psycopg async loop, 64 tasks on an 8-connection pool, each an upsert in its own
+  transaction (and the same for point reads).
+Also compares the writer's pipeline mode with plain round trips, and batched point reads with one
+statement per read.
 Creates database `stigmer_bench` next to the URL's and drops it after.
 """
 
@@ -21,7 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from stigmer.engine.types import Change, Entry
 from stigmer.store.postgres import PostgresStore
-from stigmer.store.postgres import writer as writer_module
+from stigmer.store.postgres import kv as kv_module, writer as writer_module
 
 CONCURRENCY = 64
 
@@ -67,7 +69,7 @@ async def store_figures(url: str, seconds: float, tenants: int) -> tuple[float, 
         await store.close()
 
 
-async def floor(url: str, seconds: float) -> float:
+async def floor(url: str, seconds: float) -> tuple[float, float]:
     async with AsyncConnectionPool(url, min_size=8, max_size=8, open=False) as pool:
         async with pool.connection() as conn:
             await conn.execute("CREATE TABLE IF NOT EXISTS floor (k TEXT PRIMARY KEY, v BYTEA, n BIGINT)")
@@ -77,7 +79,11 @@ async def floor(url: str, seconds: float) -> float:
                 await conn.execute("INSERT INTO floor VALUES (%s, %s, 1) ON CONFLICT (k) DO UPDATE"
                                    " SET v = EXCLUDED.v, n = floor.n + 1", (f"k{i}-{n % 100}", b'{"n":1}'))
 
-        return await timed(seconds, one)
+        async def read(i: int, n: int) -> None:
+            async with pool.connection() as conn:
+                await (await conn.execute("SELECT v FROM floor WHERE k = %s", (f"k{i}-{n % 100}",))).fetchall()
+
+        return await timed(seconds, one), await timed(seconds, read)
 
 
 async def main() -> None:
@@ -91,16 +97,24 @@ async def main() -> None:
         conn.execute("CREATE DATABASE stigmer_bench")
     url = base.rsplit("/", 1)[0] + "/stigmer_bench"
     try:
-        for pipeline in (True, False):
+        for pipeline, batch in ((True, True), (False, False), (True, True), (False, False)):
             writer_module.USE_PIPELINE = pipeline
+            kv_module.BATCH_GETS = batch
             for tenants in (1, 8):
                 puts, gets = await store_figures(url, args.seconds, tenants)
-                print(f"pipeline={pipeline!s:5} tenants={tenants}: put {puts:8.0f}/s  get {gets:8.0f}/s")
-        print(f"floor (raw async upsert, one transaction each): {await floor(url, args.seconds):8.0f}/s")
+                print(f"pipeline={pipeline!s:5} batched gets={batch!s:5} tenants={tenants}:"
+                      f" put {puts:7.0f}/s  get {gets:7.0f}/s", flush=True)
+        for _ in range(2):
+            ups, reads = await floor(url, args.seconds)
+            print(f"floor (raw psycopg pool, one statement each): upsert {ups:7.0f}/s  read {reads:7.0f}/s", flush=True)
     finally:
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute("DROP DATABASE IF EXISTS stigmer_bench WITH (FORCE)")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        import uvloop  # what `stigmer serve` runs on
+        uvloop.run(main())
+    except ImportError:
+        asyncio.run(main())

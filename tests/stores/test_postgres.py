@@ -280,6 +280,7 @@ class Proxy:
 async def test_unreachable_database_answers_storage_unavailable_then_recovers(url, monkeypatch):
     monkeypatch.setattr(writer_module, "RECONNECT_DELAYS", (0.01, 0.02))
     monkeypatch.setattr(store_module, "POOL_TIMEOUT", 1.0)
+    monkeypatch.setattr(store_module, "POOL_RECONNECT_TIMEOUT", 0.1)
     host, _, rest = url.partition("@")[2].partition(":")
     proxy = Proxy(int(rest.split("/")[0]))
     await proxy.start()

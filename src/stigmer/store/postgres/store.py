@@ -37,7 +37,11 @@ log = logging.getLogger("stigmer.store")
 # about 15 s instead of the kernel's two hours.
 CONNECT_OPTIONS = {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
                    "keepalives_count": 5}
-POOL_TIMEOUT = 5.0  # seconds a read waits for a pooled connection before StorageUnavailable
+POOL_TIMEOUT = 3.0  # seconds a read waits for a pooled connection before StorageUnavailable
+# How long the pool keeps retrying a lost connection in the background (psycopg_pool backs off 1 s,
+# 2 s, 4 s...). Kept short: once it gives up, the next read that waits reconnects at once, so a
+# database back after a long outage serves reads again without waiting out a long backoff.
+POOL_RECONNECT_TIMEOUT = 2.0
 
 
 class PostgresStore:
@@ -73,7 +77,7 @@ class PostgresStore:
             await migrate(conn)
         self._pool = AsyncConnectionPool(
             self.url, min_size=self.pool_size, max_size=self.pool_size, open=False, timeout=POOL_TIMEOUT,
-            kwargs={"autocommit": True, **self._options("stigmer-read")}, name="stigmer-read")
+            reconnect_timeout=POOL_RECONNECT_TIMEOUT, kwargs={"autocommit": True, **self._options("stigmer-read")}, name="stigmer-read")
         await self._pool.open(wait=True, timeout=POOL_TIMEOUT)
         loop = asyncio.get_running_loop()
         self._writers = [Writer(f"stigmer-writer-{i}", self._write_connection, loop, self.clock,

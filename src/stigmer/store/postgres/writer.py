@@ -8,8 +8,12 @@ read-modify-write inside a function is atomic and revisions commit in order with
 
 Statements go out in pipeline mode: a function's writes do not wait for their answers, only its reads
 do. A database error therefore fails the whole group (it may surface in a later function); the group is
-then run again one function at a time, so only the function at fault fails. A Python exception raised
-by a function undoes just its savepoint.
+then run again one function at a time, so only the function at fault fails.
+
+Savepoints cost as much as the writes they guard (measured: docs/postgres-store.md), and most failing
+functions fail before they write (a version conflict, a missing key), which needs no undo at all. So
+a group first runs without savepoints; only if a function raises after writing is the group rolled
+back and run again with a savepoint per function, so that the failure undoes just its own writes.
 
 Faults: a lost connection before COMMIT, a serialisation failure or a deadlock runs the group again
 (on a fresh connection, after a short backoff): functions may run more than once (store contract). A
@@ -59,9 +63,11 @@ _EXPIRED = (
 _ENSURE = "INSERT INTO tenant_revisions (tenant, rev) SELECT unnest(%s::text[]), 0 ON CONFLICT DO NOTHING"
 _LOCK = "SELECT tenant, rev FROM tenant_revisions WHERE tenant = ANY(%s) ORDER BY tenant FOR UPDATE"
 _SET_REV = "UPDATE tenant_revisions SET rev = %s WHERE tenant = %s"
+# All the group's change rows in one statement.
 _RECORD = (
     "INSERT INTO changes (tenant, rev, seq, ns, key, type, value, prev_value, version, ts)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " SELECT * FROM unnest(%s::text[], %s::bigint[], %s::int[], %s::text[], %s::text[], %s::text[],"
+    " %s::bytea[], %s::bytea[], %s::bigint[], %s::float8[])"
 )
 
 
@@ -97,7 +103,7 @@ class KVWritesPG:
 class WriteTxnPG:
     """The `WriteTxn` handed to one run of one mutation function."""
 
-    __slots__ = ("conn", "tenant", "now", "kv", "rev", "changes", "wrote", "_savepoints", "_in_savepoint")
+    __slots__ = ("conn", "tenant", "now", "kv", "rev", "changes", "wrote", "dirty", "_savepoints", "_in_savepoint")
 
     def __init__(self, conn: psycopg.Connection, tenant: str, now: float, rev: int, savepoints: bool):
         self.conn = conn
@@ -106,7 +112,8 @@ class WriteTxnPG:
         self.kv = KVWritesPG(self)
         self.rev = rev  # the newest revision taken (the locked counter's value to begin with)
         self.changes: list[Change] = []
-        self.wrote = False
+        self.wrote = False  # recorded or wrote anything (a commit that clears a storage fault)
+        self.dirty = False  # sent a writing statement (something to undo)
         self._savepoints = savepoints
         self._in_savepoint = False
 
@@ -124,7 +131,7 @@ class WriteTxnPG:
         if self._savepoints and not self._in_savepoint:
             self.conn.execute("SAVEPOINT m")
             self._in_savepoint = True
-        self.wrote = True
+        self.wrote = self.dirty = True
         self.conn.execute(sql, params)
 
     def check_tenant(self, tenant: str) -> None:
@@ -160,6 +167,10 @@ class _ConnectFailed(Exception):
 
 class _Retry(Exception):
     """Run the group again (a counter row went missing under us)."""
+
+
+class _NeedsSavepoints(Exception):
+    """A function raised after writing: run the group again, a savepoint per function."""
 
 
 Outcome = tuple[asyncio.Future, bool, Any]
@@ -224,9 +235,10 @@ class Writer:
     def _commit_group(self, batch: list[_Job]) -> None:
         delays = iter(() if self._down else RECONNECT_DELAYS)
         conflicts = 0
+        savepoints = False
         while True:
             try:
-                outcomes, changes, revs, wrote = self._attempt(batch)
+                outcomes, changes, revs, wrote = self._attempt(batch, savepoints)
             except _CommitUnknown as exc:
                 self._discard()
                 error = unavailable("the connection to PostgreSQL was lost during COMMIT;"
@@ -247,6 +259,9 @@ class Writer:
                     self._deliver_soon([(j.future, False, error) for j in batch], [], {})
                     return
                 self._rollback()
+                if isinstance(exc, _NeedsSavepoints):
+                    savepoints = True
+                    continue
                 if (is_retryable(exc) or isinstance(exc, _Retry)) and conflicts < MAX_CONFLICT_RETRIES:
                     conflicts += 1
                     continue
@@ -267,7 +282,7 @@ class Writer:
             self._deliver_soon(outcomes, changes, revs)
             return
 
-    def _attempt(self, batch: list[_Job]) -> tuple[list[Outcome], list[Change], dict[str, int], bool]:
+    def _attempt(self, batch: list[_Job], savepoints: bool) -> tuple[list[Outcome], list[Change], dict[str, int], bool]:
         """Run the group through COMMIT on the writer's connection (connecting if needed)."""
         conn = self._connection()
         tenants = sorted({j.tenant for j in batch if j.tenant is not None})
@@ -278,9 +293,9 @@ class Writer:
             self._known.update(unknown)
         if USE_PIPELINE:
             with conn.pipeline():
-                result = self._run_group(conn, batch, tenants)
+                result = self._run_group(conn, batch, tenants, savepoints)
         else:
-            result = self._run_group(conn, batch, tenants)
+            result = self._run_group(conn, batch, tenants, savepoints)
         # Every statement has answered (the pipeline is synced): only COMMIT itself is left in doubt.
         if result[1] or result[3]:
             try:
@@ -293,8 +308,8 @@ class Writer:
             conn.rollback()  # nothing written: nothing to make durable
         return result
 
-    def _run_group(self, conn: psycopg.Connection, batch: list[_Job],
-                   tenants: list[str]) -> tuple[list[Outcome], list[Change], dict[str, int], bool]:
+    def _run_group(self, conn: psycopg.Connection, batch: list[_Job], tenants: list[str],
+                   savepoints: bool) -> tuple[list[Outcome], list[Change], dict[str, int], bool]:
         base: dict[str, int] = {}
         if tenants:
             base = dict(conn.execute(_LOCK, (tenants,)).fetchall())
@@ -305,7 +320,7 @@ class Writer:
         outcomes: list[Outcome] = []
         changes: list[Change] = []
         wrote = False
-        savepoints = len(batch) > 1
+        alone = len(batch) == 1
         for job in batch:
             tenant = job.tenant
             tx = WriteTxnPG(conn, tenant, self._clock.now(), revs.get(tenant, 0), savepoints)  # type: ignore[arg-type]
@@ -314,9 +329,10 @@ class Writer:
             except psycopg.Error:
                 raise  # the transaction may be gone already: fail the group
             except Exception as exc:
-                if not savepoints:  # alone in its group: nothing else to keep
-                    outcomes.append((job.future, False, exc))
-                    return outcomes, [], {}, False
+                if alone:  # nothing else to keep: the whole transaction is rolled back
+                    return [(job.future, False, exc)], [], {}, False
+                if tx.dirty and not savepoints:
+                    raise _NeedsSavepoints() from exc
                 tx.undo()
                 outcomes.append((job.future, False, exc))
                 continue
@@ -335,7 +351,7 @@ class Writer:
             for c in changes:
                 n = seq[c.rev] = seq.get(c.rev, 0) + 1  # write order within a revision
                 rows.append((c.tenant, c.rev, n, c.namespace, c.key, c.type, c.value, c.prev_value, c.version, c.ts))
-            conn.cursor().executemany(_RECORD, rows)
+            conn.execute(_RECORD, [list(column) for column in zip(*rows)])
         return outcomes, changes, taken, wrote
 
     # connection
