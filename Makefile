@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 7474
 DATA ?= ./data
 
-.PHONY: run test install dev clean docs bench bench-full reliability
+.PHONY: run test test-postgres install dev clean docs bench bench-full reliability
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,10 @@ run: $(VENV)/.installed
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -q
 
+# The API and end-to-end suites once more, on PostgreSQL (STIGMER_TEST_DATABASE_URL, default the local server).
+test-postgres: $(VENV)/.dev-installed
+	STIGMER_TEST_STORE=postgres $(BIN)/python -m pytest -q tests/api tests/e2e
+
 # The reliability harness at full size (make test runs it at a reduced size); see docs/reliability.md.
 reliability: $(VENV)/.dev-installed
 	RELIABILITY=full $(BIN)/python -m pytest -q tests/reliability
@@ -38,11 +42,13 @@ docs: $(VENV)/.installed
 
 bench:
 	$(MAKE) install
+	$(BIN)/pip install -q -e '.[postgres]'
 	sh bench/setup.sh
 	$(BIN)/python bench/run.py
 
 bench-full:
 	$(MAKE) install
+	$(BIN)/pip install -q -e '.[postgres]'
 	sh bench/setup.sh
 	$(BIN)/python bench/run.py --full
 

@@ -143,6 +143,10 @@ class CPUMeter:
         ru = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.last = ru.ru_utime + ru.ru_stime
 
+    def reset(self) -> None:
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.last = ru.ru_utime + ru.ru_stime
+
     def share(self, res: dict) -> float:
         used = res.pop("_ru") - self.last
         self.last += used
@@ -186,10 +190,11 @@ def redis_bench(meter: CPUMeter, seconds_hint: float) -> dict:
     return out
 
 
-def stigmer_server(tag: str, key: str | None = None) -> tuple[Server, str]:
+def stigmer_server(tag: str, key: str | None = None, database_url: str | None = None) -> tuple[Server, str]:
     data = tempfile.mkdtemp(prefix=f"bench-stigmer-{tag}-")
     port = free_port()
-    env = {"STIGMER_LOG_LEVEL": "warning", **({"STIGMER_ADMIN_KEY": key} if key else {})}
+    env = {"STIGMER_LOG_LEVEL": "warning", **({"STIGMER_ADMIN_KEY": key} if key else {}),
+           **({"STIGMER_DATABASE_URL": database_url} if database_url else {})}
     return Server("stigmer", [str(STIGMER), "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", data],
                   port, env=env, ready_path="/healthz"), data
 
@@ -259,6 +264,9 @@ def main() -> None:
         srv.stop()
         shutil.rmtree(data, ignore_errors=True)
 
+    # 2c. the PostgreSQL store: one replica, two replicas, and raw psycopg at the same concurrency (its floor)
+    res["postgres"] = postgres_bench(meter, secs)
+
     # 3. the typical Python baseline
     db_dir = tempfile.mkdtemp(prefix="bench-fastapi-")
     port = free_port()
@@ -312,6 +320,89 @@ def main() -> None:
         (RESULTS / name).write_text(json.dumps(res, indent=2))
     (RESULTS / "latest.md").write_text(render(res))
     log(f"done in {res['elapsed_s']} s: bench/results/latest.md")
+
+
+PG_ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_database() -> str | None:
+    """A fresh database for this run, or None (with the reason logged) when PostgreSQL is not there."""
+    try:
+        import psycopg
+    except ImportError:
+        log("postgres: psycopg is not installed (make bench installs stigmer[postgres]); rows skipped")
+        return None
+    name = f"stigmer_bench_{os.getpid()}"
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:
+        log(f"postgres: not reachable at {PG_ADMIN_URL} ({exc}); rows skipped")
+        return None
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop_pg_database(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+def _pg_floor(url: str, mode: str, seconds: float) -> dict:
+    argv = pinned(SERVER_CORE, [sys.executable, str(BENCH / "peers" / "pg_floor.py"), url, mode, str(seconds), str(CONNS)])
+    res = json.loads(subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+    log(f"psycopg floor {mode}: {res['rps']:.0f} req/s p99 {res['p99_ms']:.2f} ms")
+    return res
+
+
+def _wrk_pair(meter: CPUMeter, ports: list[int], script: str, seconds: float) -> dict:
+    """Two wrk processes at once, CONNS/2 connections each, one per replica; rates add up."""
+    meter.share(wrk(ports[0], script, 1, CONNS // 2))
+    argvs = []
+    for port in ports:
+        src = (LUA / "common.lua").read_text() + "\n" + (LUA / f"{script}.lua").read_text()
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+            f.write(src)
+        argvs.append(pinned(LOAD_CORE, ["wrk", "-t1", f"-c{CONNS // 2}", f"-d{seconds}s", "--timeout", "10s", "-s",
+                                        f.name, f"http://127.0.0.1:{port}"]))
+    procs = [subprocess.Popen(a, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for a in argvs]
+    outs = [json.loads(re.search(r"BENCH_JSON (\{.*\})", p.communicate()[0].decode()).group(1)) for p in procs]
+    for a in argvs:
+        os.unlink(a[a.index("-s") + 1])
+    meter.reset()  # two generators at once: their CPU share is not reported
+    res = {"rps": sum(o["rps"] for o in outs), "p50_ms": max(o["p50_ms"] for o in outs),
+           "p99_ms": max(o["p99_ms"] for o in outs),
+           "errors_total": sum(sum(o["errors"].values()) - o.get("conflicts", 0) for o in outs)}
+    log(f"stigmer x2 replicas {script}: {res['rps']:.0f} req/s p99 {res['p99_ms']:.2f} ms errors {res['errors_total']}")
+    return res
+
+
+def postgres_bench(meter: CPUMeter, secs: float) -> dict | None:
+    url = _pg_database()
+    if url is None:
+        return None
+    out: dict = {}
+    try:
+        srv, data = stigmer_server("pg1", database_url=url)
+        try:
+            preload(srv.port)
+            out["one"] = {s: run_wrk(meter, srv.port, s, secs, "stigmer on postgres") for s in ("get", "put")}
+        finally:
+            srv.stop()
+            shutil.rmtree(data, ignore_errors=True)
+        pair = [stigmer_server(f"pg2-{i}", database_url=url) for i in range(2)]
+        try:
+            out["two"] = {s: _wrk_pair(meter, [p[0].port for p in pair], s, secs) for s in ("get", "put")}
+        finally:
+            for srv, data in pair:
+                srv.stop()
+                shutil.rmtree(data, ignore_errors=True)
+        out["floor"] = {mode: _pg_floor(url, mode, secs) for mode in ("get", "put")}
+    finally:
+        _drop_pg_database(url)
+    return out
 
 
 def preload_fastapi(port: int) -> None:
@@ -394,6 +485,15 @@ def render(res: dict) -> str:
         rows.append((f"{int(n):,} idle SSE connections", f"{r['kib_per_conn']:.1f} KiB/conn "
                      f"(RSS {r['rss_before_kib'] / 1024:.0f} → {r['rss_after_kib'] / 1024:.0f} MiB, {r['open']:,} open)",
                      "–", "–", "≤ 20 KiB/conn", _met(r["kib_per_conn"] <= 20 and r["open"] == r["conns"])))
+    pg = res.get("postgres")
+    if pg:
+        for name in ("get", "put"):
+            floor_cell = f"raw psycopg, {res['conns']} connections: {_wrk_cell(pg['floor'][name])}"
+            label = "key GET (100 hot keys)" if name == "get" else "durable PUT (10,000 keys)"
+            rows.append((f"PostgreSQL store, one replica: {label}", _wrk_cell(pg["one"][name]), floor_cell,
+                         ratio(pg["one"][name]["rps"], pg["floor"][name]["rps"]), "(vs this store's floor)", "–"))
+            rows.append((f"PostgreSQL store, two replicas: {label}", _wrk_cell(pg["two"][name]), floor_cell,
+                         ratio(pg["two"][name]["rps"], pg["floor"][name]["rps"]), "(vs this store's floor)", "–"))
     gcpu = max(r.get("generator_cpu", 0) for r in [*st.values()] if isinstance(r, dict))
     lines = [
         "# Stigmer benchmark — latest run",

@@ -6,11 +6,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from stigmer.app import create_app
-from stigmer.config import Settings
 from stigmer.engine.changes import ChangeHub
 from stigmer.engine.kv import KV, Limits
 from stigmer.store.sqlite import SQLiteStore
-from support import ADMIN_KEY
+from support import ADMIN_KEY, app_settings
 
 
 @pytest.fixture
@@ -39,7 +38,7 @@ def make_client(tmp_path):
     def make(**overrides):
         # Each app gets its own data directory unless the test passes one (to share data across apps).
         data_dir = str(tmp_path / ("app" if not clients else f"app{len(clients)}"))
-        settings = Settings.load({"data_dir": data_dir, **overrides}, environ={})
+        settings = app_settings({"data_dir": data_dir, **overrides})
         c = TestClient(create_app(settings), base_url="http://localhost", raise_server_exceptions=False)
         c.__enter__()
         clients.append(c)

@@ -8,7 +8,10 @@ import os
 import pytest
 
 BASE_URL = os.environ.get("STIGMER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+# `STIGMER_TEST_STORE=postgres` runs the API and end-to-end suites on PostgreSQL (`make test-postgres`).
+ON_POSTGRES = os.environ.get("STIGMER_TEST_STORE", "sqlite") == "postgres"
 _state: dict[str, object] = {}
+_databases: dict[str, str] = {}
 
 
 def _unavailable(reason: str):
@@ -57,6 +60,17 @@ def postgres_url(request=None) -> str:
     atexit.register(drop_database, name)
     _state["url"] = url
     return url
+
+
+def database_for(place: str) -> str:
+    """A database standing for a data directory: the same `place` gives the same database within a
+    session (so a restarted server finds its data), a new one starts empty."""
+    if place not in _databases:
+        postgres_url()  # skip or fail here when there is no PostgreSQL
+        name = f"stigmer_t{os.getpid()}_{len(_databases)}"
+        _databases[place] = new_database(name)
+        atexit.register(drop_database, name)
+    return _databases[place]
 
 
 def fresh_tables(url: str) -> None:

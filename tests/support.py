@@ -6,12 +6,34 @@ from __future__ import annotations
 ADMIN_KEY = "stg_test-admin-key-for-the-in-process-app-0001"
 
 
+def app_settings(values: dict):
+    """Settings for an in-process app. On the PostgreSQL run (`make test-postgres`) its data directory
+    stands for a database of its own."""
+    from stigmer.config import Settings
+
+    from pg_support import ON_POSTGRES, database_for
+
+    values = dict(values)
+    if ON_POSTGRES:
+        values.setdefault("database_url", database_for(values["data_dir"]))
+    return Settings.load(values, environ={})
+
+
 def new_key(c, tenant: str = "default", scopes=("read", "write", "watch"), prefixes=(), **extra) -> str:
     """Create an API key through the admin API of an app started with `admin_key=ADMIN_KEY`."""
     r = c.post("/v1/admin/keys", json={"tenant": tenant, "scopes": list(scopes), "prefixes": list(prefixes), **extra},
                headers={"Authorization": f"Bearer {ADMIN_KEY}"})
     assert r.status_code == 201, r.text
     return r.json()["secret"]
+
+
+def stored(c, tenant: str, namespace: str, key: str):
+    """The live entry as the engine of an in-process app (a TestClient) reads it."""
+    return c.portal.call(c.app.state.services.kv.get, tenant, namespace, key)
+
+
+def revision(c, tenant: str) -> int:
+    return c.portal.call(c.app.state.services.hub.revision, tenant).current
 
 
 def live_app(settings):

@@ -23,18 +23,20 @@ from .engine.changes import ChangeHub
 from .engine.keys import Keys
 from .engine.kv import KV, Limits
 from .services import Services
-from .store.sqlite import SQLiteStore
+from .clock import Clock, SystemClock
+from .store.select import open_store
 from .support.ratelimit import MemoryRateLimiter, parse_networks
 
 log = logging.getLogger("stigmer")
 
 
-def build_services(settings: Settings) -> Services:
-    store = SQLiteStore(settings.data_dir, settings.reader_threads)
+def build_services(settings: Settings, clock: Clock | None = None) -> Services:
+    clock = clock or SystemClock()
+    store = open_store(settings, clock)
     limits = Limits(max_value_bytes=settings.max_value_bytes, max_key_bytes=settings.max_key_bytes,
                     max_batch=settings.max_batch)
-    return Services(settings, store, KV(store, limits), ChangeHub(store, settings.watch_buffer), Keys(store.keys),
-                    MemoryRateLimiter())
+    return Services(settings, clock, store, KV(store, limits), ChangeHub(store, settings.watch_buffer),
+                    Keys(store.keys, clock.now), MemoryRateLimiter())
 
 
 async def bootstrap_admin(keys: Keys, secret: str) -> None:
@@ -44,9 +46,9 @@ async def bootstrap_admin(keys: Keys, secret: str) -> None:
         log.info("created the bootstrap admin key from STIGMER_ADMIN_KEY")
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
     settings = settings or Settings.load()
-    svc = build_services(settings)
+    svc = build_services(settings, clock)
     body.TIMEOUT = settings.body_timeout_seconds
 
     @contextlib.asynccontextmanager
@@ -58,6 +60,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             asyncio.create_task(maintenance.run_compactor(
                 svc.store, settings.change_retention_seconds, settings.compact_interval_seconds)),
         ]
+        if svc.store.tick_seconds is not None:
+            tasks.append(asyncio.create_task(svc.hub.feed.run(svc.store.tick_seconds)))
         try:
             yield
         finally:

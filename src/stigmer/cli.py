@@ -27,6 +27,8 @@ def main() -> None:
 @click.option("--host", default=None, help="Address to listen on [STIGMER_HOST, default 127.0.0.1].")
 @click.option("--port", default=None, type=int, help="Port [STIGMER_PORT, default 7474].")
 @click.option("--data-dir", default=None, help="Data directory [STIGMER_DATA_DIR, default ./data].")
+@click.option("--database-url", default=None,
+              help="Use this PostgreSQL (postgresql://...) instead of SQLite [STIGMER_DATABASE_URL].")
 @click.option("--allow-open-remote", is_flag=True, default=None,
               help="Serve a non-loopback address even in open mode [STIGMER_ALLOW_OPEN_REMOTE].")
 @click.option("--head-timeout", type=float, default=None,
@@ -34,17 +36,31 @@ def main() -> None:
 @click.option("--http", "http_impl", type=click.Choice(["httptools", "h11"]), default="httptools", hidden=True)
 @click.option("--help-settings", is_flag=True, expose_value=False, is_eager=True, callback=_help_settings,
               help="List every setting with its environment variable and default.")
-def serve(host: str | None, port: int | None, data_dir: str | None, allow_open_remote: bool | None,
-          head_timeout: float | None, http_impl: str) -> None:
-    """Run the server (embedded SQLite store)."""
+def serve(host: str | None, port: int | None, data_dir: str | None, database_url: str | None,
+          allow_open_remote: bool | None, head_timeout: float | None, http_impl: str) -> None:
+    """Run the server (embedded SQLite store, or PostgreSQL with --database-url)."""
     from .server import run
 
     try:
-        settings = Settings.load({"host": host, "port": port, "data_dir": data_dir,
+        settings = Settings.load({"host": host, "port": port, "data_dir": data_dir, "database_url": database_url,
                                   "allow_open_remote": allow_open_remote, "head_timeout_seconds": head_timeout})
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
+    check_store(settings)
     refuse_open_exposure(settings)
+    run(settings, http=http_impl)
+
+
+def check_store(settings: Settings) -> None:
+    """Fail with a clear message, before serving, when the configured store cannot be used."""
+    if settings.database_url:
+        if not settings.database_url.startswith(("postgresql://", "postgres://")):
+            raise click.UsageError("--database-url must be a postgresql:// URL")
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise click.ClickException("the PostgreSQL store needs psycopg: pip install 'stigmer[postgres]'") from None
+        return
     from .store.sqlite.store import check_data_dir
 
     try:
@@ -52,15 +68,14 @@ def serve(host: str | None, port: int | None, data_dir: str | None, allow_open_r
     except OSError as exc:
         raise click.ClickException(f"cannot write the data directory {settings.data_dir}: {exc.strerror or exc}"
                                    " (Stigmer keeps its database there and must be able to write it)") from None
-    run(settings, http=http_impl)
 
 
 def refuse_open_exposure(settings: Settings) -> None:
     """Open mode (no API key) serves loopback only, unless forced."""
     from .api.edge import is_loopback_host
-    from .store.sqlite.keys import keys_exist
+    from .store.select import keys_exist
 
-    if is_loopback_host(settings.host) or settings.admin_key or keys_exist(settings.data_dir):
+    if is_loopback_host(settings.host) or settings.admin_key or keys_exist(settings):
         return
     if not settings.allow_open_remote:
         raise click.UsageError(

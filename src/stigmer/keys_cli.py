@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import re
 import sys
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, NamedTuple
 
 import click
 
@@ -40,13 +41,22 @@ def _record(r: Any) -> dict[str, Any]:
             "last_used_at": _iso(r.last_used_at), "revoked_at": _iso(r.revoked_at), "active": r.revoked_at is None}
 
 
-def _offline(data_dir: str, work: Callable[[Any], Awaitable[Any]]) -> Any:
+class Offline(NamedTuple):
+    """The store to work on directly, without a server."""
+
+    data_dir: str | None
+    database_url: str | None
+
+
+def _offline(target: Offline, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    from .clock import SystemClock
+    from .config import Settings
     from .engine.errors import EngineError
     from .engine.keys import Keys
-    from .store.sqlite import SQLiteStore
+    from .store.select import open_store
 
     async def run() -> Any:
-        store = SQLiteStore(data_dir)
+        store = open_store(Settings.load({k: v for k, v in target._asdict().items() if v}, environ={}), SystemClock())
         await store.open()
         try:
             return await work(Keys(store.keys))
@@ -82,10 +92,18 @@ def _fail(code: str, message: str) -> None:
 
 
 def _target(fn):
-    """Online (`--url`, an admin `--api-key`) or offline (`--data-dir`)."""
-    fn = client_options(fn)
+    """Online (`--url`, an admin `--api-key`) or offline (`--data-dir` or `--database-url`): the command
+    gets `offline`, an Offline or None."""
+    @functools.wraps(fn)
+    def wrapper(*args, data_dir: str | None, database_url: str | None, **kwargs):
+        offline = Offline(data_dir, database_url) if data_dir or database_url else None
+        return fn(*args, offline=offline, **kwargs)
+
+    wrapper = client_options(wrapper)
+    wrapper = click.option("--database-url", default=None,
+                           help="Offline: work on this PostgreSQL database instead of a running server.")(wrapper)
     return click.option("--data-dir", default=None,
-                        help="Offline: work on this data directory instead of a running server.")(fn)
+                        help="Offline: work on this data directory instead of a running server.")(wrapper)
 
 
 def _show(records: list[dict[str, Any]], as_json: bool) -> None:
@@ -106,7 +124,8 @@ def _show(records: list[dict[str, Any]], as_json: bool) -> None:
 
 @click.group()
 def keys() -> None:
-    """Create, list and revoke API keys (offline with --data-dir, else online with an admin key)."""
+    """Create, list and revoke API keys (offline with --data-dir or --database-url, else online with an admin
+    key)."""
 
 
 @keys.command()
@@ -120,7 +139,7 @@ def keys() -> None:
               help="Offline: keep an existing key (32+ characters) read from this environment variable.")
 @_target
 def create(tenant: str, scopes: tuple[str, ...], prefixes: tuple[str, ...], expires: str | None, name: str,
-           import_var: str | None, data_dir: str | None, url: str, api_key: str | None, as_json: bool) -> None:
+           import_var: str | None, offline: Offline | None, url: str, api_key: str | None, as_json: bool) -> None:
     """Create a key and print it once: it is stored only as a SHA-256 digest."""
     import os
     import time
@@ -131,13 +150,13 @@ def create(tenant: str, scopes: tuple[str, ...], prefixes: tuple[str, ...], expi
     expires_at = parse_expiry(expires, time.time()) if expires else None
     imported = None
     if import_var is not None:
-        if data_dir is None:
-            raise click.UsageError("--import-from-env works offline only (with --data-dir)")
+        if offline is None:
+            raise click.UsageError("--import-from-env works offline only (with --data-dir or --database-url)")
         imported = os.environ.get(import_var)
         if not imported:
             raise click.UsageError(f"the environment variable {import_var} is not set")
-    if data_dir is not None:
-        created = _offline(data_dir, lambda k: k.create(tenant, scope_list, prefixes, name=name, expires_at=expires_at,
+    if offline is not None:
+        created = _offline(offline, lambda k: k.create(tenant, scope_list, prefixes, name=name, expires_at=expires_at,
                                                         secret=imported))
         record, secret = _record(created.record), created.secret
     else:
@@ -157,10 +176,10 @@ def create(tenant: str, scopes: tuple[str, ...], prefixes: tuple[str, ...], expi
 @keys.command("list")
 @click.option("--tenant", default=None, help="Only this tenant's keys.")
 @_target
-def list_(tenant: str | None, data_dir: str | None, url: str, api_key: str | None, as_json: bool) -> None:
+def list_(tenant: str | None, offline: Offline | None, url: str, api_key: str | None, as_json: bool) -> None:
     """List keys (never their secrets)."""
-    if data_dir is not None:
-        records = [_record(r) for r in _offline(data_dir, lambda k: k.list(tenant))]
+    if offline is not None:
+        records = [_record(r) for r in _offline(offline, lambda k: k.list(tenant))]
     else:
         records = _online(url, api_key, "GET", "/v1/admin/keys", params={"tenant": tenant} if tenant else None)["keys"]
     _show(records, as_json)
@@ -169,10 +188,10 @@ def list_(tenant: str | None, data_dir: str | None, url: str, api_key: str | Non
 @keys.command()
 @click.argument("key_id")
 @_target
-def revoke(key_id: str, data_dir: str | None, url: str, api_key: str | None, as_json: bool) -> None:
+def revoke(key_id: str, offline: Offline | None, url: str, api_key: str | None, as_json: bool) -> None:
     """Revoke a key by id; requests with it are refused from the next one on."""
-    if data_dir is not None:
-        record = _record(_offline(data_dir, lambda k: k.revoke(key_id)))
+    if offline is not None:
+        record = _record(_offline(offline, lambda k: k.revoke(key_id)))
     else:
         record = _online(url, api_key, "DELETE", f"/v1/admin/keys/{key_id}")["key"]
     if as_json:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import socket
 
 import uvicorn
@@ -18,6 +17,7 @@ from . import __version__
 from .app import create_app
 from .config import Settings
 from .engine.changes import ChangeHub
+from .store.select import describe_target
 from .support.accesslog import AccessLogMiddleware
 from .support.headtimeout import protocol_class
 from .support.shutdown import EndStreamsOnShutdown, Shutdown
@@ -61,7 +61,7 @@ def _log_config(level: str) -> dict:
 def banner(settings: Settings) -> str:
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     return (f"stigmer {__version__} on http://{host}:{settings.port} with data in "
-            f"{os.path.abspath(settings.data_dir)}; serving the native API /v1, statevec /v, "
+            f"{describe_target(settings)}; serving the native API /v1, statevec /v, "
             f"CntrlNode /v1/state, docs /docs and /openapi.json")
 
 

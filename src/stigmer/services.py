@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from .clock import Clock
 from .config import Settings
 from .engine.changes import ChangeHub
 from .engine.keys import Keys
@@ -15,6 +16,7 @@ from .support.ratelimit import RateLimiter
 @dataclasses.dataclass
 class Services:
     settings: Settings
+    clock: Clock
     store: Store
     kv: KV
     hub: ChangeHub

@@ -12,7 +12,7 @@ from typing import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
-from support import ADMIN_KEY, new_key
+from support import ADMIN_KEY, app_settings, new_key
 
 B_MARK = "value-of-tenant-b"
 
@@ -81,9 +81,8 @@ def world(tmp_path_factory):
     from starlette.testclient import TestClient
 
     from stigmer.app import create_app
-    from stigmer.config import Settings
 
-    settings = Settings.load({"data_dir": str(tmp_path_factory.mktemp("access")), "admin_key": ADMIN_KEY}, environ={})
+    settings = app_settings({"data_dir": str(tmp_path_factory.mktemp("access")), "admin_key": ADMIN_KEY})
     with TestClient(create_app(settings), base_url="http://localhost", raise_server_exceptions=False) as c:
         keys = {"a": new_key(c, "tenant-a"), "b": new_key(c, "tenant-b")}
         for ns, k in (("ns", "k"), ("ns", "k2"), ("cntrlnode", "wf/k")):

@@ -8,10 +8,9 @@ import time
 import httpx
 import pytest
 
-from support import new_key
+from support import app_settings, new_key
 
 from stigmer.app import create_app
-from stigmer.config import Settings
 
 
 def err(r, status, code, message):
@@ -248,7 +247,7 @@ def test_stream_compacted_for_future_position(cn):
 
 
 async def _cas_race(tmp_path, n):
-    app = create_app(Settings.load({"data_dir": str(tmp_path / "race")}, environ={}))
+    app = create_app(app_settings({"data_dir": str(tmp_path / "race")}))
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as c:
             await c.post("/v1/state/wf/c", json={"value": 0})

@@ -7,13 +7,12 @@ import httpx
 import pytest
 
 from stigmer.app import create_app
-from stigmer.config import Settings
-from support import live_app
+from support import app_settings, live_app
 
 
 @pytest.fixture
 def server(tmp_path):
-    with live_app(Settings.load({"data_dir": str(tmp_path), "sse_keepalive_seconds": 0.3}, environ={})) as url:
+    with live_app(app_settings({"data_dir": str(tmp_path), "sse_keepalive_seconds": 0.3})) as url:
         yield url
 
 
@@ -100,13 +99,13 @@ def test_compacted_is_explicit(server, tmp_path):
     async def compact_via_second_store():
         s = SQLiteStore(str(tmp_path))
         await s.open()
-        await s.compact(time.time() + 1)
+        await s.log.compact(time.time() + 1)
         await s.close()
 
     asyncio.run(compact_via_second_store())
     # A fresh server on the same data would see compacted=3; this one learns it at start-up only,
     # so check the long-poll and SSE answers through a new app instance.
-    settings = Settings.load({"data_dir": str(tmp_path)}, environ={})
+    settings = app_settings({"data_dir": str(tmp_path)})
     from starlette.testclient import TestClient
 
     with TestClient(create_app(settings), base_url="http://localhost") as tc:

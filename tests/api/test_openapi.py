@@ -9,9 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from support import ADMIN_KEY
-from stigmer.config import Settings
-from support import live_app
+from support import ADMIN_KEY, app_settings, live_app
 
 # ---- a validator for the JSON Schema subset msgspec and docs.py emit --------------------------------
 
@@ -251,7 +249,7 @@ def test_allow_matches_the_documented_methods(client):
 @pytest.fixture
 def live_url(tmp_path):
     """The app on uvicorn in a thread: an SSE stream needs a real server to be read and left."""
-    with live_app(Settings.load({"data_dir": str(tmp_path)}, environ={})) as url:
+    with live_app(app_settings({"data_dir": str(tmp_path)})) as url:
         yield url
 
 

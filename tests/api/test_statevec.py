@@ -9,10 +9,9 @@ import time
 
 import httpx
 import pytest
-from support import ADMIN_KEY, new_key
+from support import ADMIN_KEY, app_settings, new_key, stored
 
 from stigmer.app import create_app
-from stigmer.config import Settings
 
 SECRET = "demo:board:k7Qp2vXr9LmT4wZa"
 H = "9fea0be54ab75af70b2560d112efbf66c684861964ab19fef5f8118c9dcd4a2d"
@@ -114,23 +113,22 @@ def test_ttl_maximum_and_integral_float(sv):
 
 def test_expiry_is_set_from_every_write(make_client):
     c = make_client(statevec_rate_limit_anon=0)
-    svc = c.app.state.services
     t0 = time.time()
     put(c, val=1)  # default 86400
-    e = svc.kv.get("default", "statevec", H)
+    e = stored(c, "default", "statevec", H)
     assert abs(e.expires_at - (t0 + 86400)) < 5
     patch(c, op="incr", ttl=100)  # shortens
-    assert abs(svc.kv.get("default", "statevec", H).expires_at - (t0 + 100)) < 5
+    assert abs(stored(c, "default", "statevec", H).expires_at - (t0 + 100)) < 5
     patch(c, op="incr")  # PATCH without ttl: now + default
-    assert abs(svc.kv.get("default", "statevec", H).expires_at - (t0 + 86400)) < 5
+    assert abs(stored(c, "default", "statevec", H).expires_at - (t0 + 86400)) < 5
 
 
 def test_default_ttl_zero_is_persistent(make_client):
     c = make_client(statevec_rate_limit_anon=0, statevec_default_ttl=0)
     put(c, val=1)
-    assert c.app.state.services.kv.get("default", "statevec", H).expires_at is None
+    assert stored(c, "default", "statevec", H).expires_at is None
     put(c, val=1, ttl=50)
-    assert c.app.state.services.kv.get("default", "statevec", H).expires_at is not None
+    assert stored(c, "default", "statevec", H).expires_at is not None
 
 
 def test_expired_is_missing_everywhere_and_patch_starts_fresh(sv):
@@ -388,7 +386,7 @@ def test_no_request_body_or_secret_in_responses(sv):
 
 
 def _async_client(tmp_path):
-    app = create_app(Settings.load({"data_dir": str(tmp_path / "conc"), "statevec_rate_limit_anon": 0}, environ={}))
+    app = create_app(app_settings({"data_dir": str(tmp_path / "conc"), "statevec_rate_limit_anon": 0}))
     return app
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 
-from support import ADMIN_KEY, new_key
+from support import ADMIN_KEY, new_key, revision, stored
 
 H = "9fea0be54ab75af70b2560d112efbf66c684861964ab19fef5f8118c9dcd4a2d"
 
@@ -35,8 +35,8 @@ def test_headers_on_every_response_and_429(make_client):
     assert r.headers["access-control-allow-origin"] == "*"
     # a limited request is not executed
     c.app.state.services  # noqa: B018
-    assert c.app.state.services.kv.get("default", "statevec", "0" * 64) is None
-    assert c.app.state.services.store.revision("default").current == 0
+    assert stored(c, "default", "statevec", "0" * 64) is None
+    assert revision(c, "default") == 0
 
 
 def test_limited_before_path_and_method_checks_and_options_free(make_client):

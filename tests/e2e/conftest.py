@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pg_support import ON_POSTGRES, database_for, new_database, postgres_url
+
 START_TIMEOUT = 20.0
 
 
@@ -35,6 +37,8 @@ class ServerProcess:
 
     def __init__(self, data_dir: Path, port: int | None = None, args: tuple[str, ...] = (), **settings: object):
         self.data_dir = data_dir
+        if ON_POSTGRES:  # the same data directory stands for the same database
+            settings.setdefault("database_url", database_for(str(data_dir)))
         self.args = args  # extra `serve` options
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -141,5 +145,20 @@ def start_server(tmp_path):
         return s
 
     yield start
+    for s in started:
+        s.kill()
+
+
+@pytest.fixture(scope="module")
+def replicas(tmp_path_factory):
+    """Three servers on one PostgreSQL database of their own (skips, or fails in CI, without PostgreSQL)."""
+    postgres_url()
+    base = tmp_path_factory.mktemp("replicas")
+    url = new_database(f"stigmer_{base.name}_{os.getpid()}".lower())
+    started = [ServerProcess(base / f"r{i}", database_url=url) for i in range(3)]
+    for s in started:
+        s.data_dir.mkdir()
+        s.start()
+    yield started
     for s in started:
         s.kill()

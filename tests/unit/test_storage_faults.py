@@ -11,7 +11,7 @@ import pytest
 from stigmer.api import health
 from stigmer.engine.errors import StorageFull, StorageUnavailable
 from stigmer.engine.kv import KV
-from stigmer.store.base import Entry
+from stigmer.engine.types import Change, Entry
 from stigmer.store.sqlite import SQLiteStore
 from stigmer.store.sqlite.faults import storage_error
 
@@ -22,8 +22,9 @@ BIG = "x" * 200_000
 def _put(key: str, data: bytes):
     """A mutation writing one entry, as the engine would (the store contract's WriteTxn)."""
     def run(tx):
-        rev = tx.new_revision(T)
-        tx.put(Entry(T, "ns", key, data, 1, rev, rev, tx.now, tx.now, None))
+        rev = tx.new_revision()
+        tx.kv.put(Entry(T, "ns", key, data, 1, rev, rev, tx.now, tx.now, None))
+        tx.record(Change(T, rev, "ns", key, "put", data, None, 1, tx.now))
         return rev
     return run
 
@@ -32,7 +33,7 @@ async def _cap_pages(store: SQLiteStore, extra: int) -> None:
     def cap(tx):
         pages = tx.conn.execute("PRAGMA page_count").fetchone()[0]
         tx.conn.execute(f"PRAGMA max_page_count = {pages + extra}")
-    await store.submit(cap)
+    await store.submit_internal(cap)
 
 
 async def test_full_database_answers_storage_full_and_the_writer_recovers(store):
@@ -45,8 +46,8 @@ async def test_full_database_answers_storage_full_and_the_writer_recovers(store)
     fault = store.health()
     assert fault.code == "storage_full" and fault.reason == "database or disk is full"
     assert not store._write_conn.in_transaction  # rolled back, usable
-    assert kv.get(T, "ns", "keep").value == b'{"v":1}' and kv.get(T, "ns", "big") is None
-    assert store.revision(T).current == 1  # the failed write took no revision
+    assert (await kv.get(T, "ns", "keep")).value == b'{"v":1}' and await kv.get(T, "ns", "big") is None
+    assert (await store.log.revision(T)).current == 1  # the failed write took no revision
 
     await _cap_pages(store, 10_000)  # space comes back; a commit that writes nothing clears nothing
     assert store.health() is not None
@@ -56,16 +57,16 @@ async def test_full_database_answers_storage_full_and_the_writer_recovers(store)
 
 
 async def test_one_large_write_does_not_fail_small_ones_of_its_group(store):
-    await store.submit(_put("seed", b"1"))
+    await store.submit(T, _put("seed", b"1"))
     await _cap_pages(store, 3)  # room for small rows, not for 200 kB
     gate = threading.Event()
-    blocker = store.submit(lambda tx: gate.wait(10))  # holds the writer so the next two share a group
-    big = store.submit(_put("big", b'"' + BIG.encode() + b'"'))
-    small = store.submit(_put("small", b"2"))
+    blocker = store.submit(T, lambda tx: gate.wait(10))  # holds the writer so the next two share a group
+    big = store.submit(T, _put("big", b'"' + BIG.encode() + b'"'))
+    small = store.submit(T, _put("small", b"2"))
     gate.set()
     results = await asyncio.gather(blocker, big, small, return_exceptions=True)
     assert isinstance(results[1], StorageFull) and results[2] == 2
-    assert store.get(T, "ns", "small").value == b"2" and store.get(T, "ns", "big") is None
+    assert (await store.kv.get(T, "ns", "small")).value == b"2" and await store.kv.get(T, "ns", "big") is None
     assert store.health() is None  # the small write committed after the failure
 
 
@@ -78,7 +79,7 @@ async def test_read_only_database_answers_storage_unavailable_then_recovers(stor
     assert "readonly" in e.value.details["reason"] and store.health().code == "storage_unavailable"
     with pytest.raises(StorageUnavailable):
         await store.probe()
-    assert kv.get(T, "ns", "a").value == b"1"  # reads still work
+    assert (await kv.get(T, "ns", "a")).value == b"1"  # reads still work
     store._write_conn.execute("PRAGMA query_only = OFF")
     await store.probe()
     assert store.health() is None
@@ -184,7 +185,7 @@ async def test_real_full_filesystem_loses_nothing_acknowledged(small_fs):
         assert s.health().code == "storage_full"
         assert not s._write_conn.in_transaction
         for k, v in acked.items():
-            assert kv.get(T, "ns", k).value == v
+            assert (await kv.get(T, "ns", k)).value == v
 
         os.remove(small_fs / "junk")
         acked["after"] = (await kv.put(T, "ns", "after", {"pad": "r" * 20_000})).value
@@ -196,7 +197,7 @@ async def test_real_full_filesystem_loses_nothing_acknowledged(small_fs):
     await s2.open()
     try:
         for k, v in acked.items():
-            assert s2.get(T, "ns", k).value == v, k
-        assert s2.revision(T).current == len(acked)
+            assert (await s2.kv.get(T, "ns", k)).value == v, k
+        assert (await s2.log.revision(T)).current == len(acked)
     finally:
         await s2.close()

@@ -22,10 +22,10 @@ from starlette.types import Scope
 
 from ..engine import errors as engine_errors
 from ..engine.access import GuardedKV, watch_filter
-from ..engine.changes import ChangeSet
+from ..engine.types import ChangeSet
 from ..engine.kv import Limits, Op
 from ..services import Services
-from ..store.base import Change, Entry
+from ..engine.types import Change, Entry
 from . import errors as api_errors
 from .http import encode, rfc3339
 from .kit import sse
@@ -180,10 +180,10 @@ class CntrlNodeSurface:
         key = _segment(segments[1], "key")
         if len(segments) == 3:
             if segments[2] == "stream":
-                return self.stream(request, wf, key)
+                return await self.stream(request, wf, key)
             return await self.set(request, kv, wf, key, versioned=True)
         if request.method == "GET":
-            return self.get(kv, wf, key)
+            return await self.get(kv, wf, key)
         if request.method == "POST":
             return await self.set(request, kv, wf, key, versioned=False)
         await kv.apply(Op("delete", NAMESPACE, f"{wf}/{key}"), self.limits)
@@ -191,8 +191,8 @@ class CntrlNodeSurface:
 
     # --- endpoints
 
-    def get(self, kv: GuardedKV, wf: str, key: str) -> Response:
-        e = kv.get(NAMESPACE, f"{wf}/{key}")
+    async def get(self, kv: GuardedKV, wf: str, key: str) -> Response:
+        e = await kv.get(NAMESPACE, f"{wf}/{key}")
         if e is None:
             raise Fail(404, "NOT_FOUND", "key not found")
         return self._json(b'{"value":' + e.value + b',"version":%d,"revision":%d}' % (e.version, e.mod_rev))
@@ -250,7 +250,7 @@ class CntrlNodeSurface:
             after = last
         return self._json({"keys": items})
 
-    def stream(self, request: Request, wf: str, key: str) -> Response:
+    async def stream(self, request: Request, wf: str, key: str) -> Response:
         header_id = request.headers.get("last-event-id")
         if header_id:
             after = _decimal(header_id.strip(), "Last-Event-ID", "invalid Last-Event-ID")
@@ -260,9 +260,9 @@ class CntrlNodeSurface:
         flt = watch_filter(principal(request), NAMESPACE, None, f"{wf}/{key}")
         try:
             try:
-                watcher = self.hub.watch(flt, after)
+                watcher = await self.hub.watch(flt, after)
             except engine_errors.FutureRevision as exc:  # the spec answers a future position with `compacted`
-                raise engine_errors.Compacted(self.svc.store.revision(flt.tenant).compacted + 1,
+                raise engine_errors.Compacted((await self.hub.revision(flt.tenant)).compacted + 1,
                                               exc.current_revision) from None
         except engine_errors.Compacted as exc:
             return sse.response(_once(sse.opening(exc.current_revision) + _compacted_frame(exc, wf, key)))

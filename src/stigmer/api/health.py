@@ -26,7 +26,7 @@ def routes(svc: Services) -> list[Route]:
     async def storage_fault():
         """The active storage fault after a probe write, so readiness comes back by itself once the disk does."""
         fault = svc.store.health()
-        if fault is not None and time.time() - fault.last >= PROBE_INTERVAL:
+        if fault is not None and svc.clock.now() - fault.last >= PROBE_INTERVAL:
             try:
                 async with asyncio.timeout(PROBE_TIMEOUT):
                     await svc.store.probe()
@@ -37,7 +37,7 @@ def routes(svc: Services) -> list[Route]:
     async def readyz(request: Request) -> Response:
         start = time.perf_counter()
         try:
-            svc.store.ping()
+            await svc.store.ping()
         except Exception as exc:
             return json_response({"status": "not_ready", "checks": [
                 {"name": "database", "status": "error", "detail": str(exc) or type(exc).__name__}]}, 503)

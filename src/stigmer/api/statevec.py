@@ -27,7 +27,7 @@ from ..engine import values
 from ..engine.access import GuardedKV, statevec_reader, statevec_writer
 from ..engine.kv import Deleted, Limits, Op
 from ..services import Services
-from ..store.base import Entry
+from ..engine.types import Entry
 from .http import encode
 from .kit.body import BodyTimeout, BodyTooLarge, request_body
 from .kit.cors import Cors
@@ -292,7 +292,7 @@ class StatevecSurface:
         raw = request.path_params["hash"]
         if not _HASH.fullmatch(raw):
             raise Fail(400, "invalid hash")
-        e = GuardedKV(self.kv, statevec_reader()).get(NAMESPACE, raw.lower())
+        e = await GuardedKV(self.kv, statevec_reader()).get(NAMESPACE, raw.lower())
         if e is None:
             raise Fail(404, "not found")
         tag = etag(e)

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 
 import msgspec
 
-from ..store.base import Change, ChangeFilter, Entry
+from .types import Change, ChangeFilter, Entry
 from .errors import Forbidden, InvalidArgument
 from .kv import KV, Compare, Deleted, Limits, Op, TxnResult
 
@@ -137,9 +137,9 @@ class GuardedKV:
     def tenant(self) -> str:
         return self.p.tenant
 
-    def get(self, namespace: str, key: str) -> Entry | None:
+    async def get(self, namespace: str, key: str) -> Entry | None:
         check(self.p, READ, namespace, key)
-        return self.kv.get(self.p.tenant, namespace, key)
+        return await self.kv.get(self.p.tenant, namespace, key)
 
     async def get_many(self, namespace: str, keys: list[str]) -> list[Entry | None]:
         for k in keys if isinstance(keys, list) else ():

@@ -11,29 +11,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-import msgspec
 
-from ..store.base import Change, ChangeFilter, Store
+from ..store.base import Store
 from .errors import Compacted, FutureRevision
+from .feed import ChangeFeed
 from .kv import MAX_REVISION, check_revision
+from .types import ChangeFilter, ChangeSet, RevisionInfo, group
 
 # Tunables, module attributes so tests can shrink them.
 CATCHUP_PAGE = 1000  # changes read from history per query
-
-
-class ChangeSet(msgspec.Struct, frozen=True):
-    revision: int
-    changes: list[Change]
-
-
-def _group(changes: list[Change]) -> list[ChangeSet]:
-    sets: list[ChangeSet] = []
-    for c in changes:
-        if sets and sets[-1].revision == c.rev:
-            sets[-1].changes.append(c)
-        else:
-            sets.append(ChangeSet(c.rev, [c]))
-    return sets
 
 
 class Watcher:
@@ -61,23 +47,27 @@ class Watcher:
             self._buffer.append(cs)
         self._wakeup.set()
 
+    def resync(self) -> None:
+        """Drop the live buffer and catch up from the changes table (the feed saw a gap it cannot fill)."""
+        self._buffer.clear()
+        self._catch_up = True
+        self._wakeup.set()
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True
             self.hub._remove(self)
             self._wakeup.set()
 
-    def _check_compacted(self) -> None:
-        info = self.hub.store.revision(self.filter.tenant)
-        if self.last < info.compacted:
-            raise Compacted(info.compacted + 1, info.current)
-
     async def _read_history(self) -> None:
         self._catch_up = False
-        self._check_compacted()
-        changes = await self.hub.store.changes(self.filter, self.last, CATCHUP_PAGE)
-        self._check_compacted()  # compaction may have run during the read
-        sets = _group(changes)
+        changes = await self.hub.store.log.read(self.filter, self.last, CATCHUP_PAGE)
+        # Checked after the read: compaction moves the point and removes rows in one transaction, so a
+        # read that missed rows is always followed by a point that says so.
+        info = await self.hub.store.log.revision(self.filter.tenant)
+        if self.last < info.compacted:
+            raise Compacted(info.compacted + 1, info.current)
+        sets = group(changes)
         if len(changes) >= CATCHUP_PAGE and len(sets) > 1:
             sets.pop()  # the page may have cut the last revision short
             self._catch_up = True
@@ -127,32 +117,44 @@ class Watcher:
 
 
 class ChangeHub:
-    """Fans each commit's changes out to the watchers of its tenant."""
+    """Fans the feed's change sets out to the watchers of their tenant."""
 
     def __init__(self, store: Store, buffer: int = 256):
         self.store = store
         self.buffer = buffer
         self._by_tenant: dict[str, set[Watcher]] = {}
-        store.set_listener(self.publish)
+        self.feed = ChangeFeed(store, self)
 
-    def watch(self, flt: ChangeFilter, after: int | None = None) -> Watcher:
+    async def revision(self, tenant: str) -> RevisionInfo:
+        """The tenant's newest committed revision and compaction point, from the store."""
+        return await self.store.log.revision(tenant)
+
+    async def watch(self, flt: ChangeFilter, after: int | None = None) -> Watcher:
         """Changes with revision > `after` (default: from now on). Raises at once: InvalidArgument when
         `after` is not a non-negative integer, FutureRevision when it is beyond the current revision
         (however large: such a number never reaches the store), Compacted when the history after it is gone."""
-        info = self.store.revision(flt.tenant)
         if after is not None and not (isinstance(after, int) and after > MAX_REVISION):
             check_revision(after, "after")
+        info = await self.store.log.revision(flt.tenant)
         start = info.current if after is None else after
         if start > info.current:
-            # A history read may have handed out a commit that is not published yet: ask the database.
-            committed = self.store.committed_revision(flt.tenant)
-            if start > committed:
-                raise FutureRevision(start, committed)
+            raise FutureRevision(start, info.current)
         if start < info.compacted:
             raise Compacted(info.compacted + 1, info.current)
+        self.feed.follow(flt.tenant, info.current)
         w = Watcher(self, flt, start, self.buffer)
         self._by_tenant.setdefault(flt.tenant, set()).add(w)
         return w
+
+    def watching(self, tenant: str) -> bool:
+        return tenant in self._by_tenant
+
+    def tenants(self) -> list[str]:
+        return list(self._by_tenant)
+
+    def resync(self, tenant: str) -> None:
+        for w in self._by_tenant.get(tenant, ()):
+            w.resync()
 
     def _remove(self, w: Watcher) -> None:
         group = self._by_tenant.get(w.filter.tenant)
@@ -163,19 +165,20 @@ class ChangeHub:
 
     def close_all(self) -> None:
         """Close every watcher (server shutdown): pending `next()` calls return None."""
-        for group in list(self._by_tenant.values()):
-            for w in list(group):
+        for watchers in list(self._by_tenant.values()):
+            for w in list(watchers):
                 w.close()
 
     @property
     def watcher_count(self) -> int:
         return sum(len(g) for g in self._by_tenant.values())
 
-    def publish(self, changes: list[Change]) -> None:
-        for cs in _group(changes):
-            watchers = self._by_tenant.get(cs.changes[0].tenant)
-            if not watchers:
-                continue
+    def publish(self, tenant: str, sets: list[ChangeSet]) -> None:
+        """Hand contiguous change sets of one tenant (from the feed) to its watchers."""
+        watchers = self._by_tenant.get(tenant)
+        if not watchers:
+            return
+        for cs in sets:
             for w in list(watchers):
                 matched = [c for c in cs.changes if w.filter.matches(c)]
                 if matched:

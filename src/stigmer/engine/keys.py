@@ -19,7 +19,8 @@ from typing import Callable, Iterable
 
 import msgspec
 
-from ..store.base import KeyRecord, KeyRepository
+from ..store.base import KeyRepository
+from .types import KeyRecord
 from .access import DEFAULT_TENANT, SCOPES, Grant, Principal
 from .errors import Forbidden, InvalidArgument, NotFound
 

@@ -10,12 +10,12 @@ Mutations are functions run inside the store's writer (`WriteTxn`), so each is a
 from __future__ import annotations
 
 import re
-import time
 from typing import Any, Callable, Iterable
 
 import msgspec
 
-from ..store.base import Change, Entry, Store, WriteTxn
+from ..store.base import Store, WriteTxn
+from .types import Change, Entry
 from . import values
 from .errors import CompareFailed, InvalidArgument, NotFound, VersionConflict
 from .values import MISSING
@@ -109,14 +109,14 @@ def is_live(e: Entry | None, now: float) -> bool:
 
 
 def _expire(tx: WriteTxn, e: Entry) -> None:
-    rev = tx.new_revision(e.tenant)
-    tx.delete(e.tenant, e.namespace, e.key)
+    rev = tx.new_revision()
+    tx.kv.delete(e.namespace, e.key)
     tx.record(Change(e.tenant, rev, e.namespace, e.key, "expire", None, e.value, 0, tx.now))
 
 
-def live(tx: WriteTxn, tenant: str, namespace: str, key: str) -> Entry | None:
+def live(tx: WriteTxn, namespace: str, key: str) -> Entry | None:
     """The key's live entry; an expired row found here is expired on the spot."""
-    e = tx.get(tenant, namespace, key)
+    e = tx.kv.get(namespace, key)
     if e is not None and not is_live(e, tx.now):
         _expire(tx, e)
         return None
@@ -124,8 +124,8 @@ def live(tx: WriteTxn, tenant: str, namespace: str, key: str) -> Entry | None:
 
 
 def sweep_expired(tx: WriteTxn, limit: int) -> int:
-    """Expire up to `limit` due entries, each as its own change; return how many."""
-    due = tx.expired(tx.now, limit)
+    """Expire up to `limit` of the tenant's due entries, each as its own change; return how many."""
+    due = tx.kv.expired(limit)
     for e in due:
         _expire(tx, e)
     return len(due)
@@ -156,7 +156,7 @@ def _write(tx: WriteTxn, tenant: str, op: Op, current: Entry | None, data: bytes
         updated_at=now,
         expires_at=_expires_at(op.ttl, now, current),
     )
-    tx.put(entry)
+    tx.kv.put(entry)
     tx.record(Change(tenant, rev, op.namespace, op.key, "put", data, current.value if current else None, entry.version, now))
     return entry
 
@@ -186,7 +186,7 @@ def _apply(tx: WriteTxn, tenant: str, op: Op, current: Entry | None, rev_of: Cal
         if current is None:
             raise NotFound("key not found", namespace=op.namespace, key=op.key)
         rev = rev_of()
-        tx.delete(tenant, op.namespace, op.key)
+        tx.kv.delete(op.namespace, op.key)
         tx.record(Change(tenant, rev, op.namespace, op.key, "delete", None, current.value, 0, tx.now))
         return Deleted(rev, current)
     if op.op == "put":  # encoded and checked by _prepare, off the writer thread
@@ -224,10 +224,10 @@ def check_revision(rev: Any, field: str) -> None:
 class KV:
     """Key/value operations over a store. Reads are inline or pooled; writes go through the writer."""
 
-    def __init__(self, store: Store, limits: Limits | None = None, clock: Callable[[], float] = time.time):
+    def __init__(self, store: Store, limits: Limits | None = None):
         self.store = store
         self.limits = limits or Limits()
-        self.clock = clock
+        self.clock = store.clock.now
 
     def _check(self, namespace: str, key: str | None = None) -> None:
         validate_namespace(namespace, self.limits)
@@ -236,10 +236,10 @@ class KV:
 
     # reads
 
-    def get(self, tenant: str, namespace: str, key: str) -> Entry | None:
-        """The live entry or None; inline (no thread hop)."""
+    async def get(self, tenant: str, namespace: str, key: str) -> Entry | None:
+        """The live entry or None."""
         self._check(namespace, key)
-        e = self.store.get(tenant, namespace, key)
+        e = await self.store.kv.get(tenant, namespace, key)
         return e if is_live(e, self.clock()) else None
 
     async def get_many(self, tenant: str, namespace: str, keys: list[str]) -> list[Entry | None]:
@@ -249,7 +249,7 @@ class KV:
         for k in keys:
             validate_key(k, self.limits)
         now = self.clock()
-        return [e if is_live(e, now) else None for e in await self.store.get_many(tenant, namespace, keys)]
+        return [e if is_live(e, now) else None for e in await self.store.kv.get_many(tenant, namespace, keys)]
 
     async def list(self, tenant: str, namespace: str, prefix: str = "", after: str | None = None,
                    limit: int = 100) -> tuple[list[Entry], str | None]:
@@ -257,7 +257,7 @@ class KV:
         self._check(namespace)
         if not 1 <= limit <= self.limits.max_page:
             raise InvalidArgument(f"limit must be 1-{self.limits.max_page}", field="limit")
-        rows = await self.store.scan(tenant, namespace, prefix, after, limit + 1, self.clock())
+        rows = await self.store.kv.scan(tenant, namespace, prefix, after, limit + 1, self.clock())
         more = len(rows) > limit
         rows = rows[:limit]
         return rows, (rows[-1].key if more else None)
@@ -270,7 +270,7 @@ class KV:
             raise InvalidArgument(f"limit must be 1-{self.limits.max_page}", field="limit")
         if before is not None:
             check_revision(before, "before")
-        return await self.store.key_history(tenant, namespace, key, before, limit)
+        return await self.store.kv.history(tenant, namespace, key, before, limit)
 
     # writes
 
@@ -281,10 +281,10 @@ class KV:
         op = _prepare(op, limits)
 
         def run(tx: WriteTxn) -> Entry | Deleted:
-            current = live(tx, tenant, op.namespace, op.key)
-            return _apply(tx, tenant, op, current, lambda: tx.new_revision(tenant), limits)
+            current = live(tx, op.namespace, op.key)
+            return _apply(tx, tenant, op, current, tx.new_revision, limits)
 
-        return await self.store.submit(run)
+        return await self.store.submit(tenant, run)
 
     async def put(self, tenant: str, namespace: str, key: str, value: Any, *, ttl: Any = None,
                   expect_version: int | None = None) -> Entry:
@@ -321,22 +321,22 @@ class KV:
         def run(tx: WriteTxn) -> TxnResult:
             # Expire every touched key first, so expiries take revisions before the transaction's.
             for ref in {(x.namespace, x.key) for x in [*compares, *ops]}:
-                live(tx, tenant, *ref)
+                live(tx, *ref)
             for i, c in enumerate(compares):
-                failure = _compare_holds(c, tx.get(tenant, c.namespace, c.key))
+                failure = _compare_holds(c, tx.kv.get(c.namespace, c.key))
                 if failure:
                     raise CompareFailed(i, failure)
             rev = 0
 
             def rev_of() -> int:
                 nonlocal rev
-                rev = rev or tx.new_revision(tenant)
+                rev = rev or tx.new_revision()
                 return rev
 
-            results = [_apply(tx, tenant, op, tx.get(tenant, op.namespace, op.key), rev_of, limits) for op in ops]
+            results = [_apply(tx, tenant, op, tx.kv.get(op.namespace, op.key), rev_of, limits) for op in ops]
             return TxnResult(rev, results)
 
-        return await self.store.submit(run)
+        return await self.store.submit(tenant, run)
 
 
 def _prepare(op: Op, limits: Limits) -> Op:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from ..store.base import Store
 from .errors import StorageFull, StorageUnavailable
@@ -16,13 +15,15 @@ SWEEP_BATCH = 500
 
 
 async def sweep_once(store: Store) -> int:
-    """Expire every due key now; return how many."""
+    """Expire every due key now, tenant by tenant; return how many."""
     total = 0
-    while True:
-        n = await store.submit(lambda tx: sweep_expired(tx, SWEEP_BATCH))
-        total += n
-        if n < SWEEP_BATCH:
-            return total
+    for tenant in await store.kv.due_tenants(store.clock.now(), SWEEP_BATCH):
+        while True:
+            n = await store.submit(tenant, lambda tx: sweep_expired(tx, SWEEP_BATCH))
+            total += n
+            if n < SWEEP_BATCH:
+                break
+    return total
 
 
 async def run_sweeper(store: Store, interval: float) -> None:
@@ -43,7 +44,7 @@ async def run_sweeper(store: Store, interval: float) -> None:
 async def run_compactor(store: Store, retention: float, interval: float) -> None:
     while True:
         try:
-            removed = await store.compact(time.time() - retention)
+            removed = await store.log.compact(store.clock.now() - retention)
             if removed:
                 log.info("compacted %d change rows", removed)
         except (StorageFull, StorageUnavailable) as exc:

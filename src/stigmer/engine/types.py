@@ -81,3 +81,21 @@ class KeyRecord(msgspec.Struct, frozen=True):
     expires_at: float | None = None
     last_used_at: float | None = None
     revoked_at: float | None = None
+
+
+class ChangeSet(msgspec.Struct, frozen=True):
+    """All changes of one revision (that a watcher's filter matches)."""
+
+    revision: int
+    changes: list[Change]
+
+
+def group(changes: list[Change]) -> list[ChangeSet]:
+    """Changes in revision order, grouped into one set per revision."""
+    sets: list[ChangeSet] = []
+    for c in changes:
+        if sets and sets[-1].revision == c.rev:
+            sets[-1].changes.append(c)
+        else:
+            sets.append(ChangeSet(c.rev, [c]))
+    return sets

@@ -10,7 +10,8 @@ from typing import AsyncIterator, Callable
 
 from starlette.responses import StreamingResponse
 
-from ...engine.changes import ChangeSet, Watcher
+from ...engine.changes import Watcher
+from ...engine.types import ChangeSet
 from ...engine.errors import Compacted
 
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

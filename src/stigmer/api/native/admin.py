@@ -12,7 +12,7 @@ from starlette.routing import Route
 from ...engine.access import ADMIN, Principal
 from ...engine.errors import Forbidden
 from ...services import Services
-from ...store.base import KeyRecord
+from ...engine.types import KeyRecord
 from ..errors import APIError
 from ..http import json_response, rfc3339
 from ..kit.body import request_body

@@ -47,7 +47,7 @@ class KeyFastPath:
         await self.app(scope, receive, send)
 
     async def _get(self, kv: GuardedKV, namespace: str, key: str, send: Send) -> None:
-        e = kv.get(namespace, key)
+        e = await kv.get(namespace, key)
         if e is None:
             raise key_not_found(namespace, key)
         await _respond(send, 200, entry_json(e), e.version, e.mod_rev)

@@ -14,7 +14,7 @@ from ...engine.errors import InvalidArgument
 from ...engine.access import GuardedKV
 from ...engine.kv import KEEP, Deleted, Op
 from ...services import Services
-from ...store.base import Change, Entry
+from ...engine.types import Change, Entry
 from ..errors import APIError
 from ..http import encode, json_response, rfc3339
 from ..kit.body import request_body
@@ -125,7 +125,7 @@ def routes(svc: Services) -> list[Route]:
 
     async def get_key(request: Request) -> Response:
         p = request.path_params
-        e = guarded(request).get(p["namespace"], p["key"])
+        e = await guarded(request).get(p["namespace"], p["key"])
         if e is None:
             raise key_not_found(p["namespace"], p["key"])
         if_none = request.headers.get("if-none-match")
@@ -141,7 +141,7 @@ def routes(svc: Services) -> list[Route]:
             raise APIError(400, "invalid_json", "the request body must be a JSON value")
         value = _decode(body)
         op = Op("put", p["namespace"], p["key"], value=value, ttl=_ttl(request, None))
-        current = kv.get(p["namespace"], p["key"]) if "if-match" in request.headers else None
+        current = await kv.get(p["namespace"], p["key"]) if "if-match" in request.headers else None
         result = await kv.apply(_preconditions(request, op, current))
         return _write_response(result, result.version == 1, with_value=False)
 
@@ -157,7 +157,7 @@ def routes(svc: Services) -> list[Route]:
             op = Op("patch", ns, key, patch=body, ttl=_ttl(request, KEEP))
         else:
             op = PatchRequest.to_op(body, ns, key, _ttl(request, KEEP))
-        current = kv.get(ns, key) if "if-match" in request.headers else None
+        current = await kv.get(ns, key) if "if-match" in request.headers else None
         result = await kv.apply(_preconditions(request, op, current))
         return _write_response(result, result.version == 1, with_value=True)
 
@@ -165,7 +165,7 @@ def routes(svc: Services) -> list[Route]:
         p = request.path_params
         kv = guarded(request)
         op = Op("delete", p["namespace"], p["key"])
-        current = kv.get(p["namespace"], p["key"]) if "if-match" in request.headers else None
+        current = await kv.get(p["namespace"], p["key"]) if "if-match" in request.headers else None
         result: Deleted = await kv.apply(_preconditions(request, op, current))
         return json_response({"deleted": True, "revision": result.revision, "version": result.previous.version},
                              headers={"X-Stigmer-Revision": str(result.revision)})

@@ -7,10 +7,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...engine.access import READ, require, watch_filter
-from ...engine.changes import ChangeSet
+from ...engine.types import ChangeSet
 from ...engine.errors import Compacted
 from ...services import Services
-from ...store.base import ChangeFilter
+from ...engine.types import ChangeFilter
 from ..http import encode, json_response
 from ..kit import sse
 from ..kit.errors import Problem
@@ -60,7 +60,7 @@ def routes(svc: Services) -> list[Route]:
             start = optional_int(q.get("from"), "from")
             after = max(start - 1, 0) if start is not None else None
         try:
-            watcher = hub.watch(flt, after)
+            watcher = await hub.watch(flt, after)
         except Compacted as exc:
             return sse.response(_once(sse.opening(exc.current_revision) + _compacted_event(exc)))
         who = client(request)
@@ -80,7 +80,7 @@ def routes(svc: Services) -> list[Route]:
         who = client(request)
         slots.take(who)
         try:
-            watcher = hub.watch(flt, index)
+            watcher = await hub.watch(flt, index)
             try:
                 first = await watcher.next(wait)
                 sets = [first] if first else []
@@ -91,12 +91,12 @@ def routes(svc: Services) -> list[Route]:
         finally:
             slots.give_back(who)
         # History reads may run ahead of the published revision: never answer a revision older than an event.
-        current = max(svc.store.revision(flt.tenant).current, sets[-1].revision if sets else 0)
+        current = max((await hub.revision(flt.tenant)).current, sets[-1].revision if sets else 0)
         body = b'{"revision":%d,"events":[' % current + b",".join(changeset_json(s, with_prev) for s in sets) + b"]}"
         return json_response(body, headers={"X-Stigmer-Revision": str(current)})
 
     async def revision(request: Request) -> Response:
-        info = svc.store.revision(require(principal(request), READ).tenant)
+        info = await hub.revision(require(principal(request), READ).tenant)
         return json_response({"revision": info.current, "compacted_revision": info.compacted},
                              headers={"X-Stigmer-Revision": str(info.current)})
 

@@ -28,16 +28,16 @@ class SQLiteKeys:
 
     async def any(self) -> bool:
         if not self._seen_any:
-            self._seen_any = self._store._read.execute("SELECT EXISTS (SELECT 1 FROM api_keys)").fetchone()[0] == 1
+            self._seen_any = self._store.read_conn.execute("SELECT EXISTS (SELECT 1 FROM api_keys)").fetchone()[0] == 1
         return self._seen_any
 
     async def by_digest(self, digest: bytes) -> KeyRecord | None:
-        row = self._store._read.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE digest=?", (digest,)).fetchone()
+        row = self._store.read_conn.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE digest=?", (digest,)).fetchone()
         return None if row is None else _record(row)
 
     async def list(self, tenant: str | None) -> list[KeyRecord]:
         where, params = ("WHERE tenant=?", (tenant,)) if tenant is not None else ("", ())
-        rows = await self._store._in_pool(f"SELECT {_COLUMNS} FROM api_keys {where} ORDER BY created_at, id", params)
+        rows = await self._store.in_pool(f"SELECT {_COLUMNS} FROM api_keys {where} ORDER BY created_at, id", params)
         return [_record(r) for r in rows]
 
     async def create(self, r: KeyRecord) -> KeyRecord:
@@ -49,7 +49,7 @@ class SQLiteKeys:
                  r.expires_at, r.last_used_at, r.revoked_at))
             return r
 
-        return await self._store.submit(run)
+        return await self._store.submit_internal(run)
 
     async def revoke(self, key_id: str, tenant: str | None, now: float) -> KeyRecord | None:
         def run(tx) -> KeyRecord | None:
@@ -58,16 +58,16 @@ class SQLiteKeys:
             row = tx.conn.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE {where}", params).fetchone()
             return None if row is None else _record(row)
 
-        return await self._store.submit(run)
+        return await self._store.submit_internal(run)
 
     async def touch(self, key_ids: list[str], now: float) -> None:
         def run(tx) -> None:
             tx.conn.executemany("UPDATE api_keys SET last_used_at=? WHERE id=?", [(now, k) for k in key_ids])
 
-        await self._store.submit(run)
+        await self._store.submit_internal(run)
 
     async def tenants(self) -> list[str]:
-        rows = await self._store._in_pool("SELECT id FROM tenants ORDER BY id", ())
+        rows = await self._store.in_pool("SELECT id FROM tenants ORDER BY id", ())
         return [r[0] for r in rows]
 
 

@@ -18,55 +18,40 @@ import logging
 import queue
 import sqlite3
 import threading
-import time
 from typing import Any, Callable
 
 from ...engine.errors import EngineError
-from ..base import Change, Entry, StorageFault
+from ...clock import Clock
+from ..base import Change, StorageFault
 from .faults import storage_error
+from .kv import KVWrites
 
 log = logging.getLogger("stigmer.store")
 
 MAX_GROUP = 512  # mutations per commit; bounds the latency one commit adds to the first request in it
 
-_ENTRY_COLUMNS = "value, version, create_rev, mod_rev, created_at, updated_at, expires_at"
-
 
 class WriteTxnSQLite:
-    """The `WriteTxn` handed to one mutation function."""
+    """The `WriteTxn` handed to one mutation function (`conn` is for the store's own repositories)."""
 
-    __slots__ = ("conn", "now", "_committed_revs", "_group_revs", "revs", "changes", "_seq")
+    __slots__ = ("conn", "tenant", "now", "kv", "_committed_revs", "_group_revs", "rev", "changes", "_seq")
 
-    def __init__(self, conn: sqlite3.Connection, committed_revs: dict[str, int], group_revs: dict[str, int]):
+    def __init__(self, conn: sqlite3.Connection, tenant: str, now: float, committed_revs: dict[str, int],
+                 group_revs: dict[str, int]):
         self.conn = conn
-        self.now = time.time()
+        self.tenant = tenant
+        self.now = now
+        self.kv = KVWrites(conn, tenant, now)
         self._committed_revs = committed_revs  # durable before this group
         self._group_revs = group_revs  # taken by earlier mutations of this group
-        self.revs: dict[str, int] = {}
+        self.rev = 0  # the newest revision this mutation took
         self.changes: list[Change] = []
         self._seq = 0
 
-    def get(self, tenant: str, namespace: str, key: str) -> Entry | None:
-        row = self.conn.execute(
-            f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE tenant=? AND ns=? AND key=?", (tenant, namespace, key)
-        ).fetchone()
-        return None if row is None else Entry(tenant, namespace, key, *row)
-
-    def put(self, e: Entry) -> None:
-        self.conn.execute(
-            "INSERT OR REPLACE INTO entries (tenant, ns, key, value, version, create_rev, mod_rev, created_at, updated_at, expires_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (e.tenant, e.namespace, e.key, e.value, e.version, e.create_rev, e.mod_rev, e.created_at, e.updated_at, e.expires_at),
-        )
-
-    def delete(self, tenant: str, namespace: str, key: str) -> None:
-        self.conn.execute("DELETE FROM entries WHERE tenant=? AND ns=? AND key=?", (tenant, namespace, key))
-
-    def new_revision(self, tenant: str) -> int:
-        rev = self.revs.get(tenant) or self._group_revs.get(tenant) or self._committed_revs.get(tenant, 0)
-        rev += 1
-        self.revs[tenant] = rev
-        return rev
+    def new_revision(self) -> int:
+        t = self.tenant
+        self.rev = (self.rev or self._group_revs.get(t) or self._committed_revs.get(t, 0)) + 1
+        return self.rev
 
     def record(self, c: Change) -> None:
         self._seq += 1
@@ -76,19 +61,12 @@ class WriteTxnSQLite:
         )
         self.changes.append(c)
 
-    def expired(self, now: float, limit: int) -> list[Entry]:
-        rows = self.conn.execute(
-            f"SELECT tenant, ns, key, {_ENTRY_COLUMNS} FROM entries"
-            " WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?",
-            (now, limit),
-        ).fetchall()
-        return [Entry(*row) for row in rows]
-
 
 class _Job:
-    __slots__ = ("fn", "future")
+    __slots__ = ("tenant", "fn", "future")
 
-    def __init__(self, fn: Callable[[WriteTxnSQLite], Any], future: asyncio.Future):
+    def __init__(self, tenant: str, fn: Callable[[WriteTxnSQLite], Any], future: asyncio.Future):
+        self.tenant = tenant
         self.fn = fn
         self.future = future
 
@@ -96,10 +74,11 @@ class _Job:
 class Writer:
     """Owns the only write connection. `on_commit(changes, revs)` runs on the loop after each commit."""
 
-    def __init__(self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop, revs: dict[str, int],
-                 on_commit: Callable[[list[Change], dict[str, int]], None]):
+    def __init__(self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop, clock: Clock,
+                 revs: dict[str, int], on_commit: Callable[[list[Change]], None]):
         self._conn = conn
         self._loop = loop
+        self._clock = clock
         self._revs = revs  # committed revision per tenant; only this thread changes it
         self._on_commit = on_commit
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -107,9 +86,9 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="stigmer-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, fn: Callable[[WriteTxnSQLite], Any]) -> asyncio.Future:
+    def submit(self, tenant: str, fn: Callable[[WriteTxnSQLite], Any]) -> asyncio.Future:
         future = self._loop.create_future()
-        self._queue.put(_Job(fn, future))
+        self._queue.put(_Job(tenant, fn, future))
         return future
 
     def stop(self) -> None:
@@ -155,10 +134,10 @@ class Writer:
             changes, new_revs = [], {}
         else:
             if wrote and self.fault is not None:
-                log.warning("storage fault cleared after %.1f s", time.time() - self.fault.since)
+                log.warning("storage fault cleared after %.1f s", self._clock.now() - self.fault.since)
                 self.fault = None
         self._revs.update(new_revs)
-        self._loop.call_soon_threadsafe(self._deliver, outcomes, changes, new_revs)
+        self._loop.call_soon_threadsafe(self._deliver, outcomes, changes)
 
     def _run_group(self, batch: list[_Job]) -> tuple[list[tuple[asyncio.Future, bool, Any]], list[Change], dict[str, int], bool]:
         """Run every mutation in its savepoint inside one transaction, up to (not including) COMMIT."""
@@ -169,7 +148,7 @@ class Writer:
         wrote = False
         conn.execute("BEGIN IMMEDIATE")
         for job in batch:
-            tx = WriteTxnSQLite(conn, self._revs, new_revs)
+            tx = WriteTxnSQLite(conn, job.tenant, self._clock.now(), self._revs, new_revs)
             before = conn.total_changes
             conn.execute("SAVEPOINT m")
             try:
@@ -183,7 +162,8 @@ class Writer:
                 continue
             conn.execute("RELEASE m")
             wrote = wrote or conn.total_changes > before
-            new_revs.update(tx.revs)
+            if tx.rev:
+                new_revs[job.tenant] = tx.rev
             changes.extend(tx.changes)
             outcomes.append((job.future, True, result))
         if new_revs:
@@ -203,14 +183,14 @@ class Writer:
             log.error("write connection still in a transaction after ROLLBACK")
 
     def _fault_began(self, fault: EngineError) -> None:
-        code, reason, now = fault.code, str(fault.details.get("reason", fault.message)), time.time()
+        code, reason, now = fault.code, str(fault.details.get("reason", fault.message)), self._clock.now()
         if self.fault is None:
             log.warning("storage fault: %s (%s); writes fail until it clears", code, reason)
         self.fault = StorageFault(code, reason, self.fault.since if self.fault else now, now)
 
-    def _deliver(self, outcomes: list[tuple[asyncio.Future, bool, Any]], changes: list[Change], revs: dict[str, int]) -> None:
-        if changes or revs:
-            self._on_commit(changes, revs)
+    def _deliver(self, outcomes: list[tuple[asyncio.Future, bool, Any]], changes: list[Change]) -> None:
+        if changes:
+            self._on_commit(changes)
         for future, ok, value in outcomes:
             if future.cancelled():
                 continue

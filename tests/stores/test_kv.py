@@ -19,15 +19,15 @@ async def test_versions_revisions_and_timestamps(kv, store):
     assert isinstance(d, Deleted) and d.revision == 3 and d.previous.version == 2
     e3 = await kv.put(T, "ns", "a", 1)
     assert (e3.version, e3.create_rev) == (1, 4)
-    assert store.revision(T).current == 4
-    assert store.revision("other").current == 0  # revisions are per tenant
+    assert (await store.log.revision(T)).current == 4
+    assert (await store.log.revision("other")).current == 0  # revisions are per tenant
 
 
 async def test_get_returns_exact_bytes_and_none_when_absent(kv):
     await kv.put(T, "ns", "k", {"b": 1, "a": [1.0, 2]})
-    assert kv.get(T, "ns", "k").value == b'{"b":1,"a":[1.0,2]}'
-    assert kv.get(T, "ns", "missing") is None
-    assert kv.get("other-tenant", "ns", "k") is None
+    assert (await kv.get(T, "ns", "k")).value == b'{"b":1,"a":[1.0,2]}'
+    assert await kv.get(T, "ns", "missing") is None
+    assert await kv.get("other-tenant", "ns", "k") is None
 
 
 async def test_compare_and_set_and_create_only(kv):
@@ -45,20 +45,20 @@ async def test_compare_and_set_and_create_only(kv):
 
 async def test_failed_mutation_changes_nothing_and_takes_no_revision(kv, store):
     await kv.put(T, "ns", "s", "text")
-    before = store.revision(T).current
+    before = (await store.log.revision(T)).current
     with pytest.raises(TypeMismatch):
         await kv.incr(T, "ns", "s", 1)
     with pytest.raises(NotFound):
         await kv.delete(T, "ns", "nope")
     with pytest.raises(PatchFailed):
         await kv.apply(T, Op("patch", "ns", "s", patch=[{"op": "test", "path": "", "value": "other"}]))
-    assert store.revision(T).current == before
-    assert kv.get(T, "ns", "s").version == 1
+    assert (await store.log.revision(T)).current == before
+    assert (await kv.get(T, "ns", "s")).version == 1
 
 
 async def test_concurrent_increments_are_all_counted(kv):
     results = await asyncio.gather(*[kv.incr(T, "ns", "n", 1) for _ in range(50)])
-    assert kv.get(T, "ns", "n").value == b"50"
+    assert (await kv.get(T, "ns", "n")).value == b"50"
     assert sorted(int(r.value) for r in results) == list(range(1, 51))
 
 
@@ -86,13 +86,17 @@ async def test_limits(kv):
         await kv.merge(T, "ns", "m", {"b": "y" * 3000})
 
 
-async def test_ttl_expiry_is_exact_for_reads_and_emits_expire(kv, store, hub):
-    from stigmer.store.base import ChangeFilter
+async def test_ttl_expiry_is_exact_for_reads_and_emits_expire(kv, store, hub, clock):
+    from stigmer.engine.types import ChangeFilter
 
-    w = hub.watch(ChangeFilter(T, "ns"))
-    await kv.put(T, "ns", "t", 1, ttl=0.05)
-    await asyncio.sleep(0.08)
-    assert kv.get(T, "ns", "t") is None  # expired before any sweep
+    w = await hub.watch(ChangeFilter(T, "ns"))
+    e = await kv.put(T, "ns", "t", 1, ttl=50)
+    assert e.expires_at == clock.now() + 50  # the store's clock, shared with the engine
+    clock.advance(49.999)
+    assert await kv.get(T, "ns", "t") is not None
+    assert await maintenance.sweep_once(store) == 0
+    clock.advance(0.001)
+    assert await kv.get(T, "ns", "t") is None  # expired before any sweep
     rows, _ = await kv.list(T, "ns")
     assert rows == []
     assert await maintenance.sweep_once(store) == 1
@@ -102,12 +106,12 @@ async def test_ttl_expiry_is_exact_for_reads_and_emits_expire(kv, store, hub):
     assert [c.type for c in exp.changes] == ["expire"] and exp.changes[0].prev_value == b"1"
 
 
-async def test_write_to_expired_key_records_expire_first_then_starts_fresh(kv, hub):
-    from stigmer.store.base import ChangeFilter
+async def test_write_to_expired_key_records_expire_first_then_starts_fresh(kv, hub, clock):
+    from stigmer.engine.types import ChangeFilter
 
-    await kv.put(T, "ns", "t", [1, 2], ttl=0.05)
-    w = hub.watch(ChangeFilter(T, "ns", key="t"))
-    await asyncio.sleep(0.08)
+    await kv.put(T, "ns", "t", [1, 2], ttl=5)
+    w = await hub.watch(ChangeFilter(T, "ns", key="t"))
+    clock.advance(5)
     e = await kv.append(T, "ns", "t", 3)
     assert e.value == b"[3]" and e.version == 1  # the old value never comes back
     first, second = await w.next(1), await w.next(1)
@@ -157,12 +161,12 @@ async def test_txn_all_or_nothing_one_revision(kv, store):
     await kv.put(T, "ns", "a", 1)
     r = await kv.txn(T, [Compare("ns", "a", version=1), Compare("ns", "b", exists=False)],
                      [Op("put", "ns", "b", value=2), Op("incr", "ns", "a", amount=1), Op("delete", "ns", "a")])
-    assert r.revision == 2 and store.revision(T).current == 2
+    assert r.revision == 2 and (await store.log.revision(T)).current == 2
     assert isinstance(r.results[2], Deleted)
-    assert kv.get(T, "ns", "a") is None and kv.get(T, "ns", "b").mod_rev == 2
+    assert await kv.get(T, "ns", "a") is None and (await kv.get(T, "ns", "b")).mod_rev == 2
     with pytest.raises(CompareFailed) as e:
         await kv.txn(T, [Compare("ns", "b", value=3)], [Op("put", "ns", "c", value=1)])
     assert e.value.index == 0
     with pytest.raises(TypeMismatch):  # a failing op rolls back the ops before it
         await kv.txn(T, [], [Op("put", "ns", "c", value=1), Op("append", "ns", "b", value=1)])
-    assert kv.get(T, "ns", "c") is None and store.revision(T).current == 2
+    assert await kv.get(T, "ns", "c") is None and (await store.log.revision(T)).current == 2

@@ -1,5 +1,4 @@
 import asyncio
-import time
 
 import pytest
 
@@ -7,7 +6,7 @@ from stigmer.engine import changes as changes_mod
 from stigmer.engine.changes import ChangeHub
 from stigmer.engine.errors import Compacted
 from stigmer.engine.kv import Op
-from stigmer.store.base import ChangeFilter
+from stigmer.engine.types import ChangeFilter
 
 T = "t1"
 
@@ -24,7 +23,7 @@ async def drain(w, n, timeout=2.0):
 async def test_replay_then_live_in_order(kv, hub):
     for i in range(3):
         await kv.put(T, "ns", f"k{i}", i)
-    w = hub.watch(ChangeFilter(T, "ns"), after=1)
+    w = await hub.watch(ChangeFilter(T, "ns"), after=1)
     await kv.put(T, "ns", "k3", 3)
     got = await drain(w, 3)
     assert [cs.revision for cs in got] == [2, 3, 4]
@@ -32,9 +31,9 @@ async def test_replay_then_live_in_order(kv, hub):
 
 
 async def test_filters_key_prefix_namespace_tenant(kv, hub):
-    wk = hub.watch(ChangeFilter(T, "ns", key="a/1"), after=0)
-    wp = hub.watch(ChangeFilter(T, "ns", prefix="a/"), after=0)
-    wn = hub.watch(ChangeFilter(T, "other"), after=0)
+    wk = await hub.watch(ChangeFilter(T, "ns", key="a/1"), after=0)
+    wp = await hub.watch(ChangeFilter(T, "ns", prefix="a/"), after=0)
+    wn = await hub.watch(ChangeFilter(T, "other"), after=0)
     await kv.put(T, "ns", "a/1", 1)
     await kv.put(T, "ns", "a/2", 2)
     await kv.put(T, "ns", "b", 3)
@@ -48,7 +47,7 @@ async def test_filters_key_prefix_namespace_tenant(kv, hub):
 
 
 async def test_transaction_arrives_together(kv, hub):
-    w = hub.watch(ChangeFilter(T, "ns"))
+    w = await hub.watch(ChangeFilter(T, "ns"))
     await kv.txn(T, [], [Op("put", "ns", "a", value=1), Op("put", "ns", "b", value=2), Op("put", "zz", "c", value=3)])
     (cs,) = await drain(w, 1)
     assert [c.key for c in cs.changes] == ["a", "b"] and {c.rev for c in cs.changes} == {cs.revision}
@@ -57,7 +56,7 @@ async def test_transaction_arrives_together(kv, hub):
 async def test_slow_watcher_overflows_then_catches_up_without_loss(kv, store, monkeypatch):
     monkeypatch.setattr(changes_mod, "CATCHUP_PAGE", 7)
     hub = ChangeHub(store, buffer=1)
-    w = hub.watch(ChangeFilter(T, "ns"))
+    w = await hub.watch(ChangeFilter(T, "ns"))
     await asyncio.gather(*[kv.put(T, "ns", f"k{i}", i) for i in range(60)])  # never read meanwhile
     got = await drain(w, 60)
     assert [cs.revision for cs in got] == list(range(1, 61))
@@ -66,7 +65,7 @@ async def test_slow_watcher_overflows_then_catches_up_without_loss(kv, store, mo
 
 
 async def test_writers_never_wait_for_watchers(kv, hub):
-    watchers = [hub.watch(ChangeFilter(T, "ns")) for _ in range(50)]
+    watchers = [await hub.watch(ChangeFilter(T, "ns")) for _ in range(50)]
     await asyncio.wait_for(asyncio.gather(*[kv.put(T, "ns", "k", i) for i in range(500)]), 10)
     for w in watchers[:3]:
         assert [cs.revision for cs in await drain(w, 500)] == list(range(1, 501))
@@ -76,48 +75,48 @@ async def test_writers_never_wait_for_watchers(kv, hub):
     assert hub.watcher_count == 0
 
 
-async def test_compacted_history_is_reported_not_skipped(kv, store, hub):
+async def test_compacted_history_is_reported_not_skipped(kv, store, hub, clock):
     for i in range(5):
         await kv.put(T, "ns", "k", i)
-    await asyncio.sleep(0.01)
-    removed = await store.compact(older_than=time.time())
+    clock.advance(1)
+    assert await store.log.compact(older_than=clock.now() - 2) == 0  # nothing that old yet
+    removed = await store.log.compact(older_than=clock.now())
     assert removed == 5
-    info = store.revision(T)
+    info = (await store.log.revision(T))
     assert (info.current, info.compacted) == (5, 5)
     with pytest.raises(Compacted) as e:
-        hub.watch(ChangeFilter(T, "ns"), after=3)
+        await hub.watch(ChangeFilter(T, "ns"), after=3)
     assert (e.value.oldest_revision, e.value.current_revision) == (6, 5)
-    w = hub.watch(ChangeFilter(T, "ns"), after=5)  # resuming at the compaction point works
+    w = await hub.watch(ChangeFilter(T, "ns"), after=5)  # resuming at the compaction point works
     await kv.put(T, "ns", "k", 9)
     assert (await w.next(1)).revision == 6
 
 
-async def test_watcher_behind_compaction_gets_compacted(kv, store, monkeypatch):
+async def test_watcher_behind_compaction_gets_compacted(kv, store, clock):
     hub = ChangeHub(store, buffer=1)
-    w = hub.watch(ChangeFilter(T, "ns"), after=0)
+    w = await hub.watch(ChangeFilter(T, "ns"), after=0)
     for i in range(4):
         await kv.put(T, "ns", "k", i)
-    await store.compact(older_than=time.time())
+    clock.advance(1)
+    await store.log.compact(older_than=clock.now())
     with pytest.raises(Compacted):
         await w.next(1)
 
 
-async def test_a_position_committed_but_not_yet_published_is_not_in_the_future(kv, hub, store, tmp_path):
-    """A history read can hand a client a revision before the loop has published its commit; watching from
-    it at once must not be refused as a future revision (found by the reliability harness's long-poll)."""
+@pytest.mark.parametrize("store_kind", ["postgres"])  # one process owns a SQLite file: no other writer exists
+async def test_a_commit_through_another_handle_is_seen_without_any_notification(store_kind, open_store, kv, hub):
+    """Revision information comes from the database: a commit made elsewhere moves the watch start point and
+    the future-revision check at once (it used to be a per-process cache)."""
     from stigmer.engine.errors import FutureRevision
     from stigmer.engine.kv import KV
-    from stigmer.store.sqlite import SQLiteStore
 
     await kv.put(T, "ns", "a", 1)
-    other = SQLiteStore(str(tmp_path / "data"))  # the same file: its commit is invisible to `store`'s cache
-    await other.open()
-    try:
-        await KV(other).put(T, "ns", "b", 2)
-    finally:
-        await other.close()
-    assert store.revision(T).current == 1 and store.committed_revision(T) == 2
-    w = hub.watch(ChangeFilter(T, "ns"), after=2)  # not FutureRevision
+    other = await open_store()
+    await KV(other).put(T, "ns", "b", 2)
+    assert (await hub.revision(T)).current == 2
+    w = await hub.watch(ChangeFilter(T, "ns"), after=2)  # not FutureRevision
     w.close()
     with pytest.raises(FutureRevision):
-        hub.watch(ChangeFilter(T, "ns"), after=3)
+        await hub.watch(ChangeFilter(T, "ns"), after=3)
+    w = await hub.watch(ChangeFilter(T, "ns"), after=0)
+    assert [cs.revision for cs in await drain(w, 2)] == [1, 2]

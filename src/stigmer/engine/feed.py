@@ -1,0 +1,128 @@
+"""The change feed: turns commits into contiguous, ordered change sets for the hub, per tenant.
+
+It owns the delivered position of every tenant. A local commit whose first revision follows that
+position is handed over at once; anything else (a remote commit heard by doorbell or by the periodic
+tick, a local commit that overtook a remote one) makes the feed read the changes table from the
+delivered position. So revision N+1 is never delivered before N, and a lost doorbell or a dropped
+listener connection costs latency (until the next tick), never an event. Tenants nobody watches are
+not read at all: their position just moves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from .types import Change, ChangeFilter, ChangeSet, group
+
+if TYPE_CHECKING:
+    from ..store.base import Store
+    from .changes import ChangeHub
+
+log = logging.getLogger("stigmer.feed")
+
+PAGE = 1000  # change rows read per query while catching up
+
+
+class ChangeFeed:
+    def __init__(self, store: "Store", hub: "ChangeHub"):
+        self._store = store
+        self._hub = hub
+        self._delivered: dict[str, int] = {}
+        self._wanted: dict[str, int] = {}  # the newest revision known committed, per tenant being read
+        self._readers: dict[str, asyncio.Task[None]] = {}
+        store.set_listener(self)
+
+    def delivered(self, tenant: str) -> int | None:
+        return self._delivered.get(tenant)
+
+    def follow(self, tenant: str, committed: int) -> None:
+        """A watcher of `tenant` arrives; `committed` was read from the store just now."""
+        self._delivered.setdefault(tenant, committed)
+
+    # what the store tells
+
+    def committed(self, changes: list[Change]) -> None:
+        for tenant, sets in _by_tenant(changes).items():
+            done = self._delivered.get(tenant)
+            if done is None or not self._hub.watching(tenant):
+                self._delivered[tenant] = max(done or 0, sets[-1].revision)
+                continue
+            fresh = [cs for cs in sets if cs.revision > done]
+            if not fresh:
+                continue  # already read from the table
+            if tenant not in self._readers and _contiguous(done, fresh):
+                self._delivered[tenant] = fresh[-1].revision
+                self._hub.publish(tenant, fresh)
+            else:
+                self._want(tenant, fresh[-1].revision)
+
+    def rang(self, tenant: str, rev: int) -> None:
+        done = self._delivered.get(tenant)
+        if done is None or not self._hub.watching(tenant):
+            self._delivered[tenant] = max(done or 0, rev)
+        elif rev > done:
+            self._want(tenant, rev)
+
+    # catching up from the changes table
+
+    async def poll(self) -> None:
+        """Ask the store where every watched tenant is, and catch up where it moved (the tick)."""
+        tenants = self._hub.tenants()
+        if tenants:
+            for tenant, rev in (await self._store.log.revisions(tenants)).items():
+                self.rang(tenant, rev)
+
+    async def run(self, interval: float) -> None:
+        failing = False
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.poll()
+                failing = False
+            except Exception as exc:  # the store is down: the next tick tries again
+                if not failing:
+                    log.warning("change feed cannot poll the store: %s", exc)
+                failing = True
+
+    async def settle(self) -> None:
+        """Wait until every catch-up read in flight has finished (for tests and shutdown)."""
+        while self._readers:
+            await asyncio.gather(*self._readers.values(), return_exceptions=True)
+
+    def _want(self, tenant: str, rev: int) -> None:
+        self._wanted[tenant] = max(self._wanted.get(tenant, 0), rev)
+        if tenant not in self._readers:
+            self._readers[tenant] = asyncio.get_running_loop().create_task(self._catch_up(tenant))
+
+    async def _catch_up(self, tenant: str) -> None:
+        try:
+            while (done := self._delivered.get(tenant, 0)) < self._wanted.get(tenant, 0):
+                changes = await self._store.log.read(ChangeFilter(tenant), done, PAGE)
+                sets = group(changes)
+                if len(changes) >= PAGE and len(sets) > 1:
+                    sets.pop()  # the page may have cut the last revision short
+                if not sets or not _contiguous(done, sets):
+                    # Compaction removed what the position needs: watchers re-read on their own and
+                    # get an explicit `compacted` answer if their history is gone.
+                    self._delivered[tenant] = max(self._wanted[tenant], sets[-1].revision if sets else 0)
+                    self._hub.resync(tenant)
+                    continue
+                self._delivered[tenant] = sets[-1].revision
+                self._hub.publish(tenant, sets)
+        except Exception as exc:  # storage trouble: the next doorbell or tick tries again
+            log.warning("change feed cannot read tenant %r: %s", tenant, exc)
+        finally:
+            del self._readers[tenant]
+
+
+def _contiguous(after: int, sets: list[ChangeSet]) -> bool:
+    return all(cs.revision == after + i for i, cs in enumerate(sets, 1))
+
+
+def _by_tenant(changes: list[Change]) -> dict[str, list[ChangeSet]]:
+    out: dict[str, list[Change]] = {}
+    for c in changes:
+        out.setdefault(c.tenant, []).append(c)
+    return {t: group(cs) for t, cs in out.items()}

@@ -1,0 +1,109 @@
+"""Versioned entries on SQLite: point reads inline on the read connection, scans in the reader pool,
+writes inside the writer's transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING, Iterable
+
+from ..base import Change, Entry
+from .faults import storage_error
+
+if TYPE_CHECKING:
+    from .store import SQLiteStore
+
+ENTRY_COLUMNS = "value, version, create_rev, mod_rev, created_at, updated_at, expires_at"
+CHANGE_COLUMNS = "tenant, rev, ns, key, type, value, prev_value, version, ts"
+# Keys never contain U+10FFFF (the engine rejects it), so this bounds every key that starts with a prefix.
+PREFIX_END = "\U0010ffff"
+
+
+def prefix_clause(prefix: str) -> tuple[str, tuple[str, ...]]:
+    if not prefix:
+        return "", ()
+    return " AND key >= ? AND key < ?", (prefix, prefix + PREFIX_END)
+
+
+class SQLiteKV:
+    """`store.kv`: reads of entries and of one key's history."""
+
+    def __init__(self, store: "SQLiteStore"):
+        self._store = store
+
+    def _inline(self, sql: str, params: tuple) -> list[tuple]:
+        # Point reads take microseconds: a thread hop would cost more than the read.
+        try:
+            return self._store.read_conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise storage_error(exc) or exc from None
+
+    async def get(self, tenant: str, namespace: str, key: str) -> Entry | None:
+        rows = self._inline(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE tenant=? AND ns=? AND key=?",
+                            (tenant, namespace, key))
+        return Entry(tenant, namespace, key, *rows[0]) if rows else None
+
+    async def get_many(self, tenant: str, namespace: str, keys: Iterable[str]) -> list[Entry | None]:
+        keys = list(keys)
+        unique = list(dict.fromkeys(keys))
+        rows = self._inline(  # one statement reads one snapshot
+            f"SELECT key, {ENTRY_COLUMNS} FROM entries WHERE tenant=? AND ns=? AND key IN ({','.join('?' * len(unique))})",
+            (tenant, namespace, *unique))
+        found = {row[0]: Entry(tenant, namespace, *row) for row in rows}
+        return [found.get(k) for k in keys]
+
+    async def scan(self, tenant: str, namespace: str, prefix: str, after: str | None, limit: int,
+                   now: float) -> list[Entry]:
+        where, params = prefix_clause(prefix)
+        if after is not None:
+            where += " AND key > ?"
+            params += (after,)
+        rows = await self._store.in_pool(
+            f"SELECT key, {ENTRY_COLUMNS} FROM entries WHERE tenant=? AND ns=?{where}"
+            " AND (expires_at IS NULL OR expires_at > ?) ORDER BY key LIMIT ?",
+            (tenant, namespace, *params, now, limit))
+        return [Entry(tenant, namespace, *row) for row in rows]
+
+    async def history(self, tenant: str, namespace: str, key: str, before_rev: int | None,
+                      limit: int) -> list[Change]:
+        rows = await self._store.in_pool(
+            f"SELECT {CHANGE_COLUMNS} FROM changes WHERE tenant=? AND ns=? AND key=? AND rev<?"
+            " ORDER BY rev DESC, seq DESC LIMIT ?",
+            (tenant, namespace, key, before_rev if before_rev is not None else 1 << 62, limit))
+        return [Change(*row) for row in rows]
+
+    async def due_tenants(self, now: float, limit: int) -> list[str]:
+        rows = self._inline("SELECT DISTINCT tenant FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ?"
+                            " LIMIT ?", (now, limit))
+        return [r[0] for r in rows]
+
+
+class KVWrites:
+    """`tx.kv`: entry writes of one tenant inside the writer's transaction."""
+
+    __slots__ = ("_conn", "_tenant", "_now")
+
+    def __init__(self, conn: sqlite3.Connection, tenant: str, now: float):
+        self._conn = conn
+        self._tenant = tenant
+        self._now = now
+
+    def get(self, namespace: str, key: str) -> Entry | None:
+        row = self._conn.execute(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE tenant=? AND ns=? AND key=?",
+                                 (self._tenant, namespace, key)).fetchone()
+        return None if row is None else Entry(self._tenant, namespace, key, *row)
+
+    def put(self, e: Entry) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO entries (tenant, ns, key, value, version, create_rev, mod_rev, created_at,"
+            " updated_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (e.tenant, e.namespace, e.key, e.value, e.version, e.create_rev, e.mod_rev, e.created_at, e.updated_at,
+             e.expires_at))
+
+    def delete(self, namespace: str, key: str) -> None:
+        self._conn.execute("DELETE FROM entries WHERE tenant=? AND ns=? AND key=?", (self._tenant, namespace, key))
+
+    def expired(self, limit: int) -> list[Entry]:
+        rows = self._conn.execute(
+            f"SELECT ns, key, {ENTRY_COLUMNS} FROM entries WHERE tenant=? AND expires_at IS NOT NULL"
+            " AND expires_at <= ? ORDER BY expires_at LIMIT ?", (self._tenant, self._now, limit)).fetchall()
+        return [Entry(self._tenant, *row) for row in rows]
