@@ -45,11 +45,15 @@ class PostgresKeys:
                 await conn.execute("INSERT INTO tenants (id, created_at) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                                    (r.tenant, r.created_at))
                 # ON CONFLICT (id): a repeat after a lost connection finds its own row.
-                await conn.execute(
+                cur = await conn.execute(
                     f"INSERT INTO api_keys ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                    " ON CONFLICT (id) DO NOTHING",
+                    " ON CONFLICT (id) DO NOTHING RETURNING id",
                     (r.id, r.digest, r.tenant, r.name, list(r.scopes), list(r.prefixes), r.created_at,
                      r.expires_at, r.last_used_at, r.revoked_at))
+                if await cur.fetchone() is None:
+                    cur = await conn.execute("SELECT digest FROM api_keys WHERE id = %s", (r.id,))
+                    if bytes((await cur.fetchone())[0]) != r.digest:  # type: ignore[index]
+                        raise psycopg.errors.UniqueViolation(f"an API key with id {r.id!r} exists")
             return r
 
         return await self._store.run(run)

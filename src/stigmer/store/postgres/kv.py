@@ -21,7 +21,8 @@ BATCH_GETS = True  # module attributes so the measurement script can compare
 MAX_BATCH = 128
 _GET = f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE tenant = %s AND ns = %s AND key = %s"
 _GET_BATCH = (
-    f"SELECT q.tenant, q.ns, q.key, {_ENTRY_COLUMNS} FROM unnest(%s::text[], %s::text[], %s::text[]) AS q (tenant, ns, key)"
+    f"SELECT q.tenant, q.ns, q.key, {_ENTRY_COLUMNS}"
+    " FROM unnest(%s::text[], %s::text[], %s::text[]) AS q (tenant, ns, key)"
     ' JOIN entries e ON e.tenant = q.tenant COLLATE "C" AND e.ns = q.ns COLLATE "C" AND e.key = q.key COLLATE "C"'
 )
 log = logging.getLogger("stigmer.store")
@@ -69,7 +70,8 @@ class PostgresKV:
         try:
             if len(batch) == 1:
                 tenant, namespace, key, _ = batch[0]
-                rows = [(tenant, namespace, key, *row) for row in await self._store.fetch(_GET, (tenant, namespace, key))]
+                found = await self._store.fetch(_GET, (tenant, namespace, key))
+                rows = [(tenant, namespace, key, *row) for row in found]
             else:
                 wanted = list(dict.fromkeys((t, n, k) for t, n, k, _ in batch))
                 rows = await self._store.fetch(_GET_BATCH, tuple(list(column) for column in zip(*wanted)))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 import zlib
 from typing import Any, Callable, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -77,7 +76,8 @@ class PostgresStore:
             await migrate(conn)
         self._pool = AsyncConnectionPool(
             self.url, min_size=self.pool_size, max_size=self.pool_size, open=False, timeout=POOL_TIMEOUT,
-            reconnect_timeout=POOL_RECONNECT_TIMEOUT, kwargs={"autocommit": True, **self._options("stigmer-read")}, name="stigmer-read")
+            reconnect_timeout=POOL_RECONNECT_TIMEOUT, kwargs={"autocommit": True, **self._options("stigmer-read")},
+            name="stigmer-read")
         await self._pool.open(wait=True, timeout=POOL_TIMEOUT)
         loop = asyncio.get_running_loop()
         self._writers = [Writer(f"stigmer-writer-{i}", self._write_connection, loop, self.clock,
@@ -159,7 +159,7 @@ class PostgresStore:
     # health
 
     def _fault_began(self, error: EngineError) -> None:
-        reason, now = str(error.details.get("reason", error.message)), time.time()
+        reason, now = str(error.details.get("reason", error.message)), self.clock.now()
         with self._fault_lock:
             if self._fault is None:
                 log.warning("storage fault: %s (%s); writes fail until it clears", error.code, reason)
@@ -171,7 +171,7 @@ class PostgresStore:
             return
         with self._fault_lock:
             if self._fault is not None:
-                log.warning("storage fault cleared after %.1f s", time.time() - self._fault.since)
+                log.warning("storage fault cleared after %.1f s", self.clock.now() - self._fault.since)
                 self._fault = None
 
     def health(self) -> StorageFault | None:
