@@ -86,27 +86,37 @@ async def floor(url: str, seconds: float) -> tuple[float, float]:
         return await timed(seconds, one), await timed(seconds, read)
 
 
+def summary(runs: list[float]) -> str:
+    runs = sorted(runs)
+    return f"median {runs[len(runs) // 2]:7.0f}/s  best {runs[-1]:7.0f}/s"
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--runs", type=int, default=3, help="runs of each row, interleaved (the machine is shared)")
     args = parser.parse_args()
     base = args.url
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute("DROP DATABASE IF EXISTS stigmer_bench WITH (FORCE)")
         conn.execute("CREATE DATABASE stigmer_bench")
     url = base.rsplit("/", 1)[0] + "/stigmer_bench"
+    rows: dict[str, list[float]] = {}
     try:
-        for pipeline, batch in ((True, True), (False, False), (True, True), (False, False)):
-            writer_module.USE_PIPELINE = pipeline
-            kv_module.BATCH_GETS = batch
-            for tenants in (1, 8):
-                puts, gets = await store_figures(url, args.seconds, tenants)
-                print(f"pipeline={pipeline!s:5} batched gets={batch!s:5} tenants={tenants}:"
-                      f" put {puts:7.0f}/s  get {gets:7.0f}/s", flush=True)
-        for _ in range(2):
+        for _ in range(args.runs):
+            for pipeline, batch in ((True, True), (False, False)):
+                writer_module.USE_PIPELINE = pipeline
+                kv_module.BATCH_GETS = batch
+                for tenants in (1, 8):
+                    puts, gets = await store_figures(url, args.seconds, tenants)
+                    rows.setdefault(f"put  pipeline={pipeline!s:5}        tenants={tenants}", []).append(puts)
+                    rows.setdefault(f"get  batched={batch!s:5}         tenants={tenants}", []).append(gets)
             ups, reads = await floor(url, args.seconds)
-            print(f"floor (raw psycopg pool, one statement each): upsert {ups:7.0f}/s  read {reads:7.0f}/s", flush=True)
+            rows.setdefault("floor: raw upsert, own transaction", []).append(ups)
+            rows.setdefault("floor: raw point read", []).append(reads)
+        for name, runs in rows.items():
+            print(f"{name:42} {summary(runs)}")
     finally:
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute("DROP DATABASE IF EXISTS stigmer_bench WITH (FORCE)")

@@ -195,7 +195,8 @@ class _Stale(Exception):
 
 
 async def _fetchall(conn: psycopg.AsyncConnection, sql: str, params: tuple | dict) -> list[tuple]:
-    cur = await conn.execute(sql, params)
+    cur = conn.cursor(binary=True)  # bytea arrives as it is stored, not hex-encoded
+    await cur.execute(sql, params)
     return await cur.fetchall()
 
 

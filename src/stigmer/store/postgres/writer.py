@@ -81,7 +81,7 @@ class KVWritesPG:
 
     def get(self, namespace: str, key: str) -> Entry | None:
         tx = self._tx
-        row = tx.conn.execute(_GET, (tx.tenant, namespace, key)).fetchone()
+        row = tx.cur.execute(_GET, (tx.tenant, namespace, key)).fetchone()
         return None if row is None else Entry(tx.tenant, namespace, key, *row)
 
     def put(self, e: Entry) -> None:
@@ -96,17 +96,17 @@ class KVWritesPG:
 
     def expired(self, limit: int) -> list[Entry]:
         tx = self._tx
-        rows = tx.conn.execute(_EXPIRED, (tx.tenant, tx.now, limit)).fetchall()
+        rows = tx.cur.execute(_EXPIRED, (tx.tenant, tx.now, limit)).fetchall()
         return [Entry(tx.tenant, *row) for row in rows]
 
 
 class WriteTxnPG:
     """The `WriteTxn` handed to one run of one mutation function."""
 
-    __slots__ = ("conn", "tenant", "now", "kv", "rev", "changes", "wrote", "dirty", "_savepoints", "_in_savepoint")
+    __slots__ = ("cur", "tenant", "now", "kv", "rev", "changes", "wrote", "dirty", "_savepoints", "_in_savepoint")
 
-    def __init__(self, conn: psycopg.Connection, tenant: str, now: float, rev: int, savepoints: bool):
-        self.conn = conn
+    def __init__(self, cur: psycopg.Cursor, tenant: str, now: float, rev: int, savepoints: bool):
+        self.cur = cur  # the group's cursor: one per group keeps psycopg's per-cursor set-up off each statement
         self.tenant = tenant
         self.now = now
         self.kv = KVWritesPG(self)
@@ -129,10 +129,10 @@ class WriteTxnPG:
     def write(self, sql: str, params: tuple) -> None:
         # The savepoint is taken at the first write: a function that only reads has nothing to undo.
         if self._savepoints and not self._in_savepoint:
-            self.conn.execute("SAVEPOINT m")
+            self.cur.execute("SAVEPOINT m")
             self._in_savepoint = True
         self.wrote = self.dirty = True
-        self.conn.execute(sql, params)
+        self.cur.execute(sql, params)
 
     def check_tenant(self, tenant: str) -> None:
         if tenant != self.tenant:
@@ -140,12 +140,12 @@ class WriteTxnPG:
 
     def undo(self) -> None:
         if self._in_savepoint:
-            self.conn.execute("ROLLBACK TO SAVEPOINT m")
-            self.conn.execute("RELEASE SAVEPOINT m")
+            self.cur.execute("ROLLBACK TO SAVEPOINT m")
+            self.cur.execute("RELEASE SAVEPOINT m")
 
     def keep(self) -> None:
         if self._in_savepoint:
-            self.conn.execute("RELEASE SAVEPOINT m")
+            self.cur.execute("RELEASE SAVEPOINT m")
 
 
 class _Job:
@@ -310,9 +310,10 @@ class Writer:
 
     def _run_group(self, conn: psycopg.Connection, batch: list[_Job], tenants: list[str],
                    savepoints: bool) -> tuple[list[Outcome], list[Change], dict[str, int], bool]:
+        cur = conn.cursor(binary=True)
         base: dict[str, int] = {}
         if tenants:
-            base = dict(conn.execute(_LOCK, (tenants,)).fetchall())
+            base = dict(cur.execute(_LOCK, (tenants,)).fetchall())
             if len(base) != len(tenants):  # a counter row vanished (tables emptied under us)
                 self._known.clear()
                 raise _Retry()
@@ -323,7 +324,7 @@ class Writer:
         alone = len(batch) == 1
         for job in batch:
             tenant = job.tenant
-            tx = WriteTxnPG(conn, tenant, self._clock.now(), revs.get(tenant, 0), savepoints)  # type: ignore[arg-type]
+            tx = WriteTxnPG(cur, tenant, self._clock.now(), revs.get(tenant, 0), savepoints)  # type: ignore[arg-type]
             try:
                 result = job.fn(tx)
             except psycopg.Error:
@@ -344,14 +345,15 @@ class Writer:
             outcomes.append((job.future, True, result))
         taken = {t: r for t, r in revs.items() if r != base[t]}
         if taken:
-            conn.cursor().executemany(_SET_REV, [(r, t) for t, r in taken.items()])
+            for t, r in taken.items():
+                cur.execute(_SET_REV, (r, t))
         if changes:
             seq: dict[int, int] = {}
             rows = []
             for c in changes:
                 n = seq[c.rev] = seq.get(c.rev, 0) + 1  # write order within a revision
                 rows.append((c.tenant, c.rev, n, c.namespace, c.key, c.type, c.value, c.prev_value, c.version, c.ts))
-            conn.execute(_RECORD, [list(column) for column in zip(*rows)])
+            cur.execute(_RECORD, [list(column) for column in zip(*rows)])
         return outcomes, changes, taken, wrote
 
     # connection
