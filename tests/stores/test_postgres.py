@@ -237,11 +237,14 @@ async def test_a_closed_port_is_a_clear_error_not_a_hang():
 
 
 class Proxy:
-    """A TCP relay to PostgreSQL that a test can cut (refusing connections, dropping live ones) and mend."""
+    """A TCP relay to PostgreSQL that a test can cut (refusing connections, dropping live ones) and mend,
+    or arm to drop a client's connection at its next COMMIT: before forwarding it (nothing is kept) or
+    after PostgreSQL answered it (the commit is kept, but the client never hears so)."""
 
     def __init__(self, target_port: int):
         self.target_port = target_port
         self.port = 0
+        self.commit_cut: str | None = None  # "before" | "after"
         self._server: asyncio.Server | None = None
         self._links: set[asyncio.StreamWriter] = set()
 
@@ -262,27 +265,43 @@ class Proxy:
             writer.transport.abort()
             return
         self._links.update((writer, up_writer))
+        answering_commit = asyncio.Event()
 
-        async def pump(src, dst):
+        async def upstream():
+            while data := await reader.read(65536):
+                if self.commit_cut and b"COMMIT\x00" in data:
+                    how, self.commit_cut = self.commit_cut, None
+                    if how == "before":
+                        return  # never forwarded: PostgreSQL sees the client go and rolls back
+                    answering_commit.set()
+                up_writer.write(data)
+                await up_writer.drain()
+
+        async def downstream():
+            while data := await up_reader.read(65536):
+                if answering_commit.is_set():
+                    return  # PostgreSQL committed; its answer never reaches the client
+                writer.write(data)
+                await writer.drain()
+
+        async def pump(direction):
             try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
+                await direction()
             except (ConnectionError, OSError):
                 pass
             finally:
-                dst.transport.abort()
-                self._links.discard(dst)
+                writer.transport.abort()  # the client learns only that the connection is gone
+                up_writer.close()
+                self._links.difference_update((writer, up_writer))
 
-        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        await asyncio.gather(pump(upstream), pump(downstream))
 
 
 async def test_unreachable_database_answers_storage_unavailable_then_recovers(url, monkeypatch):
     monkeypatch.setattr(writer_module, "RECONNECT_DELAYS", (0.01, 0.02))
     monkeypatch.setattr(store_module, "POOL_TIMEOUT", 1.0)
     monkeypatch.setattr(store_module, "POOL_RECONNECT_TIMEOUT", 0.1)
-    host, _, rest = url.partition("@")[2].partition(":")
-    proxy = Proxy(int(rest.split("/")[0]))
+    proxy = Proxy(int(url.rsplit(":", 1)[1].split("/")[0]))
     await proxy.start()
     s = PostgresStore(url.replace(f":{proxy.target_port}/", f":{proxy.port}/"), pool_size=2, writers=1)
     await s.open()
@@ -305,6 +324,37 @@ async def test_unreachable_database_answers_storage_unavailable_then_recovers(ur
         assert e.value == b"2" and e.mod_rev == 2
         assert s.health() is None
         assert (await s.kv.get("t", "ns", "n")).value == b"2"
+    finally:
+        await s.close()
+        await proxy.cut()
+
+
+@pytest.mark.parametrize("kept", [False, True])
+async def test_a_connection_lost_during_commit_is_unknown_and_not_retried(url, kept):
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    proxy = Proxy(port)
+    await proxy.start()
+    s = PostgresStore(url.replace(f":{port}/", f":{proxy.port}/"), writers=1)
+    await s.open()
+    try:
+        await s.submit("t", incr())
+        runs = 0
+
+        def counted(tx):
+            nonlocal runs
+            runs += 1
+            return incr()(tx)
+
+        proxy.commit_cut = "after" if kept else "before"
+        with pytest.raises(StorageUnavailable, match="may or may not"):
+            await s.submit("t", counted)
+        assert runs == 1 and proxy.commit_cut is None  # cut at COMMIT, and not run again
+        assert s.health().code == "storage_unavailable"
+
+        e = await s.submit("t", incr())  # a fresh connection; the revision comes from the database
+        assert (e.value, e.mod_rev) == ((b"3", 3) if kept else (b"2", 2))
+        assert await revs_in_log(s, "t") == list(range(1, e.mod_rev + 1))
+        assert s.health() is None
     finally:
         await s.close()
         await proxy.cut()

@@ -348,10 +348,10 @@ class Writer:
             for t, r in taken.items():
                 cur.execute(_SET_REV, (r, t))
         if changes:
-            seq: dict[int, int] = {}
+            seq: dict[tuple[str, int], int] = {}
             rows = []
             for c in changes:
-                n = seq[c.rev] = seq.get(c.rev, 0) + 1  # write order within a revision
+                n = seq[c.tenant, c.rev] = seq.get((c.tenant, c.rev), 0) + 1  # write order within a revision
                 rows.append((c.tenant, c.rev, n, c.namespace, c.key, c.type, c.value, c.prev_value, c.version, c.ts))
             cur.execute(_RECORD, [list(column) for column in zip(*rows)])
         return outcomes, changes, taken, wrote
