@@ -18,6 +18,7 @@ from stigmer.engine.types import Change, ChangeFilter, Entry
 psycopg = pytest.importorskip("psycopg")
 from stigmer.store.postgres import PostgresStore  # noqa: E402
 from stigmer.store.postgres import store as store_module, writer as writer_module  # noqa: E402
+from stigmer.store.postgres.doorbell import CHANNEL, MAX_PAYLOAD, decode, encode  # noqa: E402
 from stigmer.store.postgres.migrations import MIGRATIONS, migrate  # noqa: E402
 
 
@@ -121,6 +122,27 @@ async def test_doorbell_from_one_replica_reaches_the_other(replicas):
     assert await ears_b.ring("t", e.mod_rev)
     assert [c.rev for c in ears_a.commits] == [e.mod_rev]  # the writer's own replica hears the commit itself
     assert ears_b.commits == []
+
+
+async def test_doorbell_lines_that_do_not_parse_are_ignored(replicas, url):
+    a, b = replicas
+    ears = Ears()
+    b.set_listener(ears)
+
+    def notify():
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, "garbage\nt:x\n:5\nt:-1\nok:7\nt:\nt:١\nt:12"))
+
+    await asyncio.to_thread(notify)
+    assert await ears.ring("t", 12)
+    assert ears.rings == [("ok", 7), ("t", 12)]
+
+
+def test_doorbell_payloads_stay_under_the_limit():
+    revs = {f"tenant-{i:04}": 10**12 + i for i in range(1000)}
+    payloads = encode(revs)
+    assert len(payloads) > 1 and all(len(p.encode()) <= MAX_PAYLOAD for p in payloads)
+    assert dict(pair for p in payloads for pair in decode(p)) == revs
 
 
 async def test_a_lost_doorbell_is_covered_by_reading_the_log(replicas):
