@@ -36,9 +36,9 @@ def revision(c, tenant: str) -> int:
     return c.portal.call(c.app.state.services.hub.revision, tenant).current
 
 
-def live_app(settings):
+def live_app(settings, clock=None):
     """The app on uvicorn in a thread (an SSE stream needs a real server to be read and left): a context
-    manager yielding its URL."""
+    manager yielding its URL. `clock` (a ManualClock) lets the test move the app's time."""
     import contextlib
     import socket
     import threading
@@ -53,7 +53,7 @@ def live_app(settings):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+        srv = uvicorn.Server(uvicorn.Config(create_app(settings, clock), host="127.0.0.1", port=port, log_level="warning"))
         t = threading.Thread(target=srv.run, daemon=True)
         t.start()
         while not srv.started:

@@ -6,7 +6,6 @@ import time
 import httpx
 import pytest
 
-from stigmer.app import create_app
 from support import app_settings, live_app
 
 
@@ -87,36 +86,29 @@ def test_long_poll_returns_when_something_arrives(server):
         assert c.get("/v1/watch", params={"key": "a"}).json()["error"]["code"] == "invalid_argument"
 
 
-def test_compacted_is_explicit(server, tmp_path):
-    with httpx.Client(base_url=server, timeout=5) as c:
+def test_compacted_is_explicit(tmp_path):
+    """The running server's own compactor removes history; the same server reports it at once (the compaction
+    point is read from the database, not cached)."""
+    from stigmer.clock import ManualClock
+
+    clock = ManualClock()
+    settings = app_settings({"data_dir": str(tmp_path), "change_retention_seconds": 60,
+                             "compact_interval_seconds": 0.01})
+    with live_app(settings, clock) as url, httpx.Client(base_url=url, timeout=5) as c:
         for i in range(3):
             c.put("/v1/kv/app/k", content=str(i).encode())
-    # Compact through the running app's store, as the compactor task would.
-    import asyncio
-
-    from stigmer.store.sqlite import SQLiteStore
-
-    async def compact_via_second_store():
-        s = SQLiteStore(str(tmp_path))
-        await s.open()
-        await s.log.compact(time.time() + 1)
-        await s.close()
-
-    asyncio.run(compact_via_second_store())
-    # A fresh server on the same data would see compacted=3; this one learns it at start-up only,
-    # so check the long-poll and SSE answers through a new app instance.
-    settings = app_settings({"data_dir": str(tmp_path)})
-    from starlette.testclient import TestClient
-
-    with TestClient(create_app(settings), base_url="http://localhost") as tc:
-        r = tc.get("/v1/watch", params={"namespace": "app", "index": 1})
+        clock.advance(61)  # the three changes are now older than the retention
+        deadline = time.monotonic() + 10
+        while c.get("/v1/revision").json()["compacted_revision"] != 3:
+            assert time.monotonic() < deadline, "the compactor never ran"
+        r = c.get("/v1/watch", params={"namespace": "app", "index": 1})
         assert r.status_code == 410
         err = r.json()["error"]
         assert err["code"] == "compacted" and err["details"] == {"oldest_revision": 4, "current_revision": 3}
-        with tc.stream("GET", "/v1/watch", params={"namespace": "app"}, headers={"Last-Event-ID": "1"}) as s:
+        with c.stream("GET", "/v1/watch", params={"namespace": "app"}, headers={"Last-Event-ID": "1"}) as s:
             text = s.read().decode()
         assert "event: compacted" in text and '"oldest_revision":4' in text
-        assert tc.get("/v1/revision").json() == {"revision": 3, "compacted_revision": 3}
+        assert c.get("/v1/revision").json() == {"revision": 3, "compacted_revision": 3}
 
 
 def test_from_zero_replays_everything(server):
