@@ -7,8 +7,8 @@
 - get/s: `store.kv.get`, 64 tasks at once;
 - floor/s: a raw psycopg async loop, 64 tasks on an 8-connection pool, each an upsert in its own
   transaction (and the same for point reads).
-Also compares the writer's pipeline mode with plain round trips, and batched point reads with one
-statement per read.
+Also compares the writer's pipeline mode with plain round trips, batched point reads with one
+statement per read, and (raw, without the store) a group's statements with and without savepoints.
 Creates database `stigmer_bench` next to the URL's and drops it after.
 """
 
@@ -86,6 +86,45 @@ async def floor(url: str, seconds: float) -> tuple[float, float]:
         return await timed(seconds, one), await timed(seconds, read)
 
 
+def raw_group(conn: psycopg.Connection, pipeline: bool, savepoints: bool, n: int = 64) -> None:
+    """What the writer sends for one group of `n` read-then-write mutations, without the store around it."""
+    stamp = time.time_ns()
+
+    def body() -> None:
+        cur = conn.cursor(binary=True)
+        rows = []
+        for i in range(n):
+            if savepoints:
+                cur.execute("SAVEPOINT m")
+            cur.execute(writer_module._GET, ("raw", "ns", f"k{i}")).fetchone()
+            cur.execute(writer_module._PUT, ("raw", "ns", f"k{i}", b"1", 1, 1, 1, 0.0, 0.0, None))
+            if savepoints:
+                cur.execute("RELEASE SAVEPOINT m")
+            rows.append(("raw", stamp + i, 1, "ns", f"k{i}", "put", b"1", None, 1, 0.0))
+        cur.execute(writer_module._RECORD, [list(column) for column in zip(*rows)])
+
+    if pipeline:
+        with conn.pipeline():
+            body()
+    else:
+        body()
+    conn.commit()
+
+
+def raw_groups(url: str, groups: int = 40) -> dict[str, float]:
+    """Mutations/s of raw groups: pipeline mode and savepoints on and off."""
+    out = {}
+    with psycopg.connect(url) as conn:
+        for pipeline in (True, False):
+            for savepoints in (False, True):
+                start = time.perf_counter()
+                for _ in range(groups):
+                    raw_group(conn, pipeline, savepoints)
+                out[f"raw group of 64: pipeline={pipeline!s:5} savepoints={savepoints!s:5}"] = \
+                    64 * groups / (time.perf_counter() - start)
+    return out
+
+
 def summary(runs: list[float]) -> str:
     runs = sorted(runs)
     return f"median {runs[len(runs) // 2]:7.0f}/s  best {runs[-1]:7.0f}/s"
@@ -115,6 +154,8 @@ async def main() -> None:
             ups, reads = await floor(url, args.seconds)
             rows.setdefault("floor: raw upsert, own transaction", []).append(ups)
             rows.setdefault("floor: raw point read", []).append(reads)
+            for name, rate in raw_groups(url).items():
+                rows.setdefault(name, []).append(rate)
         for name, runs in rows.items():
             print(f"{name:42} {summary(runs)}")
     finally:
