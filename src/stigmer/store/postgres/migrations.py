@@ -1,0 +1,106 @@
+"""Versioned schema migrations for the PostgreSQL store. Append new steps; never edit an applied one.
+
+Each step runs in its own transaction under one advisory lock, so replicas that start together apply
+every step once: the second waits, then finds it applied. Names and keys are `COLLATE "C"` so that
+ORDER BY and prefix ranges follow key byte order, as on SQLite.
+"""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE entries (
+            tenant TEXT COLLATE "C" NOT NULL,
+            ns TEXT COLLATE "C" NOT NULL,
+            key TEXT COLLATE "C" NOT NULL,
+            value BYTEA NOT NULL,
+            version BIGINT NOT NULL,
+            create_rev BIGINT NOT NULL,
+            mod_rev BIGINT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION,
+            PRIMARY KEY (tenant, ns, key)
+        );
+        CREATE INDEX entries_expiry ON entries (tenant, expires_at) WHERE expires_at IS NOT NULL;
+
+        CREATE TABLE changes (
+            tenant TEXT COLLATE "C" NOT NULL,
+            rev BIGINT NOT NULL,
+            seq INTEGER NOT NULL,
+            ns TEXT COLLATE "C" NOT NULL,
+            key TEXT COLLATE "C" NOT NULL,
+            type TEXT NOT NULL,
+            value BYTEA,
+            prev_value BYTEA,
+            version BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (tenant, rev, seq)
+        );
+        CREATE INDEX changes_by_key ON changes (tenant, ns, key, rev);
+        CREATE INDEX changes_by_ts ON changes (ts);
+
+        CREATE TABLE tenant_revisions (
+            tenant TEXT COLLATE "C" PRIMARY KEY,
+            rev BIGINT NOT NULL,
+            compacted_rev BIGINT NOT NULL DEFAULT 0
+        );
+        """,
+    ),
+    (
+        2,
+        """
+        CREATE TABLE tenants (
+            id TEXT COLLATE "C" PRIMARY KEY,
+            created_at DOUBLE PRECISION NOT NULL
+        );
+
+        CREATE TABLE api_keys (
+            id TEXT COLLATE "C" PRIMARY KEY,
+            digest BYTEA NOT NULL UNIQUE,
+            tenant TEXT COLLATE "C" NOT NULL REFERENCES tenants (id),
+            name TEXT NOT NULL,
+            scopes TEXT[] NOT NULL,
+            prefixes TEXT[] NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION,
+            last_used_at DOUBLE PRECISION,
+            revoked_at DOUBLE PRECISION
+        );
+        CREATE INDEX api_keys_by_tenant ON api_keys (tenant, created_at);
+        """,
+    ),
+    (
+        3,
+        # One row rewritten by the readiness probe: a real durable write that touches no data.
+        "CREATE TABLE store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at DOUBLE PRECISION NOT NULL)",
+    ),
+]
+
+# pg_advisory_xact_lock key: any constant shared by every replica ("stig" in ASCII).
+LOCK_KEY = 0x73746967
+
+
+async def migrate(conn: psycopg.AsyncConnection) -> int:
+    """Apply pending migrations, each in its own transaction under the advisory lock; return the schema
+    version. `conn` must not be in autocommit mode."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations"
+                           " (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
+    for version, script in MIGRATIONS:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+            cur = await conn.execute("SELECT 1 FROM schema_migrations WHERE version = %s", (version,))
+            if await cur.fetchone() is not None:
+                continue
+            await conn.execute(script)  # several statements, no parameters: one simple query
+            await conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (%s, %s)",
+                               (version, time.time()))
+    return max(v for v, _ in MIGRATIONS)
