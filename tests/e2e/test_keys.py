@@ -7,9 +7,13 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import httpx
 from httpx_sse import connect_sse
+
+from pg_support import ON_POSTGRES, database_for
+from stigmer.engine.keys import CACHE_SECONDS
 
 
 def stigmer(*args: str, ok: bool = True, **env: str) -> subprocess.CompletedProcess:
@@ -21,13 +25,18 @@ def stigmer(*args: str, ok: bool = True, **env: str) -> subprocess.CompletedProc
     return p
 
 
+def offline(data) -> list[str]:
+    """The options that point an offline command at the store a server on `data` uses."""
+    return ["--database-url", database_for(str(data))] if ON_POSTGRES else ["--data-dir", str(data)]
+
+
 def test_offline_bootstrap_then_online_create_list_revoke(tmp_path, start_server):
     data = tmp_path / "data"
-    created = json.loads(stigmer("keys", "create", "--data-dir", str(data), "--scope", "admin", "--name", "ops",
+    created = json.loads(stigmer("keys", "create", *offline(data), "--scope", "admin", "--name", "ops",
                                  "--json").stdout)
     admin = created["secret"]
     assert admin.startswith("stg_") and len(admin) >= 40 and created["key"]["scopes"] == ["admin"]
-    assert admin not in stigmer("keys", "list", "--data-dir", str(data), "--json").stdout
+    assert admin not in stigmer("keys", "list", *offline(data), "--json").stdout
     s = start_server(data)
     assert httpx.get(s.url + "/v1/kv/app/k").status_code == 401  # a key exists: open mode is over
     online = {"STIGMER_URL": s.url, "STIGMER_API_KEY": admin}
@@ -49,16 +58,25 @@ def test_offline_bootstrap_then_online_create_list_revoke(tmp_path, start_server
     assert httpx.get(s.url + "/v1/kv/app/agents/1", headers=h).status_code == 401  # at once
     denied = stigmer("keys", "list", ok=False, STIGMER_URL=s.url, STIGMER_API_KEY="stg_wrong")
     assert denied.returncode == 1 and "unauthenticated" in denied.stderr
-    # offline commands refuse while the server runs (one process per data directory; see test_backup.py)
-    busy = stigmer("keys", "revoke", key_id, "--data-dir", str(data), ok=False)
-    assert busy.returncode == 1 and "data_dir_in_use" in busy.stderr
+    if not ON_POSTGRES:  # offline commands refuse while the server runs (one process per data directory)
+        busy = stigmer("keys", "revoke", key_id, *offline(data), ok=False)
+        assert busy.returncode == 1 and "data_dir_in_use" in busy.stderr
+        return
+    # a shared database: an offline revoke beside a running replica is seen within the key cache's second
+    other = json.loads(stigmer("keys", "create", *offline(data), "--scope", "read", "--json").stdout)
+    oh = {"Authorization": f"Bearer {other['secret']}"}
+    assert httpx.get(s.url + "/v1/revision", headers=oh).status_code == 200
+    stigmer("keys", "revoke", other["key"]["id"], *offline(data))
+    revoked_at = time.monotonic()
+    while httpx.get(s.url + "/v1/revision", headers=oh).status_code != 401:
+        assert time.monotonic() - revoked_at < CACHE_SECONDS + 1, "an offline revoke was not seen in time"
 
 
 def test_an_existing_key_is_imported_offline(tmp_path, start_server):
     old = "legacy-cntrlnode-key-of-a-deployed-fleet-0042"
-    stigmer("keys", "create", "--data-dir", str(tmp_path / "d"), "--tenant", "fleet", "--scope", "read,write",
+    stigmer("keys", "create", *offline(tmp_path / "d"), "--tenant", "fleet", "--scope", "read,write",
             "--import-from-env", "OLD_KEY", OLD_KEY=old)
-    short = stigmer("keys", "create", "--data-dir", str(tmp_path / "d"), "--scope", "read", "--import-from-env",
+    short = stigmer("keys", "create", *offline(tmp_path / "d"), "--scope", "read", "--import-from-env",
                     "OLD_KEY", ok=False, OLD_KEY="short")
     assert short.returncode == 1 and "at least 32" in short.stderr
     s = start_server(tmp_path / "d")
