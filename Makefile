@@ -29,9 +29,9 @@ run: $(VENV)/.installed
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -q
 
-# The API and end-to-end suites once more, on PostgreSQL (STIGMER_TEST_DATABASE_URL, default the local server).
+# The API and end-to-end suites once more, on PostgreSQL (TEST_DATABASE_URL, default the local server).
 test-postgres: $(VENV)/.dev-installed
-	STIGMER_TEST_STORE=postgres $(BIN)/python -m pytest -q tests/api tests/e2e
+	TEST_STORE=postgres $(BIN)/python -m pytest -q tests/api tests/e2e
 
 # The reliability harness at full size (make test runs it at a reduced size); see docs/reliability.md.
 reliability: $(VENV)/.dev-installed

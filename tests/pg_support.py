@@ -7,16 +7,16 @@ import os
 
 import pytest
 
-BASE_URL = os.environ.get("STIGMER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-# `STIGMER_TEST_STORE=postgres` runs the API and end-to-end suites on PostgreSQL (`make test-postgres`).
-ON_POSTGRES = os.environ.get("STIGMER_TEST_STORE", "sqlite") == "postgres"
+BASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+# `TEST_STORE=postgres` runs the API and end-to-end suites on PostgreSQL (`make test-postgres`).
+ON_POSTGRES = os.environ.get("TEST_STORE", "sqlite") == "postgres"
 _state: dict[str, object] = {}
 _databases: dict[str, str] = {}
 
 
 def _unavailable(reason: str):
-    if os.environ.get("STIGMER_REQUIRE_POSTGRES"):
-        pytest.fail(f"PostgreSQL is required here (STIGMER_REQUIRE_POSTGRES) but {reason}")
+    if os.environ.get("TEST_REQUIRE_POSTGRES"):
+        pytest.fail(f"PostgreSQL is required here (TEST_REQUIRE_POSTGRES) but {reason}")
     pytest.skip(f"PostgreSQL not reachable at {BASE_URL}: {reason}")
 
 

@@ -2,7 +2,7 @@
 watch on one replica sees every write made through the others, in order, with no gap and no repeat.
 
 Needs PostgreSQL (127.0.0.1:5432 by default); without one these tests skip with the reason printed, and
-fail instead under STIGMER_REQUIRE_POSTGRES (CI sets it when PostgreSQL answers).
+fail instead under TEST_REQUIRE_POSTGRES (CI sets it when PostgreSQL answers).
 """
 
 from __future__ import annotations

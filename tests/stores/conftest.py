@@ -1,8 +1,8 @@
 """One store suite, both stores: every test here that takes `store` runs on SQLite and on PostgreSQL.
 
-PostgreSQL comes from STIGMER_TEST_DATABASE_URL (default: the local server's `postgres` database); each
+PostgreSQL comes from TEST_DATABASE_URL (default: the local server's `postgres` database); each
 test session creates its own database and each test starts from empty tables. Where no PostgreSQL is
-reachable the PostgreSQL runs skip with the reason printed, unless STIGMER_REQUIRE_POSTGRES is set (CI
+reachable the PostgreSQL runs skip with the reason printed, unless TEST_REQUIRE_POSTGRES is set (CI
 sets it when one is reachable), where they fail.
 """
 
