@@ -15,7 +15,8 @@ def test_startup_line_and_access_log(make_server, tmp_path):
     httpx.get(server.url + "/v1/state/wf/k?api_key=s3cret-2&access_token=s3cret-3&key=s3cret-4")
     server.stop()
     log = "".join(p.read_text() for p in tmp_path.glob("server-*.log"))
-    assert f"stigmer {__version__} on {server.url} with data in {os.path.abspath(server.data_dir)}" in log
+    where = server.env.get("STIGMER_DATABASE_URL") or os.path.abspath(server.data_dir)  # no password in either
+    assert f"stigmer {__version__} on {server.url} with data in {where}" in log
     for served in ("/v1", "statevec /v", "CntrlNode /v1/state", "/docs"):
         assert served in log
     assert "GET /v1/kv/app/missing?apiKey=***&limit=5 404 " in log and "rid=rid-abc" in log
