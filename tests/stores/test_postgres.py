@@ -4,13 +4,14 @@ connections, an unreachable server, migrations, key order. The shared store suit
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
 
 import pytest
 
-from pg_support import fresh_tables, new_database, drop_database, postgres_url
+from pg_support import fresh_tables, postgres_url
 from stigmer.clock import ManualClock
 from stigmer.engine.errors import StorageUnavailable
 from stigmer.engine.types import Change, ChangeFilter, Entry
@@ -385,9 +386,13 @@ async def test_a_connection_lost_during_commit_is_unknown_and_not_retried(url, k
 # migrations
 
 
-async def test_migrations_are_idempotent_and_safe_when_replicas_start_together():
-    name = f"stigmer_migrate_{id(object())}"
-    db = new_database(name)
+async def test_migrations_are_idempotent_and_safe_when_replicas_start_together(url):
+    # A schema of its own, not a database: DROP DATABASE forces a checkpoint, seconds on a busy server.
+    schema = f"migrate_{os.getpid()}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.execute(f"CREATE SCHEMA {schema}")
+    db = f"{url}?options=-csearch_path%3D{schema}"
     try:
         stores = [PostgresStore(db, pool_size=1, writers=1) for _ in range(3)]
         await asyncio.gather(*(s.open() for s in stores))  # all three migrate at once
@@ -395,13 +400,17 @@ async def test_migrations_are_idempotent_and_safe_when_replicas_start_together()
             await s.close()
         again = PostgresStore(db, pool_size=1, writers=1)
         await again.open()
+        await again.submit("t", incr())  # the schema works: tables and writes landed in it
         await again.close()
         async with await psycopg.AsyncConnection.connect(db) as conn:
             assert await migrate(conn) == MIGRATIONS[-1][0]
             cur = await conn.execute("SELECT version FROM schema_migrations ORDER BY version")
             assert [r[0] for r in await cur.fetchall()] == [v for v, _ in MIGRATIONS]
+            cur = await conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s", (schema,))
+            assert (await cur.fetchone())[0] == 7
     finally:
-        drop_database(name)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 # key order, TTL, describe, installation

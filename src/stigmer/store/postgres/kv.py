@@ -57,6 +57,11 @@ class PostgresKV:
             loop.call_soon(self._kick)  # after the other reads that start in this turn of the loop
         return await future
 
+    async def drain(self) -> None:
+        """Wait for the batches in flight (the store is closing)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
     def _kick(self) -> None:
         self._kick_due = False
         while self._pending and self._in_flight < self._store.pool_size:

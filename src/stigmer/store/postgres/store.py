@@ -65,26 +65,33 @@ class PostgresStore:
     # life cycle
 
     async def open(self) -> None:
+        where = f"cannot connect to PostgreSQL at {mask_url(self.url)}"
         try:
             conn = await psycopg.AsyncConnection.connect(self.url, **self._options("stigmer-migrate"))
         except psycopg.Error as exc:
-            raise unavailable(f"cannot connect to PostgreSQL at {mask_url(self.url)}", exc) from None
+            raise unavailable(where, exc) from None
         async with conn:
             encoding = (await (await conn.execute("SHOW server_encoding")).fetchone())[0]  # type: ignore[index]
             if encoding != "UTF8":
                 raise RuntimeError(f"the database's encoding is {encoding}; Stigmer needs a UTF8 database")
             await migrate(conn)
-        self._pool = AsyncConnectionPool(
-            self.url, min_size=self.pool_size, max_size=self.pool_size, open=False, timeout=POOL_TIMEOUT,
-            reconnect_timeout=POOL_RECONNECT_TIMEOUT, kwargs={"autocommit": True, **self._options("stigmer-read")},
-            name="stigmer-read")
-        await self._pool.open(wait=True, timeout=POOL_TIMEOUT)
-        loop = asyncio.get_running_loop()
-        self._writers = [Writer(f"stigmer-writer-{i}", self._write_connection, loop, self.clock,
-                                self._on_commit, self._fault_began, self._fault_cleared)
-                         for i in range(self.writers)]
-        self._doorbell = Doorbell(self._notify_connection, self._rang)
-        await self._doorbell.open()
+        try:
+            self._pool = AsyncConnectionPool(
+                self.url, min_size=self.pool_size, max_size=self.pool_size, open=False, timeout=POOL_TIMEOUT,
+                reconnect_timeout=POOL_RECONNECT_TIMEOUT, kwargs={"autocommit": True, **self._options("stigmer-read")},
+                name="stigmer-read")
+            await self._pool.open(wait=True, timeout=POOL_TIMEOUT)
+            loop = asyncio.get_running_loop()
+            self._writers = [Writer(f"stigmer-writer-{i}", self._write_connection, loop, self.clock,
+                                    self._on_commit, self._fault_began, self._fault_cleared)
+                             for i in range(self.writers)]
+            self._doorbell = Doorbell(self._notify_connection, self._rang)
+            await self._doorbell.open()
+        except BaseException as exc:
+            await self.close()  # nothing half-open is left behind
+            if isinstance(exc, psycopg.Error):
+                raise unavailable(where, exc) from None
+            raise
 
     async def close(self) -> None:
         writers, self._writers = self._writers, []
@@ -94,6 +101,7 @@ class PostgresStore:
             await self._doorbell.close()
             self._doorbell = None
         if self._pool is not None:
+            await self.kv.drain()
             await self._pool.close()
             self._pool = None
 
