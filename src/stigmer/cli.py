@@ -60,6 +60,7 @@ def check_store(settings: Settings) -> None:
             import psycopg  # noqa: F401
         except ImportError:
             raise click.ClickException("the PostgreSQL store needs psycopg: pip install 'stigmer[postgres]'") from None
+        _try_open(settings)
         return
     from .store.sqlite.lock import DataDirInUse, check_free
     from .store.sqlite.store import check_data_dir
@@ -72,6 +73,29 @@ def check_store(settings: Settings) -> None:
     try:
         check_free(settings.data_dir)  # the store takes the lock itself; this turns "in use" into one line
     except DataDirInUse as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _try_open(settings: Settings) -> None:
+    """Open and close the configured store once (migrating it), so that an unreachable or unusable database is
+    one clear line at start-up, not a traceback from the server's start-up."""
+    import asyncio
+
+    from .clock import SystemClock
+    from .engine.errors import EngineError
+    from .store.select import open_store
+
+    async def attempt() -> None:
+        store = open_store(settings, SystemClock())
+        await store.open()
+        await store.close()
+
+    try:
+        asyncio.run(attempt())
+    except EngineError as exc:
+        reason = exc.details.get("reason")
+        raise click.ClickException(exc.message + (f": {reason}" if reason else "")) from None
+    except RuntimeError as exc:  # e.g. a database that is not UTF8
         raise click.ClickException(str(exc)) from None
 
 

@@ -147,3 +147,9 @@ def test_a_slow_body_is_cut_off(start_server):
         while chunk := sock.recv(4096):  # the server answers, then closes
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 408") and b"request_timeout" in answer, answer
+
+
+def test_an_unreachable_database_stops_start_up_in_one_line():
+    p = stigmer("serve", "--port", "1", "--database-url", "postgresql://stigmer:pw@127.0.0.1:1/nope", ok=False)
+    assert p.returncode == 1 and "cannot connect to PostgreSQL at postgresql://stigmer:***@127.0.0.1:1/nope" in p.stderr
+    assert "Traceback" not in p.stderr and ":pw@" not in p.stderr

@@ -26,6 +26,10 @@ log; later leases, tokens, claims…) plus one write unit:
   the event loop; a store shared by several processes also calls `listener.rang(tenant, rev)` when it
   hears that another one committed (a doorbell that may be lost), and asks the feed to poll every
   `tick_seconds`. The change feed (engine/feed.py) turns both into contiguous, ordered change sets.
+
+A new capability (leases, tokens, claims…) plugs in the same way as key/value: a read repository on the
+store (`store.leases`) and a write repository on the transaction (`tx.leases`), each a Protocol in this file
+and one module per store; the write unit and the rules above do not change.
 """
 
 from __future__ import annotations

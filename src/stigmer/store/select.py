@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from ..clock import Clock
 from .base import Store
+from .dsn import mask_url
 
 
 def describe_target(settings) -> str:
     """Where the data lives, for the start-up line (a URL's password is never shown)."""
     import os
-    from urllib.parse import urlsplit, urlunsplit
 
-    if not settings.database_url:
-        return os.path.abspath(settings.data_dir)
-    parts = urlsplit(settings.database_url)
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    if "@" in parts.netloc:
-        netloc = parts.netloc.split("@")[0].split(":")[0] + "@" + netloc
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return mask_url(settings.database_url) if settings.database_url else os.path.abspath(settings.data_dir)
 
 
 def keys_exist(settings) -> bool:

@@ -13,7 +13,6 @@ import logging
 import threading
 import zlib
 from typing import Any, Callable, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -21,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from ...clock import Clock, SystemClock
 from ...engine.errors import EngineError
 from ..base import Change, CommitListener, StorageFault
+from ..dsn import mask_url
 from .doorbell import Doorbell
 from .faults import storage_error, unavailable
 from .keys import PostgresKeys
@@ -211,23 +211,3 @@ async def _fetchall(conn: psycopg.AsyncConnection, sql: str, params: tuple | dic
 def _probe(tx: WriteTxnPG) -> None:
     tx.write("INSERT INTO store_probe (id, at) VALUES (1, %s) ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at",
              (tx.now,))
-
-
-def mask_url(url: str) -> str:
-    """`url` with any password replaced by ***: URLs (user:password@, ?password=) and key=value strings."""
-    if "://" not in url:
-        words = []
-        for word in url.split():
-            name, sep, _ = word.partition("=")
-            words.append(f"{name}=***" if sep and name.strip().lower() == "password" else word)
-        return " ".join(words)
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    userinfo, at, hosts = netloc.rpartition("@")
-    if at and ":" in userinfo:
-        netloc = f"{userinfo.split(':', 1)[0]}:***@{hosts}"
-    query = parts.query
-    if query:
-        pairs = [(k, "***" if k.lower() == "password" else v) for k, v in parse_qsl(query, keep_blank_values=True)]
-        query = urlencode(pairs, safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
