@@ -34,6 +34,7 @@ import psycopg
 from ...clock import Clock
 from ...engine.errors import EngineError
 from ..base import Change, Entry
+from ..groups import take_group
 from .faults import is_retryable, storage_error, unavailable
 
 log = logging.getLogger("stigmer.store")
@@ -213,17 +214,7 @@ class Writer:
             job = self._queue.get()
             if job is None:
                 return
-            batch = [job]
-            stopping = False
-            while len(batch) < MAX_GROUP:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stopping = True
-                    break
-                batch.append(nxt)
+            batch, stopping = take_group(self._queue, job, MAX_GROUP)
             try:
                 self._commit_group(batch)
             except BaseException as exc:  # never leave a caller waiting

@@ -23,6 +23,7 @@ from typing import Any, Callable
 from ...engine.errors import EngineError
 from ...clock import Clock
 from ..base import Change, StorageFault
+from ..groups import take_group
 from .faults import storage_error
 from .kv import KVWrites
 
@@ -100,17 +101,7 @@ class Writer:
             job = self._queue.get()
             if job is None:
                 return
-            batch = [job]
-            stopping = False
-            while len(batch) < MAX_GROUP:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stopping = True
-                    break
-                batch.append(nxt)
+            batch, stopping = take_group(self._queue, job, MAX_GROUP)
             self._commit_group(batch)
             if stopping:
                 return
