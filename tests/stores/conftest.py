@@ -11,8 +11,6 @@ from __future__ import annotations
 import pytest
 
 from stigmer.clock import ManualClock
-from stigmer.engine.changes import ChangeHub
-from stigmer.engine.kv import KV, Limits
 from stigmer.store.sqlite import SQLiteStore
 from pg_support import fresh_tables, postgres_url
 
@@ -58,11 +56,4 @@ async def store(open_store):
     return await open_store()
 
 
-@pytest.fixture
-def hub(store):
-    return ChangeHub(store, buffer=256)
-
-
-@pytest.fixture
-def kv(store, hub):
-    return KV(store, Limits(max_value_bytes=4096, max_batch=10))
+# `hub` and `kv` come from tests/conftest.py: built over this directory's `store`, they run on both stores.
