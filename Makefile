@@ -42,13 +42,13 @@ docs: $(VENV)/.installed
 
 bench:
 	$(MAKE) install
-	$(BIN)/pip install -q -e '.[postgres]'
+	$(BIN)/pip install -q -e '.[postgres,granian]'
 	sh bench/setup.sh
 	$(BIN)/python bench/run.py
 
 bench-full:
 	$(MAKE) install
-	$(BIN)/pip install -q -e '.[postgres]'
+	$(BIN)/pip install -q -e '.[postgres,granian]'
 	sh bench/setup.sh
 	$(BIN)/python bench/run.py --full
 
