@@ -33,22 +33,42 @@ def main() -> None:
               help="Serve a non-loopback address even in open mode [STIGMER_ALLOW_OPEN_REMOTE].")
 @click.option("--head-timeout", type=float, default=None,
               help="Seconds a client has to send a request head [STIGMER_HEAD_TIMEOUT_SECONDS, default 10].")
+@click.option("--server", "server_impl", type=click.Choice(["uvicorn", "granian"]), default=None,
+              help="HTTP server [STIGMER_SERVER, default uvicorn]; granian is opt-in: pip install 'stigmer[granian]'.")
 @click.option("--http", "http_impl", type=click.Choice(["httptools", "h11"]), default="httptools", hidden=True)
 @click.option("--help-settings", is_flag=True, expose_value=False, is_eager=True, callback=_help_settings,
               help="List every setting with its environment variable and default.")
 def serve(host: str | None, port: int | None, data_dir: str | None, database_url: str | None,
-          allow_open_remote: bool | None, head_timeout: float | None, http_impl: str) -> None:
+          allow_open_remote: bool | None, head_timeout: float | None, server_impl: str | None,
+          http_impl: str) -> None:
     """Run the server (embedded SQLite store, or PostgreSQL with --database-url)."""
     from .server import run
 
     try:
         settings = Settings.load({"host": host, "port": port, "data_dir": data_dir, "database_url": database_url,
-                                  "allow_open_remote": allow_open_remote, "head_timeout_seconds": head_timeout})
+                                  "allow_open_remote": allow_open_remote, "head_timeout_seconds": head_timeout,
+                                  "server": server_impl})
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
+    check_server(settings)
     check_store(settings)
     refuse_open_exposure(settings)
-    run(settings, http=http_impl)
+    if settings.server == "granian":
+        from .server import run_granian
+
+        run_granian(settings)
+    else:
+        run(settings, http=http_impl)
+
+
+def check_server(settings: Settings) -> None:
+    if settings.server not in ("uvicorn", "granian"):
+        raise click.UsageError(f"setting server (STIGMER_SERVER) must be uvicorn or granian, got {settings.server!r}")
+    if settings.server == "granian":
+        try:
+            import granian  # noqa: F401
+        except ImportError:
+            raise click.ClickException("--server granian needs granian: pip install 'stigmer[granian]'") from None
 
 
 def check_store(settings: Settings) -> None:

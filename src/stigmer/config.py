@@ -50,6 +50,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("access_log", bool, True, "Log one line per request to `stigmer.access` (credentials in the query redacted)."),
     S("head_timeout_seconds", float, 10.0, "Longest time a client may take to send a request head; then the connection is closed.", 0.1, 3600),
     S("keepalive_timeout_seconds", float, 5.0, "Idle time after which a keep-alive connection is closed.", 0.1, 3600),
+    S("server", str, "uvicorn", "HTTP server: `uvicorn`, or `granian` (opt-in: `pip install 'stigmer[granian]'`; what it does not give is in docs/benchmarks.md)."),
     # access (docs/security.md)
     S("admin_key", str, "", "An admin API key (tenant `default`) created at start-up if absent; use it to bootstrap. Ends open mode.", secret=True),
     S("allow_open_remote", bool, False, "Serve in open mode (no API key exists) on a non-loopback address. Anyone who can reach it can read and write."),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import logging.config
 import socket
 
 import uvicorn
@@ -87,3 +88,69 @@ def run(settings: Settings, **options: object) -> None:
     """Serve until SIGINT / SIGTERM. `options` as for `build`."""
     server = build(settings, **options)  # type: ignore[arg-type]
     server.run()
+
+
+# ---- opt-in: granian (`stigmer serve --server granian`, `pip install 'stigmer[granian]'`) ----------------------
+
+GRANIAN_GRACE_SECONDS = 5.0  # in-flight requests get this long to finish after SIGTERM
+GRANIAN_MAX_HEAD_TIMEOUT = 60.0  # granian's header read timeout tops out at 60 s
+
+
+def run_granian(settings: Settings) -> None:
+    """Serve on granian's embedded server in this process until SIGINT / SIGTERM.
+
+    The same app and middleware as on uvicorn. What differs (docs/benchmarks.md, "Serving stack"): granian
+    sends `server: granian`, answers more than 100 request headers with a bare 431, and has one timer for the
+    request head and the keep-alive idle time: `head_timeout_seconds` (at most 60 s) bounds both, and
+    `keepalive_timeout_seconds` is not used. Shutdown is ours: on the signal, end open streams, answer pending
+    long-polls, let in-flight requests finish (up to 5 s), then stop granian (which runs the lifespan's end).
+    """
+    import asyncio
+    import signal
+
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
+    from granian.server.embed import Server as GranianServer
+
+    from .support.inflight import InFlight
+
+    app = create_app(settings)
+    hub = app.state.services.hub
+    stop = Shutdown()
+    inflight = InFlight(EndStreamsOnShutdown(app, stop))
+    asgi = AccessLogMiddleware(inflight) if settings.access_log else inflight
+    head_ms = int(min(settings.head_timeout_seconds, GRANIAN_MAX_HEAD_TIMEOUT) * 1000)
+    logging.config.dictConfig(_log_config(settings.log_level))
+    server = GranianServer(asgi, address=settings.host, port=settings.port, interface=Interfaces.ASGI,
+                           http=HTTPModes.http1, websockets=False, http1_settings=HTTP1Settings(header_read_timeout=head_ms),
+                           log_enabled=False, backlog=2048)
+
+    async def graceful() -> None:
+        stop.begin()
+        if await stop.drained(STREAMS_DRAIN_SECONDS):
+            hub.close_all()
+        else:
+            log.warning("%d stream(s) did not end in %gs", stop.streams, STREAMS_DRAIN_SECONDS)
+        if not await inflight.drained(GRANIAN_GRACE_SECONDS):
+            log.warning("%d request(s) still in flight after %gs", inflight.count, GRANIAN_GRACE_SECONDS)
+        server.stop()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stopping: list[asyncio.Task] = []
+
+        def on_signal() -> None:
+            if not stopping:
+                stopping.append(loop.create_task(graceful()))
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
+        loop.call_later(0, log.info, "%s (granian)", banner(settings))
+        await server.serve()
+
+    try:
+        import uvloop
+        runner = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    runner(main())
