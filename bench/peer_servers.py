@@ -33,14 +33,18 @@ def floor_argv(server: str, port: int) -> list[str]:
     if server == "uvicorn":
         return [py, "-m", "uvicorn", "asgi_floor:app", "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop",
                 "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+    if server == "hypercorn":
+        return [py, "-m", "hypercorn", "--worker-class", "uvloop", "--bind", f"127.0.0.1:{port}", "--log-level",
+                "warning", "asgi_floor:app"]
     return [py, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop",
             "--no-ws", "--workers", "1", "--runtime-threads", "1", "--log-level", "warning", "asgi_floor:app"]
 
 
 def asgi_floors(meter: CPUMeter, secs: float) -> dict:
-    """The bare ASGI app (bench/peers/asgi_floor.py) on each server: what the server alone costs."""
+    """The bare ASGI app (bench/peers/asgi_floor.py) on each server: what the server alone costs. Hypercorn is
+    the third well-kept ASGI server (HTTP parsed in Python by h11): measured for the serving-stack choice."""
     out = {}
-    for server in ("uvicorn", "granian"):
+    for server in ("uvicorn", "granian", "hypercorn"):
         port = free_port()
         srv = Server(f"floor-{server}", floor_argv(server, port), port, cwd=str(PEERS))
         try:

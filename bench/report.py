@@ -44,7 +44,8 @@ def _cpu_ratio(st: dict | None, peer: dict | None) -> str:
 
 
 def targets(res: dict) -> list[tuple[str, ...]]:
-    st, rd, et, fl = res["stigmer"], res["redis"], res.get("etcd"), res["floors"]
+    st, rd, et = res["stigmer"], res["redis"], res.get("etcd")
+    fl = {k: v for k, v in res["floors"].items() if k in ("uvicorn", "granian")}
     g, p, inc, ls = st["get"], st["put"], st["incr"], st["list"]
     fast = max(fl.values(), key=lambda r: r["rps"])
     fast_name = max(fl, key=lambda k: fl[k]["rps"])
@@ -98,6 +99,11 @@ def serving_rows(res: dict) -> list[str]:
     u, gr = fl["uvicorn"], fl["granian"]
     lines.append(f"| bare-ASGI floor, GET | {cell(u)} | {cell(gr)} | {ratio(gr['rps'], u['rps'])} | "
                  f"{cpu(u)} · {cpu(gr)} | {ratio(gr['cpu_us_per_req'], u['cpu_us_per_req'])} |")
+    if "hypercorn" in fl:
+        h = fl["hypercorn"]
+        lines += ["", f"Hypercorn {res.get('versions', {}).get('hypercorn', '')} (uvloop worker), the bare-ASGI floor: "
+                  f"{cell(h)}, {cpu(h)} µs/req — {ratio(h['rps'], u['rps'])} uvicorn's floor rate, "
+                  f"{ratio(h['cpu_us_per_req'], u['cpu_us_per_req'])} its CPU per request: not a candidate."]
     pr = res.get("probes")
     if pr:
         lines += ["", "| guarantee (probed on the real process, 1 s timeouts) | uvicorn | granian |", "|---|---|---|"]

@@ -92,6 +92,7 @@ def versions() -> dict:
     py = peer_servers.peer_python()
     return {"redis": peer_servers.redis_version(), "etcd": peer_servers.etcd_version(),
             "uvicorn": version_of([py, "-m", "uvicorn", "--version"], r"uvicorn (\S+)"),
+            "hypercorn": version_of([py, "-m", "pip", "show", "hypercorn"], r"Version: (\S+)"),
             "granian": version_of([str(VENV_BIN / "granian"), "--version"], r"(\d+\.\d+\.\d+)")}
 
 

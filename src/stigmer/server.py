@@ -114,13 +114,24 @@ def run_granian(settings: Settings) -> None:
 
     from .support.inflight import InFlight
 
+    logging.config.dictConfig(_log_config(settings.log_level))
+    # granian binds with SO_REUSEPORT, so a second server on a taken port would share it silently: refuse, as
+    # uvicorn does (a plain bind fails while any socket holds the port)
+    if settings.port:
+        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+        with socket.socket(family) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((settings.host, settings.port))
+            except OSError as exc:
+                log.error("%s while attempting to bind on address %s", exc, (settings.host, settings.port))
+                raise SystemExit(1) from None
     app = create_app(settings)
     hub = app.state.services.hub
     stop = Shutdown()
     inflight = InFlight(EndStreamsOnShutdown(app, stop))
     asgi = AccessLogMiddleware(inflight) if settings.access_log else inflight
     head_ms = int(min(settings.head_timeout_seconds, GRANIAN_MAX_HEAD_TIMEOUT) * 1000)
-    logging.config.dictConfig(_log_config(settings.log_level))
     server = GranianServer(asgi, address=settings.host, port=settings.port, interface=Interfaces.ASGI,
                            http=HTTPModes.http1, websockets=False, http1_settings=HTTP1Settings(header_read_timeout=head_ms),
                            log_enabled=False, backlog=2048)

@@ -8,6 +8,8 @@ differs by design (one timer for the head and the keep-alive idle time) the test
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -165,3 +167,12 @@ def test_the_client_address_reaches_the_rate_limiter(stack, make_server):
     # X-Forwarded-For counts only from a trusted proxy: the server must see the peer address 127.0.0.1
     assert [get("10.0.0.1") for _ in range(4)] == [404, 404, 404, 429]
     assert get("10.0.0.2") == 404
+
+
+def test_a_taken_port_is_refused(served, stack, tmp_path):
+    # granian binds with SO_REUSEPORT: without the check a second server would share the port silently
+    proc = subprocess.run([sys.executable, "-m", "stigmer.cli", "serve", "--server", stack, "--host", "127.0.0.1",
+                           "--port", str(served.port), "--data-dir", str(tmp_path / "other")],
+                          capture_output=True, text=True, timeout=30, env=served.env)
+    assert proc.returncode != 0  # uvicorn exits 3 (start-up failed), granian 1
+    assert "already in use" in (proc.stdout + proc.stderr).lower()
