@@ -32,8 +32,18 @@ def etag(e: Entry) -> str:
     return f'"{e.version}.{e.mod_rev}"'
 
 
+_rendered_ts: dict[float, bytes] = {}  # hot keys render the same few timestamps on every read
+
+
 def _ts(ts: float | None) -> bytes:
-    return b"null" if ts is None else b'"%s"' % rfc3339(ts).encode()
+    if ts is None:
+        return b"null"
+    out = _rendered_ts.get(ts)
+    if out is None:
+        if len(_rendered_ts) > 4096:
+            _rendered_ts.clear()
+        out = _rendered_ts[ts] = b'"%s"' % rfc3339(ts).encode()
+    return out
 
 
 def entry_json(e: Entry, with_value: bool = True) -> bytes:

@@ -1,5 +1,5 @@
-"""Versioned entries on SQLite: point reads inline on the read connection, scans in the reader pool,
-writes inside the writer's transaction."""
+"""Versioned entries on SQLite: point reads inline on the read connection (through the entry cache),
+scans in the reader pool, writes inside the writer's transaction."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sqlite3
 from typing import TYPE_CHECKING, Iterable
 
 from ..base import Change, Entry
+from .cache import CacheKey, EntryCache
 from .faults import storage_error
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class SQLiteKV:
 
     def __init__(self, store: "SQLiteStore"):
         self._store = store
+        self.cache = EntryCache()
 
     def _inline(self, sql: str, params: tuple) -> list[tuple]:
         # Point reads take microseconds: a thread hop would cost more than the read.
@@ -38,9 +40,12 @@ class SQLiteKV:
             raise storage_error(exc) or exc from None
 
     async def get(self, tenant: str, namespace: str, key: str) -> Entry | None:
-        rows = self._inline(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE tenant=? AND ns=? AND key=?",
-                            (tenant, namespace, key))
-        return Entry(tenant, namespace, key, *rows[0]) if rows else None
+        def read() -> Entry | None:
+            rows = self._inline(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE tenant=? AND ns=? AND key=?",
+                                (tenant, namespace, key))
+            return Entry(tenant, namespace, key, *rows[0]) if rows else None
+
+        return self.cache.get((tenant, namespace, key), read)
 
     async def get_many(self, tenant: str, namespace: str, keys: Iterable[str]) -> list[Entry | None]:
         keys = list(keys)
@@ -78,14 +83,16 @@ class SQLiteKV:
 
 
 class KVWrites:
-    """`tx.kv`: entry writes of one tenant inside the writer's transaction."""
+    """`tx.kv`: entry writes of one tenant inside the writer's transaction; `touched` collects the keys
+    written, for the entry cache."""
 
-    __slots__ = ("_conn", "_tenant", "_now")
+    __slots__ = ("_conn", "_tenant", "_now", "_touched")
 
-    def __init__(self, conn: sqlite3.Connection, tenant: str, now: float):
+    def __init__(self, conn: sqlite3.Connection, tenant: str, now: float, touched: set[CacheKey]):
         self._conn = conn
         self._tenant = tenant
         self._now = now
+        self._touched = touched
 
     def get(self, namespace: str, key: str) -> Entry | None:
         row = self._conn.execute(f"SELECT {ENTRY_COLUMNS} FROM entries WHERE tenant=? AND ns=? AND key=?",
@@ -93,6 +100,7 @@ class KVWrites:
         return None if row is None else Entry(self._tenant, namespace, key, *row)
 
     def put(self, e: Entry) -> None:
+        self._touched.add((e.tenant, e.namespace, e.key))
         self._conn.execute(
             "INSERT OR REPLACE INTO entries (tenant, ns, key, value, version, create_rev, mod_rev, created_at,"
             " updated_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -100,6 +108,7 @@ class KVWrites:
              e.expires_at))
 
     def delete(self, namespace: str, key: str) -> None:
+        self._touched.add((self._tenant, namespace, key))
         self._conn.execute("DELETE FROM entries WHERE tenant=? AND ns=? AND key=?", (self._tenant, namespace, key))
 
     def expired(self, limit: int) -> list[Entry]:

@@ -3,7 +3,7 @@
 Requests hand mutation functions to a queue. The thread drains the queue, runs every pending function
 in one transaction (a savepoint each, so one failure does not fail the others), commits once with
 `synchronous=FULL`, and only then resolves the callers' futures on the event loop and publishes the
-batch's changes. Read-modify-write operations are atomic because only this thread writes.
+batch's changes. The keys a group wrote are held out of the entry cache from before COMMIT to after it. Read-modify-write operations are atomic because only this thread writes.
 
 A storage fault (disk full, read-only, I/O error) fails the whole group: SQLite may already have rolled
 the transaction back. The thread rolls back, retries each mutation of the group on its own (so one large
@@ -25,6 +25,7 @@ from ...clock import Clock
 from ..base import Change, StorageFault
 from ..groups import take_group
 from .faults import storage_error
+from .cache import CacheKey, EntryCache
 from .kv import KVWrites
 
 log = logging.getLogger("stigmer.store")
@@ -38,11 +39,11 @@ class WriteTxnSQLite:
     __slots__ = ("conn", "tenant", "now", "kv", "_committed_revs", "_group_revs", "rev", "changes", "_seq")
 
     def __init__(self, conn: sqlite3.Connection, tenant: str, now: float, committed_revs: dict[str, int],
-                 group_revs: dict[str, int]):
+                 group_revs: dict[str, int], touched: set[CacheKey]):
         self.conn = conn
         self.tenant = tenant
         self.now = now
-        self.kv = KVWrites(conn, tenant, now)
+        self.kv = KVWrites(conn, tenant, now, touched)
         self._committed_revs = committed_revs  # durable before this group
         self._group_revs = group_revs  # taken by earlier mutations of this group
         self.rev = 0  # the newest revision this mutation took
@@ -76,8 +77,9 @@ class Writer:
     """Owns the only write connection. `on_commit(changes, revs)` runs on the loop after each commit."""
 
     def __init__(self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop, clock: Clock,
-                 revs: dict[str, int], on_commit: Callable[[list[Change]], None]):
+                 revs: dict[str, int], on_commit: Callable[[list[Change]], None], cache: EntryCache):
         self._conn = conn
+        self._cache = cache
         self._loop = loop
         self._clock = clock
         self._revs = revs  # committed revision per tenant; only this thread changes it
@@ -107,11 +109,17 @@ class Writer:
                 return
 
     def _commit_group(self, batch: list[_Job]) -> None:
+        touched: set[CacheKey] = set()
+        held = False
         try:
-            outcomes, changes, new_revs, wrote = self._run_group(batch)
+            outcomes, changes, new_revs, wrote = self._run_group(batch, touched)
+            self._cache.hold(touched)
+            held = True
             self._conn.execute("COMMIT")
         except Exception as exc:  # the group failed as a whole: nothing in it holds
             self._rollback()
+            if held:
+                self._cache.release(touched)
             fault = storage_error(exc)
             if fault is not None and len(batch) > 1:
                 for job in batch:  # mutations may be retried (store contract)
@@ -124,13 +132,14 @@ class Writer:
             outcomes = [(job.future, False, fault or exc) for job in batch]
             changes, new_revs = [], {}
         else:
+            self._cache.release(touched)
             if wrote and self.fault is not None:
                 log.warning("storage fault cleared after %.1f s", self._clock.now() - self.fault.since)
                 self.fault = None
         self._revs.update(new_revs)
         self._loop.call_soon_threadsafe(self._deliver, outcomes, changes)
 
-    def _run_group(self, batch: list[_Job]) -> tuple[list[tuple[asyncio.Future, bool, Any]], list[Change], dict[str, int], bool]:
+    def _run_group(self, batch: list[_Job], touched: set[CacheKey]) -> tuple[list[tuple[asyncio.Future, bool, Any]], list[Change], dict[str, int], bool]:
         """Run every mutation in its savepoint inside one transaction, up to (not including) COMMIT."""
         conn = self._conn
         outcomes: list[tuple[asyncio.Future, bool, Any]] = []
@@ -139,7 +148,7 @@ class Writer:
         wrote = False
         conn.execute("BEGIN IMMEDIATE")
         for job in batch:
-            tx = WriteTxnSQLite(conn, job.tenant, self._clock.now(), self._revs, new_revs)
+            tx = WriteTxnSQLite(conn, job.tenant, self._clock.now(), self._revs, new_revs, touched)
             before = conn.total_changes
             conn.execute("SAVEPOINT m")
             try:
