@@ -70,14 +70,14 @@ def build(settings: Settings, *, http: str = "httptools", graceful_timeout_secon
     app = create_app(settings)
     stop = Shutdown()
     asgi = EndStreamsOnShutdown(app, stop)
-    if settings.access_log:
+    if settings.access_log and logging.getLevelName(settings.log_level.upper()) <= logging.INFO:
         asgi = AccessLogMiddleware(asgi)
     config = uvicorn.Config(
         asgi, host=settings.host, port=settings.port, log_level=settings.log_level,
         log_config=_log_config(settings.log_level), loop="auto", lifespan="on",
         http=protocol_class(http, settings.head_timeout_seconds), timeout_keep_alive=settings.keepalive_timeout_seconds,
         timeout_graceful_shutdown=graceful_timeout_seconds,
-        access_log=False,  # ours is stigmer.access
+        access_log=False,  # ours is support/accesslog.py
         proxy_headers=False,  # X-Forwarded-For is the app's trusted-proxy setting, not uvicorn's
         server_header=False, date_header=True,  # RFC 9110: an origin server with a clock sends Date
     )

@@ -32,8 +32,18 @@ def etag(e: Entry) -> str:
     return f'"{e.version}.{e.mod_rev}"'
 
 
+_rendered_ts: dict[float, bytes] = {}  # hot keys render the same few timestamps on every read
+
+
 def _ts(ts: float | None) -> bytes:
-    return b"null" if ts is None else b'"%s"' % rfc3339(ts).encode()
+    if ts is None:
+        return b"null"
+    out = _rendered_ts.get(ts)
+    if out is None:
+        if len(_rendered_ts) > 4096:
+            _rendered_ts.clear()
+        out = _rendered_ts[ts] = b'"%s"' % rfc3339(ts).encode()
+    return out
 
 
 def entry_json(e: Entry, with_value: bool = True) -> bytes:
@@ -109,6 +119,19 @@ def _write_response(result: Entry, created: bool, with_value: bool) -> Response:
     return json_response(entry_json(result, with_value), 201 if created else 200, _headers(result))
 
 
+def patch_op(body: Any, content_type: str, namespace: str, key: str, ttl: Any) -> Op:
+    """A PATCH by its content type: merge patch, JSON patch, or our `{"op": ...}` body."""
+    if content_type == MERGE_PATCH:
+        return Op("merge", namespace, key, value=body, deep=True, null_deletes=True, ttl=ttl)
+    if content_type == JSON_PATCH:
+        return Op("patch", namespace, key, patch=body, ttl=ttl)
+    return PatchRequest.to_op(body, namespace, key, ttl)
+
+
+def media_type(value: str) -> str:
+    return value.split(";")[0].strip().lower()
+
+
 def put_body_limit(settings: Any) -> int:
     return settings.max_value_bytes * 2 + 65536
 
@@ -149,14 +172,8 @@ def routes(svc: Services) -> list[Route]:
         p = request.path_params
         kv = guarded(request)
         body = _decode(await request_body(request, body_limit))
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         ns, key = p["namespace"], p["key"]
-        if ctype == MERGE_PATCH:
-            op = Op("merge", ns, key, value=body, deep=True, null_deletes=True, ttl=_ttl(request, KEEP))
-        elif ctype == JSON_PATCH:
-            op = Op("patch", ns, key, patch=body, ttl=_ttl(request, KEEP))
-        else:
-            op = PatchRequest.to_op(body, ns, key, _ttl(request, KEEP))
+        op = patch_op(body, media_type(request.headers.get("content-type", "")), ns, key, _ttl(request, KEEP))
         current = await kv.get(ns, key) if "if-match" in request.headers else None
         result = await kv.apply(_preconditions(request, op, current))
         return _write_response(result, result.version == 1, with_value=True)
