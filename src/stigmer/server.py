@@ -130,7 +130,8 @@ def run_granian(settings: Settings) -> None:
     hub = app.state.services.hub
     stop = Shutdown()
     inflight = InFlight(EndStreamsOnShutdown(app, stop))
-    asgi = AccessLogMiddleware(inflight) if settings.access_log else inflight
+    logs_access = settings.access_log and logging.getLevelName(settings.log_level.upper()) <= logging.INFO
+    asgi = AccessLogMiddleware(inflight) if logs_access else inflight
     head_ms = int(min(settings.head_timeout_seconds, GRANIAN_MAX_HEAD_TIMEOUT) * 1000)
     server = GranianServer(asgi, address=settings.host, port=settings.port, interface=Interfaces.ASGI,
                            http=HTTPModes.http1, websockets=False, http1_settings=HTTP1Settings(header_read_timeout=head_ms),
