@@ -106,7 +106,7 @@ def serving_rows(res: dict) -> list[str]:
                   f"{ratio(h['cpu_us_per_req'], u['cpu_us_per_req'])} its CPU per request: not a candidate."]
     pr = res.get("probes")
     if pr:
-        lines += ["", "| guarantee (probed on the real process, 1 s timeouts) | uvicorn | granian |", "|---|---|---|"]
+        lines += ["", "| guarantee (probed on the real process: head and body timeouts 1 s, keep-alive 2 s) | uvicorn | granian |", "|---|---|---|"]
         for name in pr["uvicorn"]["verdict"]:
             lines.append(f"| {name} | {'✅' if pr['uvicorn']['verdict'][name] else '❌'} | "
                          f"{'✅' if pr['granian']['verdict'].get(name) else '❌'} |")

@@ -199,7 +199,8 @@ def verdict(p: dict) -> dict[str, bool]:
                                                                      or bool(p.get("many_headers", {}).get("error_shape"))),
         "client address for rate limits": p.get("rate_limit_by_client", {}).get("ok", False),
         "SIGTERM ends SSE streams (< 1.5 s, clean)": (sig.get("stream_clean_end", False)
-                                                      and (sig.get("stream_ended_s") or 99) < 1.5
+                                                      and sig.get("stream_ended_s") is not None
+                                                      and sig["stream_ended_s"] < 1.5
                                                       and sig.get("exit_s", 99) < 3),
     }
 
