@@ -43,6 +43,12 @@ def _cpu_ratio(st: dict | None, peer: dict | None) -> str:
     return f"{b / a:.2f}×" if a and b else "–"
 
 
+def cpu_met(st: dict | None, peer: dict | None, want: float) -> str:
+    """The same ratio target judged on CPU per request (peer's ÷ Stigmer's), which the machine's load moves less."""
+    a, b = (st or {}).get("cpu_us_per_req"), (peer or {}).get("cpu_us_per_req")
+    return met(b / a >= want) if a and b else "–"
+
+
 def targets(res: dict) -> list[tuple[str, ...]]:
     st, rd, et = res["stigmer"], res["redis"], res.get("etcd")
     fl = {k: v for k, v in res["floors"].items() if k in ("uvicorn", "granian")}
@@ -52,23 +58,23 @@ def targets(res: dict) -> list[tuple[str, ...]]:
     rows = [
         ("key GET ≥ 0.7× the faster bare-ASGI floor", cell(g), f"ASGI floor on {fast_name}: {cell(fast)}",
          ratio(g["rps"], fast["rps"]), f"{cpu(g)} · {cpu(fast)}", _cpu_ratio(g, fast),
-         met(g["rps"] >= GET_VS_FLOOR * fast["rps"])),
+         met(g["rps"] >= GET_VS_FLOOR * fast["rps"]), cpu_met(g, fast, GET_VS_FLOOR)),
         ("durable PUT ≥ 0.3× Redis SET (`appendfsync always`)", cell(p), f"Redis SET: {cell(rd['set'])}",
          ratio(p["rps"], rd["set"]["rps"]), f"{cpu(p)} · {cpu(rd['set'])}", _cpu_ratio(p, rd["set"]),
-         met(p["rps"] >= PUT_VS_REDIS * rd["set"]["rps"])),
+         met(p["rps"] >= PUT_VS_REDIS * rd["set"]["rps"]), cpu_met(p, rd["set"], PUT_VS_REDIS)),
         ("incr on one hot key ≥ 0.3× Redis INCR", cell(inc), f"Redis INCR: {cell(rd['incr'])}",
          ratio(inc["rps"], rd["incr"]["rps"]), f"{cpu(inc)} · {cpu(rd['incr'])}", _cpu_ratio(inc, rd["incr"]),
-         met(inc["rps"] >= INCR_VS_REDIS * rd["incr"]["rps"])),
+         met(inc["rps"] >= INCR_VS_REDIS * rd["incr"]["rps"]), cpu_met(inc, rd["incr"], INCR_VS_REDIS)),
     ]
     for name, r, op in (("GET", g, "get"), ("PUT", p, "put")):
         e = (et or {}).get(op)
         rows.append((f"key {name} ≥ 3× etcd's HTTP API", cell(r),
                      f"etcd {'range' if op == 'get' else 'put'}: {cell(e)}" if e else "etcd: not run",
                      ratio(r["rps"], e["rps"] if e else None), f"{cpu(r)} · {cpu(e)}", _cpu_ratio(r, e),
-                     met(r["rps"] >= VS_ETCD * e["rps"]) if e else met(None)))
+                     met(r["rps"] >= VS_ETCD * e["rps"]) if e else met(None), cpu_met(r, e, VS_ETCD)))
     for name, r, lim in (("key GET", g, P99_KEY_MS), ("durable PUT", p, P99_KEY_MS),
                          ("list of 100 entries", ls, P99_LIST_MS)):
-        rows.append((f"{name} p99 ≤ {lim:g} ms", cell(r), "–", "–", cpu(r), "–", met(r["p99_ms"] <= lim)))
+        rows.append((f"{name} p99 ≤ {lim:g} ms", cell(r), "–", "–", cpu(r), "–", met(r["p99_ms"] <= lim), "–"))
     f = res.get("fanout")
     if f:
         ok = f["lost"] == 0 and f["duplicated"] == 0 and f["p99_ms"] is not None and f["p99_ms"] <= FANOUT_P99_MS
@@ -77,11 +83,11 @@ def targets(res: dict) -> list[tuple[str, ...]]:
                      + ("" if judged else f" (quick set: {f['watchers']:,} watchers)"),
                      f"{f['watchers']:,} watchers, {f['writes_per_s']:g} writes/s: p99 {_f(f['p99_ms'], 'ms')} · "
                      f"lost {f['lost']} · dup {f['duplicated']}", "–", "–", "–", "–",
-                     met(ok) if judged else f"{met(ok)} at {f['watchers']:,} (judged by `make bench-full`)"))
+                     met(ok) if judged else f"{met(ok)} at {f['watchers']:,} (judged by `make bench-full`)", "–"))
     for n, r in res["idle"].items():
         rows.append((f"≤ 12 KiB server memory per idle SSE connection ({int(n):,} streams)",
                      f"{r['kib_per_conn']:.1f} KiB/conn ({r['open']:,} open)", "–", "–", "–", "–",
-                     met(r["kib_per_conn"] <= IDLE_KIB and r["open"] == r["conns"])))
+                     met(r["kib_per_conn"] <= IDLE_KIB and r["open"] == r["conns"]), "–"))
     return rows
 
 
@@ -209,8 +215,11 @@ def render(res: dict) -> str:
         "",
         "## Targets",
         "",
-        "| target | Stigmer | peer | ratio | CPU µs/req Stigmer · peer | CPU ratio | met? |",
-        "|---|---|---|---|---|---|---|",
+        "`met?` judges the rate ratio (or the figure) of this run; `met by CPU/req?` judges the same ratio target on "
+        "CPU per request (the peer's ÷ Stigmer's), which the machine's other jobs move far less.",
+        "",
+        "| target | Stigmer | peer | ratio | CPU µs/req Stigmer · peer | CPU ratio | met? | met by CPU/req? |",
+        "|---|---|---|---|---|---|---|---|",
         *("| " + " | ".join(r) + " |" for r in targets(res)),
         "",
         "## Serving stack: the whole app on uvicorn and on granian",
