@@ -112,6 +112,10 @@ class GroupWrites:
 
         return self.cache.get(k, read)
 
+    def committed(self) -> dict[CacheKey, Entry | None]:
+        """What the group writes, key by key (None: deleted)."""
+        return {k: None if e is _DELETED else e for k, e in self.entries.items()}  # type: ignore[misc]
+
     def keep(self, kv: "KVWrites", change_rows: list[tuple]) -> None:
         """A mutation succeeded: its writes join the group's."""
         self.entries.update(kv.written)
