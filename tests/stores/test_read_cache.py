@@ -93,3 +93,33 @@ def test_a_held_key_is_never_kept_even_when_its_read_raced_the_commit():
     db["v"] = b"newer"
     assert cache.get(k, entry).value == b"newer"  # held: read through, not kept
     cache.release([k])
+
+
+def test_the_cache_is_bounded_by_entries_bytes_and_value_size(monkeypatch):
+    from stigmer.store.sqlite import cache as cache_module
+
+    monkeypatch.setattr(cache_module, "MAX_ENTRIES", 3)
+    monkeypatch.setattr(cache_module, "MAX_BYTES", 10)
+    monkeypatch.setattr(cache_module, "MAX_VALUE_BYTES", 6)
+    reads = []
+
+    def entry(value: bytes):
+        def read():
+            reads.append(value)
+            return type("E", (), {"value": value})()
+        return read
+
+    c = EntryCache()
+    c.get(("t", "n", "big"), entry(b"1234567"))
+    c.get(("t", "n", "big"), entry(b"1234567"))
+    assert len(reads) == 2  # larger than MAX_VALUE_BYTES: never kept
+    for k in ("a", "b"):
+        c.get(("t", "n", k), entry(b"12345"))
+    c.get(("t", "n", "a"), entry(b"12345"))
+    assert len(reads) == 4  # a and b kept: 10 bytes
+    c.get(("t", "n", "c"), entry(b"1"))  # 11 bytes: starts again with only c
+    c.get(("t", "n", "a"), entry(b"12345"))
+    c.get(("t", "n", "c"), entry(b"1"))
+    assert reads[-1] == b"12345" and len(reads) == 6
+    c.release([("t", "n", "a")], {("t", "n", "a"): None})  # what a commit wrote is kept, absence too
+    assert c.get(("t", "n", "a"), entry(b"x")) is None and len(reads) == 6

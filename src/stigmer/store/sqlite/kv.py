@@ -1,5 +1,6 @@
-"""Versioned entries on SQLite: point reads inline on the read connection (through the entry cache),
-scans in the reader pool, writes inside the writer's transaction."""
+"""Versioned entries on SQLite: point reads (through the entry cache) and pages of up to 100 entries
+inline on the read connection, larger scans and history in the reader pool, writes inside the writer's
+transaction."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ ENTRY_COLUMNS = "value, version, create_rev, mod_rev, created_at, updated_at, ex
 CHANGE_COLUMNS = "tenant, rev, ns, key, type, value, prev_value, version, ts"
 # Keys never contain U+10FFFF (the engine rejects it), so this bounds every key that starts with a prefix.
 PREFIX_END = "\U0010ffff"
+# Pages up to this many rows are read on the event loop: the hop to the pool cost more than it spared.
+INLINE_SCAN_ROWS = 101
 
 
 def prefix_clause(prefix: str) -> tuple[str, tuple[str, ...]]:
@@ -62,10 +65,10 @@ class SQLiteKV:
         if after is not None:
             where += " AND key > ?"
             params += (after,)
-        rows = await self._store.in_pool(
-            f"SELECT key, {ENTRY_COLUMNS} FROM entries WHERE tenant=? AND ns=?{where}"
-            " AND (expires_at IS NULL OR expires_at > ?) ORDER BY key LIMIT ?",
-            (tenant, namespace, *params, now, limit))
+        sql = (f"SELECT key, {ENTRY_COLUMNS} FROM entries WHERE tenant=? AND ns=?{where}"
+               " AND (expires_at IS NULL OR expires_at > ?) ORDER BY key LIMIT ?")
+        params = (tenant, namespace, *params, now, limit)
+        rows = self._inline(sql, params) if limit <= INLINE_SCAN_ROWS else await self._store.in_pool(sql, params)
         return [Entry(tenant, namespace, *row) for row in rows]
 
     async def history(self, tenant: str, namespace: str, key: str, before_rev: int | None,
@@ -108,6 +111,10 @@ class GroupWrites:
             return None if row is None else Entry(*k, *row)
 
         return self.cache.get(k, read)
+
+    def committed(self) -> dict[CacheKey, Entry | None]:
+        """What the group writes, key by key (None: deleted)."""
+        return {k: None if e is _DELETED else e for k, e in self.entries.items()}  # type: ignore[misc]
 
     def keep(self, kv: "KVWrites", change_rows: list[tuple]) -> None:
         """A mutation succeeded: its writes join the group's."""

@@ -1,9 +1,12 @@
-"""The single writer thread: group commit of mutation functions, each in its own savepoint.
+"""The single writer thread: group commit of mutation functions.
 
-Requests hand mutation functions to a queue. The thread drains the queue, runs every pending function
-in one transaction (a savepoint each, so one failure does not fail the others), commits once with
-`synchronous=FULL`, and only then resolves the callers' futures on the event loop and publishes the
-batch's changes. The keys a group wrote are held out of the entry cache from before COMMIT to after it. Read-modify-write operations are atomic because only this thread writes.
+Requests hand mutation functions to a queue. The thread drains the queue and runs every pending function
+in one transaction. Entry and change writes are held in memory per mutation and written by the group in
+three statements, so one mutation's failure undoes nothing in SQL and fails none of the others; a mutation
+that failed after writing SQL of its own makes the group run again with a savepoint per mutation. The
+thread commits once with `synchronous=FULL` and only then resolves the callers' futures on the event loop
+and publishes the group's changes. The keys a group wrote are held out of the entry cache from before its
+flush until after COMMIT. Read-modify-write operations are atomic because only this thread writes.
 
 A storage fault (disk full, read-only, I/O error) fails the whole group: SQLite may already have rolled
 the transaction back. The thread rolls back, retries each mutation of the group on its own (so one large
@@ -22,7 +25,7 @@ from typing import Any, Callable
 
 from ...engine.errors import EngineError
 from ...clock import Clock
-from ..base import Change, StorageFault
+from ..base import Change, Entry, StorageFault
 from ..groups import take_group
 from .faults import storage_error
 from .cache import CacheKey, EntryCache
@@ -110,18 +113,18 @@ class Writer:
                 return
 
     def _commit_group(self, batch: list[_Job], savepoints: bool = False) -> None:
-        touched: list[CacheKey] = []
+        written: dict[CacheKey, Entry | None] = {}
         try:
-            outcomes, changes, new_revs, wrote = self._run_group(batch, touched, savepoints)
+            outcomes, changes, new_revs, wrote = self._run_group(batch, written, savepoints)
             self._conn.execute("COMMIT")
         except _Rerun:
             self._rollback()
-            self._cache.release(touched)
+            self._cache.release(written)
             self._commit_group(batch, savepoints=True)  # mutations may be run again (store contract)
             return
         except Exception as exc:  # the group failed as a whole: nothing in it holds
             self._rollback()
-            self._cache.release(touched)
+            self._cache.release(written)
             fault = storage_error(exc)
             if fault is not None and len(batch) > 1:
                 for job in batch:  # mutations may be retried (store contract)
@@ -134,17 +137,17 @@ class Writer:
             outcomes = [(job.future, False, fault or exc) for job in batch]
             changes, new_revs = [], {}
         else:
-            self._cache.release(touched)
+            self._cache.release(written, written)
             if wrote and self.fault is not None:
                 log.warning("storage fault cleared after %.1f s", self._clock.now() - self.fault.since)
                 self.fault = None
         self._revs.update(new_revs)
         self._loop.call_soon_threadsafe(self._deliver, outcomes, changes)
 
-    def _run_group(self, batch: list[_Job], touched: list[CacheKey], savepoints: bool) -> tuple[
+    def _run_group(self, batch: list[_Job], written: dict[CacheKey, Entry | None], savepoints: bool) -> tuple[
             list[tuple[asyncio.Future, bool, Any]], list[Change], dict[str, int], bool]:
-        """Run every mutation inside one transaction, up to (not including) COMMIT; `touched` gets the
-        keys written, held out of the entry cache from before the flush until the caller releases them.
+        """Run every mutation inside one transaction, up to (not including) COMMIT; `written` gets the
+        entries written, held out of the entry cache from before the flush until the caller releases them.
 
         Entry and change writes are held in memory, so a mutation that fails undoes nothing in SQL; one
         that fails after writing SQL itself (a store repository's `tx.conn`) makes the group run again
@@ -181,8 +184,8 @@ class Writer:
                 new_revs[job.tenant] = tx.rev
             changes.extend(tx.changes)
             outcomes.append((job.future, True, result))
-        touched.extend(group.entries)
-        self._cache.hold(touched)
+        written.update(group.committed())
+        self._cache.hold(written)
         group.flush()
         if new_revs:
             conn.executemany(
