@@ -1,7 +1,8 @@
 """The change feed: turns commits into contiguous, ordered change sets for the hub, per tenant.
 
 It owns the delivered position of every tenant. A local commit whose first revision follows that
-position is handed over at once; anything else (a remote commit heard by doorbell or by the periodic
+position is handed over on the next turn of the event loop (so the writer's acknowledgements, resolved
+in the same callback, go out first); anything else (a remote commit heard by doorbell or by the periodic
 tick, a local commit that overtook a remote one) makes the feed read the changes table from the
 delivered position. So revision N+1 is never delivered before N, and a lost doorbell or a dropped
 listener connection costs latency (until the next tick), never an event. Tenants nobody watches are
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 from .types import Change, ChangeFilter, ChangeSet, group
 
 if TYPE_CHECKING:
-    from ..store.base import Store
+    from ..store.base import ChangeLog, Store
     from .changes import ChangeHub
 
 log = logging.getLogger("stigmer.feed")
@@ -54,7 +55,7 @@ class ChangeFeed:
                 continue  # already read from the table
             if tenant not in self._readers and _contiguous(done, fresh):
                 self._delivered[tenant] = fresh[-1].revision
-                self._hub.publish(tenant, fresh)
+                asyncio.get_running_loop().call_soon(self._hub.publish, tenant, fresh)
             else:
                 self._want(tenant, fresh[-1].revision)
 
@@ -99,15 +100,12 @@ class ChangeFeed:
     async def _catch_up(self, tenant: str) -> None:
         try:
             while (done := self._delivered.get(tenant, 0)) < self._wanted.get(tenant, 0):
-                changes = await self._store.log.read(ChangeFilter(tenant), done, PAGE)
-                sets = group(changes)
-                if len(changes) >= PAGE and len(sets) > 1:
-                    sets.pop()  # the page may have cut the last revision short
+                sets, _ = await read_sets(self._store.log, ChangeFilter(tenant), done, PAGE)
                 if not sets or not _contiguous(done, sets):
                     # Compaction removed what the position needs: watchers re-read on their own and
                     # get an explicit `compacted` answer if their history is gone.
                     self._delivered[tenant] = max(self._wanted[tenant], sets[-1].revision if sets else 0)
-                    self._hub.resync(tenant)
+                    self._hub.resync(tenant, self._delivered[tenant])
                     continue
                 self._delivered[tenant] = sets[-1].revision
                 self._hub.publish(tenant, sets)
@@ -115,6 +113,21 @@ class ChangeFeed:
             log.warning("change feed cannot read tenant %r: %s", tenant, exc)
         finally:
             del self._readers[tenant]
+
+
+async def read_sets(log: "ChangeLog", flt: ChangeFilter, after: int, page: int) -> tuple[list[ChangeSet], bool]:
+    """Whole change sets after `after`, about `page` changes' worth, and whether more may follow.
+    A revision is never cut: when one holds more changes than the page, it is read whole."""
+    limit = page
+    while True:
+        changes = await log.read(flt, after, limit)
+        sets = group(changes)
+        if len(changes) < limit:
+            return sets, False
+        if len(sets) > 1:
+            sets.pop()  # the page may have cut the last revision short
+            return sets, True
+        limit *= 2  # one revision fills the page: read again with room for all of it
 
 
 def _contiguous(after: int, sets: list[ChangeSet]) -> bool:

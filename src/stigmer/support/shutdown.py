@@ -4,6 +4,10 @@ A stream (SSE) waits in `receive()` for the client to go away; once shutdown beg
 answers that wait with `http.disconnect`, which ends the stream exactly as a client leaving would
 (generators run their `finally`). It then closes the chunked body, so clients see a clean end and
 reconnect with Last-Event-ID. Requests still reading their body, such as writes, are left to finish.
+
+Watch streams (`api/kit/sse.EventStream`) skip that wrapper: the middleware puts a `Wire` in the scope
+(the server's own receive and send, and this Shutdown), the stream holds itself here while it runs, and
+`begin()` tells each held stream to end. So a stream costs no extra task, here or in the stream.
 """
 
 from __future__ import annotations
@@ -23,9 +27,25 @@ class Shutdown:
         self.streams = 0
         self._drained = asyncio.Event()
         self._drained.set()
+        self._held: set = set()  # streams that end themselves when told (`end()`)
 
     def begin(self) -> None:
         self.event.set()
+        for stream in list(self._held):
+            stream.end()
+
+    def hold(self, stream: object) -> bool:
+        """A stream with an `end()` method starts; False if shutdown has begun (it should end now)."""
+        if self.event.is_set():
+            return False
+        self._held.add(stream)
+        self._enter()
+        return True
+
+    def release(self, stream: object) -> None:
+        if stream in self._held:
+            self._held.discard(stream)
+            self._leave()
 
     def is_set(self) -> bool:
         return self.event.is_set()
@@ -49,6 +69,15 @@ class Shutdown:
             self._drained.set()
 
 
+class Wire:
+    """What the server handed this request, before any middleware wrapped it."""
+
+    __slots__ = ("receive", "send", "shutdown")
+
+    def __init__(self, receive: Receive, send: Send, shutdown: Shutdown):
+        self.receive, self.send, self.shutdown = receive, send, shutdown
+
+
 class EndStreamsOnShutdown:
     def __init__(self, app: ASGIApp, shutdown: Shutdown):
         self.app = app
@@ -59,6 +88,7 @@ class EndStreamsOnShutdown:
             await self.app(scope, receive, send)
             return
         shutdown = self.shutdown
+        scope["stigmer.wire"] = Wire(receive, send, shutdown)
         body_done = waiting = told = started = ended = False
 
         async def receive_(**_: object) -> Message:

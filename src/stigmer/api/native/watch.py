@@ -28,6 +28,11 @@ def changeset_json(cs: ChangeSet, with_prev: bool) -> bytes:
     return b'{"revision":%d,"changes":[' % cs.revision + items + b"]}"
 
 
+# One format per variant, module-wide: every stream of a variant shares each change set's bytes.
+FORMATS = {with_prev: sse.Format(lambda cs, p=with_prev: sse.frame(changeset_json(cs, p), cs.revision, "change"))
+           for with_prev in (False, True)}
+
+
 def _compacted_event(exc: Compacted) -> bytes:
     data = encode({"oldest_revision": exc.oldest_revision, "current_revision": exc.current_revision})
     return sse.frame(data, exc.current_revision, "compacted")
@@ -62,19 +67,17 @@ def routes(svc: Services) -> list[Route]:
         try:
             watcher = await hub.watch(flt, after)
         except Compacted as exc:
-            return sse.response(_once(sse.opening(exc.current_revision) + _compacted_event(exc)))
+            return sse.once(sse.opening(exc.current_revision) + _compacted_event(exc))
         who = client(request)
         try:
             slots.take(who)
         except Exception:
             watcher.close()
             raise
-
-        def render(cs: ChangeSet) -> bytes:
-            return sse.frame(changeset_json(cs, with_prev), cs.revision, "change")
-
-        return sse.response(sse.watch_events(watcher, render, keepalive, _compacted_event,
-                                             lambda: slots.give_back(who)))
+        # Keep-alives carry the watcher's position as `id:` (progress ids), so a client of a quiet key
+        # resumes from a recent revision rather than one that compaction has since removed.
+        return sse.EventStream(watcher, FORMATS[with_prev], keepalive, keepalive_id=True,
+                               on_compacted=_compacted_event, on_close=lambda: slots.give_back(who))
 
     async def long_poll(request: Request, flt: ChangeFilter, index: int, wait: float, with_prev: bool) -> Response:
         who = client(request)
@@ -101,10 +104,6 @@ def routes(svc: Services) -> list[Route]:
                              headers={"X-Stigmer-Revision": str(info.current)})
 
     return [Route("/v1/watch", watch, methods=["GET"]), Route("/v1/revision", revision, methods=["GET"])]
-
-
-async def _once(data: bytes):
-    yield data
 
 
 __all__ = ["routes", "changeset_json"]
