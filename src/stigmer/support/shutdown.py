@@ -6,8 +6,11 @@ answers that wait with `http.disconnect`, which ends the stream exactly as a cli
 reconnect with Last-Event-ID. Requests still reading their body, such as writes, are left to finish.
 
 Watch streams (`api/kit/sse.EventStream`) skip that wrapper: the middleware puts a `Wire` in the scope
-(the server's own receive and send, and this Shutdown), the stream holds itself here while it runs, and
-`begin()` tells each held stream to end. So a stream costs no extra task, here or in the stream.
+(the server's own receive and send, and this Shutdown). Such a stream sends its head through the app,
+then `adopt`s itself to the wire and returns, so every layer between here and the route unwinds and
+frees what it held for the request; this middleware then runs the stream (`stream.run()`) in its own
+frame. The stream holds itself here while it runs, and `begin()` tells each held stream to end. So a
+stream costs no extra task and no middleware frames, closures or request objects.
 """
 
 from __future__ import annotations
@@ -70,12 +73,18 @@ class Shutdown:
 
 
 class Wire:
-    """What the server handed this request, before any middleware wrapped it."""
+    """What the server handed this request, before any middleware wrapped it; `adopted` is a stream
+    the app handed back to be run once the app has returned."""
 
-    __slots__ = ("receive", "send", "shutdown")
+    __slots__ = ("receive", "send", "shutdown", "adopted")
 
     def __init__(self, receive: Receive, send: Send, shutdown: Shutdown):
         self.receive, self.send, self.shutdown = receive, send, shutdown
+        self.adopted = None
+
+    def adopt(self, stream: object) -> None:
+        """Run `stream.run()` after the app returns (the response has started; the stream finishes it)."""
+        self.adopted = stream
 
 
 class EndStreamsOnShutdown:
@@ -88,7 +97,19 @@ class EndStreamsOnShutdown:
             await self.app(scope, receive, send)
             return
         shutdown = self.shutdown
-        scope["stigmer.wire"] = Wire(receive, send, shutdown)
+        wire = scope["stigmer.wire"] = Wire(receive, send, shutdown)
+        try:
+            await self._call(scope, receive, send)
+        except BaseException:
+            if wire.adopted is not None:  # the app failed after handing a stream over: let it go
+                wire.adopted.abandon()
+            raise
+        stream, wire.adopted = wire.adopted, None
+        if stream is not None:
+            await stream.run()
+
+    async def _call(self, scope: Scope, receive: Receive, send: Send) -> None:
+        shutdown = self.shutdown
         body_done = waiting = told = started = ended = False
 
         async def receive_(**_: object) -> Message:

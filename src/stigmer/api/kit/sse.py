@@ -78,32 +78,36 @@ class Format:
 
 class EventStream:
     """The ASGI response streaming one watcher. `keepalive_id` makes keep-alives carry the watcher's
-    position (native surface); without it they are bare comments (CntrlNode's spec)."""
+    position (native surface); without it they are bare comments (CntrlNode's spec).
 
-    __slots__ = ("watcher", "fmt", "keepalive", "keepalive_id", "on_compacted", "on_close", "headers",
-                 "_task", "_parked", "_woken", "_ending", "_cycle", "_transport", "_timer", "_wrote", "_clock",
-                 "_due")
+    Behind `support/shutdown.EndStreamsOnShutdown` (the real server) it sends its head through the app,
+    then adopts itself to the server's `Wire` and returns, so the middleware and routing layers unwind
+    and free what they held for the request; `run()` is then called from the outermost layer."""
+
+    __slots__ = ("watcher", "fmt", "keepalive", "keepalive_id", "on_compacted", "on_close", "_receive",
+                 "_send", "_shutdown", "_task", "_parked", "_woken", "_ending", "_cycle", "_transport",
+                 "_wrote", "_due", "_clock")
 
     def __init__(self, watcher: Watcher, fmt: Format, keepalive: float, *, keepalive_id: bool = False,
                  on_compacted: Callable[[Compacted], bytes | None] | None = None,
-                 on_close: Callable[[], None] | None = None, headers: list[tuple[bytes, bytes]] | None = None):
+                 on_close: Callable[[], None] | None = None):
         self.watcher = watcher
         self.fmt = fmt
         self.keepalive = keepalive
         self.keepalive_id = keepalive_id
         self.on_compacted = on_compacted
         self.on_close = on_close
-        self.headers = headers
+        self._receive: Any = None
+        self._send: Any = None
+        self._shutdown: Any = None
         self._task: asyncio.Task | None = None
-        self._parked = self._woken = self._ending = False
+        self._parked = self._woken = self._ending = self._due = False
         self._cycle: Any = None  # uvicorn's request cycle, when its transport may be written directly
         self._transport: Any = None
-        self._timer: asyncio.TimerHandle | None = None
         self._wrote = 0.0  # loop time of the last write
         self._clock: Callable[[], float] | None = None
-        self._due = False  # the timer asks the coroutine for a keep-alive
 
-    # called by the hub, the keep-alive timer and shutdown (all on the event loop)
+    # called by the hub, the keep-alive pacer and shutdown (all on the event loop)
 
     def push(self, cs: ChangeSet) -> bool:
         if not self._parked or self._woken or not self._writable():
@@ -130,57 +134,35 @@ class EventStream:
     def _keepalive_bytes(self) -> bytes:
         return progress(self.watcher.position()) if self.keepalive_id else KEEPALIVE
 
-    def _tick(self) -> None:
-        """The keep-alive timer: one per stream, moved on (not re-armed) by writes."""
-        now = self._clock()
-        due = self._wrote + self.keepalive
-        if now >= due - 1e-3:
-            if self._parked and not self._woken and self._writable() and self.watcher.caught_up:
-                self._transport.write(_chunk(self._keepalive_bytes()))
-                self._wrote = now
-            else:
-                self._due = True  # the coroutine sends it
-                self.wake()
-            due = now + self.keepalive
-        self._timer = asyncio.get_running_loop().call_at(due, self._tick)
+    def _tick(self, now: float) -> None:
+        if now - self._wrote < self.keepalive - 1e-3:
+            return
+        if self._parked and not self._woken and self._writable() and self.watcher.caught_up:
+            self._transport.write(_chunk(self._keepalive_bytes()))
+            self._wrote = now
+        else:
+            self._due = True  # the stream's coroutine sends it
+            self.wake()
 
     # the stream itself
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         wire = scope.get("stigmer.wire")  # the server's own receive/send, ahead of every middleware
-        body_send = send
-        shutdown = None
         if wire is not None:
-            receive, body_send, shutdown = wire.receive, wire.send, wire.shutdown
-        w = self.watcher
-        gone = False
+            receive, self._shutdown = wire.receive, wire.shutdown
+        body_send = wire.send if wire is not None else send
         try:
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": _START_HEADERS + (self.headers or [])})
-            await body_send({"type": "http.response.body", "body": opening(w.last), "more_body": True})
-            self._direct(scope, body_send)
-            loop = asyncio.get_running_loop()
-            self._task = asyncio.current_task()
-            self._clock = loop.time
-            self._wrote = loop.time()
-            self._timer = loop.call_at(self._wrote + self.keepalive, self._tick)
-            w.sink = self
-            if shutdown is not None and not shutdown.hold(self):
-                return
-            try:
-                gone = await self._run(receive, body_send)
-            finally:
-                if shutdown is not None:
-                    shutdown.release(self)
-        finally:
-            if self._timer is not None:
-                self._timer.cancel()
-            w.sink = None
-            w.close()
-            if self.on_close is not None:
-                self.on_close()
-        if not gone:
-            await body_send({"type": "http.response.body", "body": b"", "more_body": False})
+            await send({"type": "http.response.start", "status": 200, "headers": _START_HEADERS})
+            await body_send({"type": "http.response.body", "body": opening(self.watcher.last), "more_body": True})
+        except BaseException:
+            self._finish()
+            raise
+        self._receive, self._send = receive, body_send
+        self._direct(scope, body_send)
+        if wire is not None:
+            wire.adopt(self)
+            return
+        await self.run()
 
     def _direct(self, scope: dict, send: Callable) -> None:
         """Write chunks to the transport ourselves only where we know the framing: uvicorn's httptools
@@ -190,41 +172,69 @@ class EventStream:
                 and hasattr(cycle, "flow") and hasattr(cycle, "disconnected") and cycle.transport is not None):
             self._cycle, self._transport = cycle, cycle.transport
 
-    async def _run(self, receive: Callable, send: Callable) -> bool:
-        """Returns True when the client left."""
-        w = self.watcher
-        while True:
-            try:
-                out = self._take()
-            except Compacted as exc:
-                tail = self.on_compacted(exc) if self.on_compacted else None
-                if tail:
-                    await send({"type": "http.response.body", "body": tail, "more_body": True})
-                return False
-            except Exception:  # history could not be read: end; the client resumes where it was
-                return False
-            if out:
-                await send({"type": "http.response.body", "body": out, "more_body": True})
-                self._wrote, self._due = self._clock(), False
-                continue
-            if w.closed or self._ending:
-                return False
-            if self._due:  # the timer asked for a keep-alive
-                await send({"type": "http.response.body", "body": self._keepalive_bytes(), "more_body": True})
-                self._wrote, self._due = self._clock(), False
-                continue
-            self._parked = True
-            try:
-                message = await receive()
-            except asyncio.CancelledError:
-                if not self._woken:
-                    raise
-                self._task.uncancel()
-                continue
-            finally:
-                self._parked = self._woken = False
-            if message["type"] == "http.disconnect":
-                return True
+    def abandon(self) -> None:
+        """Adopted but never run (the app failed after handing it over)."""
+        self._finish()
+
+    def _finish(self) -> None:
+        self.watcher.sink = None
+        self.watcher.close()
+        if self.on_close is not None:
+            self.on_close()
+            self.on_close = None
+
+    async def run(self) -> None:
+        w, send, shutdown = self.watcher, self._send, self._shutdown
+        loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._clock = loop.time
+        self._wrote = loop.time()
+        w.sink = self
+        pacer = _Pacer.of(loop)
+        pacer.add(self)
+        gone = False
+        held = shutdown is None or shutdown.hold(self)
+        try:
+            while held:
+                try:
+                    out = self._take()
+                except Compacted as exc:
+                    tail = self.on_compacted(exc) if self.on_compacted else None
+                    if tail:
+                        await send({"type": "http.response.body", "body": tail, "more_body": True})
+                    break
+                except Exception:  # history could not be read: end; the client resumes where it was
+                    break
+                if out:
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
+                    self._wrote, self._due = loop.time(), False
+                    continue
+                if w.closed or self._ending:
+                    break
+                if self._due:  # the pacer asked for a keep-alive
+                    await send({"type": "http.response.body", "body": self._keepalive_bytes(), "more_body": True})
+                    self._wrote, self._due = loop.time(), False
+                    continue
+                self._parked = True
+                try:
+                    message = await self._receive()
+                except asyncio.CancelledError:
+                    if not self._woken:
+                        raise
+                    self._task.uncancel()
+                    continue
+                finally:
+                    self._parked = self._woken = False
+                if message["type"] == "http.disconnect":
+                    gone = True
+                    break
+        finally:
+            pacer.discard(self)
+            if held and shutdown is not None:
+                shutdown.release(self)
+            self._finish()
+        if not gone:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     def _take(self) -> bytes:
         w = self.watcher
@@ -238,3 +248,49 @@ class EventStream:
         except Exception:  # raised again by the next call, after these frames are out
             pass
         return b"".join(frames)
+
+
+class _Pacer:
+    """One timer per event loop for every stream's keep-alive (a timer each would cost ~0.5 KiB a
+    stream): every quarter of the shortest keep-alive interval it lets each stream check its silence.
+    A keep-alive thus goes out between 1 and 1.25 intervals after the last write."""
+
+    __slots__ = ("loop", "streams", "interval", "task")
+    _by_loop: dict[asyncio.AbstractEventLoop, "_Pacer"] = {}
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.loop = loop
+        self.streams: set[EventStream] = set()
+        self.interval = 3600.0
+        self.task: asyncio.Task | None = None
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> "_Pacer":
+        pacer = cls._by_loop.get(loop)
+        if pacer is None:
+            pacer = cls._by_loop[loop] = cls(loop)
+        return pacer
+
+    def add(self, stream: EventStream) -> None:
+        self.streams.add(stream)
+        if stream.keepalive / 4 < self.interval:
+            self.interval = stream.keepalive / 4
+            if self.task is not None:  # restart, so the new interval applies from now
+                self.task.cancel()
+                self.task = None
+        if self.task is None:
+            self.task = self.loop.create_task(self._run())
+
+    def discard(self, stream: EventStream) -> None:
+        self.streams.discard(stream)
+        if not self.streams:
+            if self.task is not None:
+                self.task.cancel()
+            self._by_loop.pop(self.loop, None)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            now = self.loop.time()
+            for stream in list(self.streams):
+                stream._tick(now)
