@@ -161,8 +161,7 @@ async def test_a_caught_up_watcher_reports_the_published_position(kv, hub):
     assert w.position() == 1
     for i in range(4):
         await kv.put(T, "ns", "other", i)
-    await asyncio.sleep(0)  # local commits reach the hub one loop turn after their acknowledgement
-    await hub.feed.settle()
+    await hub.feed.settle()  # local commits reach the hub just after their acknowledgement
     assert w.poll() is None and w.position() == 5
     await kv.put(T, "ns", "q", 1)
     assert (await w.next(1)).revision == 6 and w.position() == 6

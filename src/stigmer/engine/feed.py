@@ -1,8 +1,8 @@
 """The change feed: turns commits into contiguous, ordered change sets for the hub, per tenant.
 
 It owns the delivered position of every tenant. A local commit whose first revision follows that
-position is handed over on the next turn of the event loop (so the writer's acknowledgements, resolved
-in the same callback, go out first); anything else (a remote commit heard by doorbell or by the periodic
+position is handed over a little later, after the writer's acknowledgements (which the store resolves
+in the same callback) have gone out; anything else (a remote commit heard by doorbell or by the periodic
 tick, a local commit that overtook a remote one) makes the feed read the changes table from the
 delivered position. So revision N+1 is never delivered before N, and a lost doorbell or a dropped
 listener connection costs latency (until the next tick), never an event. Tenants nobody watches are
@@ -33,6 +33,7 @@ class ChangeFeed:
         self._delivered: dict[str, int] = {}
         self._wanted: dict[str, int] = {}  # the newest revision known committed, per tenant being read
         self._readers: dict[str, asyncio.Task[None]] = {}
+        self._pending: dict[str, list[ChangeSet]] = {}  # local commits not yet handed to the hub
         store.set_listener(self)
 
     def delivered(self, tenant: str) -> int | None:
@@ -55,9 +56,26 @@ class ChangeFeed:
                 continue  # already read from the table
             if tenant not in self._readers and _contiguous(done, fresh):
                 self._delivered[tenant] = fresh[-1].revision
-                asyncio.get_running_loop().call_soon(self._hub.publish, tenant, fresh)
+                self._hand_over(tenant, fresh)
             else:
                 self._want(tenant, fresh[-1].revision)
+
+    def _hand_over(self, tenant: str, sets: list[ChangeSet]) -> None:
+        """Publish two loop turns from now: the store resolves the writers' futures right after telling
+        us, and their tasks (which write the acknowledgements) run on the next turn. Sets pending for a
+        tenant are always published before anything the table reader publishes for it (`_flush`)."""
+        pending = self._pending.get(tenant)
+        if pending is not None:
+            pending.extend(sets)
+            return
+        self._pending[tenant] = list(sets)
+        loop = asyncio.get_running_loop()
+        loop.call_soon(loop.call_soon, self._flush, tenant)
+
+    def _flush(self, tenant: str) -> None:
+        sets = self._pending.pop(tenant, None)
+        if sets:
+            self._hub.publish(tenant, sets)
 
     def rang(self, tenant: str, rev: int) -> None:
         done = self._delivered.get(tenant)
@@ -88,9 +106,13 @@ class ChangeFeed:
                 failing = True
 
     async def settle(self) -> None:
-        """Wait until every catch-up read in flight has finished (for tests and shutdown)."""
-        while self._readers:
-            await asyncio.gather(*self._readers.values(), return_exceptions=True)
+        """Wait until every catch-up read in flight has finished and every local commit is handed over
+        (for tests and shutdown)."""
+        while self._readers or self._pending:
+            if self._readers:
+                await asyncio.gather(*self._readers.values(), return_exceptions=True)
+            else:
+                await asyncio.sleep(0)
 
     def _want(self, tenant: str, rev: int) -> None:
         self._wanted[tenant] = max(self._wanted.get(tenant, 0), rev)
@@ -101,6 +123,7 @@ class ChangeFeed:
         try:
             while (done := self._delivered.get(tenant, 0)) < self._wanted.get(tenant, 0):
                 sets, _ = await read_sets(self._store.log, ChangeFilter(tenant), done, PAGE)
+                self._flush(tenant)  # what was handed over before this read goes out first
                 if not sets or not _contiguous(done, sets):
                     # Compaction removed what the position needs: watchers re-read on their own and
                     # get an explicit `compacted` answer if their history is gone.
