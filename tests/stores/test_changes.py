@@ -178,3 +178,43 @@ async def test_many_watchers_one_change_only_the_matching_ones_hear_it(kv, hub):
     assert [await w.next(1) is not None for w in prefixes[:4]] == [True] * 4
     assert await prefixes[4].next(0.05) is None and await other.next(0.05) is None
     assert (await wide.next(1)).revision == 1
+
+
+class TakeAll:
+    """A sink (what an SSE stream is to its watcher) that takes every change set at once."""
+
+    def __init__(self, w):
+        self.got, w.sink = [], self
+
+    def push(self, cs):
+        self.got.append(cs.revision)
+        return True
+
+    def push_run(self, sets, i, shared):
+        self.got += [cs.revision for cs in sets[i:]]
+        return True
+
+    def wake(self):
+        pass
+
+
+async def test_fan_out_in_slices_keeps_order_and_never_reports_a_position_ahead(kv, hub, monkeypatch):
+    """Watchers are handed a change set a few per loop turn (SLICE); sets published meanwhile join the
+    queue and reach the members not reached yet in the same write. Every watcher gets every set once,
+    in order, and while its bucket still holds sets a watcher reports what it was handed as its
+    position, not the published revision."""
+    monkeypatch.setattr(changes_mod, "SLICE", 3)
+    ws = [await hub.watch(ChangeFilter(T, "ns")) for _ in range(10)]
+    sinks = [TakeAll(w) for w in ws]
+    quiet = await hub.watch(ChangeFilter(T, "ns", key="never"))
+    samples = 0
+    puts = asyncio.gather(*[kv.put(T, "ns", f"k{i}", i) for i in range(20)])
+    while not puts.done() or hub.fanning or hub.feed._pending:
+        for w in ws:
+            assert w.position() == w.last or not w.bucket.queue, "a position ran ahead of what was handed out"
+            samples += bool(w.bucket.queue)
+        await asyncio.sleep(0)
+    await puts
+    assert samples, "the slices never overlapped the sampling"
+    assert all(s.got == list(range(1, 21)) for s in sinks), [s.got for s in sinks]
+    assert [w.position() for w in ws] == [20] * 10 and quiet.position() == 20

@@ -24,12 +24,13 @@ from .errors import Compacted, FutureRevision
 from .feed import ChangeFeed, read_sets
 from .kv import MAX_REVISION, check_revision
 from .types import ChangeFilter, ChangeSet, RevisionInfo
-from .watch_index import TenantIndex
+from .watch_index import Bucket, TenantIndex
 
 log = logging.getLogger("stigmer.watch")
 
 # Tunables, module attributes so tests can shrink them.
 CATCHUP_PAGE = 1000  # changes read from history per query
+SLICE = 500  # watchers handed a change set per turn of the event loop
 
 
 class Sink(Protocol):
@@ -38,6 +39,9 @@ class Sink(Protocol):
     def push(self, cs: ChangeSet) -> bool:
         """Take `cs` now if possible (written out in order); False to have it buffered."""
 
+    def push_run(self, sets: list[ChangeSet], i: int, shared: dict) -> bool:
+        """Take `sets[i:]` at once, like `push`; `shared` caches what is built from them for other sinks."""
+
     def wake(self) -> None:
         """Something is waiting in the watcher (buffered sets, history, an error, the close)."""
 
@@ -45,7 +49,7 @@ class Sink(Protocol):
 class Watcher:
     """One subscription: call `next(timeout)`, or `poll()` for what is already at hand."""
 
-    __slots__ = ("hub", "filter", "last", "sink", "closed", "error", "_buffer", "_limit", "_ready",
+    __slots__ = ("hub", "filter", "last", "sink", "closed", "error", "bucket", "_buffer", "_limit", "_ready",
                  "_behind", "_queued", "_stale", "_read_to", "_event")
 
     def __init__(self, hub: "ChangeHub", flt: ChangeFilter, after: int, buffer: int, behind: bool):
@@ -55,6 +59,7 @@ class Watcher:
         self.sink: Sink | None = None
         self.closed = False
         self.error: BaseException | None = None  # raised to the consumer (Compacted)
+        self.bucket = None  # its place in the tenant's index (set by TenantIndex.add)
         # Allocated only once something waits: an idle watcher holds no containers.
         self._buffer: deque[ChangeSet] | None = None  # live sets not yet handed out
         self._limit = buffer
@@ -78,6 +83,26 @@ class Watcher:
         if sink is not None and not (self._behind or self._buffer or self._ready) and sink.push(cs):
             self.last = cs.revision
             return
+        self._keep(cs)
+
+    def offer_run(self, sets: list[ChangeSet], shared: dict) -> None:
+        """`offer` for several change sets in revision order, handed to the sink in one write."""
+        last = self.last
+        if sets[-1].revision <= last or self.closed:
+            return
+        i = 0
+        while sets[i].revision <= last:
+            i += 1
+        sink = self.sink
+        if sink is not None and not (self._behind or self._buffer or self._ready) and (
+                sink.push(sets[i]) if i == len(sets) - 1 else sink.push_run(sets, i, shared)):
+            self.last = sets[-1].revision
+            return
+        for cs in sets[i:]:
+            if not self.closed:
+                self._keep(cs)
+
+    def _keep(self, cs: ChangeSet) -> None:
         if self._behind:  # kept for when history reaches it; the history read wakes the consumer
             buf = self._buffer
             if buf is None:
@@ -179,7 +204,7 @@ class Watcher:
     def position(self) -> int:
         """The revision this watcher stands at: `last`, or the hub's published revision when it is caught
         up (every revision up to there was handed out or does not match). Used as a progress id."""
-        if not self.caught_up or self.closed:
+        if not self.caught_up or self.closed or (self.bucket is not None and self.bucket.queue):
             return self.last
         idx = self.hub._by_tenant.get(self.filter.tenant)
         return max(self.last, idx.published) if idx is not None else self.last
@@ -195,6 +220,7 @@ class ChangeHub:
         self._by_tenant: dict[str, TenantIndex] = {}
         self._behind: dict[str, set[Watcher]] = {}  # waiting for a history read, per tenant
         self._readers: dict[str, asyncio.Task[None]] = {}
+        self._fanning = 0  # buckets being handed their queue
         self.feed = ChangeFeed(store, self)
 
     async def revision(self, tenant: str) -> RevisionInfo:
@@ -263,11 +289,50 @@ class ChangeHub:
         idx = self._by_tenant.get(tenant)
         if idx is None:
             return
+        loop = None
         for cs in sets:
             for bucket, part in idx.match(cs):
-                for w in bucket.members():
-                    w.offer(part)
+                bucket.queue.append(part)
+                if not bucket.busy:
+                    bucket.busy = True
+                    self._fanning += 1
+                    loop = loop or asyncio.get_running_loop()
+                    loop.call_soon(self._fan_out, bucket, None, 0, 0)
+            # Only a watcher whose bucket's queue is empty reports this as its position.
             idx.published = cs.revision
+
+    def _fan_out(self, bucket: Bucket, members: tuple[Watcher, ...] | None, pos: int, first: int) -> None:
+        """Hand a bucket's queue to its members, SLICE of them per loop turn, so one commit to many
+        watchers never holds the loop (acknowledgements and other commits go between slices). Change
+        sets published meanwhile join the queue: members not reached yet get them in the same write,
+        the others in the next pass."""
+        queue = bucket.queue
+        if members is None:  # a pass begins: what is queued now reaches every member of this pass
+            members, first = bucket.members(), len(queue)
+        end = min(pos + SLICE, len(members))
+        if len(queue) == 1:
+            cs = queue[0]
+            for i in range(pos, end):
+                members[i].offer(cs)
+        else:
+            shared: dict = {}
+            for i in range(pos, end):
+                members[i].offer_run(queue, shared)
+        loop = asyncio.get_running_loop()
+        if end < len(members):
+            loop.call_soon(self._fan_out, bucket, members, end, first)
+            return
+        del queue[:first]
+        if queue:
+            loop.call_soon(self._fan_out, bucket, None, 0, 0)
+        else:
+            bucket.busy = False
+            self._fanning -= 1
+
+    @property
+    def fanning(self) -> bool:
+        """Some change sets are still being handed out (for tests and `feed.settle`)."""
+        return self._fanning > 0
 
     # catching up from history, shared
 

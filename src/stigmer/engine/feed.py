@@ -108,7 +108,7 @@ class ChangeFeed:
     async def settle(self) -> None:
         """Wait until every catch-up read in flight has finished and every local commit is handed over
         (for tests and shutdown)."""
-        while self._readers or self._pending:
+        while self._readers or self._pending or self._hub.fanning:
             if self._readers:
                 await asyncio.gather(*self._readers.values(), return_exceptions=True)
             else:

@@ -18,14 +18,18 @@ if TYPE_CHECKING:
 
 
 class Bucket:
-    """Watchers with one filter; `members()` is a snapshot, so delivering never sees the set change."""
+    """Watchers with one filter; `members()` is a snapshot, so delivering never sees the set change.
+    `queue` holds the change sets (parts) published to it that some member may not have been handed
+    yet; `busy` while the hub is handing them out."""
 
-    __slots__ = ("filter", "watchers", "_snap")
+    __slots__ = ("filter", "watchers", "_snap", "queue", "busy")
 
     def __init__(self, flt: ChangeFilter):
         self.filter = flt
         self.watchers: set[Watcher] = set()
         self._snap: tuple[Watcher, ...] | None = None
+        self.queue: list[ChangeSet] = []
+        self.busy = False
 
     def members(self) -> tuple[Watcher, ...]:
         snap = self._snap
@@ -65,6 +69,7 @@ class TenantIndex:
                 self.lengths[n] = self.lengths.get(n, 0) + 1
         b.watchers.add(w)
         b._snap = None
+        w.bucket = b
         self.count += 1
 
     def remove(self, w: Watcher) -> bool:
