@@ -47,7 +47,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("watch_buffer", int, 256, "Live change batches buffered per watcher before it is switched to catching up from history.", 1, 1 << 20),
     S("reader_threads", int, 2, "Threads in the pool used for scans (list, history, watch catch-up).", 1, 64),
     S("log_level", str, "info", "Server log level: debug, info, warning or error."),
-    S("access_log", bool, True, "Log one line per request to `stigmer.access` (credentials in the query redacted)."),
+    S("access_log", bool, True, "Write one line per request to stderr at log level info (credentials in the query redacted)."),
     S("head_timeout_seconds", float, 10.0, "Longest time a client may take to send a request head; then the connection is closed.", 0.1, 3600),
     S("keepalive_timeout_seconds", float, 5.0, "Idle time after which a keep-alive connection is closed.", 0.1, 3600),
     # access (docs/security.md)

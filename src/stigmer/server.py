@@ -68,7 +68,8 @@ def banner(settings: Settings) -> str:
 def build(settings: Settings, *, http: str = "httptools", graceful_timeout_seconds: float = 5.0) -> StigmerServer:
     app = create_app(settings)
     stop = Shutdown()
-    asgi = AccessLogMiddleware(app) if settings.access_log else app
+    logged = settings.access_log and logging.getLevelName(settings.log_level.upper()) <= logging.INFO
+    asgi = AccessLogMiddleware(app) if logged else app
     # Outermost, so the send it hands watch streams (`Wire`) is uvicorn's own.
     asgi = EndStreamsOnShutdown(asgi, stop)
     config = uvicorn.Config(
@@ -76,7 +77,7 @@ def build(settings: Settings, *, http: str = "httptools", graceful_timeout_secon
         log_config=_log_config(settings.log_level), loop="auto", lifespan="on",
         http=protocol_class(http, settings.head_timeout_seconds), timeout_keep_alive=settings.keepalive_timeout_seconds,
         timeout_graceful_shutdown=graceful_timeout_seconds,
-        access_log=False,  # ours is stigmer.access
+        access_log=False,  # ours is support/accesslog.py
         proxy_headers=False,  # X-Forwarded-For is the app's trusted-proxy setting, not uvicorn's
         server_header=False, date_header=True,  # RFC 9110: an origin server with a clock sends Date
     )

@@ -159,7 +159,7 @@ def test_health_ready_openapi_docs_settings(client, keyed_client):
 
 
 def test_fast_path_and_full_route_answer_alike(client):
-    """Plain GET/PUT take the pure-ASGI fast path; a query string sends them through the router."""
+    """Plain GET/PUT/PATCH take the pure-ASGI fast path; a query string sends them through the router."""
     fast_put = client.put("/v1/kv/app/same", content=b'{"a":1}')
     slow_put = client.put("/v1/kv/app/same?ttl=", content=b'{"a":1}')
     assert (fast_put.status_code, slow_put.status_code) == (201, 200)
@@ -172,6 +172,18 @@ def test_fast_path_and_full_route_answer_alike(client):
         assert r.status_code == 404 and r.json()["error"]["details"] == {"namespace": "app", "key": "nope"}
         assert r.json()["error"]["request_id"] == r.headers["x-request-id"]
     assert client.put("/v1/kv/bad$/k", content=b"1").json()["error"]["code"] == "invalid_argument"
+    fast, slow = client.patch("/v1/kv/app/n", json={"op": "incr"}), client.patch("/v1/kv/app/n?x=1", json={"op": "incr"})
+    assert (fast.status_code, slow.status_code, fast.json()["value"], slow.json()["value"]) == (201, 200, 1, 2)
+    assert fast.json().keys() == slow.json().keys() and fast.headers.keys() == slow.headers.keys()
+    for path in ("/v1/kv/app/m", "/v1/kv/app/m?x=1"):
+        merged = client.patch(path, content=b'{"a":{"b":1},"c":null}', headers={"Content-Type": "application/merge-patch+json"})
+        assert merged.json()["value"] == {"a": {"b": 1}}
+        patched = client.patch(path, json=[{"op": "add", "path": "/d", "value": 2}],
+                               headers={"Content-Type": "application/json-patch+json"})
+        assert patched.json()["value"] == {"a": {"b": 1}, "d": 2}
+        bad = client.patch(path, json={"op": "incr", "amount": "x"})
+        assert bad.status_code == 400 and bad.json()["error"]["details"]["field"] == "amount"
+        client.delete(path)
 
 
 def test_validation_errors_name_the_field_and_unknown_members_are_refused(client):

@@ -1,4 +1,5 @@
-"""uvicorn HTTP protocols that close a connection whose request head does not arrive in time.
+"""uvicorn HTTP protocols that close a connection whose request head does not arrive in time, and
+send each loop turn's writes together (`coalesce.py`).
 
 uvicorn bounds only the idle time after a response (keep-alive); a client that connects and sends
 half a head (slowloris) would hold the connection forever. The timer runs from the connection's start
@@ -12,6 +13,8 @@ import asyncio
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .coalesce import CoalescingTransport
 
 
 class _HeadTimer:
@@ -33,7 +36,7 @@ class _HeadTimer:
             self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)  # type: ignore[misc]
+        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[misc]
         self._arm_head()
 
     def connection_lost(self, exc: Exception | None) -> None:

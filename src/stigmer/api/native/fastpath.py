@@ -1,4 +1,4 @@
-"""Pure-ASGI fast path for the two hottest requests: a plain GET and a plain PUT of one key.
+"""Pure-ASGI fast path for the hottest requests: a plain GET, PUT and PATCH of one key.
 
 ARCHITECTURE §5 asks the key hot paths to stay near the bare-ASGI floor. Requests with a query string or a
 conditional header take the full route in `kv.py`; these two call the same engine functions and render the
@@ -11,14 +11,15 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ...engine.access import GuardedKV
-from ...engine.kv import Op
+from ...engine.kv import KEEP, Op
 from ...services import Services
 from ..errors import APIError, from_exception
 from ..kit.body import read_body
 from ..kit.surface import principal
-from .kv import _decode, entry_json, key_not_found, put_body_limit
+from .kv import _decode, entry_json, key_not_found, media_type, patch_op, put_body_limit
 
 PREFIX = "/v1/kv/"
+_METHODS = ("GET", "PUT", "PATCH")
 _CONDITIONAL = (b"if-match", b"if-none-match")
 _JSON = (b"content-type", b"application/json")
 
@@ -33,14 +34,16 @@ class KeyFastPath:
         if scope["type"] == "http" and not scope["query_string"] and scope["path"].startswith(PREFIX):
             method = scope["method"]
             namespace, sep, key = scope["path"][len(PREFIX):].partition("/")
-            if sep and key and ":" not in namespace and method in ("GET", "PUT") and not any(
+            if sep and key and ":" not in namespace and method in _METHODS and not any(
                     name in _CONDITIONAL for name, _ in scope["headers"]):
                 try:
                     kv = GuardedKV(self.kv, principal(Request(scope)))
                     if method == "GET":
                         await self._get(kv, namespace, key, send)
-                    else:
+                    elif method == "PUT":
                         await self._put(kv, namespace, key, scope, receive, send)
+                    else:
+                        await self._patch(kv, namespace, key, scope, receive, send)
                 except Exception as exc:  # rendered like the routed path renders it
                     await from_exception(Request(scope), exc)(scope, receive, send)
                 return
@@ -58,6 +61,13 @@ class KeyFastPath:
             raise APIError(400, "invalid_json", "the request body must be a JSON value")
         e = await kv.apply(Op("put", namespace, key, value=_decode(body), ttl=None))
         await _respond(send, 201 if e.version == 1 else 200, entry_json(e, with_value=False), e.version, e.mod_rev)
+
+    async def _patch(self, kv: GuardedKV, namespace: str, key: str, scope: Scope, receive: Receive,
+                     send: Send) -> None:
+        body = _decode(await read_body(scope, receive, self.body_limit))
+        content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"").decode("latin-1")
+        e = await kv.apply(patch_op(body, media_type(content_type), namespace, key, KEEP))
+        await _respond(send, 201 if e.version == 1 else 200, entry_json(e), e.version, e.mod_rev)
 
 
 async def _respond(send: Send, status: int, body: bytes, version: int, rev: int) -> None:

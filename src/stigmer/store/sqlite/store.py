@@ -65,7 +65,7 @@ class SQLiteStore:
             raise
         self.read_conn = _connect(self.path)
         self._pool = ThreadPoolExecutor(self._reader_threads, thread_name_prefix="stigmer-reader")
-        self._writer = Writer(write_conn, asyncio.get_running_loop(), self.clock, revs, self._on_commit)
+        self._writer = Writer(write_conn, asyncio.get_running_loop(), self.clock, revs, self._on_commit, self.kv.cache)
         self._write_conn = write_conn
 
     async def close(self) -> None:

@@ -3,7 +3,7 @@
 Requests hand mutation functions to a queue. The thread drains the queue, runs every pending function
 in one transaction (a savepoint each, so one failure does not fail the others), commits once with
 `synchronous=FULL`, and only then resolves the callers' futures on the event loop and publishes the
-batch's changes. Read-modify-write operations are atomic because only this thread writes.
+batch's changes. The keys a group wrote are held out of the entry cache from before COMMIT to after it. Read-modify-write operations are atomic because only this thread writes.
 
 A storage fault (disk full, read-only, I/O error) fails the whole group: SQLite may already have rolled
 the transaction back. The thread rolls back, retries each mutation of the group on its own (so one large
@@ -22,10 +22,11 @@ from typing import Any, Callable
 
 from ...engine.errors import EngineError
 from ...clock import Clock
-from ..base import Change, StorageFault
+from ..base import Change, Entry, StorageFault
 from ..groups import take_group
 from .faults import storage_error
-from .kv import KVWrites
+from .cache import CacheKey, EntryCache
+from .kv import GroupWrites, KVWrites
 
 log = logging.getLogger("stigmer.store")
 
@@ -35,19 +36,19 @@ MAX_GROUP = 512  # mutations per commit; bounds the latency one commit adds to t
 class WriteTxnSQLite:
     """The `WriteTxn` handed to one mutation function (`conn` is for the store's own repositories)."""
 
-    __slots__ = ("conn", "tenant", "now", "kv", "_committed_revs", "_group_revs", "rev", "changes", "_seq")
+    __slots__ = ("conn", "tenant", "now", "kv", "_committed_revs", "_group_revs", "rev", "changes", "change_rows")
 
-    def __init__(self, conn: sqlite3.Connection, tenant: str, now: float, committed_revs: dict[str, int],
+    def __init__(self, group: GroupWrites, tenant: str, now: float, committed_revs: dict[str, int],
                  group_revs: dict[str, int]):
-        self.conn = conn
+        self.conn = group.conn
         self.tenant = tenant
         self.now = now
-        self.kv = KVWrites(conn, tenant, now)
+        self.kv = KVWrites(group, tenant, now)
         self._committed_revs = committed_revs  # durable before this group
         self._group_revs = group_revs  # taken by earlier mutations of this group
         self.rev = 0  # the newest revision this mutation took
         self.changes: list[Change] = []
-        self._seq = 0
+        self.change_rows: list[tuple] = []  # written by the group's flush
 
     def new_revision(self) -> int:
         t = self.tenant
@@ -55,12 +56,13 @@ class WriteTxnSQLite:
         return self.rev
 
     def record(self, c: Change) -> None:
-        self._seq += 1
-        self.conn.execute(
-            "INSERT INTO changes (tenant, rev, seq, ns, key, type, value, prev_value, version, ts) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (c.tenant, c.rev, self._seq, c.namespace, c.key, c.type, c.value, c.prev_value, c.version, c.ts),
-        )
         self.changes.append(c)
+        self.change_rows.append(
+            (c.tenant, c.rev, len(self.changes), c.namespace, c.key, c.type, c.value, c.prev_value, c.version, c.ts))
+
+
+class _Rerun(Exception):
+    """A mutation failed after writing SQL itself: run the group again, each mutation in a savepoint."""
 
 
 class _Job:
@@ -76,8 +78,9 @@ class Writer:
     """Owns the only write connection. `on_commit(changes, revs)` runs on the loop after each commit."""
 
     def __init__(self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop, clock: Clock,
-                 revs: dict[str, int], on_commit: Callable[[list[Change]], None]):
+                 revs: dict[str, int], on_commit: Callable[[list[Change]], None], cache: EntryCache):
         self._conn = conn
+        self._cache = cache
         self._loop = loop
         self._clock = clock
         self._revs = revs  # committed revision per tenant; only this thread changes it
@@ -106,12 +109,19 @@ class Writer:
             if stopping:
                 return
 
-    def _commit_group(self, batch: list[_Job]) -> None:
+    def _commit_group(self, batch: list[_Job], savepoints: bool = False) -> None:
+        written: dict[CacheKey, Entry | None] = {}
         try:
-            outcomes, changes, new_revs, wrote = self._run_group(batch)
+            outcomes, changes, new_revs, wrote = self._run_group(batch, written, savepoints)
             self._conn.execute("COMMIT")
+        except _Rerun:
+            self._rollback()
+            self._cache.release(written)
+            self._commit_group(batch, savepoints=True)  # mutations may be run again (store contract)
+            return
         except Exception as exc:  # the group failed as a whole: nothing in it holds
             self._rollback()
+            self._cache.release(written)
             fault = storage_error(exc)
             if fault is not None and len(batch) > 1:
                 for job in batch:  # mutations may be retried (store contract)
@@ -124,39 +134,56 @@ class Writer:
             outcomes = [(job.future, False, fault or exc) for job in batch]
             changes, new_revs = [], {}
         else:
+            self._cache.release(written, written)
             if wrote and self.fault is not None:
                 log.warning("storage fault cleared after %.1f s", self._clock.now() - self.fault.since)
                 self.fault = None
         self._revs.update(new_revs)
         self._loop.call_soon_threadsafe(self._deliver, outcomes, changes)
 
-    def _run_group(self, batch: list[_Job]) -> tuple[list[tuple[asyncio.Future, bool, Any]], list[Change], dict[str, int], bool]:
-        """Run every mutation in its savepoint inside one transaction, up to (not including) COMMIT."""
+    def _run_group(self, batch: list[_Job], written: dict[CacheKey, Entry | None], savepoints: bool) -> tuple[
+            list[tuple[asyncio.Future, bool, Any]], list[Change], dict[str, int], bool]:
+        """Run every mutation inside one transaction, up to (not including) COMMIT; `written` gets the
+        entries written, held out of the entry cache from before the flush until the caller releases them.
+
+        Entry and change writes are held in memory, so a mutation that fails undoes nothing in SQL; one
+        that fails after writing SQL itself (a store repository's `tx.conn`) makes the group run again
+        with a savepoint per mutation."""
         conn = self._conn
+        group = GroupWrites(conn, self._cache)
         outcomes: list[tuple[asyncio.Future, bool, Any]] = []
         changes: list[Change] = []
         new_revs: dict[str, int] = {}
         wrote = False
         conn.execute("BEGIN IMMEDIATE")
         for job in batch:
-            tx = WriteTxnSQLite(conn, job.tenant, self._clock.now(), self._revs, new_revs)
+            tx = WriteTxnSQLite(group, job.tenant, self._clock.now(), self._revs, new_revs)
             before = conn.total_changes
-            conn.execute("SAVEPOINT m")
+            if savepoints:
+                conn.execute("SAVEPOINT m")
             try:
                 result = job.fn(tx)
             except Exception as exc:
                 if storage_error(exc) is not None:
                     raise  # the transaction may be gone already: fail the group
-                conn.execute("ROLLBACK TO m")  # the mutation's own failure: undo just it
-                conn.execute("RELEASE m")
+                if savepoints:
+                    conn.execute("ROLLBACK TO m")  # the mutation's own failure: undo just it
+                    conn.execute("RELEASE m")
+                elif conn.total_changes != before:
+                    raise _Rerun from exc
                 outcomes.append((job.future, False, exc))
                 continue
-            conn.execute("RELEASE m")
-            wrote = wrote or conn.total_changes > before
+            if savepoints:
+                conn.execute("RELEASE m")
+            wrote = wrote or bool(tx.kv.written) or conn.total_changes > before
+            group.keep(tx.kv, tx.change_rows)
             if tx.rev:
                 new_revs[job.tenant] = tx.rev
             changes.extend(tx.changes)
             outcomes.append((job.future, True, result))
+        written.update(group.committed())
+        self._cache.hold(written)
+        group.flush()
         if new_revs:
             conn.executemany(
                 "INSERT INTO tenant_revisions (tenant, rev) VALUES (?, ?)"
