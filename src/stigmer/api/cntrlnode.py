@@ -10,6 +10,7 @@ Check order: 401 -> 429 -> unknown path 404 / 405 -> ids 400 -> body size 413 ->
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
@@ -282,7 +283,7 @@ class CntrlNodeSurface:
             raise
         # Fell behind past compaction: close; a resuming client gets `compacted`. Keep-alives stay bare
         # comments, as the spec's §5.5 says.
-        return sse.EventStream(watcher, FORMAT, self.keepalive, on_close=lambda: self.streams.give_back(who))
+        return sse.EventStream(watcher, FORMAT, self.keepalive, on_close=partial(self.streams.give_back, who))
 
 
 def _compacted_frame(exc: engine_errors.Compacted, wf: str, key: str) -> bytes:

@@ -20,6 +20,7 @@ import asyncio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _DISCONNECT: Message = {"type": "http.disconnect"}
+_APP_KEYS = ("state", "path_params", "stigmer.wire")
 
 
 class Shutdown:
@@ -106,6 +107,10 @@ class EndStreamsOnShutdown:
             raise
         stream, wire.adopted = wire.adopted, None
         if stream is not None:
+            # The app is done with the request: drop what its layers kept in the scope for it (the
+            # principal, route parameters), which uvicorn would otherwise hold as long as the stream.
+            for name in _APP_KEYS:
+                scope.pop(name, None)
             await stream.run()
 
     async def _call(self, scope: Scope, receive: Receive, send: Send) -> None:

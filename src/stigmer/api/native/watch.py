@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -77,7 +79,7 @@ def routes(svc: Services) -> list[Route]:
         # Keep-alives carry the watcher's position as `id:` (progress ids), so a client of a quiet key
         # resumes from a recent revision rather than one that compaction has since removed.
         return sse.EventStream(watcher, FORMATS[with_prev], keepalive, keepalive_id=True,
-                               on_compacted=_compacted_event, on_close=lambda: slots.give_back(who))
+                               on_compacted=_compacted_event, on_close=partial(slots.give_back, who))
 
     async def long_poll(request: Request, flt: ChangeFilter, index: int, wait: float, with_prev: bool) -> Response:
         who = client(request)
