@@ -130,9 +130,9 @@ def run_granian(settings: Settings) -> None:
     app = create_app(settings)
     hub = app.state.services.hub
     stop = Shutdown()
-    inflight = InFlight(EndStreamsOnShutdown(app, stop))
-    logs_access = settings.access_log and logging.getLevelName(settings.log_level.upper()) <= logging.INFO
-    asgi = AccessLogMiddleware(inflight) if logs_access else inflight
+    logged = settings.access_log and logging.getLevelName(settings.log_level.upper()) <= logging.INFO
+    inflight = InFlight(AccessLogMiddleware(app) if logged else app)
+    asgi = EndStreamsOnShutdown(inflight, stop)  # outermost, as on uvicorn: watch streams run in its frame
     head_ms = int(min(settings.head_timeout_seconds, GRANIAN_MAX_HEAD_TIMEOUT) * 1000)
     server = GranianServer(asgi, address=settings.host, port=settings.port, interface=Interfaces.ASGI,
                            http=HTTPModes.http1, websockets=False, http1_settings=HTTP1Settings(header_read_timeout=head_ms),
