@@ -161,7 +161,7 @@ class GuardedKV:
     async def apply(self, op: Op, limits: Limits | None = None) -> Entry | Deleted:
         check(self.p, WRITE, op.namespace, op.key)
         if op.fence is not None:
-            check(self.p, READ, LEASES, op.fence.resource)
+            check_lease(self.p, WRITE, op.fence.resource)
         return await self.kv.apply(self.p.tenant, op, limits)
 
     async def txn(self, compares: Iterable[Compare], ops: Iterable[Op]) -> TxnResult:
@@ -171,7 +171,7 @@ class GuardedKV:
         for op in ops:
             check(self.p, WRITE, op.namespace, op.key)
             if op.fence is not None:
-                check(self.p, READ, LEASES, op.fence.resource)
+                check_lease(self.p, WRITE, op.fence.resource)
         return await self.kv.txn(self.p.tenant, compares, ops)
 
 
