@@ -59,22 +59,22 @@ class AsyncClient(b.BaseClient):
         return await self._call(b.put(namespace, key, value, ttl, if_version, create_only, fence))
 
     async def delete(self, namespace: str, key: str, *, if_version: int | None = None,
-               fence: Lease | str | None = None) -> Deleted:
+                     fence: Lease | str | None = None) -> Deleted:
         return await self._call(b.delete(namespace, key, if_version, fence))
 
     async def incr(self, namespace: str, key: str, amount: int | float = 1, *, field: str | None = None,
                    path: list[str] | None = None, ttl: float | None = None, if_version: int | None = None,
-             fence: Lease | str | None = None) -> Entry:
+                   fence: Lease | str | None = None) -> Entry:
         return await self._call(b.patch_op(namespace, key, b.incr_body(amount, field, path), ttl, if_version, fence))
 
     async def merge(self, namespace: str, key: str, value: Mapping[str, Any], *, deep: bool = False,
                     ttl: float | None = None, if_version: int | None = None,
-             fence: Lease | str | None = None) -> Entry:
+                    fence: Lease | str | None = None) -> Entry:
         return await self._call(b.patch_op(namespace, key, b.merge_body(value, deep), ttl, if_version, fence))
 
     async def append(self, namespace: str, key: str, value: Any, *, max_items: int | None = None,
                      ttl: float | None = None, if_version: int | None = None,
-             fence: Lease | str | None = None) -> Entry:
+                     fence: Lease | str | None = None) -> Entry:
         return await self._call(b.patch_op(namespace, key, b.append_body(value, max_items), ttl, if_version, fence))
 
     async def patch(self, namespace: str, key: str, ops: Iterable[Mapping[str, Any]], *, ttl: float | None = None,

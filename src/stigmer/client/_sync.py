@@ -71,13 +71,13 @@ class Client(b.BaseClient):
 
     def merge(self, namespace: str, key: str, value: Mapping[str, Any], *, deep: bool = False,
               ttl: float | None = None, if_version: int | None = None,
-             fence: Lease | str | None = None) -> Entry:
+              fence: Lease | str | None = None) -> Entry:
         """Merge members into the object at the key; `deep` merges nested objects (null then deletes)."""
         return self._call(b.patch_op(namespace, key, b.merge_body(value, deep), ttl, if_version, fence))
 
     def append(self, namespace: str, key: str, value: Any, *, max_items: int | None = None,
                ttl: float | None = None, if_version: int | None = None,
-             fence: Lease | str | None = None) -> Entry:
+               fence: Lease | str | None = None) -> Entry:
         """Append to the list at the key, keeping the newest `max_items`."""
         return self._call(b.patch_op(namespace, key, b.append_body(value, max_items), ttl, if_version, fence))
 
