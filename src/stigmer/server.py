@@ -68,9 +68,10 @@ def banner(settings: Settings) -> str:
 def build(settings: Settings, *, http: str = "httptools", graceful_timeout_seconds: float = 5.0) -> StigmerServer:
     app = create_app(settings)
     stop = Shutdown()
-    asgi = EndStreamsOnShutdown(app, stop)
-    if settings.access_log and logging.getLevelName(settings.log_level.upper()) <= logging.INFO:
-        asgi = AccessLogMiddleware(asgi)
+    logged = settings.access_log and logging.getLevelName(settings.log_level.upper()) <= logging.INFO
+    asgi = AccessLogMiddleware(app) if logged else app
+    # Outermost, so the send it hands watch streams (`Wire`) is uvicorn's own.
+    asgi = EndStreamsOnShutdown(asgi, stop)
     config = uvicorn.Config(
         asgi, host=settings.host, port=settings.port, log_level=settings.log_level,
         log_config=_log_config(settings.log_level), loop="auto", lifespan="on",

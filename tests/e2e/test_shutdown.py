@@ -71,6 +71,9 @@ def test_sigterm_ends_streams_at_once_and_keeps_acked_writes(make_server, tmp_pa
     writer = Writer(server.url, ns)
     writer.start()
     assert writer.busy.wait(10)
+    # A position beyond the current revision is answered at once (400 future_revision), so the poll is over
+    # before the signal; waiting here keeps it from racing the closed listening socket.
+    assert poll_done.wait(10)
 
     start = time.monotonic()
     server.proc.terminate()

@@ -120,3 +120,101 @@ async def test_a_commit_through_another_handle_is_seen_without_any_notification(
         await hub.watch(ChangeFilter(T, "ns"), after=3)
     w = await hub.watch(ChangeFilter(T, "ns"), after=0)
     assert [cs.revision for cs in await drain(w, 2)] == [1, 2]
+
+
+async def test_a_revision_larger_than_a_catch_up_page_arrives_whole(kv, hub, monkeypatch):
+    """A transaction with more changes than CATCHUP_PAGE is neither cut nor skipped by the history read."""
+    monkeypatch.setattr(changes_mod, "CATCHUP_PAGE", 3)
+    await kv.put(T, "ns", "before", 0)
+    await kv.txn(T, [], [Op("put", "ns", f"t{i}", value=i) for i in range(7)])
+    await kv.put(T, "ns", "after", 1)
+    w = await hub.watch(ChangeFilter(T, "ns"), after=0)
+    got = await drain(w, 3)
+    assert [cs.revision for cs in got] == [1, 2, 3]
+    assert [c.key for c in got[1].changes] == [f"t{i}" for i in range(7)]
+    assert await w.next(0.05) is None
+
+
+async def test_behind_watchers_share_one_history_read_per_filter(kv, hub, store, monkeypatch):
+    for i in range(5):
+        await kv.put(T, "ns", f"k{i}", i)
+    reads = []
+    real = store.log.read
+
+    async def counted(flt, after, limit):
+        reads.append((flt, after))
+        return await real(flt, after, limit)
+
+    monkeypatch.setattr(store.log, "read", counted)
+    ws = [await hub.watch(ChangeFilter(T, "ns"), after=i % 3) for i in range(30)]
+    ws += [await hub.watch(ChangeFilter(T, "ns", key="k4"), after=0) for _ in range(10)]
+    got = await asyncio.gather(*[drain(w, 5 - i % 3) for i, w in enumerate(ws[:30])], *[drain(w, 1) for w in ws[30:]])
+    assert all([cs.revision for cs in g] == list(range(1 + i % 3, 6)) for i, g in enumerate(got[:30]))
+    assert all([cs.revision for cs in g] == [5] for g in got[30:])
+    assert sorted((f.namespace, f.key or "", after) for f, after in reads) == [("ns", "", 0), ("ns", "k4", 0)]
+
+
+async def test_a_caught_up_watcher_reports_the_published_position(kv, hub):
+    """What a keep-alive's progress id says: every revision up to it was handed out or does not match."""
+    await kv.put(T, "ns", "q", 0)
+    w = await hub.watch(ChangeFilter(T, "ns", key="q"))
+    assert w.position() == 1
+    for i in range(4):
+        await kv.put(T, "ns", "other", i)
+    await hub.feed.settle()  # local commits reach the hub just after their acknowledgement
+    assert w.poll() is None and w.position() == 5
+    await kv.put(T, "ns", "q", 1)
+    assert (await w.next(1)).revision == 6 and w.position() == 6
+
+
+async def test_many_watchers_one_change_only_the_matching_ones_hear_it(kv, hub):
+    keys = [await hub.watch(ChangeFilter(T, "ns", key=f"k{i}")) for i in range(200)]
+    prefixes = [await hub.watch(ChangeFilter(T, "ns", prefix=p)) for p in ("", "k", "k1", "k12", "x")]
+    wide = await hub.watch(ChangeFilter(T))
+    other = await hub.watch(ChangeFilter("t2", "ns"))
+    await kv.put(T, "ns", "k12", 1)
+    heard = [i for i, w in enumerate(keys) if await w.next(0.01 if i != 12 else 1) is not None]
+    assert heard == [12]
+    assert [await w.next(1) is not None for w in prefixes[:4]] == [True] * 4
+    assert await prefixes[4].next(0.05) is None and await other.next(0.05) is None
+    assert (await wide.next(1)).revision == 1
+
+
+class TakeAll:
+    """A sink (what an SSE stream is to its watcher) that takes every change set at once."""
+
+    def __init__(self, w):
+        self.got, w.sink = [], self
+
+    def push(self, cs):
+        self.got.append(cs.revision)
+        return True
+
+    def push_run(self, sets, i, shared):
+        self.got += [cs.revision for cs in sets[i:]]
+        return True
+
+    def wake(self):
+        pass
+
+
+async def test_fan_out_in_slices_keeps_order_and_never_reports_a_position_ahead(kv, hub, monkeypatch):
+    """Watchers are handed a change set a few per loop turn (SLICE); sets published meanwhile join the
+    queue and reach the members not reached yet in the same write. Every watcher gets every set once,
+    in order, and while its bucket still holds sets a watcher reports what it was handed as its
+    position, not the published revision."""
+    monkeypatch.setattr(changes_mod, "SLICE", 3)
+    ws = [await hub.watch(ChangeFilter(T, "ns")) for _ in range(10)]
+    sinks = [TakeAll(w) for w in ws]
+    quiet = await hub.watch(ChangeFilter(T, "ns", key="never"))
+    samples = 0
+    puts = asyncio.gather(*[kv.put(T, "ns", f"k{i}", i) for i in range(20)])
+    while not puts.done() or hub.fanning or hub.feed._pending:
+        for w in ws:
+            assert w.position() == w.last or not w.bucket.queue, "a position ran ahead of what was handed out"
+            samples += bool(w.bucket.queue)
+        await asyncio.sleep(0)
+    await puts
+    assert samples, "the slices never overlapped the sampling"
+    assert all(s.got == list(range(1, 21)) for s in sinks), [s.got for s in sinks]
+    assert [w.position() for w in ws] == [20] * 10 and quiet.position() == 20

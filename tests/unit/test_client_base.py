@@ -156,3 +156,12 @@ def test_watch_state_reconnect_budget_and_errors():
         state.connected(_response(400, b'{"error":{"code":"invalid_argument","message":"m","request_id":"r"}}'))
     with pytest.raises(b._Retryable):
         state.connected(_response(503, b""))
+
+
+def test_watch_state_follows_progress_ids_on_keep_alives():
+    """A keep-alive carrying `id:` moves the resume point forward (never back), and yields nothing."""
+    state = b.WatchState("n", None, "k", None, b.Retry())
+    assert _feed_state(state, "retry: 3000\nid: 4\n\n" + _change(5) + ": keep-alive\nid: 9\n\n") == [5]
+    assert state.last == 9 and state.headers()["Last-Event-ID"] == "9"
+    assert _feed_state(state, ": keep-alive\nid: 3\n\n") == [] and state.last == 9
+    assert _feed_state(state, _change(9) + _change(10)) == [10], "a change at or below the progress id is old"

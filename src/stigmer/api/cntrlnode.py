@@ -10,7 +10,8 @@ Check order: 401 -> 429 -> unknown path 404 / 405 -> ids 400 -> body size 413 ->
 from __future__ import annotations
 
 import math
-from typing import Any, AsyncIterator
+from functools import partial
+from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 import msgspec
@@ -130,6 +131,14 @@ def event_frame(c: Change, wf: str, key: str) -> bytes:
             + b'","value":' + new + b',"newValue":' + new + b',"oldValue":' + old
             + b',"version":%d,"revision":%d}' % (c.version, c.rev))
     return sse.frame(data, c.rev)
+
+
+def _render_set(cs: ChangeSet) -> bytes:
+    # The stream watches one key `wf/key`, and ids never hold "/", so each change names its own ids.
+    return b"".join(event_frame(c, *c.key.split("/", 1)) for c in cs.changes)
+
+
+FORMAT = sse.Format(_render_set)  # shared by every stream, so a change set is rendered once
 
 
 class CntrlNodeSurface:
@@ -265,30 +274,22 @@ class CntrlNodeSurface:
                 raise engine_errors.Compacted((await self.hub.revision(flt.tenant)).compacted + 1,
                                               exc.current_revision) from None
         except engine_errors.Compacted as exc:
-            return sse.response(_once(sse.opening(exc.current_revision) + _compacted_frame(exc, wf, key)))
+            return sse.once(sse.opening(exc.current_revision) + _compacted_frame(exc, wf, key))
         who = client(request)
         try:
             self.streams.take(who)
         except TooManyStreams:
             watcher.close()
             raise
-
-        def render_set(cs: ChangeSet) -> bytes:
-            return b"".join(event_frame(c, wf, key) for c in cs.changes)
-
-        # Fell behind past compaction: close; a resuming client gets `compacted`.
-        return sse.response(sse.watch_events(watcher, render_set, self.keepalive, lambda exc: None,
-                                             lambda: self.streams.give_back(who)))
+        # Fell behind past compaction: close; a resuming client gets `compacted`. Keep-alives stay bare
+        # comments, as the spec's §5.5 says.
+        return sse.EventStream(watcher, FORMAT, self.keepalive, on_close=partial(self.streams.give_back, who))
 
 
 def _compacted_frame(exc: engine_errors.Compacted, wf: str, key: str) -> bytes:
     data = encode({"workflowId": wf, "key": key, "oldestRevision": exc.oldest_revision,
                    "currentRevision": exc.current_revision})
     return sse.frame(data, exc.current_revision, "compacted", event_first=True)
-
-
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    yield data
 
 
 def credentials(scope: Scope) -> list[str | None]:

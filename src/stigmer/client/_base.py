@@ -351,7 +351,7 @@ class WatchState:
     """Bookkeeping of one watch across connections: what to ask for, what was already handed out.
 
     `last` is the revision the stream stands at: the id of the opening frame (the server's starting
-    point) or of the last change set yielded. Each reconnect sends it as Last-Event-ID, so the server
+    point), of the last change set yielded, or of a keep-alive (the server's progress id). Each reconnect sends it as Last-Event-ID, so the server
     replays exactly what came after it; a change set at or below `last` is never yielded twice.
     """
 
@@ -405,9 +405,12 @@ class WatchState:
                 return None  # already yielded (never happens with a correct server; kept as a guard)
             self.last = cs.revision
             return cs
-        if ev.id is not None and ev.id.isdigit():  # the opening frame: where the server starts
+        if ev.id is not None and ev.id.isdigit():
+            # The opening frame (where the server starts) or a keep-alive's progress id: everything
+            # this watch matches up to that revision has been sent, so resuming after it loses nothing
+            # and does not ask for history that compaction may have removed (a quiet key's case).
             self.failures = 0
-            if self.last is None:
+            if self.last is None or int(ev.id) > self.last:
                 self.last = int(ev.id)
         return None
 

@@ -6,6 +6,8 @@ Values travel as compact JSON bytes so that reads never decode what they only pa
 
 from __future__ import annotations
 
+from typing import Callable
+
 import msgspec
 
 
@@ -83,11 +85,41 @@ class KeyRecord(msgspec.Struct, frozen=True):
     revoked_at: float | None = None
 
 
-class ChangeSet(msgspec.Struct, frozen=True):
-    """All changes of one revision (that a watcher's filter matches)."""
+class ChangeSet:
+    """All changes of one revision (that a watcher's filter matches).
 
-    revision: int
-    changes: list[Change]
+    `encoded` keeps each wire format's bytes, so a change set going to many watchers is rendered once
+    per format and every watcher is handed the same bytes object.
+    """
+
+    __slots__ = ("revision", "changes", "_enc")
+
+    def __init__(self, revision: int, changes: list[Change]):
+        self.revision = revision
+        self.changes = changes
+        self._enc: dict[object, bytes] | None = None
+
+    def encoded(self, fmt: object, render: "Callable[[ChangeSet], bytes]") -> bytes:
+        """`render(self)`, computed once per `fmt` (any hashable naming the format)."""
+        enc = self._enc
+        if enc is None:
+            enc = self._enc = {}
+        else:
+            out = enc.get(fmt)
+            if out is not None:
+                return out
+        out = enc[fmt] = render(self)
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ChangeSet):
+            return NotImplemented
+        return self.revision == other.revision and self.changes == other.changes
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ChangeSet(revision={self.revision!r}, changes={self.changes!r})"
 
 
 def group(changes: list[Change]) -> list[ChangeSet]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -26,6 +28,11 @@ LONG_POLL_MAX_SETS = 1000
 def changeset_json(cs: ChangeSet, with_prev: bool) -> bytes:
     items = b",".join(change_json(c, with_prev) for c in cs.changes)
     return b'{"revision":%d,"changes":[' % cs.revision + items + b"]}"
+
+
+# One format per variant, module-wide: every stream of a variant shares each change set's bytes.
+FORMATS = {with_prev: sse.Format(lambda cs, p=with_prev: sse.frame(changeset_json(cs, p), cs.revision, "change"))
+           for with_prev in (False, True)}
 
 
 def _compacted_event(exc: Compacted) -> bytes:
@@ -62,19 +69,17 @@ def routes(svc: Services) -> list[Route]:
         try:
             watcher = await hub.watch(flt, after)
         except Compacted as exc:
-            return sse.response(_once(sse.opening(exc.current_revision) + _compacted_event(exc)))
+            return sse.once(sse.opening(exc.current_revision) + _compacted_event(exc))
         who = client(request)
         try:
             slots.take(who)
         except Exception:
             watcher.close()
             raise
-
-        def render(cs: ChangeSet) -> bytes:
-            return sse.frame(changeset_json(cs, with_prev), cs.revision, "change")
-
-        return sse.response(sse.watch_events(watcher, render, keepalive, _compacted_event,
-                                             lambda: slots.give_back(who)))
+        # Keep-alives carry the watcher's position as `id:` (progress ids), so a client of a quiet key
+        # resumes from a recent revision rather than one that compaction has since removed.
+        return sse.EventStream(watcher, FORMATS[with_prev], keepalive, keepalive_id=True,
+                               on_compacted=_compacted_event, on_close=partial(slots.give_back, who))
 
     async def long_poll(request: Request, flt: ChangeFilter, index: int, wait: float, with_prev: bool) -> Response:
         who = client(request)
@@ -101,10 +106,6 @@ def routes(svc: Services) -> list[Route]:
                              headers={"X-Stigmer-Revision": str(info.current)})
 
     return [Route("/v1/watch", watch, methods=["GET"]), Route("/v1/revision", revision, methods=["GET"])]
-
-
-async def _once(data: bytes):
-    yield data
 
 
 __all__ = ["routes", "changeset_json"]

@@ -1,9 +1,12 @@
-"""The single writer thread: group commit of mutation functions, each in its own savepoint.
+"""The single writer thread: group commit of mutation functions.
 
-Requests hand mutation functions to a queue. The thread drains the queue, runs every pending function
-in one transaction (a savepoint each, so one failure does not fail the others), commits once with
-`synchronous=FULL`, and only then resolves the callers' futures on the event loop and publishes the
-batch's changes. The keys a group wrote are held out of the entry cache from before COMMIT to after it. Read-modify-write operations are atomic because only this thread writes.
+Requests hand mutation functions to a queue. The thread drains the queue and runs every pending function
+in one transaction. Entry and change writes are held in memory per mutation and written by the group in
+three statements, so one mutation's failure undoes nothing in SQL and fails none of the others; a mutation
+that failed after writing SQL of its own makes the group run again with a savepoint per mutation. The
+thread commits once with `synchronous=FULL` and only then resolves the callers' futures on the event loop
+and publishes the group's changes. The keys a group wrote are held out of the entry cache from before its
+flush until after COMMIT. Read-modify-write operations are atomic because only this thread writes.
 
 A storage fault (disk full, read-only, I/O error) fails the whole group: SQLite may already have rolled
 the transaction back. The thread rolls back, retries each mutation of the group on its own (so one large
