@@ -9,6 +9,7 @@ from .config import Settings
 from .engine.changes import ChangeHub
 from .engine.keys import Keys
 from .engine.kv import KV
+from .engine.leases import LeaseLimits, Leases
 from .store.base import Store
 from .support.ratelimit import RateLimiter
 
@@ -22,3 +23,10 @@ class Services:
     hub: ChangeHub
     keys: Keys
     limiter: RateLimiter
+    leases: Leases = None  # type: ignore[assignment]  # built from the others when not given
+
+    def __post_init__(self) -> None:
+        if self.leases is None:
+            s = self.settings
+            self.leases = Leases(self.store, self.hub, LeaseLimits(
+                s.lease_default_ttl_seconds, s.lease_max_ttl_seconds, s.lease_max_wait_seconds), self.kv.limits)

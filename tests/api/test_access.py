@@ -27,10 +27,11 @@ class R:
     scope: str
     body: Callable[[str, str], object] | None = None
     content_type: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
 
     def request(self, c, ns: str, key: str, credential: str | None, **kw):
         path = self.path.format(ns=ns, key=key)
-        headers = dict(kw.pop("headers", {}))
+        headers = {**dict(self.headers), **dict(kw.pop("headers", {}))}
         if credential is not None:
             if self.surface == "cntrlnode":
                 headers["X-CntrlNode-Key"] = credential
@@ -51,11 +52,19 @@ ROUTES = [
     R("native", "PATCH", "/v1/kv/{ns}/{key}", "write", lambda ns, k: {"op": "merge", "value": {"from": "a"}}),
     R("native", "PATCH", "/v1/kv/{ns}/{key}", "write", lambda ns, k: {"from": "a"}, "application/merge-patch+json"),
     R("native", "DELETE", "/v1/kv/{ns}/{key}", "write"),
+    R("native", "PUT", "/v1/kv/{ns}/{key}", "write", lambda ns, k: {"from": "a"}, headers=(("X-Stigmer-Fence", "k:1"),)),
+    R("native", "DELETE", "/v1/kv/{ns}/{key}", "write", headers=(("X-Stigmer-Fence", "k:1"),)),
+    R("native", "POST", "/v1/leases/{key}", "write", lambda ns, k: {"holder": "a", "ttl": 5}),
+    R("native", "PATCH", "/v1/leases/{key}", "write", lambda ns, k: {"fencing_token": 1}),
+    R("native", "DELETE", "/v1/leases/{key}?fencing_token=1", "write"),
+    R("native", "GET", "/v1/leases/{key}", "read"),
     R("native", "GET", "/v1/kv/{ns}", "read"),
     R("native", "GET", "/v1/kv/{ns}?prefix=k", "read"),
     R("native", "POST", "/v1/kv/{ns}:batch", "read", lambda ns, k: {"keys": [k]}),
     R("native", "GET", "/v1/history/{ns}/{key}", "read"),
     R("native", "POST", "/v1/txn", "write", lambda ns, k: {"ops": [{"op": "put", "namespace": ns, "key": k, "value": 1}]}),
+    R("native", "POST", "/v1/txn", "write", lambda ns, k: {"ops": [{"op": "put", "namespace": ns, "key": k, "value": 1}]},
+      headers=(("X-Stigmer-Fence", "k:1"),)),
     R("native", "POST", "/v1/txn", "read",
       lambda ns, k: {"compare": [{"namespace": ns, "key": k, "exists": True}], "ops": []}),
     R("native", "GET", "/v1/watch?namespace={ns}&index=0&wait=0", "watch"),
@@ -304,3 +313,18 @@ def test_non_utf8_percent_escapes_in_a_key_are_refused(client):
         assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_path"
         assert client.put(f"/v1/kv/a/{raw}", json=1).status_code == 400
     assert client.get("/v1/kv/a/%EF%BF%BD").json()["value"] == "replacement-char"
+
+
+def test_leases_are_checked_as_keys_of_the_lease_namespace(world):
+    c, _ = world
+    narrow = auth(new_key(c, "tenant-l", prefixes=["app/"]))
+    wide = auth(new_key(c, "tenant-l", prefixes=["app/", "_leases/app/"]))
+    assert c.post("/v1/leases/app/x", json={"holder": "n"}, headers=narrow).status_code == 403
+    lease = c.post("/v1/leases/app/x", json={"holder": "w", "ttl": 30}, headers=wide)
+    assert lease.status_code == 201 and c.post("/v1/leases/other", json={"holder": "w"}, headers=wide).status_code == 403
+    fence = {"X-Stigmer-Fence": lease.json()["fence"]}
+    assert c.put("/v1/kv/app/out", json=1, headers={**narrow, **fence}).status_code == 403  # may not use that lease
+    assert c.put("/v1/kv/app/out", json=1, headers={**wide, **fence}).status_code == 201
+    assert c.get("/v1/kv/_leases/app/x", headers=wide).json()["value"]["holder"] == "w"
+    admin = auth(ADMIN_KEY)
+    assert c.put("/v1/kv/_leases/app/x", json=1, headers=admin).status_code == 403  # even for admin keys

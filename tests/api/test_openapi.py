@@ -85,7 +85,7 @@ def test_the_validator_itself():
 def find_operation(spec: dict[str, Any], method: str, path: str) -> tuple[str, dict[str, Any]]:
     for template, ops in spec["paths"].items():
         pattern = re.escape(template).replace(r"\{namespace\}", "[^/:]+").replace(r"\{key\}", ".+").replace(
-            r"\{id\}", "[^/]+")
+            r"\{id\}", "[^/]+").replace(r"\{resource\}", ".+")
         if re.fullmatch(pattern, path) and method.lower() in ops:
             return template, ops[method.lower()]
     raise AssertionError(f"{method} {path}: no documented operation")
@@ -125,7 +125,7 @@ def check(spec: dict[str, Any], request: httpx.Request, response: httpx.Response
         assert ("query", name.lower()) in params, f"{where}: query parameter {name!r} not documented"
         if response.is_success:
             assert fits(raw, params[("query", name.lower())]["schema"]), f"{where}: {name}={raw!r} misfits its schema"
-    for name in ("if-match", "if-none-match", "last-event-id", "x-request-id"):
+    for name in ("if-match", "if-none-match", "last-event-id", "x-request-id", "x-stigmer-fence"):
         if name in request.headers:
             assert ("header", name) in params, f"{where}: header {name} not documented"
     for name in documented.get("headers", {}):
@@ -184,6 +184,19 @@ def exchanges(c) -> list[httpx.Response]:
     r += [c.get("/v1/watch", params={"namespace": "oa", "index": "0", "wait": "0", "prev_value": "true"}),
           c.get("/v1/watch", params={"index": "0", "wait": "99"}), c.get("/v1/watch", params={"key": "a"}),
           c.get("/v1/watch", params={"namespace": "oa", "index": "x"})]
+    lease = c.post("/v1/leases/oa/l", json={"holder": "w", "ttl": 30})
+    fence = {"X-Stigmer-Fence": lease.json()["fence"]}
+    r += [lease, c.post("/v1/leases/oa/l", json={"holder": "w2"}), c.post("/v1/leases/oa/l", json={"holder": ""}),
+          c.get("/v1/leases/oa/l"), c.get("/v1/leases/oa/never"),
+          c.patch("/v1/leases/oa/l", json={"lease_id": lease.json()["lease_id"], "ttl": 60}),
+          c.patch("/v1/leases/oa/l", json={"fencing_token": 9}), c.patch("/v1/leases/oa/l", json={}),
+          c.put("/v1/kv/oa/fenced", content=b"1", headers=fence),
+          c.put("/v1/kv/oa/fenced", content=b"1", headers={"X-Stigmer-Fence": "oa/l:9"}),
+          c.patch("/v1/kv/oa/fenced", json={"op": "incr"}, headers=fence),
+          c.post("/v1/txn", json={"ops": [{"op": "delete", "namespace": "oa", "key": "fenced"}]}, headers=fence),
+          c.delete("/v1/kv/oa/fenced", headers=fence),
+          c.delete("/v1/leases/oa/l", params={"fencing_token": "1"}), c.delete("/v1/leases/oa/l", params={"lease_id": "x"}),
+          c.delete("/v1/leases/oa/l")]
     r += [c.get(p) for p in ("/v1/revision", "/v1/settings", "/healthz", "/health", "/readyz", "/ready",
                              "/openapi.json", "/docs")]
     return r
@@ -226,13 +239,16 @@ def test_every_response_is_documented(small_client, make_client):
     assert {200, 400, 404, 409} <= seen["post /v1/txn"]
     assert {201, 400, 403} <= seen["post /v1/admin/keys"] and {200, 404} <= seen["delete /v1/admin/keys/{id}"]
     assert {200, 401} <= seen["get /v1/whoami"] and 429 in seen["get /v1/revision"]
+    assert {201, 400, 409} <= seen["post /v1/leases/{resource}"] and {200, 404} <= seen["get /v1/leases/{resource}"]
+    assert {200, 400, 404} <= seen["patch /v1/leases/{resource}"] <= seen["patch /v1/leases/{resource}"]
+    assert {200, 400, 404} <= seen["delete /v1/leases/{resource}"]
 
 
 def test_allow_matches_the_documented_methods(client):
     spec = client.get("/openapi.json").json()
     mismatched = {}
     for template, ops in spec["paths"].items():
-        path = template.replace("{namespace}", "oa").replace("{key}", "k/1")
+        path = template.replace("{namespace}", "oa").replace("{key}", "k/1").replace("{resource}", "r/1")
         documented = {m.upper() for m in ops} | ({"HEAD"} if "get" in ops else set())
         probe = next(m for m in ("POST", "PUT", "DELETE", "GET") if m not in documented)
         r = client.request(probe, path)

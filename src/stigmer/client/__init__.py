@@ -14,9 +14,9 @@ from .errors import (
     CompactedError, CompareFailedError, ConflictError, ConnectionFailedError, InvalidArgumentError, InvalidJSONError,
     MethodNotAllowedError, NotFoundError, PatchFailedError, PayloadTooLargeError, PreconditionFailedError,
     ServerError, StigmerError, TypeMismatchError, ValueTooLargeError, VersionConflictError, UnauthenticatedError,
-    ForbiddenError, RateLimitedError,
+    ForbiddenError, RateLimitedError, FenceStaleError, LeaseConflictError, LeaseExpiredError,
 )
-from .models import Change, ChangeSet, Compare, Deleted, Entry, HistoryPage, Op, Page, PollResult, Revision, TxnResult
+from .models import Change, ChangeSet, Compare, Deleted, Entry, HistoryPage, Lease, Op, Page, PollResult, Revision, TxnResult
 
 __all__ = [
     "Client", "AsyncClient", "Retry", "DEFAULT_URL",
@@ -26,6 +26,6 @@ __all__ = [
     "VersionConflictError", "TypeMismatchError", "PatchFailedError", "CompareFailedError",
     "PreconditionFailedError", "ValueTooLargeError", "PayloadTooLargeError", "CompactedError",
     "MethodNotAllowedError", "ServerError", "ConnectionFailedError", "UnauthenticatedError", "ForbiddenError",
-    "RateLimitedError",
+    "RateLimitedError", "Lease", "LeaseConflictError", "LeaseExpiredError", "FenceStaleError",
 ]
 from .statevector import BadRequest, Conflict, RateLimited, StateVecError, StateVector, ValueTooLarge  # noqa: E402,F401  statevec protocol client

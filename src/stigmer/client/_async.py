@@ -8,7 +8,7 @@ from typing import Any, AsyncIterator, Iterable, Mapping
 import httpx
 
 from . import _base as b
-from .models import ChangeSet, Compare, Deleted, Entry, HistoryPage, Op, Page, PollResult, Revision, TxnResult
+from .models import ChangeSet, Compare, Deleted, Entry, HistoryPage, Lease, Op, Page, PollResult, Revision, TxnResult
 
 
 class AsyncClient(b.BaseClient):
@@ -55,27 +55,31 @@ class AsyncClient(b.BaseClient):
         return await self._call(b.get(namespace, key))
 
     async def put(self, namespace: str, key: str, value: Any, *, ttl: float | None = None,
-                  if_version: int | None = None, create_only: bool = False) -> Entry:
-        return await self._call(b.put(namespace, key, value, ttl, if_version, create_only))
+                  if_version: int | None = None, create_only: bool = False, fence: Lease | str | None = None) -> Entry:
+        return await self._call(b.put(namespace, key, value, ttl, if_version, create_only, fence))
 
-    async def delete(self, namespace: str, key: str, *, if_version: int | None = None) -> Deleted:
-        return await self._call(b.delete(namespace, key, if_version))
+    async def delete(self, namespace: str, key: str, *, if_version: int | None = None,
+                     fence: Lease | str | None = None) -> Deleted:
+        return await self._call(b.delete(namespace, key, if_version, fence))
 
     async def incr(self, namespace: str, key: str, amount: int | float = 1, *, field: str | None = None,
-                   path: list[str] | None = None, ttl: float | None = None, if_version: int | None = None) -> Entry:
-        return await self._call(b.patch_op(namespace, key, b.incr_body(amount, field, path), ttl, if_version))
+                   path: list[str] | None = None, ttl: float | None = None, if_version: int | None = None,
+                   fence: Lease | str | None = None) -> Entry:
+        return await self._call(b.patch_op(namespace, key, b.incr_body(amount, field, path), ttl, if_version, fence))
 
     async def merge(self, namespace: str, key: str, value: Mapping[str, Any], *, deep: bool = False,
-                    ttl: float | None = None, if_version: int | None = None) -> Entry:
-        return await self._call(b.patch_op(namespace, key, b.merge_body(value, deep), ttl, if_version))
+                    ttl: float | None = None, if_version: int | None = None,
+                    fence: Lease | str | None = None) -> Entry:
+        return await self._call(b.patch_op(namespace, key, b.merge_body(value, deep), ttl, if_version, fence))
 
     async def append(self, namespace: str, key: str, value: Any, *, max_items: int | None = None,
-                     ttl: float | None = None, if_version: int | None = None) -> Entry:
-        return await self._call(b.patch_op(namespace, key, b.append_body(value, max_items), ttl, if_version))
+                     ttl: float | None = None, if_version: int | None = None,
+                     fence: Lease | str | None = None) -> Entry:
+        return await self._call(b.patch_op(namespace, key, b.append_body(value, max_items), ttl, if_version, fence))
 
     async def patch(self, namespace: str, key: str, ops: Iterable[Mapping[str, Any]], *, ttl: float | None = None,
-                    if_version: int | None = None) -> Entry:
-        return await self._call(b.patch_op(namespace, key, b.patch_body(ops), ttl, if_version))
+                    if_version: int | None = None, fence: Lease | str | None = None) -> Entry:
+        return await self._call(b.patch_op(namespace, key, b.patch_body(ops), ttl, if_version, fence))
 
     async def batch_get(self, namespace: str, keys: Iterable[str]) -> list[Entry | None]:
         return await self._call(b.batch_get(namespace, keys))
@@ -101,11 +105,32 @@ class AsyncClient(b.BaseClient):
         return await self._call(b.history(namespace, key, before, limit))
 
     async def txn(self, compare: Iterable[Compare | Mapping[str, Any]] = (),
-                  ops: Iterable[Op | Mapping[str, Any]] = ()) -> TxnResult:
-        return await self._call(b.txn(compare, ops))
+                  ops: Iterable[Op | Mapping[str, Any]] = (), *,
+            fence: Lease | str | None = None) -> TxnResult:
+        return await self._call(b.txn(compare, ops, fence))
 
     async def revision(self) -> Revision:
         return await self._call(b.revision())
+
+    # leases
+
+    async def acquire_lease(self, resource: str, holder: str, *, ttl: float | None = None, wait: float | None = None) -> Lease:
+        """Take the resource's lease (LeaseConflictError while another is active). `wait`: queue up to that
+        many seconds for it, first come first served."""
+        return await self._call(b.acquire_lease(resource, holder, ttl, wait),
+                          b.watch_timeout(self.timeout, (wait or 0) + self.timeout.read) if wait else None)
+
+    async def renew_lease(self, resource: str, lease_id: str | None = None, *, fencing_token: int | None = None,
+                    ttl: float | None = None) -> Lease:
+        """Extend the newest lease to now + ttl (NotFoundError once superseded, LeaseExpiredError once expired)."""
+        return await self._call(b.renew_lease(resource, lease_id, fencing_token, ttl))
+
+    async def release_lease(self, resource: str, lease_id: str | None = None, *, fencing_token: int | None = None) -> Lease:
+        return await self._call(b.release_lease(resource, lease_id, fencing_token))
+
+    async def get_lease(self, resource: str) -> Lease:
+        """The resource's newest lease, active or not (NotFoundError if it never had one)."""
+        return await self._call(b.get_lease(resource))
 
     # changes
 

@@ -18,7 +18,7 @@ import msgspec
 
 from . import errors
 from .models import (
-    UNSET, ChangeSet, Compare, Deleted, Entry, HistoryPage, Op, Page, PollResult, Revision, TxnResult,
+    UNSET, ChangeSet, Compare, Deleted, Entry, HistoryPage, Lease, Op, Page, PollResult, Revision, TxnResult,
 )
 
 DEFAULT_URL = "http://127.0.0.1:7474"
@@ -157,18 +157,28 @@ def _json(value: Any) -> bytes:
 # ---- the calls, one builder per operation --------------------------------------------------------
 
 
+def _fenced(headers: dict[str, str], fence: Lease | str | None) -> dict[str, str]:
+    if fence is None:
+        return headers
+    return {**headers, "X-Stigmer-Fence": fence.fence if isinstance(fence, Lease) else str(fence)}
+
+
 def get(namespace: str, key: str) -> Call:
     return Call("GET", key_path(namespace, key), _entry, idempotent=True)
 
 
-def put(namespace: str, key: str, value: Any, ttl: float | None, if_version: int | None, create_only: bool) -> Call:
+def put(namespace: str, key: str, value: Any, ttl: float | None, if_version: int | None, create_only: bool,
+        fence: Lease | str | None = None) -> Call:
     def parse(response: httpx.Response) -> Entry:
         return msgspec.structs.replace(_entry(response), value=value)
-    return Call("PUT", key_path(namespace, key), parse, _ttl(ttl), _versions(if_version, create_only), _json(value))
+    return Call("PUT", key_path(namespace, key), parse, _ttl(ttl), _fenced(_versions(if_version, create_only), fence),
+                _json(value))
 
 
-def patch_op(namespace: str, key: str, body: dict[str, Any], ttl: float | None, if_version: int | None) -> Call:
-    return Call("PATCH", key_path(namespace, key), _entry, _ttl(ttl), _versions(if_version), _json(body))
+def patch_op(namespace: str, key: str, body: dict[str, Any], ttl: float | None, if_version: int | None,
+             fence: Lease | str | None = None) -> Call:
+    return Call("PATCH", key_path(namespace, key), _entry, _ttl(ttl), _fenced(_versions(if_version), fence),
+                _json(body))
 
 
 def incr_body(amount: int | float, field: str | None, path: list[str] | None) -> dict[str, Any]:
@@ -195,8 +205,8 @@ def patch_body(ops: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return {"op": "patch", "patch": [dict(o) for o in ops]}
 
 
-def delete(namespace: str, key: str, if_version: int | None) -> Call:
-    return Call("DELETE", key_path(namespace, key), _model(Deleted), headers=_versions(if_version))
+def delete(namespace: str, key: str, if_version: int | None, fence: Lease | str | None = None) -> Call:
+    return Call("DELETE", key_path(namespace, key), _model(Deleted), headers=_fenced(_versions(if_version), fence))
 
 
 def batch_get(namespace: str, keys: Iterable[str]) -> Call:
@@ -230,10 +240,46 @@ def history(namespace: str, key: str, before: int | None, limit: int | None) -> 
     return Call("GET", path, _model(HistoryPage), params, idempotent=True)
 
 
-def txn(compare: Iterable[Compare | Mapping[str, Any]], ops: Iterable[Op | Mapping[str, Any]]) -> Call:
+def txn(compare: Iterable[Compare | Mapping[str, Any]], ops: Iterable[Op | Mapping[str, Any]],
+        fence: Lease | str | None = None) -> Call:
     body = {"compare": [c if isinstance(c, Compare) else dict(c) for c in compare],
             "ops": [o if isinstance(o, Op) else dict(o) for o in ops]}
-    return Call("POST", "/v1/txn", _txn, content=_json(body))
+    return Call("POST", "/v1/txn", _txn, headers=_fenced({}, fence), content=_json(body))
+
+
+# ---- leases ---------------------------------------------------------------------------------------
+
+
+def lease_path(resource: str) -> str:
+    return "/v1/leases/" + key_path("_", resource).removeprefix("/v1/kv/_/")
+
+
+def acquire_lease(resource: str, holder: str, ttl: float | None, wait: float | None) -> Call:
+    body: dict[str, Any] = {"holder": holder}
+    if ttl is not None:
+        body["ttl"] = ttl
+    if wait:
+        body["wait"] = wait
+    return Call("POST", lease_path(resource), _model(Lease), content=_json(body))
+
+
+def _lease_name(lease_id: str | None, fencing_token: int | None) -> dict[str, Any]:
+    if lease_id is None and fencing_token is None:
+        raise errors.InvalidArgumentError("name the lease: lease_id or fencing_token", code="invalid_argument")
+    return {k: v for k, v in (("lease_id", lease_id), ("fencing_token", fencing_token)) if v is not None}
+
+
+def renew_lease(resource: str, lease_id: str | None, fencing_token: int | None, ttl: float | None) -> Call:
+    body = _lease_name(lease_id, fencing_token) | ({"ttl": ttl} if ttl is not None else {})
+    return Call("PATCH", lease_path(resource), _model(Lease), content=_json(body))
+
+
+def release_lease(resource: str, lease_id: str | None, fencing_token: int | None) -> Call:
+    return Call("DELETE", lease_path(resource), _model(Lease), _lease_name(lease_id, fencing_token))
+
+
+def get_lease(resource: str) -> Call:
+    return Call("GET", lease_path(resource), _model(Lease), idempotent=True)
 
 
 def revision() -> Call:

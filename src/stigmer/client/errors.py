@@ -76,6 +76,24 @@ class CompareFailedError(ConflictError):
         return self.details.get("index")
 
 
+class LeaseConflictError(ConflictError):
+    """The resource has an active lease, or a blocking acquire's wait ran out (409); `details.holder`."""
+
+    code = "lease_conflict"
+
+
+class LeaseExpiredError(ConflictError):
+    """A renew of a lease that expired and was not superseded yet (409)."""
+
+    code = "lease_expired"
+
+
+class FenceStaleError(ConflictError):
+    """A fenced write whose token is not the resource's active lease (409); `details.reason`."""
+
+    code = "fence_stale"
+
+
 class PreconditionFailedError(StigmerError):
     code = "precondition_failed"
 
@@ -137,7 +155,8 @@ class ConnectionFailedError(StigmerError):
 BY_CODE: dict[str, type[StigmerError]] = {
     cls.code: cls for cls in (
         InvalidArgumentError, InvalidJSONError, NotFoundError, VersionConflictError, TypeMismatchError,
-        PatchFailedError, CompareFailedError, PreconditionFailedError, ValueTooLargeError, PayloadTooLargeError,
+        PatchFailedError, CompareFailedError, LeaseConflictError, LeaseExpiredError, FenceStaleError,
+        PreconditionFailedError, ValueTooLargeError, PayloadTooLargeError,
         CompactedError, UnauthenticatedError, ForbiddenError, RateLimitedError, MethodNotAllowedError, ServerError,
         ConnectionFailedError,
     )

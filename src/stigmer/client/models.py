@@ -28,6 +28,21 @@ class Entry(msgspec.Struct, frozen=True):
         return f'"{self.version}.{self.mod_revision}"'
 
 
+class Lease(msgspec.Struct, frozen=True):
+    """A resource's newest lease. Pass it (or its `fence`) as `fence=` to writes made under it."""
+
+    resource: str
+    lease_id: str
+    holder: str
+    fencing_token: int
+    fence: str
+    active: bool
+    created_at: datetime.datetime
+    renewed_at: datetime.datetime
+    expires_at: datetime.datetime
+    released_at: datetime.datetime | None = None
+
+
 class Deleted(msgspec.Struct, frozen=True):
     """What a delete returns: the revision of the delete and the version the key had."""
 

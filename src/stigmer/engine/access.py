@@ -20,6 +20,7 @@ import msgspec
 from .types import Change, ChangeFilter, Entry
 from .errors import Forbidden, InvalidArgument
 from .kv import KV, Compare, Deleted, Limits, Op, TxnResult
+from .leases import LEASES, LeaseOutcome, LeaseRecord, Leases
 
 READ, WRITE, WATCH, ADMIN = "read", "write", "watch", "admin"
 SCOPES = (READ, WRITE, WATCH, ADMIN)
@@ -104,6 +105,8 @@ def check(p: Principal, scope: str, namespace: str, key: str | None = None, pref
     if not p.covers(namespace, key if key is not None else prefix):
         raise _deny(f"this credential is not allowed on {namespace}/{key if key is not None else prefix}",
                     namespace=namespace)
+    if namespace == LEASES and scope == WRITE:
+        raise _deny("lease data is written only through /v1/leases", namespace=namespace)
     if namespace == STATEVEC:
         if scope == WRITE and p.kind != "statevec":
             raise _deny("statevec data is written only through /v with its secret", namespace=namespace)
@@ -157,6 +160,8 @@ class GuardedKV:
 
     async def apply(self, op: Op, limits: Limits | None = None) -> Entry | Deleted:
         check(self.p, WRITE, op.namespace, op.key)
+        if op.fence is not None:
+            check_lease(self.p, WRITE, op.fence.resource)
         return await self.kv.apply(self.p.tenant, op, limits)
 
     async def txn(self, compares: Iterable[Compare], ops: Iterable[Op]) -> TxnResult:
@@ -165,4 +170,41 @@ class GuardedKV:
             check(self.p, READ, c.namespace, c.key)
         for op in ops:
             check(self.p, WRITE, op.namespace, op.key)
+            if op.fence is not None:
+                check_lease(self.p, WRITE, op.fence.resource)
         return await self.kv.txn(self.p.tenant, compares, ops)
+
+
+def check_lease(p: Principal, scope: str, resource: str) -> None:
+    """A lease operation on `resource` is checked as the key `_leases/<resource>` (without the reserved
+    namespace's write rule: this is the route that writes it)."""
+    require(p, scope)
+    if not p.covers(LEASES, resource if isinstance(resource, str) else ""):
+        raise _deny(f"this credential is not allowed on the lease {resource}", namespace=LEASES)
+
+
+class GuardedLeases:
+    """The lease engine seen through one principal: write to acquire, renew and release; read to look."""
+
+    __slots__ = ("leases", "p")
+
+    def __init__(self, leases: Leases, principal: Principal):
+        self.leases = leases
+        self.p = principal
+
+    async def get(self, resource: str) -> LeaseRecord | None:
+        check_lease(self.p, READ, resource)
+        return await self.leases.get(self.p.tenant, resource)
+
+    async def acquire(self, resource: str, holder: str, ttl: float | None = None, wait: float = 0.0) -> LeaseOutcome:
+        check_lease(self.p, WRITE, resource)
+        return await self.leases.acquire(self.p.tenant, resource, holder, ttl, wait)
+
+    async def renew(self, resource: str, *, lease_id: str | None = None, token: int | None = None,
+                    ttl: float | None = None) -> LeaseOutcome:
+        check_lease(self.p, WRITE, resource)
+        return await self.leases.renew(self.p.tenant, resource, lease_id=lease_id, token=token, ttl=ttl)
+
+    async def release(self, resource: str, *, lease_id: str | None = None, token: int | None = None) -> LeaseOutcome:
+        check_lease(self.p, WRITE, resource)
+        return await self.leases.release(self.p.tenant, resource, lease_id=lease_id, token=token)

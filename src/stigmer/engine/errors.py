@@ -115,3 +115,22 @@ class StorageUnavailable(EngineError):
     """The database cannot be written (read-only, I/O error, cannot open): nothing of the write was kept."""
 
     code = "storage_unavailable"
+
+
+class LeaseConflict(EngineError):
+    """The resource has an active lease (or, for a blocking acquire, still had one when the wait ended)."""
+
+    code = "lease_conflict"
+
+
+class LeaseExpired(EngineError):
+    """A renew named the resource's newest lease, which has expired and was not superseded yet."""
+
+    code = "lease_expired"
+
+
+class FenceStale(EngineError):
+    """A write carried a fencing token that is not the active lease's: superseded, released, expired or
+    never issued. Nothing was written."""
+
+    code = "fence_stale"

@@ -16,7 +16,7 @@ import msgspec
 
 from ..store.base import Store, WriteTxn
 from .types import Change, Entry
-from . import values
+from . import fencing, values
 from .errors import CompareFailed, InvalidArgument, NotFound, VersionConflict
 from .values import MISSING
 
@@ -64,6 +64,7 @@ class Op(msgspec.Struct, frozen=True):
     patch: Any = None  # patch
     expect_version: int | None = None  # 0 = must be absent
     expect_revision: int | None = None  # the entry's mod revision must equal this
+    fence: fencing.Fence | None = None  # write only while this is the token of the resource's active lease
 
 
 class Deleted(msgspec.Struct, frozen=True):
@@ -121,6 +122,12 @@ def live(tx: WriteTxn, namespace: str, key: str) -> Entry | None:
         _expire(tx, e)
         return None
     return e
+
+
+def write_in(tx: WriteTxn, op: Op, current: Entry | None) -> Entry | Deleted:
+    """Apply one prepared op inside another capability's mutation (a lease mirrored as a key);
+    `current` is the key's live entry (`live`)."""
+    return _apply(tx, tx.tenant, op, current, tx.new_revision, Limits())
 
 
 def sweep_expired(tx: WriteTxn, limit: int) -> int:
@@ -281,6 +288,8 @@ class KV:
         op = _prepare(op, limits)
 
         def run(tx: WriteTxn) -> Entry | Deleted:
+            if op.fence is not None:  # first: a refused write writes nothing, not even an expiry
+                fencing.check(tx, op.fence)
             current = live(tx, op.namespace, op.key)
             return _apply(tx, tenant, op, current, tx.new_revision, limits)
 
@@ -319,6 +328,8 @@ class KV:
         ops = [_prepare(op, limits) for op in ops]
 
         def run(tx: WriteTxn) -> TxnResult:
+            for fence in {op.fence for op in ops if op.fence is not None}:
+                fencing.check(tx, fence)
             # Expire every touched key first, so expiries take revisions before the transaction's.
             for ref in {(x.namespace, x.key) for x in [*compares, *ops]}:
                 live(tx, *ref)
@@ -342,6 +353,8 @@ class KV:
 def _prepare(op: Op, limits: Limits) -> Op:
     """Validate an op before it reaches the writer; a put's value is encoded here."""
     _check_op(op)
+    if op.fence is not None:
+        validate_key(op.fence.resource, limits)  # a lease's resource is a key of the lease namespace
     if op.op == "put":
         return msgspec.structs.replace(op, value=values.check_value(op.value, limits.max_value_bytes, limits.max_depth))
     if op.op == "patch":  # shape errors answer here, off the writer thread

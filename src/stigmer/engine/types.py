@@ -131,3 +131,21 @@ def group(changes: list[Change]) -> list[ChangeSet]:
         else:
             sets.append(ChangeSet(c.rev, [c]))
     return sets
+
+
+class LeaseRecord(msgspec.Struct, frozen=True):
+    """The newest lease of one resource. Its `token` is the highest fencing token ever issued for the
+    resource (each acquire issues the next one), so one row per resource is the whole fencing state."""
+
+    tenant: str
+    resource: str
+    id: str
+    holder: str
+    token: int
+    created_at: float
+    renewed_at: float
+    expires_at: float
+    released_at: float | None = None
+
+    def active(self, now: float) -> bool:
+        return self.released_at is None and self.expires_at > now

@@ -37,12 +37,12 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Protocol, TypeVar
 
 from ..clock import Clock
-from ..engine.types import Change, ChangeFilter, Entry, KeyRecord, RevisionInfo, StorageFault
+from ..engine.types import Change, ChangeFilter, Entry, KeyRecord, LeaseRecord, RevisionInfo, StorageFault
 
 T = TypeVar("T")
 
 __all__ = ["Change", "ChangeFilter", "ChangeLog", "CommitListener", "Entry", "KVReads", "KVWrites",
-           "KeyRecord", "KeyRepository", "RevisionInfo", "StorageFault", "Store", "WriteTxn"]
+           "KeyRecord", "KeyRepository", "LeaseReads", "LeaseRecord", "LeaseWrites", "RevisionInfo", "StorageFault", "Store", "WriteTxn"]
 
 
 # key/value
@@ -81,6 +81,25 @@ class KVWrites(Protocol):
 
     def expired(self, limit: int) -> list[Entry]:
         """Entries whose expiry is due at `tx.now`, oldest expiry first."""
+
+
+# leases
+
+
+class LeaseReads(Protocol):
+    """Reads of lease rows (`store.leases`): one row per resource that ever had a lease."""
+
+    async def get(self, tenant: str, resource: str) -> LeaseRecord | None: ...
+
+
+class LeaseWrites(Protocol):
+    """Lease rows inside a mutation (`tx.leases`), of the transaction's tenant. A mutation reads the row,
+    decides, and raises before it writes: the row and the fencing counter change in the same atomic unit
+    as the entry writes of the mutation."""
+
+    def get(self, resource: str) -> LeaseRecord | None: ...
+
+    def put(self, record: LeaseRecord) -> None: ...
 
 
 # the change log
@@ -138,6 +157,7 @@ class WriteTxn(Protocol):
     tenant: str
     now: float  # the store clock's time when this run began
     kv: KVWrites
+    leases: LeaseWrites
 
     def new_revision(self) -> int:
         """Take the tenant's next revision for a change set of this mutation (once per change set)."""
@@ -158,6 +178,7 @@ class Store(Protocol):
     clock: Clock
     kv: KVReads
     keys: KeyRepository
+    leases: LeaseReads
     log: ChangeLog
     tick_seconds: float | None  # how often the change feed polls revisions; None when every commit is local
 

@@ -16,7 +16,8 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from .backups import BackupError, Summary, check_checksum, install, sha256_of, temp_beside, write_checksum
 
-TABLES = ("schema_migrations", "entries", "changes", "tenant_revisions", "tenants", "api_keys", "store_probe")
+TABLES = ("schema_migrations", "entries", "changes", "tenant_revisions", "tenants", "api_keys", "store_probe",
+          "leases")
 _REQUIRED = {"schema_migrations", "entries", "changes", "tenant_revisions"}
 
 

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from ...engine import values
 from ...engine.errors import InvalidArgument
 from ...engine.access import GuardedKV
+from ...engine.fencing import parse_fence
 from ...engine.kv import KEEP, Deleted, Op
 from ...services import Services
 from ...engine.types import Change, Entry
@@ -134,6 +135,15 @@ def _preconditions(request: Request, op: Op, current: Entry | None) -> Op:
     raise APIError(400, "invalid_argument", "If-Match must hold an ETag of this API or *", {"field": "If-Match"})
 
 
+FENCE_HEADER = "x-stigmer-fence"
+
+
+def fenced(request: Request, op: Op) -> Op:
+    """An `X-Stigmer-Fence: <resource>:<token>` header makes the write conditional on that lease."""
+    raw = request.headers.get(FENCE_HEADER)
+    return op if raw is None else msgspec.structs.replace(op, fence=parse_fence(raw))
+
+
 def _ttl(request: Request, default: Any) -> Any:
     raw = request.query_params.get("ttl")
     if raw is None:
@@ -196,7 +206,7 @@ def routes(svc: Services) -> list[Route]:
         value = _decode(body)
         op = Op("put", p["namespace"], p["key"], value=value, ttl=_ttl(request, None))
         current = await kv.get(p["namespace"], p["key"]) if "if-match" in request.headers else None
-        result = await kv.apply(_preconditions(request, op, current))
+        result = await kv.apply(fenced(request, _preconditions(request, op, current)))
         return _write_response(result, result.version == 1, with_value=False)
 
     async def patch_key(request: Request) -> Response:
@@ -206,7 +216,7 @@ def routes(svc: Services) -> list[Route]:
         ns, key = p["namespace"], p["key"]
         op = patch_op(body, media_type(request.headers.get("content-type", "")), ns, key, _ttl(request, KEEP))
         current = await kv.get(ns, key) if "if-match" in request.headers else None
-        result = await kv.apply(_preconditions(request, op, current))
+        result = await kv.apply(fenced(request, _preconditions(request, op, current)))
         return _write_response(result, result.version == 1, with_value=True)
 
     async def delete_key(request: Request) -> Response:
@@ -214,7 +224,7 @@ def routes(svc: Services) -> list[Route]:
         kv = guarded(request)
         op = Op("delete", p["namespace"], p["key"])
         current = await kv.get(p["namespace"], p["key"]) if "if-match" in request.headers else None
-        result: Deleted = await kv.apply(_preconditions(request, op, current))
+        result: Deleted = await kv.apply(fenced(request, _preconditions(request, op, current)))
         return json_response({"deleted": True, "revision": result.revision, "version": result.previous.version},
                              headers={"X-Stigmer-Revision": str(result.revision)})
 

@@ -238,6 +238,37 @@ class PrincipalOut(Out):
     expires_at: str | None
 
 
+class AcquireRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of POST /v1/leases/{resource}."""
+
+    holder: str
+    ttl: Number | None = None  # seconds; the server's default when absent
+    wait: Number = 0  # seconds to queue for the lease when it is held
+
+
+class RenewRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of PATCH /v1/leases/{resource}: name the lease by its id or its token (or both)."""
+
+    lease_id: str | None = None
+    fencing_token: int | None = None
+    ttl: Number | None = None
+
+
+class LeaseOut(Out):
+    """A resource's newest lease."""
+
+    resource: str
+    lease_id: str
+    holder: str
+    fencing_token: int
+    fence: str  # the X-Stigmer-Fence value for writes under this lease
+    active: bool
+    created_at: str
+    renewed_at: str
+    expires_at: str
+    released_at: str | None
+
+
 def convert(body: Any, model: type) -> Any:
     """Validate a decoded body against a model; a mismatch is a 400 naming the field."""
     try:

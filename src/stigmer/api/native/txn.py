@@ -12,7 +12,7 @@ from ...services import Services
 from ..http import encode, json_response
 from ..kit.body import request_body
 from ..kit.surface import principal
-from .kv import _decode, entry_json
+from .kv import _decode, entry_json, fenced
 from .models import TxnRequest, convert
 
 
@@ -23,6 +23,7 @@ def routes(svc: Services) -> list[Route]:
         kv = GuardedKV(svc.kv, principal(request))
         req: TxnRequest = convert(_decode(await request_body(request, body_limit)), TxnRequest)
         compares, ops = req.to_engine()
+        ops = [fenced(request, op) for op in ops]  # the header fences every op of the transaction
         result = await kv.txn(compares, ops)
         items = b",".join(
             encode({"deleted": True, "revision": r.revision, "version": r.previous.version})

@@ -81,6 +81,25 @@ MIGRATIONS: list[tuple[int, str]] = [
         # One row rewritten by the readiness probe: a real durable write that touches no data.
         "CREATE TABLE store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at DOUBLE PRECISION NOT NULL)",
     ),
+    (
+        4,
+        # One row per resource: its newest lease, whose token is the highest ever issued (docs/leases.md).
+        """
+        CREATE TABLE leases (
+            tenant TEXT COLLATE "C" NOT NULL,
+            resource TEXT COLLATE "C" NOT NULL,
+            id TEXT COLLATE "C" NOT NULL,
+            holder TEXT NOT NULL,
+            token BIGINT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            renewed_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL,
+            released_at DOUBLE PRECISION,
+            PRIMARY KEY (tenant, resource)
+        );
+        CREATE UNIQUE INDEX leases_by_id ON leases (tenant, id);
+        """,
+    ),
 ]
 
 # pg_advisory_xact_lock key: any constant shared by every replica ("stig" in ASCII).

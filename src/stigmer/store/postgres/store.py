@@ -25,6 +25,7 @@ from .doorbell import Doorbell
 from .faults import storage_error, unavailable
 from .keys import PostgresKeys
 from .kv import PostgresKV
+from .leases import PostgresLeases
 from .log import PostgresLog
 from .migrations import migrate
 from .writer import Writer, WriteTxnPG
@@ -54,6 +55,7 @@ class PostgresStore:
         self.writers = writers
         self.kv = PostgresKV(self)
         self.log = PostgresLog(self)
+        self.leases = PostgresLeases(self)
         self.keys = PostgresKeys(self)
         self._listener: CommitListener | None = None
         self._fault: StorageFault | None = None

@@ -76,6 +76,25 @@ MIGRATIONS: list[tuple[int, str]] = [
         # One row rewritten by the readiness probe: a real durable write that touches no data.
         "CREATE TABLE store_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL)",
     ),
+    (
+        4,
+        # One row per resource: its newest lease, whose token is the highest ever issued (docs/leases.md).
+        """
+        CREATE TABLE leases (
+            tenant TEXT NOT NULL,
+            resource TEXT NOT NULL,
+            id TEXT NOT NULL,
+            holder TEXT NOT NULL,
+            token INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            renewed_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            released_at REAL,
+            PRIMARY KEY (tenant, resource)
+        ) WITHOUT ROWID;
+        CREATE UNIQUE INDEX leases_by_id ON leases (tenant, id);
+        """,
+    ),
 ]
 
 

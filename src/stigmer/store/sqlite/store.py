@@ -14,6 +14,7 @@ from ..base import CommitListener, StorageFault
 from .faults import storage_error
 from .keys import SQLiteKeys
 from .kv import SQLiteKV
+from .leases import SQLiteLeases
 from .lock import DataDirLock
 from .log import SQLiteLog
 from .migrations import migrate
@@ -49,6 +50,7 @@ class SQLiteStore:
         self._readers_lock = threading.Lock()
         self.kv = SQLiteKV(self)
         self.log = SQLiteLog(self)
+        self.leases = SQLiteLeases(self)
         self.keys = SQLiteKeys(self)
 
     # life cycle

@@ -30,6 +30,7 @@ from ..groups import take_group
 from .faults import storage_error
 from .cache import CacheKey, EntryCache
 from .kv import GroupWrites, KVWrites
+from .leases import LeaseWrites
 
 log = logging.getLogger("stigmer.store")
 
@@ -39,7 +40,7 @@ MAX_GROUP = 512  # mutations per commit; bounds the latency one commit adds to t
 class WriteTxnSQLite:
     """The `WriteTxn` handed to one mutation function (`conn` is for the store's own repositories)."""
 
-    __slots__ = ("conn", "tenant", "now", "kv", "_committed_revs", "_group_revs", "rev", "changes", "change_rows")
+    __slots__ = ("conn", "tenant", "now", "kv", "leases", "_committed_revs", "_group_revs", "rev", "changes", "change_rows")
 
     def __init__(self, group: GroupWrites, tenant: str, now: float, committed_revs: dict[str, int],
                  group_revs: dict[str, int]):
@@ -47,6 +48,7 @@ class WriteTxnSQLite:
         self.tenant = tenant
         self.now = now
         self.kv = KVWrites(group, tenant, now)
+        self.leases = LeaseWrites(group.conn, tenant)
         self._committed_revs = committed_revs  # durable before this group
         self._group_revs = group_revs  # taken by earlier mutations of this group
         self.rev = 0  # the newest revision this mutation took
