@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 7474
 DATA ?= ./data
 
-.PHONY: run test test-postgres install dev clean docs bench bench-full reliability
+.PHONY: run test test-postgres lint install dev clean docs bench bench-full reliability
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -q
+
+# Errors a linter finds without opinions: undefined names, unused imports, syntax.
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check --select F,E9 src tests bench
 
 # The API and end-to-end suites once more, on PostgreSQL (TEST_DATABASE_URL, default the local server).
 test-postgres: $(VENV)/.dev-installed
