@@ -134,3 +134,36 @@ async def test_a_hundred_contenders_over_three_replicas_never_share_the_lease(re
         assert a.created_at <= b.created_at and a_released.released_at <= b.created_at, (a, a_released, b)
         assert a_to <= b_from, "two contenders held the lease at once (seen by the clients)"
     assert final.value == n and log == list(range(1, n + 1))  # every fenced write, in token order
+
+
+def _queued_behind(client, res) -> bool:
+    try:
+        client.acquire_lease(res, "probe")
+    except LeaseConflictError as exc:
+        return "queued" in exc.details
+    raise AssertionError("the lease was free")
+
+
+def test_a_waiter_whose_client_leaves_is_dropped_from_the_queue_and_never_granted(client, shared_server, ns):
+    import socket
+    from urllib.parse import urlsplit
+
+    res = f"{ns}/left"
+    first = client.acquire_lease(res, "w1", ttl=30)
+    url = urlsplit(shared_server.url)
+    body = b'{"holder":"gone","ttl":30,"wait":20}'
+    s = socket.create_connection((url.hostname, url.port))
+    s.sendall(b"POST /v1/leases/%s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+              % (res.encode(), url.netloc.encode(), len(body), body))
+    deadline = time.monotonic() + 10
+    while not _queued_behind(client, res):  # the raw client is queued
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    s.close()
+    deadline = time.monotonic() + 10
+    while _queued_behind(client, res):  # the server notices the disconnect and drops the waiter
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    client.release_lease(res, first.lease_id)
+    second = client.acquire_lease(res, "w3")  # not granted to the client that left
+    assert second.holder == "w3" and second.fencing_token == 2

@@ -20,6 +20,7 @@ Rules (docs/leases.md):
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections import deque
 
@@ -30,6 +31,8 @@ from . import kv, values
 from .changes import ChangeHub
 from .errors import Compacted, InvalidArgument, LeaseConflict, LeaseExpired, NotFound
 from .types import ChangeFilter, LeaseRecord
+
+log = logging.getLogger("stigmer.leases")
 
 LEASES = "_leases"  # the reserved namespace that mirrors every active lease (engine/access.py)
 MAX_HOLDER_CHARS = 255
@@ -119,6 +122,7 @@ class Leases:
         self.limits = limits or LeaseLimits()
         self.kv_limits = kv_limits or kv.Limits()
         self._queues: dict[tuple[str, str], deque[asyncio.Future[None]]] = {}
+        self._giving_back: set[asyncio.Future] = set()  # releases of leases granted to waiters that left
 
     # validation, before anything reaches the writer
 
@@ -200,7 +204,7 @@ class Leases:
             watcher = await self.hub.watch(flt)  # before the attempt: no change after it is missed
             while True:
                 try:
-                    return await attempt()
+                    return await self._attempt(tenant, attempt)
                 except LeaseConflict as exc:
                     remaining = deadline - loop.time()
                     if remaining <= 0:
@@ -223,6 +227,29 @@ class Leases:
                 self._queues.pop((tenant, resource), None)
             elif head:
                 queue[0].set_result(None)
+
+    async def _attempt(self, tenant: str, attempt) -> LeaseOutcome:
+        """One acquire attempt of a waiter; if the waiter is cancelled (its client left) while the attempt
+        is in the writer, a lease it is granted after all is released at once rather than held for nobody."""
+        task = asyncio.ensure_future(attempt())
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(lambda done: self._give_back(tenant, done))
+            raise
+
+    def _give_back(self, tenant: str, done: "asyncio.Future[LeaseOutcome]") -> None:
+        if done.cancelled() or done.exception() is not None:
+            return
+        lease = done.result().lease
+        release = asyncio.ensure_future(self.release(tenant, lease.resource, lease_id=lease.id))
+        self._giving_back.add(release)
+        release.add_done_callback(self._given_back)
+
+    def _given_back(self, release: asyncio.Future) -> None:
+        self._giving_back.discard(release)
+        if not release.cancelled() and release.exception() is not None:
+            log.warning("could not release a lease its waiter left: %s", release.exception())
 
     async def renew(self, tenant: str, resource: str, *, lease_id: str | None = None, token: int | None = None,
                     ttl: float | None = None) -> LeaseOutcome:

@@ -14,6 +14,7 @@ from ...services import Services
 from ..errors import APIError
 from ..http import json_response, rfc3339
 from ..kit.body import request_body
+from ..kit.disconnect import unless_client_leaves
 from ..kit.params import optional_int
 from ..kit.routing import by_method
 from ..kit.surface import principal
@@ -49,7 +50,10 @@ def routes(svc: Services) -> list[Route]:
     async def acquire(request: Request) -> Response:
         leases = guarded(request)
         req: AcquireRequest = convert(_decode(await request_body(request, BODY_LIMIT)), AcquireRequest)
-        return written(await leases.acquire(request.path_params["resource"], req.holder, req.ttl, req.wait), 201)
+        acquiring = leases.acquire(request.path_params["resource"], req.holder, req.ttl, req.wait)
+        if req.wait:  # a waiter whose client left must neither stay queued nor be granted the lease
+            return written(await unless_client_leaves(request.receive, acquiring), 201)
+        return written(await acquiring, 201)
 
     async def renew(request: Request) -> Response:
         leases = guarded(request)
