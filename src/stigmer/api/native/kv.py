@@ -23,7 +23,7 @@ from ..kit.cursors import decode_cursor, encode_cursor
 from ..kit.routing import by_method
 from ..kit.params import optional_int, parse_bool, parse_int, parse_seconds
 from ..kit.surface import principal
-from .models import PatchRequest
+from .models import EntryMetaOut, EntryOut, PatchRequest
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -31,29 +31,6 @@ JSON_PATCH = "application/json-patch+json"
 
 def etag(e: Entry) -> str:
     return f'"{e.version}.{e.mod_rev}"'
-
-
-class _EntryView(msgspec.Struct):
-    namespace: str
-    key: str
-    value: msgspec.Raw  # the stored JSON, spliced in without decoding
-    version: int
-    create_revision: int
-    mod_revision: int
-    created_at: str
-    updated_at: str
-    expires_at: str | None
-
-
-class _EntryMeta(msgspec.Struct):
-    namespace: str
-    key: str
-    version: int
-    create_revision: int
-    mod_revision: int
-    created_at: str
-    updated_at: str
-    expires_at: str | None
 
 
 _rendered_ts: dict[float, str] = {}  # hot keys render the same few timestamps on every read
@@ -70,12 +47,12 @@ def _ts(ts: float | None) -> str | None:
     return out
 
 
-def _view(e: Entry, with_value: bool) -> _EntryView | _EntryMeta:
+def _view(e: Entry, with_value: bool) -> EntryOut | EntryMetaOut:
     if with_value:
-        return _EntryView(e.namespace, e.key, msgspec.Raw(e.value), e.version, e.create_rev, e.mod_rev,
-                          _ts(e.created_at), _ts(e.updated_at), _ts(e.expires_at))  # type: ignore[arg-type]
-    return _EntryMeta(e.namespace, e.key, e.version, e.create_rev, e.mod_rev,
-                      _ts(e.created_at), _ts(e.updated_at), _ts(e.expires_at))  # type: ignore[arg-type]
+        return EntryOut(e.namespace, e.key, msgspec.Raw(e.value), e.version, e.create_rev, e.mod_rev,
+                        _ts(e.created_at), _ts(e.updated_at), _ts(e.expires_at))  # type: ignore[arg-type]
+    return EntryMetaOut(e.namespace, e.key, e.version, e.create_rev, e.mod_rev,
+                        _ts(e.created_at), _ts(e.updated_at), _ts(e.expires_at))  # type: ignore[arg-type]
 
 
 def entry_json(e: Entry, with_value: bool = True) -> bytes:

@@ -93,8 +93,18 @@ class EntryMetaOut(Out):
     expires_at: str | None
 
 
-class EntryOut(EntryMetaOut):
-    value: Any
+class EntryOut(Out):
+    """An entry (GET's answer). The fields are in wire order: the value follows the key."""
+
+    namespace: str
+    key: str
+    value: Any  # rendered from the stored JSON as msgspec.Raw, never decoded
+    version: int
+    create_revision: int
+    mod_revision: int
+    created_at: str
+    updated_at: str
+    expires_at: str | None
 
 
 class ListOut(Out):
