@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import time
+
 
 ADMIN_KEY = "stg_test-admin-key-for-the-in-process-app-0001"
 
@@ -65,3 +68,17 @@ def live_app(settings, clock=None):
             t.join(5)
 
     return run()
+
+
+def closed_after(sock: socket.socket, limit: float) -> float | None:
+    """Seconds until the server closes `sock` (discarding what it sends), or None if it stays open `limit` s."""
+    sock.settimeout(limit)
+    start = time.monotonic()
+    try:
+        while sock.recv(65536):
+            pass
+    except TimeoutError:
+        return None
+    except OSError:  # a reset is a close too
+        pass
+    return time.monotonic() - start

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from support import closed_after
 
 HEAD_TIMEOUT = 1.0
 
@@ -18,27 +19,13 @@ def timed_server(request, make_server):
                        sse_keepalive_seconds=0.3).start()
 
 
-def open_for(sock: socket.socket, limit: float) -> float | None:
-    """Seconds until the server closes `sock` (discarding what it sends), or None if it stays open `limit` s."""
-    sock.settimeout(limit)
-    start = time.monotonic()
-    try:
-        while sock.recv(4096):
-            pass
-    except TimeoutError:
-        return None
-    except ConnectionResetError:
-        pass
-    return time.monotonic() - start
-
-
 def silent(s: socket.socket) -> float | None:
-    return open_for(s, HEAD_TIMEOUT + 1)
+    return closed_after(s, HEAD_TIMEOUT + 1)
 
 
 def half_head(s: socket.socket) -> float | None:
     s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-    return open_for(s, HEAD_TIMEOUT + 1)
+    return closed_after(s, HEAD_TIMEOUT + 1)
 
 
 def dripped_head(s: socket.socket) -> float | None:
@@ -65,7 +52,7 @@ def half_head_after_a_response(s: socket.socket) -> float | None:
     s.settimeout(5)
     assert s.recv(4096).startswith(b"HTTP/1.1 200")
     s.sendall(b"GET /healthz HTTP/1.1\r\n")
-    return open_for(s, HEAD_TIMEOUT + 1)
+    return closed_after(s, HEAD_TIMEOUT + 1)
 
 
 def test_late_request_heads_are_closed(timed_server):

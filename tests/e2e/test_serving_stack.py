@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from pg_support import ON_POSTGRES
+from support import closed_after
 
 HEAD, KEEPALIVE, BODY = 1.0, 2.0, 1.0
 
@@ -32,20 +33,6 @@ def stack(request):
 def served(stack, make_server):
     return make_server(("--server", stack, "--head-timeout", str(HEAD)), keepalive_timeout_seconds=KEEPALIVE,
                        body_timeout_seconds=BODY, log_level="info").start()
-
-
-def closed_after(sock: socket.socket, limit: float) -> float | None:
-    """Seconds until the server closes `sock`, or None if it is still open after `limit`."""
-    sock.settimeout(limit)
-    start = time.monotonic()
-    try:
-        while sock.recv(65536):
-            pass
-    except TimeoutError:
-        return None
-    except OSError:
-        pass
-    return time.monotonic() - start
 
 
 def read_response(sock: socket.socket) -> bytes:
