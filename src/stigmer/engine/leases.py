@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections import deque
 
 import msgspec
@@ -29,6 +28,7 @@ import msgspec
 from ..store.base import Store, WriteTxn
 from . import kv, values
 from .changes import ChangeHub
+from .ids import new_id
 from .errors import Compacted, InvalidArgument, LeaseConflict, LeaseExpired, NotFound
 from .types import ChangeFilter, LeaseRecord
 
@@ -109,7 +109,7 @@ def release_in(tx: WriteTxn, resource: str, lease_id: str | None, token: int | N
 
 
 def new_lease_id() -> str:
-    return secrets.token_urlsafe(16)
+    return new_id()
 
 
 class Leases:
