@@ -17,7 +17,7 @@ from urllib.parse import unquote_to_bytes
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..engine.access import Principal, open_principal
+from ..engine.access import Principal
 from ..engine.keys import Keys
 from ..support.ratelimit import Network, RateLimiter, client_ip
 from .kit.errors import Problem
@@ -124,7 +124,14 @@ class Edge:
             raise Problem(403, "cross_site", "cross-site write refused: this origin is not allowed by CORS",
                           {"origin": origin or ""})
         scope["state"]["open_mode"] = open_mode
-        principal = open_principal() if open_mode else await self._authenticate(scope, surface, method, origin)
+        if not open_mode:
+            principal = await self._authenticate(scope, surface, method, origin)
+        elif surface.open_credential is not None and (presented := surface.open_credential(scope)) is not None:
+            principal = await self.keys.authenticate(presented)
+            if principal is None:
+                raise Problem(401, "unauthenticated", "invalid credential", headers={"WWW-Authenticate": "Bearer"})
+        else:
+            principal = surface.open_as()
         raw_path = scope.get("raw_path") or b""
         if surface.checks_path and b"%" in raw_path:
             try:

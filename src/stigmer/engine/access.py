@@ -208,3 +208,16 @@ class GuardedLeases:
     async def release(self, resource: str, *, lease_id: str | None = None, token: int | None = None) -> LeaseOutcome:
         check_lease(self.p, WRITE, resource)
         return await self.leases.release(self.p.tenant, resource, lease_id=lease_id, token=token)
+
+
+# PROVISIONAL (the tokens branch brings the full scope model): AgentState's fine scopes.
+_IMPLIED = {READ: ("state:read", "claim:read", "conversations:read", "analytics:read"),
+            WRITE: ("state:write", "lease:write", "claim:write", "conversations:write"),
+            WATCH: ("state:watch",)}
+
+
+def allows(p: Principal, scope: str) -> bool:
+    s = p.scopes
+    if scope in s or "*" in s or ADMIN in s or scope.split(":", 1)[0] + ":*" in s:
+        return True
+    return any(scope in _IMPLIED.get(native, ()) for native in s)

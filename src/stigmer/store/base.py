@@ -91,6 +91,9 @@ class LeaseReads(Protocol):
 
     async def get(self, tenant: str, resource: str) -> LeaseRecord | None: ...
 
+    async def by_id(self, tenant: str, lease_id: str) -> LeaseRecord | None:
+        """The lease row whose newest lease has this id (a superseded id names nothing)."""
+
 
 class LeaseWrites(Protocol):
     """Lease rows inside a mutation (`tx.leases`), of the transaction's tenant. A mutation reads the row,
@@ -98,6 +101,8 @@ class LeaseWrites(Protocol):
     as the entry writes of the mutation."""
 
     def get(self, resource: str) -> LeaseRecord | None: ...
+
+    def by_id(self, lease_id: str) -> LeaseRecord | None: ...
 
     def put(self, record: LeaseRecord) -> None: ...
 
