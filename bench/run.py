@@ -57,6 +57,16 @@ def keyed_rows(meter: CPUMeter, secs: float) -> dict:
         shutil.rmtree(data, ignore_errors=True)
 
 
+def lease_rows(meter: CPUMeter, secs: float) -> dict:
+    """Lease acquire/release on one contended resource and on many resources."""
+    srv, data = serving.start_stigmer("uvicorn", "leases")
+    try:
+        return {s: run_wrk(meter, srv, s, secs, "stigmer leases") for s in ("lease_one", "lease_many")}
+    finally:
+        srv.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
 def stream_rows(res: dict, full: bool) -> None:
     n_watch = 10_000 if full else 1_000
     srv, data = serving.start_stigmer("uvicorn", "watch", STREAMS_ENV)
@@ -101,7 +111,7 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="everything: longer runs, 10,000 watchers and idle streams")
     ap.add_argument("--seconds", type=float, help="seconds per wrk run (quick 8, full 20)")
     ap.add_argument("--only", help="comma-separated sections to run (for trying the harness): "
-                    "ceiling,floors,stigmer,keyed,serving,probes,postgres,etcd,fastapi,redis,streams")
+                    "ceiling,floors,stigmer,keyed,leases,serving,probes,postgres,etcd,fastapi,redis,streams")
     a = ap.parse_args()
     secs = a.seconds or (20 if a.full else 8)
     only = set(a.only.split(",")) if a.only else None
@@ -123,6 +133,8 @@ def main() -> None:
         res["stigmer"] = stigmer_rows(meter, secs)
     if want("keyed"):
         res["stigmer_keyed"] = keyed_rows(meter, secs)
+    if want("leases"):
+        res["leases"] = lease_rows(meter, secs)
     if want("serving") and serving.available():
         res["serving"] = serving.measure(meter, secs)
     if want("probes") and serving.available():

@@ -146,16 +146,12 @@ def routes(svc: Services) -> list[Route]:
         at_time = f.integer("at_time", 0)
         limit = f.integer("limit", 1, 100) or 50
         cursor = f.string("cursor")
-        parsed = []
-        for path, has_expected, value in predicates:
-            segments = jsonpath.parse(path)
-            if segments is None:
-                raise wire.bad("Unsupported JSON path")
-            parsed.append((segments, has_expected, value))
+        if any(jsonpath.parse(path) is None for path, _, _ in predicates):
+            raise wire.bad("Unsupported JSON path")
         _covers(call, "")
         rows, nxt = await states.query(call.p.tenant, StateQuery(
             agent_id=agent_id, tags=tuple(tags), updated_after=updated_after, updated_before=updated_before,
-            predicates=parsed, at_sequence=at_sequence, at_time=at_time, limit=limit,
+            predicates=tuple(predicates), at_sequence=at_sequence, at_time=at_time, limit=limit,
             cursor=wire.positive_int(cursor)))
         return wire.json({"data": rows, "pagination": {"limit": len(rows),
                                                        "next_cursor": str(nxt) if nxt is not None else None}})
