@@ -216,7 +216,8 @@ def delete_in(tx: WriteTxn, key: str, lease_id: str | None, idempotency_key: str
     if previous is None or previous.event_type != "upsert":
         raise NotFound("State not found", state_key=key)
     check_lease(tx, key, lease_id)
-    sequence = kv.write_in(tx, kv.Op("delete", STATES, key), kv.live(tx, STATES, key)).revision  # type: ignore[union-attr]
+    op = kv.Op("delete", STATES, key)
+    sequence = kv.write_in(tx, op, kv.live(tx, STATES, key)).revision  # type: ignore[union-attr]
     record = StateEventRecord(sequence, event_id, key, previous.agent_id, "delete", None, previous.metadata,
                               previous.tags, idempotency_key, ms(tx.now), previous.state_created_at)
     tx.states.append(record)

@@ -14,16 +14,18 @@ if TYPE_CHECKING:
 COLUMNS = ("sequence, id, state_key, agent_id, event_type, data, metadata, tags, idempotency_key, created_at,"
            " state_created_at")
 NO_BOUND = 2**63 - 1  # bounds left open compare against the largest BIGINT
-_LAST = (f"SELECT {COLUMNS} FROM state_events WHERE tenant = %s AND md5(state_key) = md5(%s) AND state_key = %s AND sequence <= %s"
-         " AND created_at <= %s ORDER BY sequence DESC LIMIT 1")
-_OF_KEY = (f"SELECT {COLUMNS} FROM state_events WHERE tenant = %s AND md5(state_key) = md5(%s) AND state_key = %s AND sequence > %s"
-           " ORDER BY sequence LIMIT %s")
+# Keys are found through the index on their MD5 (migration 5), then compared in full.
+_KEY = "tenant = %s AND md5(state_key) = md5(%s) AND state_key = %s"
+_LAST = (f"SELECT {COLUMNS} FROM state_events WHERE {_KEY} AND sequence <= %s AND created_at <= %s"
+         " ORDER BY sequence DESC LIMIT 1")
+_OF_KEY = f"SELECT {COLUMNS} FROM state_events WHERE {_KEY} AND sequence > %s ORDER BY sequence LIMIT %s"
 _AFTER = f"SELECT {COLUMNS} FROM state_events WHERE tenant = %s AND sequence > %s ORDER BY sequence LIMIT %s"
 # A key's newest event within the bounds: no later event of the key is within them too.
 _HEADS = (
     f"SELECT {COLUMNS} FROM state_events e WHERE tenant = %(t)s AND sequence < %(before)s"
     " AND sequence <= %(seq)s AND created_at <= %(time)s"
-    " AND NOT EXISTS (SELECT 1 FROM state_events n WHERE n.tenant = %(t)s AND md5(n.state_key) = md5(e.state_key) AND n.state_key = e.state_key"
+    " AND NOT EXISTS (SELECT 1 FROM state_events n WHERE n.tenant = %(t)s"
+    " AND md5(n.state_key) = md5(e.state_key) AND n.state_key = e.state_key"
     " AND n.sequence > e.sequence AND n.sequence <= %(seq)s AND n.created_at <= %(time)s)"
     " AND event_type = 'upsert' ORDER BY sequence DESC LIMIT %(limit)s"
 )
@@ -50,7 +52,8 @@ class PostgresStates:
     async def _rows(self, sql: str, params: tuple | dict) -> list[StateEventRecord]:
         return [StateEventRecord(*r) for r in await self._store.fetch(sql, params)]
 
-    async def last(self, tenant: str, key: str, at_sequence: int | None, at_time: int | None) -> StateEventRecord | None:
+    async def last(self, tenant: str, key: str, at_sequence: int | None,
+                   at_time: int | None) -> StateEventRecord | None:
         return _one(await self._store.fetch(_LAST, (tenant, key, key, _bound(at_sequence), _bound(at_time))))
 
     async def of_key(self, tenant: str, key: str, after: int, limit: int) -> list[StateEventRecord]:

@@ -106,7 +106,8 @@ class KVWritesPG:
 class WriteTxnPG:
     """The `WriteTxn` handed to one run of one mutation function."""
 
-    __slots__ = ("cur", "tenant", "now", "kv", "leases", "states", "rev", "changes", "wrote", "dirty", "_savepoints", "_in_savepoint")
+    __slots__ = ("cur", "tenant", "now", "kv", "leases", "states", "rev", "changes", "wrote", "dirty", "_savepoints",
+                 "_in_savepoint")
 
     def __init__(self, cur: psycopg.Cursor, tenant: str, now: float, rev: int, savepoints: bool):
         self.cur = cur  # the group's cursor: one per group keeps psycopg's per-cursor set-up off each statement

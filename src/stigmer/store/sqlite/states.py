@@ -48,7 +48,8 @@ class SQLiteStates:
     def __init__(self, store: "SQLiteStore"):
         self._store = store
 
-    async def last(self, tenant: str, key: str, at_sequence: int | None, at_time: int | None) -> StateEventRecord | None:
+    async def last(self, tenant: str, key: str, at_sequence: int | None,
+                   at_time: int | None) -> StateEventRecord | None:
         return _one(await self._store.in_pool(_LAST, (tenant, key, _bound(at_sequence), _bound(at_time))))
 
     async def of_key(self, tenant: str, key: str, after: int, limit: int) -> list[StateEventRecord]:

@@ -41,7 +41,8 @@ MAX_GROUP = 512  # mutations per commit; bounds the latency one commit adds to t
 class WriteTxnSQLite:
     """The `WriteTxn` handed to one mutation function (`conn` is for the store's own repositories)."""
 
-    __slots__ = ("conn", "tenant", "now", "kv", "leases", "states", "_committed_revs", "_group_revs", "rev", "changes", "change_rows")
+    __slots__ = ("conn", "tenant", "now", "kv", "leases", "states", "_committed_revs", "_group_revs", "rev", "changes",
+                 "change_rows")
 
     def __init__(self, group: GroupWrites, tenant: str, now: float, committed_revs: dict[str, int],
                  group_revs: dict[str, int]):
