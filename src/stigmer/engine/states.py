@@ -44,7 +44,8 @@ MAX_QUERY_LIMIT = 100
 # Tunables, module attributes so tests can shrink them.
 WATCH_PAGE = 500  # events per backlog read of a watch
 ONCE_MAX = 1000  # events a once-watch replays at most
-QUERY_CHUNK = 200  # candidate rows read per query round
+QUERY_CHUNK = 200  # candidate rows read by a query's first round; later rounds double it, up to
+QUERY_CHUNK_MAX = 3200  # (a selective filter reads far, a page of matches stops early)
 
 _TAG_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 _SEQUENCE = re.compile(r"[0-9]{1,19}")
@@ -378,6 +379,7 @@ class States:
             if len(rows) < chunk:
                 break
             before = rows[-1].sequence
+            chunk = min(chunk * 2, max(QUERY_CHUNK_MAX, want))
         page = found[:q.limit]
         return page, (page[-1].latest_sequence if len(found) > q.limit else None)
 
