@@ -10,7 +10,8 @@ from stigmer.engine.changes import ChangeHub
 from stigmer.engine.errors import Forbidden, InvalidArgument, LeaseConflict, LeaseMismatch, LeaseRequired, NotFound
 from stigmer.engine.kv import KV, Op
 from stigmer.engine.leases import Leases
-from stigmer.engine.states import STATES, State, StateQuery, States, lease_resource
+from stigmer.engine.ids import new_id
+from stigmer.engine.states import STATES, State, StateQuery, States, delete_in, lease_resource, put_in
 
 T = "t1"
 
@@ -340,6 +341,32 @@ async def test_fifty_concurrent_puts_to_one_key_each_see_their_own_version(state
     newest = max(results, key=lambda r: r.latest_sequence)
     assert await states.get(T, "hot") == State("hot", newest.agent_id, newest.data, None, [],
                                                newest.latest_sequence, results[0].created_at, newest.updated_at)
+
+
+async def test_put_in_and_delete_in_compose_inside_another_mutation(states, store):
+    def both(tx):
+        a = put_in(tx, "c1", "w", {"n": 1}, None, ["x"], None, "idem-a", new_id())
+        gone = delete_in(tx, "c1", None, "idem-b", new_id())
+        b = put_in(tx, "c2", "w", {"n": 2}, {"m": 1}, [], None, None, new_id())
+        return a, gone, b
+
+    a, gone, b = await store.submit(T, both)
+    assert a.latest_sequence < gone.sequence < b.latest_sequence  # one revision per write
+    assert gone.idempotency_key == "idem-b" and gone.tags == ["x"]
+    assert await states.get(T, "c1") is None and await states.get(T, "c2") == b
+
+    def refused_after_writing(tx):
+        put_in(tx, "c3", "w", {"n": 3}, None, [], None, None, new_id())
+        raise RuntimeError("a later step of the mutation refuses")
+
+    # one group: the failed mutation undoes its state, event and key, and only those
+    results = await asyncio.gather(store.submit(T, refused_after_writing),
+                                   *(states.put(T, f"ok{i}", "w", {"i": i}) for i in range(5)),
+                                   return_exceptions=True)
+    assert isinstance(results[0], RuntimeError) and all(isinstance(r, State) for r in results[1:])
+    assert await states.get(T, "c3") is None and await states.events(T, "c3") == []
+    assert await store.kv.get(T, STATES, "c3") is None
+    assert len((await states.query(T, StateQuery()))[0]) == 6
 
 
 async def test_tenants_are_isolated(states, leases):

@@ -187,13 +187,19 @@ def check_lease(tx: WriteTxn, key: str, lease_id: str | None) -> None:
         raise LeaseMismatch("lease_id does not match active lease", state_key=key)
 
 
+def encode_put(data: dict, metadata: dict | None) -> tuple[bytes, bytes | None]:
+    """A put's documents as stored (compact JSON, member order kept); InvalidArgument if not JSON."""
+    return _encode(data, "data"), None if metadata is None else _encode(metadata, "metadata")
+
+
 def put_in(tx: WriteTxn, key: str, agent_id: str, data: dict, metadata: dict | None, tags: Any,
-           lease_id: str | None, idempotency_key: str | None, event_id: str) -> State:
-    """Write a state's new version and its `upsert` event; return that version (never re-read: D34)."""
+           lease_id: str | None, idempotency_key: str | None, event_id: str,
+           encoded: tuple[bytes, bytes | None] | None = None) -> State:
+    """Write a state's new version and its `upsert` event; return that version (never re-read: D34).
+    `encoded`: `encode_put(data, metadata)`, done before the mutation to spare the writer the work."""
     tags = check_put(key, agent_id, data, metadata, tags, lease_id, idempotency_key)
     check_lease(tx, key, lease_id)
-    data_json = _encode(data, "data")
-    metadata_json = None if metadata is None else _encode(metadata, "metadata")
+    data_json, metadata_json = encoded or encode_put(data, metadata)
     now = ms(tx.now)
     previous = tx.states.last(key)
     created = previous.state_created_at if previous is not None else now
@@ -311,9 +317,10 @@ class States:
                   tags: Any = (), lease_id: str | None = None, idempotency_key: str | None = None) -> State:
         """Create or fully replace a state; the version this call wrote (LeaseRequired, LeaseMismatch)."""
         tags = check_put(key, agent_id, data, metadata, tags, lease_id, idempotency_key)
+        encoded = encode_put(data, metadata)
         event_id = new_id()  # outside the mutation: a rerun writes the same id
         return await self.store.submit(tenant, lambda tx: put_in(tx, key, agent_id, data, metadata, tags, lease_id,
-                                                                 idempotency_key, event_id))
+                                                                 idempotency_key, event_id, encoded))
 
     async def delete(self, tenant: str, key: str, lease_id: str | None = None,
                      idempotency_key: str | None = None) -> StateEvent:
