@@ -10,6 +10,7 @@ from .engine.changes import ChangeHub
 from .engine.keys import Keys
 from .engine.kv import KV
 from .engine.leases import LeaseLimits, Leases
+from .engine.states import States
 from .store.base import Store
 from .support.ratelimit import RateLimiter
 
@@ -24,9 +25,12 @@ class Services:
     keys: Keys
     limiter: RateLimiter
     leases: Leases = None  # type: ignore[assignment]  # built from the others when not given
+    states: States = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.leases is None:
             s = self.settings
             self.leases = Leases(self.store, self.hub, LeaseLimits(
                 s.lease_default_ttl_seconds, s.lease_max_ttl_seconds, s.lease_max_wait_seconds), self.kv.limits)
+        if self.states is None:
+            self.states = States(self.store, self.hub)

@@ -21,6 +21,7 @@ from .types import Change, ChangeFilter, Entry
 from .errors import Forbidden, InvalidArgument
 from .kv import KV, Compare, Deleted, Limits, Op, TxnResult
 from .leases import LEASES, LeaseOutcome, LeaseRecord, Leases
+from .states import STATES
 
 READ, WRITE, WATCH, ADMIN = "read", "write", "watch", "admin"
 SCOPES = (READ, WRITE, WATCH, ADMIN)
@@ -107,6 +108,8 @@ def check(p: Principal, scope: str, namespace: str, key: str | None = None, pref
                     namespace=namespace)
     if namespace == LEASES and scope == WRITE:
         raise _deny("lease data is written only through /v1/leases", namespace=namespace)
+    if namespace == STATES and scope == WRITE:
+        raise _deny("states are written only through /api/v1/states", namespace=namespace)
     if namespace == STATEVEC:
         if scope == WRITE and p.kind != "statevec":
             raise _deny("statevec data is written only through /v with its secret", namespace=namespace)

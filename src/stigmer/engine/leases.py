@@ -26,7 +26,7 @@ from collections import deque
 import msgspec
 
 from ..store.base import Store, WriteTxn
-from . import kv, values
+from . import kv, states, values
 from .changes import ChangeHub
 from .ids import new_id
 from .errors import Compacted, InvalidArgument, LeaseConflict, LeaseExpired, NotFound
@@ -134,8 +134,13 @@ class Leases:
     # validation, before anything reaches the writer
 
     def _resource(self, resource: str) -> None:
+        limits = self.kv_limits
+        if isinstance(resource, str) and resource.startswith(states.STATES + "/"):
+            # a state key's lease (engine/states.py): its key may be 1024 characters, up to 4096 bytes
+            limits = msgspec.structs.replace(limits, max_key_bytes=max(
+                limits.max_key_bytes, len(states.lease_resource("")) + 4 * states.MAX_KEY_CHARS))
         try:
-            kv.validate_key(resource, self.kv_limits)
+            kv.validate_key(resource, limits)
         except InvalidArgument as exc:
             raise InvalidArgument(exc.message.replace("key", "resource", 1), field="resource") from None
 

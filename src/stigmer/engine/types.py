@@ -149,3 +149,20 @@ class LeaseRecord(msgspec.Struct, frozen=True):
 
     def active(self, now: float) -> bool:
         return self.released_at is None and self.expires_at > now
+
+
+class StateEventRecord(msgspec.Struct, frozen=True):
+    """One row of a tenant's append-only state event log (engine/states.py). JSON members travel as
+    compact bytes (member order as received); times are integer milliseconds."""
+
+    sequence: int  # the tenant revision the event's write took
+    id: str
+    state_key: str
+    agent_id: str
+    event_type: str  # "upsert" | "delete"
+    data: bytes | None  # None for a delete
+    metadata: bytes | None  # None when the state has no metadata
+    tags: bytes  # a JSON array of strings
+    idempotency_key: str | None
+    created_at: int  # when the event was written
+    state_created_at: int  # when the key was first created (kept across deletes)

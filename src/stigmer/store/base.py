@@ -37,12 +37,14 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Protocol, TypeVar
 
 from ..clock import Clock
-from ..engine.types import Change, ChangeFilter, Entry, KeyRecord, LeaseRecord, RevisionInfo, StorageFault
+from ..engine.types import (Change, ChangeFilter, Entry, KeyRecord, LeaseRecord, RevisionInfo, StateEventRecord,
+                            StorageFault)
 
 T = TypeVar("T")
 
 __all__ = ["Change", "ChangeFilter", "ChangeLog", "CommitListener", "Entry", "KVReads", "KVWrites",
-           "KeyRecord", "KeyRepository", "LeaseReads", "LeaseRecord", "LeaseWrites", "RevisionInfo", "StorageFault", "Store", "WriteTxn"]
+           "KeyRecord", "KeyRepository", "LeaseReads", "LeaseRecord", "LeaseWrites", "RevisionInfo", "StateEventRecord", "StateReads", "StateWrites", "StorageFault", "Store",
+           "WriteTxn"]
 
 
 # key/value
@@ -107,6 +109,41 @@ class LeaseWrites(Protocol):
     def put(self, record: LeaseRecord) -> None: ...
 
 
+# state events (AgentState states)
+
+
+class StateReads(Protocol):
+    """Reads of the append-only state event log (`store.states`), never compacted. `at_sequence` and
+    `at_time` (ms) bound which events count (None: no bound); results are of one tenant."""
+
+    async def last(self, tenant: str, key: str, at_sequence: int | None, at_time: int | None) -> StateEventRecord | None:
+        """The key's newest event within the bounds."""
+
+    async def of_key(self, tenant: str, key: str, after: int, limit: int) -> list[StateEventRecord]:
+        """The key's events with sequence > after, ascending."""
+
+    async def after(self, tenant: str, after: int, limit: int) -> list[StateEventRecord]:
+        """Every key's events with sequence > after, ascending."""
+
+    async def heads(self, tenant: str, before: int | None, at_sequence: int | None, at_time: int | None,
+                    limit: int) -> list[StateEventRecord]:
+        """Per key, its newest event within the bounds, when that is an upsert and its sequence is below
+        `before`; by sequence descending."""
+
+    async def by_sequence(self, tenant: str, sequence: int) -> StateEventRecord | None: ...
+
+    async def by_id(self, tenant: str, event_id: str) -> StateEventRecord | None: ...
+
+
+class StateWrites(Protocol):
+    """The state event log inside a mutation (`tx.states`), of the transaction's tenant: append only."""
+
+    def last(self, key: str) -> StateEventRecord | None:
+        """The key's newest event, as this transaction sees it."""
+
+    def append(self, record: StateEventRecord) -> None: ...
+
+
 # the change log
 
 
@@ -163,6 +200,7 @@ class WriteTxn(Protocol):
     now: float  # the store clock's time when this run began
     kv: KVWrites
     leases: LeaseWrites
+    states: StateWrites
 
     def new_revision(self) -> int:
         """Take the tenant's next revision for a change set of this mutation (once per change set)."""
@@ -184,6 +222,7 @@ class Store(Protocol):
     kv: KVReads
     keys: KeyRepository
     leases: LeaseReads
+    states: StateReads
     log: ChangeLog
     tick_seconds: float | None  # how often the change feed polls revisions; None when every commit is local
 

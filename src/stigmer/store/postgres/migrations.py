@@ -100,6 +100,31 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE UNIQUE INDEX leases_by_id ON leases (tenant, id);
         """,
     ),
+    (
+        5,
+        # The append-only state event log (engine/states.py), never compacted. BYTEA, not JSONB: the
+        # documents keep their members in the order received. Keys are indexed by their MD5: a key of
+        # 1024 characters can exceed the largest B-tree entry (2704 bytes).
+        """
+        CREATE TABLE state_events (
+            tenant TEXT COLLATE "C" NOT NULL,
+            sequence BIGINT NOT NULL,
+            id TEXT COLLATE "C" NOT NULL,
+            state_key TEXT COLLATE "C" NOT NULL,
+            agent_id TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            data BYTEA,
+            metadata BYTEA,
+            tags BYTEA NOT NULL,
+            idempotency_key TEXT,
+            created_at BIGINT NOT NULL,
+            state_created_at BIGINT NOT NULL,
+            PRIMARY KEY (tenant, sequence)
+        );
+        CREATE INDEX state_events_by_key ON state_events (tenant, md5(state_key), sequence) INCLUDE (created_at);
+        CREATE UNIQUE INDEX state_events_by_id ON state_events (tenant, id);
+        """,
+    ),
 ]
 
 # pg_advisory_xact_lock key: any constant shared by every replica ("stig" in ASCII).

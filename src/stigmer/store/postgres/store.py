@@ -28,6 +28,7 @@ from .kv import PostgresKV
 from .leases import PostgresLeases
 from .log import PostgresLog
 from .migrations import migrate
+from .states import PostgresStates
 from .writer import Writer, WriteTxnPG
 
 T = TypeVar("T")
@@ -56,6 +57,7 @@ class PostgresStore:
         self.kv = PostgresKV(self)
         self.log = PostgresLog(self)
         self.leases = PostgresLeases(self)
+        self.states = PostgresStates(self)
         self.keys = PostgresKeys(self)
         self._listener: CommitListener | None = None
         self._fault: StorageFault | None = None

@@ -95,6 +95,30 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE UNIQUE INDEX leases_by_id ON leases (tenant, id);
         """,
     ),
+    (
+        5,
+        # The append-only state event log (engine/states.py), never compacted. A rowid table: rows hold
+        # documents of up to megabytes. The key index covers the "newest event of a key" probes.
+        """
+        CREATE TABLE state_events (
+            tenant TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            id TEXT NOT NULL,
+            state_key TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            data BLOB,
+            metadata BLOB,
+            tags BLOB NOT NULL,
+            idempotency_key TEXT,
+            created_at INTEGER NOT NULL,
+            state_created_at INTEGER NOT NULL,
+            PRIMARY KEY (tenant, sequence)
+        );
+        CREATE INDEX state_events_by_key ON state_events (tenant, state_key, sequence, created_at);
+        CREATE UNIQUE INDEX state_events_by_id ON state_events (tenant, id);
+        """,
+    ),
 ]
 
 

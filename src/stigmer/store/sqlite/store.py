@@ -16,6 +16,7 @@ from .keys import SQLiteKeys
 from .kv import SQLiteKV
 from .leases import SQLiteLeases
 from .lock import DataDirLock
+from .states import SQLiteStates
 from .log import SQLiteLog
 from .migrations import migrate
 from .writer import Writer, WriteTxnSQLite
@@ -51,6 +52,7 @@ class SQLiteStore:
         self.kv = SQLiteKV(self)
         self.log = SQLiteLog(self)
         self.leases = SQLiteLeases(self)
+        self.states = SQLiteStates(self)
         self.keys = SQLiteKeys(self)
 
     # life cycle
