@@ -10,6 +10,7 @@ from .engine.changes import ChangeHub
 from .engine.keys import Keys
 from .engine.kv import KV
 from .engine.leases import LeaseLimits, Leases
+from .engine.tokens import Tokens
 from .store.base import Store
 from .support.ratelimit import RateLimiter
 
@@ -24,8 +25,13 @@ class Services:
     keys: Keys
     limiter: RateLimiter
     leases: Leases = None  # type: ignore[assignment]  # built from the others when not given
+    tokens: Tokens = None  # type: ignore[assignment]  # the key engine's (it authenticates them) when not given
 
     def __post_init__(self) -> None:
+        if self.tokens is None:
+            if self.keys.tokens is None:
+                self.keys.tokens = Tokens(self.store.tokens, self.keys.clock)
+            self.tokens = self.keys.tokens
         if self.leases is None:
             s = self.settings
             self.leases = Leases(self.store, self.hub, LeaseLimits(

@@ -59,7 +59,7 @@ def routes(svc: Services) -> list[Route]:
 
     def admin(request: Request) -> Principal:
         p = principal(request)
-        if ADMIN not in p.scopes:
+        if not p.has(ADMIN):
             raise Forbidden("this route needs an admin key", scope=ADMIN)
         return p
 

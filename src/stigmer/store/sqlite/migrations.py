@@ -95,6 +95,30 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE UNIQUE INDEX leases_by_id ON leases (tenant, id);
         """,
     ),
+    (
+        6,
+        # Capability tokens (engine/tokens.py); `lineage` ranges find a token's descendants.
+        """
+        CREATE TABLE capability_tokens (
+            id TEXT PRIMARY KEY,
+            digest BLOB NOT NULL UNIQUE,
+            tenant TEXT NOT NULL,
+            name TEXT NOT NULL,
+            scopes TEXT NOT NULL,
+            prefixes TEXT NOT NULL,
+            parent_id TEXT,
+            lineage TEXT NOT NULL,
+            key_id TEXT,
+            key_prefix TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL,
+            last_used_at REAL,
+            revoked_at REAL
+        ) WITHOUT ROWID;
+        CREATE INDEX capability_tokens_by_lineage ON capability_tokens (tenant, lineage);
+        CREATE INDEX capability_tokens_by_tenant ON capability_tokens (tenant, created_at)
+        """,
+    ),
 ]
 
 

@@ -16,6 +16,7 @@ from .keys import SQLiteKeys
 from .kv import SQLiteKV
 from .leases import SQLiteLeases
 from .lock import DataDirLock
+from .tokens import SQLiteTokens
 from .log import SQLiteLog
 from .migrations import migrate
 from .writer import Writer, WriteTxnSQLite
@@ -52,6 +53,7 @@ class SQLiteStore:
         self.log = SQLiteLog(self)
         self.leases = SQLiteLeases(self)
         self.keys = SQLiteKeys(self)
+        self.tokens = SQLiteTokens(self)
 
     # life cycle
 
