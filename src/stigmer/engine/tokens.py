@@ -11,6 +11,7 @@ with the root key), so a revocation made on any replica refuses the very next re
 
 Who may revoke a token of a tenant: a credential of that tenant holding `admin`, `*` or `keys:write`; the
 open-mode principal; the API key at the root of the token's chain; a token itself or any of its ancestors.
+Any key or token may mint (within itself): delegating what one holds needs no further right.
 """
 
 from __future__ import annotations
@@ -114,9 +115,13 @@ class Tokens:
             raise Forbidden("the parent token was revoked", reason="parent_revoked")
         return CreatedToken(record, secret)
 
-    async def list(self, tenant: str) -> list[TokenRecord]:
-        """The tenant's tokens that are not revoked (expired ones included), oldest first."""
-        return await self.repo.list(tenant)
+    async def list(self, tenant: str, by: Principal | None = None) -> list[TokenRecord]:
+        """The tenant's tokens that are not revoked (expired ones included), oldest first; with `by`, only
+        those it may see (all with keys:read or keys:write; else those it may revoke)."""
+        records = await self.repo.list(tenant)
+        if by is None or by.kind == "open" or by.has("keys:read"):
+            return records
+        return [r for r in records if may_revoke(by, r)]
 
     async def get(self, tenant: str, token_id: str) -> TokenRecord | None:
         return await self.repo.get(tenant, token_id)
