@@ -163,3 +163,18 @@ def test_no_response_contains_a_token_secret_or_digest(c):
     for r in responses:
         blob = r.text + json.dumps(dict(r.headers))
         assert secret not in blob and all(d not in blob for d in digests), r.request.url
+
+
+def test_the_cli_creates_agentstate_keys_with_fine_scopes(tmp_path):
+    from click.testing import CliRunner
+
+    from stigmer.cli import main
+
+    data = str(tmp_path / "data")
+    r = CliRunner().invoke(main, ["keys", "create", "--data-dir", data, "--scope", "state:read,claim:*", "--format",
+                                  "agentstate", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert re.fullmatch(r"as_live_[A-Za-z0-9]{40}", out["secret"]) and out["key"]["scopes"] == ["state:read", "claim:*"]
+    r = CliRunner().invoke(main, ["keys", "create", "--data-dir", data, "--scope", "read", "--format", "other"])
+    assert r.exit_code != 0
