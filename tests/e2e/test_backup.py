@@ -25,6 +25,9 @@ import pytest
 from httpx_sse import connect_sse
 
 from pg_support import ON_POSTGRES, drop_database, new_database, postgres_url
+from stigmer.store.sqlite.migrations import MIGRATIONS
+
+SCHEMA = MIGRATIONS[-1][0]  # the newest schema version (both stores number them alike)
 
 KEYS = 13  # keys per tenant, rewritten over and over so versions climb
 NS = "bk"
@@ -229,7 +232,7 @@ def test_sqlite_backup_while_writing_restores_one_consistent_state(tmp_path, mak
         acks, began, ended, stdout = backup_during_writes(src, tokens, ("--data-dir", str(data)), out)
     finally:
         src.stop()
-    assert stdout.startswith(f"wrote {out}: ") and "schema 4, 2 tenants" in stdout, stdout
+    assert stdout.startswith(f"wrote {out}: ") and f"schema {SCHEMA}, 2 tenants" in stdout, stdout
     assert sorted(p.name for p in out.parent.iterdir()) == [out.name, out.name + ".sha256"]  # no temporary file
     check = subprocess.run(["sha256sum", "-c", out.name + ".sha256"], cwd=out.parent, capture_output=True, text=True)
     assert check.returncode == 0 and check.stdout.strip() == f"{out.name}: OK", check
@@ -393,7 +396,7 @@ def test_postgres_backup_while_writing_restores_one_consistent_state(tmp_path, p
                        "error [in_use]", "stigmer-")
     finally:
         src.stop()
-    assert stdout.startswith(f"wrote {out}: ") and "schema 4, 2 tenants" in stdout, stdout
+    assert stdout.startswith(f"wrote {out}: ") and f"schema {SCHEMA}, 2 tenants" in stdout, stdout
     assert SECRET not in stdout
     restored = stigmer("restore", "--database-url", dst_url, str(out))
     assert "restored" in restored.stdout and SECRET not in restored.stdout + restored.stderr
@@ -415,9 +418,9 @@ def test_postgres_restore_force_replaces_and_damage_is_refused(tmp_path, pg_data
     good = tmp_path / "a.pgdump"
     stigmer("backup", "--database-url", a_url, str(good))
     data = good.read_bytes()
+    mid = (data.rindex(b"CREATE") + len(data)) // 2  # inside the table data, after the schema text (the TOC)
     damaged = {"truncated.pgdump": data[: len(data) // 2],
-               "flipped.pgdump": data[: len(data) // 2] + bytes(b ^ 0x5A for b in data[len(data) // 2:][:64])
-               + data[len(data) // 2 + 64:],
+               "flipped.pgdump": data[:mid] + bytes(b ^ 0x5A for b in data[mid:][:64]) + data[mid + 64:],
                "text.pgdump": b"not an archive\n"}
     for name, content in damaged.items():
         (tmp_path / name).write_bytes(content)
