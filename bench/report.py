@@ -150,6 +150,10 @@ def scenario_rows(res: dict) -> list[tuple[str, ...]]:
         base = g if name == "get" else p
         rows.append((f"key {name.upper()} with an API key", cell(r), cpu(r), "Stigmer, open mode: " + cell(base),
                      cpu(base), ratio(r["rps"], base["rps"])))
+    for name, r in (res.get("stigmer_token") or {}).items():  # token verification
+        base = res["stigmer_keyed"][name]
+        rows.append((f"key {name.upper()} with a capability token", cell(r), cpu(r), "Stigmer, API key: " + cell(base),
+                     cpu(base), ratio(r["rps"], base["rps"])))
     i = st["incr"]
     rows.append(("incr, one hot key", cell(i), cpu(i), "Redis INCR, fsync always: " + cell(rd["incr"]),
                  cpu(rd["incr"]), ratio(i["rps"], rd["incr"]["rps"])))

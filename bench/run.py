@@ -47,11 +47,17 @@ def stigmer_rows(meter: CPUMeter, secs: float) -> dict:
         shutil.rmtree(data, ignore_errors=True)
 
 
-def keyed_rows(meter: CPUMeter, secs: float) -> dict:
+def keyed_rows(meter: CPUMeter, secs: float) -> tuple[dict, dict]:
+    """The key GET and PUT with an API key; then token verification: the key GET with a capability token,
+    on the same server in the same run (a token's row is read on every request, a key's is cached 1 s)."""
     srv, data = serving.start_stigmer("uvicorn", "keyed", {"STIGMER_ADMIN_KEY": BENCH_KEY})
     try:
         preload(srv.port, BENCH_KEY)
-        return {s: run_wrk(meter, srv, s, secs, "stigmer keyed", BENCH_KEY) for s in ("get", "put")}
+        keyed = {s: run_wrk(meter, srv, s, secs, "stigmer keyed", BENCH_KEY) for s in ("get", "put")}
+        minted = json.loads(http(srv.port, "POST", "/v1/tokens", json.dumps(
+            {"name": "bench", "scopes": ["read"], "prefixes": ["bench"]}).encode(), BENCH_KEY))
+        token = {"get": run_wrk(meter, srv, "get", secs, "stigmer token", minted["secret"])}
+        return keyed, token
     finally:
         srv.stop()
         shutil.rmtree(data, ignore_errors=True)
@@ -132,7 +138,7 @@ def main() -> None:
     if want("stigmer"):
         res["stigmer"] = stigmer_rows(meter, secs)
     if want("keyed"):
-        res["stigmer_keyed"] = keyed_rows(meter, secs)
+        res["stigmer_keyed"], res["stigmer_token"] = keyed_rows(meter, secs)
     if want("leases"):
         res["leases"] = lease_rows(meter, secs)
     if want("serving") and serving.available():

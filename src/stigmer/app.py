@@ -16,7 +16,7 @@ from .api.edge import Edge
 from .api.kit import body
 from .api.kit.requestid import RequestIDMiddleware
 from .api.native import admin, docs, kv as native_kv, leases as native_leases, surface as native_surface
-from .api.native import txn as native_txn
+from .api.native import tokens as native_tokens, txn as native_txn
 from .api.native import watch as native_watch
 from .api.native.fastpath import KeyFastPath
 from .config import Settings
@@ -94,6 +94,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         *native_watch.routes(svc),
         *health.routes(svc),
         *admin.routes(svc),
+        *native_tokens.routes(svc),
         *docs.routes(svc),
     ]
     edge = Middleware(Edge, surfaces=surfaces, keys=svc.keys, limiter=svc.limiter,

@@ -11,6 +11,7 @@ from .engine.keys import Keys
 from .engine.kv import KV
 from .engine.leases import LeaseLimits, Leases
 from .engine.states import States
+from .engine.tokens import Tokens
 from .store.base import Store
 from .support.ratelimit import RateLimiter
 
@@ -26,8 +27,13 @@ class Services:
     limiter: RateLimiter
     leases: Leases = None  # type: ignore[assignment]  # built from the others when not given
     states: States = None  # type: ignore[assignment]
+    tokens: Tokens = None  # type: ignore[assignment]  # the key engine's (it authenticates them) when not given
 
     def __post_init__(self) -> None:
+        if self.tokens is None:
+            if self.keys.tokens is None:
+                self.keys.tokens = Tokens(self.store.tokens, self.keys.clock)
+            self.tokens = self.keys.tokens
         if self.leases is None:
             s = self.settings
             self.leases = Leases(self.store, self.hub, LeaseLimits(

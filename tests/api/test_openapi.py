@@ -215,6 +215,13 @@ def access_exchanges(c, limited) -> list[httpx.Response]:
          c.delete("/v1/admin/keys/nope", headers=admin), c.get("/v1/settings", headers=admin)]
     r += [c.get("/v1/kv/oa/a"), c.put("/v1/kv/oa/a", json=1, headers=reader), c.get("/v1/revision", headers=reader)]
     r += [c.get("/v1/watch", params={"index": "0", "wait": "0", "access_token": ADMIN_KEY})]
+    token = c.post("/v1/tokens", json={"name": "t", "scopes": ["read"], "expires_in": 60}, headers=admin)
+    reader = {"Authorization": f"Bearer {c.post('/v1/admin/keys', json={'scopes': ['read']}, headers=admin).json()['secret']}"}
+    r += [token, c.post("/v1/tokens", json={"name": "t", "scopes": ["fly"]}, headers=admin),
+          c.post("/v1/tokens", json={"name": "t", "scopes": ["write"]}, headers=reader),
+          c.get("/v1/tokens", headers=admin), c.delete("/v1/tokens/nope", headers=admin),
+          c.delete(f"/v1/tokens/{token.json()['token']['id']}", headers=reader),
+          c.delete(f"/v1/tokens/{token.json()['token']['id']}", headers=admin)]
     return r + [limited.get("/v1/revision") for _ in range(2)]
 
 
@@ -238,6 +245,7 @@ def test_every_response_is_documented(small_client, make_client):
     assert {200, 404, 409} <= seen["delete /v1/kv/{namespace}/{key}"]
     assert {200, 400, 404, 409} <= seen["post /v1/txn"]
     assert {201, 400, 403} <= seen["post /v1/admin/keys"] and {200, 404} <= seen["delete /v1/admin/keys/{id}"]
+    assert {201, 400, 403} <= seen["post /v1/tokens"] and {200, 403, 404} <= seen["delete /v1/tokens/{id}"]
     assert {200, 401} <= seen["get /v1/whoami"] and 429 in seen["get /v1/revision"]
     assert {201, 400, 409} <= seen["post /v1/leases/{resource}"] and {200, 404} <= seen["get /v1/leases/{resource}"]
     assert {200, 400, 404} <= seen["patch /v1/leases/{resource}"] <= seen["patch /v1/leases/{resource}"]

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..engine.access import Principal
 from ..engine.keys import Keys
+from ..engine.tokens import is_token
 from ..support.ratelimit import Network, RateLimiter, client_ip
 from .kit.errors import Problem
 from .kit.ratelimit import charge
@@ -126,18 +127,23 @@ class Edge:
         scope["state"]["open_mode"] = open_mode
         if not open_mode:
             principal = await self._authenticate(scope, surface, method, origin)
-        elif surface.open_credential is not None and (presented := surface.open_credential(scope)) is not None:
-            principal = await self.keys.authenticate(presented)
-            if principal is None:
-                raise Problem(401, "unauthenticated", "invalid credential", headers={"WWW-Authenticate": "Bearer"})
-        else:
-            principal = surface.open_as()
+        else:  # a capability token is narrower than open mode: always looked up and honoured
+            presented = (surface.open_credential(scope) if surface.open_credential is not None
+                         else next((c for c in surface.credentials(scope) if c and is_token(c)), None))
+            principal = surface.open_as() if presented is None else await self._token(presented)
         raw_path = scope.get("raw_path") or b""
         if surface.checks_path and b"%" in raw_path:
             try:
                 unquote_to_bytes(raw_path.split(b"?", 1)[0]).decode("utf-8")
             except UnicodeDecodeError:
                 raise Problem(400, "invalid_path", "the path is not valid UTF-8 once percent-decoded") from None
+        return principal
+
+    async def _token(self, presented: str) -> Principal:
+        principal = await self.keys.authenticate(presented)
+        if principal is None:
+            raise Problem(401, "unauthenticated", "unknown, revoked or expired capability token",
+                          headers={"WWW-Authenticate": "Bearer"})
         return principal
 
     async def _authenticate(self, scope: Scope, surface: Surface, method: str, origin: str | None) -> Principal | None:

@@ -16,7 +16,10 @@ from .errors import (
     ServerError, StigmerError, TypeMismatchError, ValueTooLargeError, VersionConflictError, UnauthenticatedError,
     ForbiddenError, RateLimitedError, FenceStaleError, LeaseConflictError, LeaseExpiredError,
 )
-from .models import Change, ChangeSet, Compare, Deleted, Entry, HistoryPage, Lease, Op, Page, PollResult, Revision, TxnResult
+from .models import (
+    Change, ChangeSet, Compare, CreatedToken, Deleted, Entry, HistoryPage, Lease, Op, Page, PollResult, Revision, Token,
+    TxnResult,
+)
 
 __all__ = [
     "Client", "AsyncClient", "Retry", "DEFAULT_URL",
@@ -26,6 +29,6 @@ __all__ = [
     "VersionConflictError", "TypeMismatchError", "PatchFailedError", "CompareFailedError",
     "PreconditionFailedError", "ValueTooLargeError", "PayloadTooLargeError", "CompactedError",
     "MethodNotAllowedError", "ServerError", "ConnectionFailedError", "UnauthenticatedError", "ForbiddenError",
-    "RateLimitedError", "Lease", "LeaseConflictError", "LeaseExpiredError", "FenceStaleError",
+    "RateLimitedError", "Lease", "LeaseConflictError", "LeaseExpiredError", "FenceStaleError", "Token", "CreatedToken",
 ]
 from .statevector import BadRequest, Conflict, RateLimited, StateVecError, StateVector, ValueTooLarge  # noqa: E402,F401  statevec protocol client

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
 import asyncio
 from typing import Any, AsyncIterator, Iterable, Mapping
 
 import httpx
 
 from . import _base as b
-from .models import ChangeSet, Compare, Deleted, Entry, HistoryPage, Lease, Op, Page, PollResult, Revision, TxnResult
+from .models import (
+    ChangeSet, Compare, CreatedToken, Deleted, Entry, HistoryPage, Lease, Op, Page, PollResult, Revision, Token, TxnResult,
+)
 
 
 class AsyncClient(b.BaseClient):
@@ -131,6 +134,22 @@ class AsyncClient(b.BaseClient):
     async def get_lease(self, resource: str) -> Lease:
         """The resource's newest lease, active or not (NotFoundError if it never had one)."""
         return await self._call(b.get_lease(resource))
+
+    # capability tokens
+
+    async def mint_token(self, name: str, scopes: Iterable[str], *, prefixes: Iterable[str] | None = None,
+                   expires_in: float | None = None, expires_at: datetime.datetime | float | None = None) -> CreatedToken:
+        """Mint a capability token within this client's credential (a child of it when that is a token);
+        the secret is in the result only. Prefixes and expiry left out are inherited (docs/tokens.md)."""
+        return await self._call(b.mint_token(name, scopes, prefixes, expires_in, expires_at))
+
+    async def list_tokens(self) -> list[Token]:
+        """The tenant's tokens that are not revoked (those this credential may see), oldest first."""
+        return await self._call(b.list_tokens())
+
+    async def revoke_token(self, token_id: str) -> Token:
+        """Revoke a token and every token minted from it, at once (idempotent)."""
+        return await self._call(b.revoke_token(token_id))
 
     # changes
 

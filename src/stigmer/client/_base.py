@@ -18,7 +18,8 @@ import msgspec
 
 from . import errors
 from .models import (
-    UNSET, ChangeSet, Compare, Deleted, Entry, HistoryPage, Lease, Op, Page, PollResult, Revision, TxnResult,
+    UNSET, ChangeSet, Compare, CreatedToken, Deleted, Entry, HistoryPage, Lease, Op, Page, PollResult, Revision, Token,
+    TxnResult,
 )
 
 DEFAULT_URL = "http://127.0.0.1:7474"
@@ -280,6 +281,38 @@ def release_lease(resource: str, lease_id: str | None, fencing_token: int | None
 
 def get_lease(resource: str) -> Call:
     return Call("GET", lease_path(resource), _model(Lease), idempotent=True)
+
+
+# ---- capability tokens ------------------------------------------------------------------------------
+
+
+class _TokenEnvelope(msgspec.Struct):
+    token: Token
+
+
+class _Tokens(msgspec.Struct):
+    tokens: list[Token]
+
+
+def mint_token(name: str, scopes: Iterable[str], prefixes: Iterable[str] | None, expires_in: float | None,
+               expires_at: Any) -> Call:
+    body: dict[str, Any] = {"name": name, "scopes": list(scopes)}
+    if prefixes:
+        body["prefixes"] = list(prefixes)
+    if expires_in is not None:
+        body["expires_in"] = int(expires_in)
+    if expires_at is not None:  # a datetime (sent as RFC 3339) or seconds since the epoch
+        body["expires_at"] = expires_at.isoformat() if hasattr(expires_at, "isoformat") else expires_at
+    return Call("POST", "/v1/tokens", _model(CreatedToken), content=_json(body))
+
+
+def list_tokens() -> Call:
+    return Call("GET", "/v1/tokens", lambda r: _model(_Tokens)(r).tokens, idempotent=True)
+
+
+def revoke_token(token_id: str) -> Call:
+    return Call("DELETE", "/v1/tokens/" + quote(token_id, safe=""), lambda r: _model(_TokenEnvelope)(r).token,
+                idempotent=True)
 
 
 def revision() -> Call:

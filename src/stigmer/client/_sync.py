@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
 import time
 from typing import Any, Iterable, Iterator, Mapping
 
 import httpx
 
 from . import _base as b
-from .models import ChangeSet, Compare, Deleted, Entry, HistoryPage, Lease, Op, Page, PollResult, Revision, TxnResult
+from .models import (
+    ChangeSet, Compare, CreatedToken, Deleted, Entry, HistoryPage, Lease, Op, Page, PollResult, Revision, Token, TxnResult,
+)
 
 
 class Client(b.BaseClient):
@@ -136,6 +139,22 @@ class Client(b.BaseClient):
     def get_lease(self, resource: str) -> Lease:
         """The resource's newest lease, active or not (NotFoundError if it never had one)."""
         return self._call(b.get_lease(resource))
+
+    # capability tokens
+
+    def mint_token(self, name: str, scopes: Iterable[str], *, prefixes: Iterable[str] | None = None,
+                   expires_in: float | None = None, expires_at: datetime.datetime | float | None = None) -> CreatedToken:
+        """Mint a capability token within this client's credential (a child of it when that is a token);
+        the secret is in the result only. Prefixes and expiry left out are inherited (docs/tokens.md)."""
+        return self._call(b.mint_token(name, scopes, prefixes, expires_in, expires_at))
+
+    def list_tokens(self) -> list[Token]:
+        """The tenant's tokens that are not revoked (those this credential may see), oldest first."""
+        return self._call(b.list_tokens())
+
+    def revoke_token(self, token_id: str) -> Token:
+        """Revoke a token and every token minted from it, at once (idempotent)."""
+        return self._call(b.revoke_token(token_id))
 
     # changes
 

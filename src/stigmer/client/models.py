@@ -43,6 +43,32 @@ class Lease(msgspec.Struct, frozen=True):
     released_at: datetime.datetime | None = None
 
 
+class Token(msgspec.Struct, frozen=True):
+    """A capability token as the server shows it (never its secret). `active` is False once revoked; an
+    expired token stays active in this sense and is refused all the same."""
+
+    id: str
+    tenant: str
+    name: str
+    key_prefix: str
+    scopes: list[str]
+    prefixes: list[str]
+    parent_id: str | None
+    key_id: str | None
+    created_at: datetime.datetime
+    expires_at: datetime.datetime | None
+    last_used_at: datetime.datetime | None
+    revoked_at: datetime.datetime | None
+    active: bool
+
+
+class CreatedToken(msgspec.Struct, frozen=True):
+    """A freshly minted token and its secret (`as_cap_…`), shown only this once."""
+
+    token: Token
+    secret: str
+
+
 class Deleted(msgspec.Struct, frozen=True):
     """What a delete returns: the revision of the delete and the version the key had."""
 

@@ -85,6 +85,30 @@ class KeyRecord(msgspec.Struct, frozen=True):
     revoked_at: float | None = None
 
 
+class TokenRecord(msgspec.Struct, frozen=True):
+    """A stored capability token (engine/tokens.py): only the SHA-256 digest of the secret is kept.
+    `lineage` is the path of ids from the root token to this one, each followed by "/"; a token's
+    descendants are the rows whose lineage starts with its own."""
+
+    id: str
+    digest: bytes
+    tenant: str
+    name: str
+    scopes: tuple[str, ...]
+    prefixes: tuple[str, ...]  # "namespace" or "namespace/key-prefix"; empty = every namespace
+    parent_id: str | None
+    lineage: str
+    key_id: str | None  # the API key at the root of the chain; None when minted in open mode
+    key_prefix: str  # the first 12 characters of the secret, to recognise it
+    created_at: float
+    expires_at: float | None = None
+    last_used_at: float | None = None
+    revoked_at: float | None = None
+
+    def ancestors(self) -> list[str]:
+        return self.lineage.split("/")[:-2]
+
+
 class ChangeSet:
     """All changes of one revision (that a watcher's filter matches).
 

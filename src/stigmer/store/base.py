@@ -38,13 +38,13 @@ from typing import Any, Callable, Iterable, Protocol, TypeVar
 
 from ..clock import Clock
 from ..engine.types import (Change, ChangeFilter, Entry, KeyRecord, LeaseRecord, RevisionInfo, StateEventRecord,
-                            StorageFault)
+                            StorageFault, TokenRecord)
 
 T = TypeVar("T")
 
 __all__ = ["Change", "ChangeFilter", "ChangeLog", "CommitListener", "Entry", "KVReads", "KVWrites",
            "KeyRecord", "KeyRepository", "LeaseReads", "LeaseRecord", "LeaseWrites", "RevisionInfo", "StateEventRecord", "StateReads", "StateWrites", "StorageFault", "Store",
-           "WriteTxn"]
+           "TokenRecord", "TokenRepository", "WriteTxn"]
 
 
 # key/value
@@ -190,6 +190,33 @@ class KeyRepository(Protocol):
     async def tenants(self) -> list[str]: ...
 
 
+# capability tokens
+
+
+class TokenRepository(Protocol):
+    """Capability tokens (`store.tokens`), read from the database on every call: a revocation made by any
+    replica is seen by the next read of every other."""
+
+    async def by_digest(self, digest: bytes) -> tuple[TokenRecord, bool] | None:
+        """The token and whether its root API key is revoked (False when it has none), in one statement."""
+
+    async def get(self, tenant: str, token_id: str) -> TokenRecord | None: ...
+
+    async def list(self, tenant: str) -> list[TokenRecord]:
+        """The tenant's tokens that are not revoked, oldest first."""
+
+    async def create(self, record: TokenRecord) -> bool:
+        """Store a token unless one of its ancestors (`record.ancestors()`) is missing or revoked (False).
+        Serialised against `revoke`, so a child minted while its parent is revoked is refused or revoked."""
+
+    async def revoke(self, tenant: str, token_id: str, now: float) -> TokenRecord | None:
+        """Revoke a token and every descendant in one statement (idempotent: an earlier revocation time
+        stays); the token as it now is, or None if the tenant has no such token."""
+
+    async def touch(self, token_ids: list[str], now: float) -> None:
+        """Record that these tokens were just used."""
+
+
 # the write unit
 
 
@@ -221,6 +248,7 @@ class Store(Protocol):
     clock: Clock
     kv: KVReads
     keys: KeyRepository
+    tokens: TokenRepository
     leases: LeaseReads
     states: StateReads
     log: ChangeLog

@@ -122,7 +122,31 @@ MIGRATIONS: list[tuple[int, str]] = [
             PRIMARY KEY (tenant, sequence)
         );
         CREATE INDEX state_events_by_key ON state_events (tenant, md5(state_key), sequence) INCLUDE (created_at);
-        CREATE UNIQUE INDEX state_events_by_id ON state_events (tenant, id);
+        CREATE UNIQUE INDEX state_events_by_id ON state_events (tenant, id)
+        """,
+    ),
+    (
+        6,
+        # Capability tokens (engine/tokens.py); `lineage` ranges find a token's descendants.
+        """
+        CREATE TABLE capability_tokens (
+            id TEXT COLLATE "C" PRIMARY KEY,
+            digest BYTEA NOT NULL UNIQUE,
+            tenant TEXT COLLATE "C" NOT NULL,
+            name TEXT NOT NULL,
+            scopes TEXT[] NOT NULL,
+            prefixes TEXT[] NOT NULL,
+            parent_id TEXT COLLATE "C",
+            lineage TEXT COLLATE "C" NOT NULL,
+            key_id TEXT,
+            key_prefix TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION,
+            last_used_at DOUBLE PRECISION,
+            revoked_at DOUBLE PRECISION
+        );
+        CREATE INDEX capability_tokens_by_lineage ON capability_tokens (tenant, lineage);
+        CREATE INDEX capability_tokens_by_tenant ON capability_tokens (tenant, created_at);
         """,
     ),
 ]

@@ -26,6 +26,7 @@ from .faults import storage_error, unavailable
 from .keys import PostgresKeys
 from .kv import PostgresKV
 from .leases import PostgresLeases
+from .tokens import PostgresTokens
 from .log import PostgresLog
 from .migrations import migrate
 from .states import PostgresStates
@@ -59,6 +60,7 @@ class PostgresStore:
         self.leases = PostgresLeases(self)
         self.states = PostgresStates(self)
         self.keys = PostgresKeys(self)
+        self.tokens = PostgresTokens(self)
         self._listener: CommitListener | None = None
         self._fault: StorageFault | None = None
         self._fault_lock = threading.Lock()

@@ -116,7 +116,31 @@ MIGRATIONS: list[tuple[int, str]] = [
             PRIMARY KEY (tenant, sequence)
         );
         CREATE INDEX state_events_by_key ON state_events (tenant, state_key, sequence, created_at);
-        CREATE UNIQUE INDEX state_events_by_id ON state_events (tenant, id);
+        CREATE UNIQUE INDEX state_events_by_id ON state_events (tenant, id)
+        """,
+    ),
+    (
+        6,
+        # Capability tokens (engine/tokens.py); `lineage` ranges find a token's descendants.
+        """
+        CREATE TABLE capability_tokens (
+            id TEXT PRIMARY KEY,
+            digest BLOB NOT NULL UNIQUE,
+            tenant TEXT NOT NULL,
+            name TEXT NOT NULL,
+            scopes TEXT NOT NULL,
+            prefixes TEXT NOT NULL,
+            parent_id TEXT,
+            lineage TEXT NOT NULL,
+            key_id TEXT,
+            key_prefix TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL,
+            last_used_at REAL,
+            revoked_at REAL
+        ) WITHOUT ROWID;
+        CREATE INDEX capability_tokens_by_lineage ON capability_tokens (tenant, lineage);
+        CREATE INDEX capability_tokens_by_tenant ON capability_tokens (tenant, created_at)
         """,
     ),
 ]

@@ -17,6 +17,7 @@ from .kv import SQLiteKV
 from .leases import SQLiteLeases
 from .lock import DataDirLock
 from .states import SQLiteStates
+from .tokens import SQLiteTokens
 from .log import SQLiteLog
 from .migrations import migrate
 from .writer import Writer, WriteTxnSQLite
@@ -54,6 +55,7 @@ class SQLiteStore:
         self.leases = SQLiteLeases(self)
         self.states = SQLiteStates(self)
         self.keys = SQLiteKeys(self)
+        self.tokens = SQLiteTokens(self)
 
     # life cycle
 
