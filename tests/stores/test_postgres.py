@@ -407,7 +407,8 @@ async def test_migrations_are_idempotent_and_safe_when_replicas_start_together(u
             cur = await conn.execute("SELECT version FROM schema_migrations ORDER BY version")
             assert [r[0] for r in await cur.fetchall()] == [v for v, _ in MIGRATIONS]
             cur = await conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s", (schema,))
-            assert (await cur.fetchone())[0] == 8  # one table per capability (leases: migration 4)
+            # one table per capability (leases: migration 4), three for claims (migration 7)
+            assert (await cur.fetchone())[0] == 11
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
