@@ -245,7 +245,7 @@ async def test_tenants_are_isolated(claims):
 async def test_verify_of_an_unknown_or_vanished_claim_is_not_found(claims, store):
     with pytest.raises(NotFound) as e:
         await claims.verify(T, "no-such-claim")
-    assert e.value.message == "Claim not found"
+    assert e.value.message == "claim not found"
     with pytest.raises(NotFound):
         await claims.runs(T, "no-such-claim", limit=10)
     c = await make(claims)

@@ -330,7 +330,7 @@ def create_in(tx: WriteTxn, claim: Claim) -> Outcome:
 def verify_in(tx: WriteTxn, claim_id: str, run_id: str, status: str, results: list[Result]) -> Outcome:
     current = tx.claims.get(claim_id)
     if current is None:
-        raise NotFound("Claim not found", claim_id=claim_id)
+        raise NotFound("claim not found", claim_id=claim_id)
     # Strictly after the claim's previous change: the newest run is always the one that set the status.
     at = max(ms(tx.now), current.updated_at + 1)
     run = Run(run_id, claim_id, status, results, at)
@@ -367,10 +367,11 @@ class Claims:
                      evidence: list[EvidenceInput]) -> Claim:
         return (await self.create_outcome(tenant, subject_type, subject_id, statement, evidence)).claim
 
-    async def verify_outcome(self, tenant: str, claim_id: str) -> Outcome:
-        claim = await self.get(tenant, claim_id)
+    async def verify_outcome(self, tenant: str, claim_id: str, found: Claim | None = None) -> Outcome:
+        """`found`: the claim as the caller just read it (its evidence never changes), to spare a read."""
+        claim = found if found is not None and found.id == claim_id else await self.get(tenant, claim_id)
         if claim is None:
-            raise NotFound("Claim not found", claim_id=claim_id)
+            raise NotFound("claim not found", claim_id=claim_id)
         results = [Result(e.id, e.kind, e.source, *(await self._check(tenant, e))) for e in claim.evidence]
         status = "verified" if results and all(r.passed for r in results) else "failed"
         run_id = new_id()
@@ -414,6 +415,6 @@ class Claims:
         """Every run of the claim by (created_at, id) in `order`; NotFound if there is no such claim."""
         limit, order, cursor = _limit(limit), _order(order), _cursor(cursor)
         if not isinstance(claim_id, str) or not claim_id or not await self.store.claims.exists(tenant, claim_id):
-            raise NotFound("Claim not found", claim_id=claim_id)
+            raise NotFound("claim not found", claim_id=claim_id)
         rows = await self.store.claims.runs(tenant, claim_id, limit + 1, cursor, order)
         return rows[:limit], ((rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None)
