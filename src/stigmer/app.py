@@ -16,7 +16,7 @@ from .api.edge import Edge
 from .api.kit import body
 from .api.kit.requestid import RequestIDMiddleware
 from .api.native import admin, docs, kv as native_kv, leases as native_leases, surface as native_surface
-from .api.native import tokens as native_tokens, txn as native_txn
+from .api.native import claims as native_claims, tokens as native_tokens, txn as native_txn
 from .api.native import watch as native_watch
 from .api.native.fastpath import KeyFastPath
 from .config import Settings
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         *native_kv.routes(svc),
         *native_txn.routes(svc),
         *native_leases.routes(svc),
+        *native_claims.routes(svc),
         *native_watch.routes(svc),
         *health.routes(svc),
         *admin.routes(svc),

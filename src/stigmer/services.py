@@ -7,6 +7,7 @@ import dataclasses
 from .clock import Clock
 from .config import Settings
 from .engine.changes import ChangeHub
+from .engine.claims import Claims
 from .engine.keys import Keys
 from .engine.kv import KV
 from .engine.leases import LeaseLimits, Leases
@@ -28,6 +29,7 @@ class Services:
     leases: Leases = None  # type: ignore[assignment]  # built from the others when not given
     states: States = None  # type: ignore[assignment]
     tokens: Tokens = None  # type: ignore[assignment]  # the key engine's (it authenticates them) when not given
+    claims: Claims = None  # type: ignore[assignment]  # built from the others when not given; set `claims.events`
 
     def __post_init__(self) -> None:
         if self.tokens is None:
@@ -40,3 +42,5 @@ class Services:
                 s.lease_default_ttl_seconds, s.lease_max_ttl_seconds, s.lease_max_wait_seconds), self.kv.limits)
         if self.states is None:
             self.states = States(self.store, self.hub)
+        if self.claims is None:
+            self.claims = Claims(self.store, self.kv)

@@ -20,6 +20,7 @@ from .models import (
     Change, ChangeSet, Compare, CreatedToken, Deleted, Entry, HistoryPage, Lease, Op, Page, PollResult, Revision, Token,
     TxnResult,
 )
+from .models import Claim, ClaimPage, ClaimResult, ClaimRun, ClaimRunPage, Evidence
 
 __all__ = [
     "Client", "AsyncClient", "Retry", "DEFAULT_URL",
@@ -30,5 +31,6 @@ __all__ = [
     "PreconditionFailedError", "ValueTooLargeError", "PayloadTooLargeError", "CompactedError",
     "MethodNotAllowedError", "ServerError", "ConnectionFailedError", "UnauthenticatedError", "ForbiddenError",
     "RateLimitedError", "Lease", "LeaseConflictError", "LeaseExpiredError", "FenceStaleError", "Token", "CreatedToken",
+    "Claim", "ClaimPage", "ClaimResult", "ClaimRun", "ClaimRunPage", "Evidence",
 ]
 from .statevector import BadRequest, Conflict, RateLimited, StateVecError, StateVector, ValueTooLarge  # noqa: E402,F401  statevec protocol client

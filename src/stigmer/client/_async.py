@@ -10,7 +10,8 @@ import httpx
 
 from . import _base as b
 from .models import (
-    ChangeSet, Compare, CreatedToken, Deleted, Entry, HistoryPage, Lease, Op, Page, PollResult, Revision, Token, TxnResult,
+    ChangeSet, Claim, ClaimPage, ClaimRun, ClaimRunPage, Compare, CreatedToken, Deleted, Entry, HistoryPage, Lease,
+    Op, Page, PollResult, Revision, Token, TxnResult
 )
 
 
@@ -150,6 +151,30 @@ class AsyncClient(b.BaseClient):
     async def revoke_token(self, token_id: str) -> Token:
         """Revoke a token and every token minted from it, at once (idempotent)."""
         return await self._call(b.revoke_token(token_id))
+    # claims
+
+    async def create_claim(self, subject_type: str, subject_id: str, statement: str,
+                     evidence: Iterable[Mapping[str, Any]]) -> Claim:
+        """A claim with 1-50 evidence items (dicts: `kind` and its members, docs/claims.md); status pending."""
+        return await self._call(b.create_claim(subject_type, subject_id, statement, evidence))
+
+    async def get_claim(self, claim_id: str) -> Claim:
+        """The claim and its evidence (NotFoundError if there is none)."""
+        return await self._call(b.get_claim(claim_id))
+
+    async def list_claims(self, *, limit: int | None = None, cursor: str | None = None, order: str | None = None,
+                    subject_type: str | None = None, subject_id: str | None = None) -> ClaimPage:
+        """Claims without evidence by (created_at, id), newest first unless `order="asc"`."""
+        return await self._call(b.list_claims(limit, cursor, order, subject_type, subject_id))
+
+    async def verify_claim(self, claim_id: str) -> ClaimRun:
+        """Check every evidence item now; the run is kept and the claim takes its status."""
+        return await self._call(b.verify_claim(claim_id))
+
+    async def claim_runs(self, claim_id: str, *, limit: int | None = None, cursor: str | None = None,
+                   order: str | None = None) -> ClaimRunPage:
+        """Every verification run of the claim, newest first unless `order="asc"`."""
+        return await self._call(b.claim_runs(claim_id, limit, cursor, order))
 
     # changes
 

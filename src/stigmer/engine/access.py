@@ -23,6 +23,7 @@ from .errors import Forbidden, InvalidArgument
 from .kv import KV, Compare, Deleted, Limits, Op, TxnResult
 from .leases import LEASES, LeaseOutcome, LeaseRecord, Leases
 from .states import STATES
+from .claims import CLAIMS, Claim, Claims, Cursor, EvidenceInput, Outcome as ClaimOutcome, Run
 
 READ, WRITE, WATCH, ADMIN = "read", "write", "watch", "admin"
 SCOPES = (READ, WRITE, WATCH, ADMIN)  # the native scopes
@@ -163,6 +164,8 @@ def check(p: Principal, scope: str, namespace: str, key: str | None = None, pref
         raise _deny("lease data is written only through /v1/leases", namespace=namespace)
     if namespace == STATES and scope == WRITE:
         raise _deny("states are written only through /api/v1/states", namespace=namespace)
+    if namespace == CLAIMS and scope == WRITE:
+        raise _deny("claim data is written only through /v1/claims", namespace=namespace)
     if namespace == STATEVEC:
         if scope == WRITE and p.kind != "statevec":
             raise _deny("statevec data is written only through /v with its secret", namespace=namespace)
@@ -266,14 +269,59 @@ class GuardedLeases:
         return await self.leases.release(self.p.tenant, resource, lease_id=lease_id, token=token)
 
 
-# PROVISIONAL (the tokens branch brings the full scope model): AgentState's fine scopes.
-_IMPLIED = {READ: ("state:read", "claim:read", "conversations:read", "analytics:read"),
-            WRITE: ("state:write", "lease:write", "claim:write", "conversations:write"),
-            WATCH: ("state:watch",)}
+def check_claim(p: Principal, scope: str, claim_id: str = "") -> None:
+    """A claim is checked as the key `_claims/<id>` (a claim not made yet, or every claim, as the whole
+    namespace), without the reserved namespace's write rule: this is the route that writes it."""
+    require(p, scope)
+    if not p.covers(CLAIMS, claim_id if isinstance(claim_id, str) else ""):
+        raise _deny("this credential is not allowed on claims", namespace=CLAIMS)
 
 
-def allows(p: Principal, scope: str) -> bool:
-    s = p.scopes
-    if scope in s or "*" in s or ADMIN in s or scope.split(":", 1)[0] + ":*" in s:
-        return True
-    return any(scope in _IMPLIED.get(native, ()) for native in s)
+def check_evidence_reads(p: Principal, items: Iterable[Any]) -> None:
+    """What verifying evidence reads, the credential must read: the key of a key_value item, and (state
+    events being tenant-wide) the whole tenant for a state_event item."""
+    for e in items:
+        if e.kind == "key_value":
+            namespace, key = (e.namespace, e.key) if isinstance(e, EvidenceInput) else e.key_ref()
+            if isinstance(namespace, str) and isinstance(key, str):
+                check(p, READ, namespace, key)
+        elif e.kind == "state_event" and p.grants is not None:
+            raise _deny("state_event evidence needs a credential not limited to prefixes", namespace=CLAIMS)
+
+
+class GuardedClaims:
+    """The claim engine seen through one principal: write to create and verify, read to look. Verifying
+    also needs the read rights on what the evidence reads (its result tells whether a value matched)."""
+
+    __slots__ = ("claims", "p")
+
+    def __init__(self, claims: Claims, principal: Principal):
+        self.claims = claims
+        self.p = principal
+
+    async def create(self, subject_type: str, subject_id: str, statement: str,
+                     evidence: list[EvidenceInput]) -> ClaimOutcome:
+        check_claim(self.p, WRITE)
+        check_evidence_reads(self.p, evidence if isinstance(evidence, list) else ())
+        return await self.claims.create_outcome(self.p.tenant, subject_type, subject_id, statement, evidence)
+
+    async def get(self, claim_id: str) -> Claim | None:
+        check_claim(self.p, READ, claim_id)
+        return await self.claims.get(self.p.tenant, claim_id)
+
+    async def list(self, *, limit: int, cursor: Cursor | None, order: str, subject_type: str | None = None,
+                   subject_id: str | None = None) -> tuple[list[Claim], Cursor | None]:
+        check_claim(self.p, READ)
+        return await self.claims.list(self.p.tenant, limit=limit, cursor=cursor, order=order,
+                                      subject_type=subject_type, subject_id=subject_id)
+
+    async def verify(self, claim_id: str) -> ClaimOutcome:
+        check_claim(self.p, WRITE, claim_id)
+        claim = await self.claims.get(self.p.tenant, claim_id)
+        if claim is not None:  # evidence never changes: what is checked here is what verify reads
+            check_evidence_reads(self.p, claim.evidence)
+        return await self.claims.verify_outcome(self.p.tenant, claim_id, claim)
+
+    async def runs(self, claim_id: str, *, limit: int, cursor: Cursor | None, order: str) -> tuple[list[Run], Cursor | None]:
+        check_claim(self.p, READ, claim_id)
+        return await self.claims.runs(self.p.tenant, claim_id, limit=limit, cursor=cursor, order=order)

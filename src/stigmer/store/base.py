@@ -34,15 +34,18 @@ and one module per store; the write unit and the rules above do not change.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, TypeVar
 
 from ..clock import Clock
 from ..engine.types import (Change, ChangeFilter, Entry, KeyRecord, LeaseRecord, RevisionInfo, StateEventRecord,
                             StorageFault, TokenRecord)
 
+if TYPE_CHECKING:
+    from ..engine.claims import Claim, Cursor, Run
+
 T = TypeVar("T")
 
-__all__ = ["Change", "ChangeFilter", "ChangeLog", "CommitListener", "Entry", "KVReads", "KVWrites",
+__all__ = ["Change", "ChangeFilter", "ChangeLog", "ClaimReads", "ClaimWrites", "CommitListener", "Entry", "KVReads", "KVWrites",
            "KeyRecord", "KeyRepository", "LeaseReads", "LeaseRecord", "LeaseWrites", "RevisionInfo", "StateEventRecord", "StateReads", "StateWrites", "StorageFault", "Store",
            "TokenRecord", "TokenRepository", "WriteTxn"]
 
@@ -142,6 +145,37 @@ class StateWrites(Protocol):
         """The key's newest event, as this transaction sees it."""
 
     def append(self, record: StateEventRecord) -> None: ...
+# claims
+
+
+class ClaimReads(Protocol):
+    """Reads of claims, their evidence and their verification runs (`store.claims`)."""
+
+    async def get(self, tenant: str, claim_id: str) -> "Claim | None":
+        """The claim with its evidence in input order."""
+
+    async def exists(self, tenant: str, claim_id: str) -> bool: ...
+
+    async def list(self, tenant: str, limit: int, cursor: "Cursor | None", order: str, subject_type: str | None,
+                   subject_id: str | None) -> "list[Claim]":
+        """Up to `limit` claims (without evidence) matching the filters, by (created_at, id) ascending or
+        descending (`order`), strictly after `cursor` in that order."""
+
+    async def runs(self, tenant: str, claim_id: str, limit: int, cursor: "Cursor | None", order: str) -> "list[Run]":
+        """Up to `limit` runs of one claim, by (created_at, id) in `order`, strictly after `cursor`."""
+
+
+class ClaimWrites(Protocol):
+    """Claims inside a mutation (`tx.claims`), of the transaction's tenant."""
+
+    def get(self, claim_id: str) -> "Claim | None":
+        """The claim without its evidence."""
+
+    def insert(self, claim: "Claim") -> None:
+        """A new claim and all its evidence (up to 50 items)."""
+
+    def add_run(self, run: "Run") -> None:
+        """Store a run and make its claim's status and updated_at the run's."""
 
 
 # the change log
@@ -228,6 +262,7 @@ class WriteTxn(Protocol):
     kv: KVWrites
     leases: LeaseWrites
     states: StateWrites
+    claims: ClaimWrites
 
     def new_revision(self) -> int:
         """Take the tenant's next revision for a change set of this mutation (once per change set)."""
@@ -251,6 +286,7 @@ class Store(Protocol):
     tokens: TokenRepository
     leases: LeaseReads
     states: StateReads
+    claims: ClaimReads
     log: ChangeLog
     tick_seconds: float | None  # how often the change feed polls revisions; None when every commit is local
 

@@ -12,7 +12,7 @@ from starlette.responses import Response, StreamingResponse
 
 from ...engine import jsonpath
 from ...engine.leases import LeaseOutcome
-from ...engine.states import STATES, State, StateEvent, StateQuery, lease_resource
+from ...engine.states import STATES, StateEvent, StateQuery, lease_resource
 from ...services import Services
 from ..http import encode
 from ..kit import sse

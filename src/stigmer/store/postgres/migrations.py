@@ -146,7 +146,53 @@ MIGRATIONS: list[tuple[int, str]] = [
             revoked_at DOUBLE PRECISION
         );
         CREATE INDEX capability_tokens_by_lineage ON capability_tokens (tenant, lineage);
-        CREATE INDEX capability_tokens_by_tenant ON capability_tokens (tenant, created_at);
+        CREATE INDEX capability_tokens_by_tenant ON capability_tokens (tenant, created_at)
+        """,
+    ),
+    (
+        7,
+        # Claims, their evidence (input order = pos) and every verification run (docs/claims.md). Times are
+        # integer milliseconds; JSON columns are text as received (member order kept; jsonb would not),
+        # NULL = absent.
+        """
+        CREATE TABLE claims (
+            tenant TEXT COLLATE "C" NOT NULL,
+            id TEXT COLLATE "C" NOT NULL,
+            subject_type TEXT COLLATE "C" NOT NULL,
+            subject_id TEXT COLLATE "C" NOT NULL,
+            statement TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            PRIMARY KEY (tenant, id)
+        );
+        CREATE INDEX claims_by_time ON claims (tenant, created_at, id);
+        CREATE INDEX claims_by_subject ON claims (tenant, subject_type, subject_id, created_at, id);
+
+        CREATE TABLE claim_evidence (
+            tenant TEXT COLLATE "C" NOT NULL,
+            claim_id TEXT COLLATE "C" NOT NULL,
+            pos INTEGER NOT NULL,
+            id TEXT COLLATE "C" NOT NULL,
+            kind TEXT NOT NULL,
+            source TEXT NOT NULL,
+            data TEXT,
+            hash TEXT,
+            json_path TEXT,
+            expected_value TEXT,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (tenant, claim_id, pos)
+        );
+
+        CREATE TABLE claim_runs (
+            tenant TEXT COLLATE "C" NOT NULL,
+            claim_id TEXT COLLATE "C" NOT NULL,
+            created_at BIGINT NOT NULL,
+            id TEXT COLLATE "C" NOT NULL,
+            status TEXT NOT NULL,
+            results TEXT NOT NULL,
+            PRIMARY KEY (tenant, claim_id, created_at, id)
+        );
         """,
     ),
 ]

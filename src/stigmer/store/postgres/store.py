@@ -21,6 +21,7 @@ from ...clock import Clock, SystemClock
 from ...engine.errors import EngineError
 from ..base import Change, CommitListener, StorageFault
 from ..dsn import mask_url
+from .claims import PostgresClaims
 from .doorbell import Doorbell
 from .faults import storage_error, unavailable
 from .keys import PostgresKeys
@@ -59,6 +60,7 @@ class PostgresStore:
         self.log = PostgresLog(self)
         self.leases = PostgresLeases(self)
         self.states = PostgresStates(self)
+        self.claims = PostgresClaims(self)
         self.keys = PostgresKeys(self)
         self.tokens = PostgresTokens(self)
         self._listener: CommitListener | None = None

@@ -36,6 +36,7 @@ from ...engine.errors import EngineError
 from ..base import Change, Entry
 from ..groups import take_group
 from .faults import is_retryable, storage_error, unavailable
+from .claims import ClaimWritesPG
 from .leases import LeaseWritesPG
 from .states import StateWritesPG
 
@@ -122,6 +123,10 @@ class WriteTxnPG:
         self.dirty = False  # sent a writing statement (something to undo)
         self._savepoints = savepoints
         self._in_savepoint = False
+
+    @property
+    def claims(self) -> ClaimWritesPG:  # made on use: most mutations never touch a claim
+        return ClaimWritesPG(self)
 
     def new_revision(self) -> int:
         self.rev += 1

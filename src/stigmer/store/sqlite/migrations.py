@@ -143,6 +143,51 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX capability_tokens_by_tenant ON capability_tokens (tenant, created_at)
         """,
     ),
+    (
+        7,
+        # Claims, their evidence (input order = pos) and every verification run (docs/claims.md). Times are
+        # integer milliseconds; JSON columns are text as received (member order kept), NULL = absent.
+        """
+        CREATE TABLE claims (
+            tenant TEXT NOT NULL,
+            id TEXT NOT NULL,
+            subject_type TEXT NOT NULL,
+            subject_id TEXT NOT NULL,
+            statement TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (tenant, id)
+        ) WITHOUT ROWID;
+        CREATE INDEX claims_by_time ON claims (tenant, created_at, id);
+        CREATE INDEX claims_by_subject ON claims (tenant, subject_type, subject_id, created_at, id);
+
+        CREATE TABLE claim_evidence (
+            tenant TEXT NOT NULL,
+            claim_id TEXT NOT NULL,
+            pos INTEGER NOT NULL,
+            id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            source TEXT NOT NULL,
+            data TEXT,
+            hash TEXT,
+            json_path TEXT,
+            expected_value TEXT,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (tenant, claim_id, pos)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE claim_runs (
+            tenant TEXT NOT NULL,
+            claim_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            results TEXT NOT NULL,
+            PRIMARY KEY (tenant, claim_id, created_at, id)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 

@@ -11,6 +11,7 @@ from typing import Any, Callable, TypeVar
 
 from ...clock import Clock, SystemClock
 from ..base import CommitListener, StorageFault
+from .claims import SQLiteClaims
 from .faults import storage_error
 from .keys import SQLiteKeys
 from .kv import SQLiteKV
@@ -54,6 +55,7 @@ class SQLiteStore:
         self.log = SQLiteLog(self)
         self.leases = SQLiteLeases(self)
         self.states = SQLiteStates(self)
+        self.claims = SQLiteClaims(self)
         self.keys = SQLiteKeys(self)
         self.tokens = SQLiteTokens(self)
 

@@ -30,6 +30,7 @@ from ..groups import take_group
 from .faults import storage_error
 from .cache import CacheKey, EntryCache
 from .kv import GroupWrites, KVWrites
+from .claims import ClaimWrites
 from .leases import LeaseWrites
 from .states import StateWrites
 
@@ -57,6 +58,10 @@ class WriteTxnSQLite:
         self.rev = 0  # the newest revision this mutation took
         self.changes: list[Change] = []
         self.change_rows: list[tuple] = []  # written by the group's flush
+
+    @property
+    def claims(self) -> ClaimWrites:  # made on use: most mutations never touch a claim
+        return ClaimWrites(self.conn, self.tenant)
 
     def new_revision(self) -> int:
         t = self.tenant
