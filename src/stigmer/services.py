@@ -7,6 +7,7 @@ import dataclasses
 from .clock import Clock
 from .config import Settings
 from .engine.changes import ChangeHub
+from .engine.idempotency import Idempotency
 from .engine.keys import Keys
 from .engine.kv import KV
 from .engine.leases import LeaseLimits, Leases
@@ -24,9 +25,12 @@ class Services:
     keys: Keys
     limiter: RateLimiter
     leases: Leases = None  # type: ignore[assignment]  # built from the others when not given
+    idempotency: Idempotency = None  # type: ignore[assignment]  # likewise
 
     def __post_init__(self) -> None:
         if self.leases is None:
             s = self.settings
             self.leases = Leases(self.store, self.hub, LeaseLimits(
                 s.lease_default_ttl_seconds, s.lease_max_ttl_seconds, s.lease_max_wait_seconds), self.kv.limits)
+        if self.idempotency is None:
+            self.idempotency = Idempotency(self.store, self.settings.idempotency_retention_seconds)

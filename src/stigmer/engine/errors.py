@@ -134,3 +134,15 @@ class FenceStale(EngineError):
     never issued. Nothing was written."""
 
     code = "fence_stale"
+
+
+class IdempotencyConflict(EngineError):
+    """An Idempotency-Key was used before for a different request (another fingerprint). Nothing ran."""
+
+    code = "idempotency_conflict"
+
+
+class IdempotencyInProgress(EngineError):
+    """The first request with this Idempotency-Key is still running after the wait; nothing ran here."""
+
+    code = "idempotency_in_progress"

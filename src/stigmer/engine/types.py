@@ -149,3 +149,20 @@ class LeaseRecord(msgspec.Struct, frozen=True):
 
     def active(self, now: float) -> bool:
         return self.released_at is None and self.expires_at > now
+
+
+class IdempotencyRecord(msgspec.Struct, frozen=True):
+    """A request seen under an Idempotency-Key (docs/idempotency.md): a reservation while the first
+    request runs (`pending`, held by `owner`), then its answer (`done`) until `expires_at`."""
+
+    tenant: str
+    scope: str  # the surface or route family the key belongs to ("native", "agentstate")
+    key: str
+    fingerprint: bytes  # SHA-256 of the canonical request
+    state: str  # "pending" | "done"
+    status: int  # the answer's status (0 while pending)
+    body: bytes
+    headers: tuple[tuple[str, str], ...]  # the answer's headers worth replaying
+    created_at: float
+    expires_at: float
+    owner: str = ""  # the reservation's id while pending; "" once done

@@ -37,12 +37,14 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, Protocol, TypeVar
 
 from ..clock import Clock
-from ..engine.types import Change, ChangeFilter, Entry, KeyRecord, LeaseRecord, RevisionInfo, StorageFault
+from ..engine.types import (
+    Change, ChangeFilter, Entry, IdempotencyRecord, KeyRecord, LeaseRecord, RevisionInfo, StorageFault,
+)
 
 T = TypeVar("T")
 
-__all__ = ["Change", "ChangeFilter", "ChangeLog", "CommitListener", "Entry", "KVReads", "KVWrites",
-           "KeyRecord", "KeyRepository", "LeaseReads", "LeaseRecord", "LeaseWrites", "RevisionInfo", "StorageFault", "Store", "WriteTxn"]
+__all__ = ["Change", "ChangeFilter", "ChangeLog", "CommitListener", "Entry", "IdempotencyReads",
+           "IdempotencyRecord", "IdempotencyWrites", "KVReads", "KVWrites", "KeyRecord", "KeyRepository", "LeaseReads", "LeaseRecord", "LeaseWrites", "RevisionInfo", "StorageFault", "Store", "WriteTxn"]
 
 
 # key/value
@@ -102,6 +104,30 @@ class LeaseWrites(Protocol):
     def put(self, record: LeaseRecord) -> None: ...
 
 
+# idempotency records
+
+
+class IdempotencyReads(Protocol):
+    """Reads of idempotency records (`store.idempotency`), one per (tenant, scope, key)."""
+
+    async def get(self, tenant: str, scope: str, key: str) -> IdempotencyRecord | None:
+        """The stored record, expired or not (the engine decides what expiry means)."""
+
+    async def purge(self, now: float, limit: int) -> int:
+        """Delete up to `limit` records of any tenant whose `expires_at <= now`; return how many."""
+
+
+class IdempotencyWrites(Protocol):
+    """Idempotency records inside a mutation (`tx.idempotency`), of the transaction's tenant: a record
+    written here commits with the mutation's other writes, or not at all."""
+
+    def get(self, scope: str, key: str) -> IdempotencyRecord | None: ...
+
+    def put(self, record: IdempotencyRecord) -> None: ...
+
+    def delete(self, scope: str, key: str) -> None: ...
+
+
 # the change log
 
 
@@ -158,6 +184,7 @@ class WriteTxn(Protocol):
     now: float  # the store clock's time when this run began
     kv: KVWrites
     leases: LeaseWrites
+    idempotency: IdempotencyWrites
 
     def new_revision(self) -> int:
         """Take the tenant's next revision for a change set of this mutation (once per change set)."""
@@ -179,6 +206,7 @@ class Store(Protocol):
     kv: KVReads
     keys: KeyRepository
     leases: LeaseReads
+    idempotency: IdempotencyReads
     log: ChangeLog
     tick_seconds: float | None  # how often the change feed polls revisions; None when every commit is local
 

@@ -23,6 +23,7 @@ from ..base import Change, CommitListener, StorageFault
 from ..dsn import mask_url
 from .doorbell import Doorbell
 from .faults import storage_error, unavailable
+from .idempotency import PostgresIdempotency
 from .keys import PostgresKeys
 from .kv import PostgresKV
 from .leases import PostgresLeases
@@ -56,6 +57,7 @@ class PostgresStore:
         self.kv = PostgresKV(self)
         self.log = PostgresLog(self)
         self.leases = PostgresLeases(self)
+        self.idempotency = PostgresIdempotency(self)
         self.keys = PostgresKeys(self)
         self._listener: CommitListener | None = None
         self._fault: StorageFault | None = None

@@ -36,6 +36,7 @@ from ...engine.errors import EngineError
 from ..base import Change, Entry
 from ..groups import take_group
 from .faults import is_retryable, storage_error, unavailable
+from .idempotency import IdempotencyWritesPG
 from .leases import LeaseWritesPG
 
 log = logging.getLogger("stigmer.store")
@@ -105,7 +106,7 @@ class KVWritesPG:
 class WriteTxnPG:
     """The `WriteTxn` handed to one run of one mutation function."""
 
-    __slots__ = ("cur", "tenant", "now", "kv", "leases", "rev", "changes", "wrote", "dirty", "_savepoints", "_in_savepoint")
+    __slots__ = ("cur", "tenant", "now", "kv", "leases", "idempotency", "rev", "changes", "wrote", "dirty", "_savepoints", "_in_savepoint")
 
     def __init__(self, cur: psycopg.Cursor, tenant: str, now: float, rev: int, savepoints: bool):
         self.cur = cur  # the group's cursor: one per group keeps psycopg's per-cursor set-up off each statement
@@ -113,6 +114,7 @@ class WriteTxnPG:
         self.now = now
         self.kv = KVWritesPG(self)
         self.leases = LeaseWritesPG(self)
+        self.idempotency = IdempotencyWritesPG(self)
         self.rev = rev  # the newest revision taken (the locked counter's value to begin with)
         self.changes: list[Change] = []
         self.wrote = False  # recorded or wrote anything (a commit that clears a storage fault)

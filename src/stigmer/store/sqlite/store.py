@@ -12,6 +12,7 @@ from typing import Any, Callable, TypeVar
 from ...clock import Clock, SystemClock
 from ..base import CommitListener, StorageFault
 from .faults import storage_error
+from .idempotency import SQLiteIdempotency
 from .keys import SQLiteKeys
 from .kv import SQLiteKV
 from .leases import SQLiteLeases
@@ -51,6 +52,7 @@ class SQLiteStore:
         self.kv = SQLiteKV(self)
         self.log = SQLiteLog(self)
         self.leases = SQLiteLeases(self)
+        self.idempotency = SQLiteIdempotency(self)
         self.keys = SQLiteKeys(self)
 
     # life cycle

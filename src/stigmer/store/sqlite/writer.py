@@ -30,6 +30,7 @@ from ..groups import take_group
 from .faults import storage_error
 from .cache import CacheKey, EntryCache
 from .kv import GroupWrites, KVWrites
+from .idempotency import IdempotencyWrites
 from .leases import LeaseWrites
 
 log = logging.getLogger("stigmer.store")
@@ -40,7 +41,7 @@ MAX_GROUP = 512  # mutations per commit; bounds the latency one commit adds to t
 class WriteTxnSQLite:
     """The `WriteTxn` handed to one mutation function (`conn` is for the store's own repositories)."""
 
-    __slots__ = ("conn", "tenant", "now", "kv", "leases", "_committed_revs", "_group_revs", "rev", "changes", "change_rows")
+    __slots__ = ("conn", "tenant", "now", "kv", "leases", "idempotency", "_committed_revs", "_group_revs", "rev", "changes", "change_rows")
 
     def __init__(self, group: GroupWrites, tenant: str, now: float, committed_revs: dict[str, int],
                  group_revs: dict[str, int]):
@@ -49,6 +50,7 @@ class WriteTxnSQLite:
         self.now = now
         self.kv = KVWrites(group, tenant, now)
         self.leases = LeaseWrites(group.conn, tenant)
+        self.idempotency = IdempotencyWrites(group.conn, tenant)
         self._committed_revs = committed_revs  # durable before this group
         self._group_revs = group_revs  # taken by earlier mutations of this group
         self.rev = 0  # the newest revision this mutation took
