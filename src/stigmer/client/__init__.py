@@ -15,6 +15,7 @@ from .errors import (
     MethodNotAllowedError, NotFoundError, PatchFailedError, PayloadTooLargeError, PreconditionFailedError,
     ServerError, StigmerError, TypeMismatchError, ValueTooLargeError, VersionConflictError, UnauthenticatedError,
     ForbiddenError, RateLimitedError, FenceStaleError, LeaseConflictError, LeaseExpiredError,
+    IdempotencyConflictError, IdempotencyInProgressError,
 )
 from .models import Change, ChangeSet, Compare, Deleted, Entry, HistoryPage, Lease, Op, Page, PollResult, Revision, TxnResult
 
@@ -27,5 +28,6 @@ __all__ = [
     "PreconditionFailedError", "ValueTooLargeError", "PayloadTooLargeError", "CompactedError",
     "MethodNotAllowedError", "ServerError", "ConnectionFailedError", "UnauthenticatedError", "ForbiddenError",
     "RateLimitedError", "Lease", "LeaseConflictError", "LeaseExpiredError", "FenceStaleError",
+    "IdempotencyConflictError", "IdempotencyInProgressError",
 ]
 from .statevector import BadRequest, Conflict, RateLimited, StateVecError, StateVector, ValueTooLarge  # noqa: E402,F401  statevec protocol client
