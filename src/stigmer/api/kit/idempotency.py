@@ -38,12 +38,12 @@ def idempotency_key(request: Request) -> str | None:
     return validate_key(request.headers.get(HEADER))
 
 
-def canonical_body(body: bytes, content_type: str) -> bytes:
-    """JSON bodies with their members sorted (order and spacing do not matter); other bodies as bytes."""
+def canonical_body(body: bytes, as_json: bool = True) -> bytes:
+    """A body that parses as JSON with its members sorted (order and spacing do not matter), whatever its
+    Content-Type says (curl sends JSON as a form); other bodies, or all with `as_json=False`, as bytes."""
     if not body.strip():
         return b""
-    media = content_type.split(";")[0].strip().lower()
-    if media in ("", "application/json") or media.endswith("+json"):
+    if as_json:
         try:
             return b"json:" + canonical_json(msgspec.json.decode(body))
         except (msgspec.DecodeError, RecursionError, ValueError, TypeError):
@@ -51,7 +51,8 @@ def canonical_body(body: bytes, content_type: str) -> bytes:
     return b"raw:" + body
 
 
-def request_fingerprint(request: Request, body: bytes, extra: tuple[str, ...] = MEANING_HEADERS) -> bytes:
+def request_fingerprint(request: Request, body: bytes, extra: tuple[str, ...] = MEANING_HEADERS,
+                        json_body: bool = True) -> bytes:
     """Method, path, query (parameter order ignored), the credential, the meaningful headers and the body."""
     p = principal(request)
     query = sorted(parse_qsl(request.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
@@ -59,7 +60,7 @@ def request_fingerprint(request: Request, body: bytes, extra: tuple[str, ...] = 
     for name in extra:
         value = request.headers.get(name)
         parts.append(name if value is None else f"{name}:{value.strip().lower() if name == 'content-type' else value}")
-    parts.append(canonical_body(body, request.headers.get("content-type", "")))
+    parts.append(canonical_body(body, json_body))
     return fingerprint(*parts)
 
 
@@ -95,15 +96,16 @@ def _receive_again(body: bytes, receive: Receive) -> Receive:
 
 
 def idempotent(idem: Idempotency, handler: Handler, *, body_limit: int, scope: str = "native",
-               meaning_headers: tuple[str, ...] = MEANING_HEADERS) -> Handler:
-    """`handler` honouring `Idempotency-Key`; keys are the principal's tenant's, within `scope`."""
+               meaning_headers: tuple[str, ...] = MEANING_HEADERS, json_body: bool = True) -> Handler:
+    """`handler` honouring `Idempotency-Key`; keys are the principal's tenant's, within `scope`.
+    `json_body=False` for a route whose body is not JSON (compared byte for byte)."""
 
     async def endpoint(request: Request) -> Response:
         key = idempotency_key(request)
         if key is None:
             return await handler(request)
         body = await request_body(request, body_limit)
-        fp = request_fingerprint(request, body, meaning_headers)
+        fp = request_fingerprint(request, body, meaning_headers, json_body)
         again = Request(request.scope, _receive_again(body, request.receive))
         answer = await idem.run(principal(request).tenant, scope, key, fp, lambda: handler(again), captured)
         return replayed(answer) if isinstance(answer, Replay) else answer
