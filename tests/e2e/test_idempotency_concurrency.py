@@ -8,8 +8,7 @@ import asyncio
 import httpx
 import pytest
 
-from conftest import ServerProcess
-from pg_support import new_database, postgres_url
+from pg_support import drop_database, new_database, postgres_url
 from stigmer.client import AsyncClient, Retry
 
 N = 20
@@ -79,19 +78,17 @@ async def test_the_sdk_sends_the_key_and_retries_safely_with_it(shared_server, n
         assert (await c.get(ns, "sdk")).value == 2
 
 
-@pytest.fixture(scope="module")
-def two_replicas(tmp_path_factory):
+@pytest.fixture
+def two_replicas(make_server, tmp_path):
     """Two servers on one PostgreSQL database of their own (skips, or fails in CI, without PostgreSQL)."""
     postgres_url()
-    base = tmp_path_factory.mktemp("idem-replicas")
-    url = new_database(f"stigmer_{base.name}_idem".lower())
-    servers = [ServerProcess(base / f"r{i}", database_url=url) for i in range(2)]
-    for s in servers:
-        s.data_dir.mkdir()
-        s.start()
+    name = f"stigmer_idem_{tmp_path.name}".lower()[:60]
+    url = new_database(name)
+    servers = [make_server(database_url=url).start() for _ in range(2)]
     yield servers
     for s in servers:
         s.kill()
+    drop_database(name)
 
 
 async def test_twenty_concurrent_duplicates_run_once_across_two_replicas(two_replicas, ns):
