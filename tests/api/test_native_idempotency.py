@@ -8,7 +8,7 @@ from starlette.testclient import TestClient
 
 from stigmer.app import create_app
 from stigmer.clock import ManualClock
-from support import ADMIN_KEY, app_settings, new_key, revision, stored
+from support import app_settings, new_key, revision, stored
 
 K = {"Idempotency-Key": "req-1"}
 
