@@ -200,3 +200,22 @@ async def test_a_caller_that_leaves_does_not_lose_the_answer(idem, kv):
     assert (await duplicate).body == b'{"n":1}' and len(calls) == 1  # the first's write ran on and was stored
     with pytest.raises(asyncio.CancelledError):
         await first
+
+
+async def test_a_running_request_keeps_its_reservation_past_60_seconds(idem, kv, store, clock, monkeypatch):
+    monkeypatch.setattr(idem_mod, "RENEW_SECONDS", 0.001)
+    monkeypatch.setattr(idem_mod, "WAIT_SECONDS", 0.05)
+    calls: list = []
+    gate = asyncio.Event()
+    slow = asyncio.ensure_future(idem.run(T, "native", "k", FP, handler_counting(kv, calls, gate=gate)))
+    while not calls:
+        await asyncio.sleep(0)
+    clock.advance(61)
+    async with asyncio.timeout(5):
+        while (await idem.get(T, "native", "k")).created_at != clock.now():  # renewed since the clock moved
+            await asyncio.sleep(0.001)
+    with pytest.raises(IdempotencyInProgress):  # alive: not reclaimed, and the duplicate does not run
+        await idem.run(T, "native", "k", FP, handler_counting(kv, calls))
+    gate.set()
+    assert (await slow).status == 200 and len(calls) == 1
+    assert (await idem.run(T, "native", "k", FP, handler_counting(kv, calls))) == await slow

@@ -14,9 +14,10 @@ Two faces:
   cannot separate the write from its record;
 - around any handler (`Idempotency.run`): a mutation reserves the key (a `pending` record), the handler
   runs, a second mutation stores its answer (or releases the key). A duplicate that finds the key pending
-  waits for the first, up to WAIT_SECONDS, then replays; a reservation older than RECLAIM_SECONDS
-  (its request crashed) is taken over. A crash after the handler's write committed but before the answer
-  was stored leaves a reservation that a retry reclaims after RECLAIM_SECONDS and runs again.
+  waits for the first, up to WAIT_SECONDS, then replays. A running request renews its reservation every
+  RENEW_SECONDS; one not renewed for RECLAIM_SECONDS (its request crashed) is taken over. A crash after
+  the handler's write committed but before the answer was stored leaves a reservation that a retry
+  reclaims after RECLAIM_SECONDS and runs again.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ T = TypeVar("T")
 
 MAX_KEY_CHARS = 255
 DEFAULT_RETENTION = 86_400.0
-RECLAIM_SECONDS = 60.0  # a pending reservation older than this (store clock) belongs to a crashed request
+RECLAIM_SECONDS = 60.0  # a reservation not renewed for this long (store clock) belongs to a crashed request
+RENEW_SECONDS = 15.0  # a running request renews its reservation this often, so a slow one is never reclaimed
 WAIT_SECONDS = 10.0  # how long a duplicate waits for the first request (module attribute: tests shrink it)
 FIRST_PAUSE, MAX_PAUSE = 0.002, 0.1  # a waiter re-reads the record this often (doubling): another replica's answer
 PURGE_BATCH = 500
@@ -139,6 +141,15 @@ def reserve_in(tx: WriteTxn, scope: str, key: str, fingerprint: bytes, owner: st
     mine = IdempotencyRecord(tx.tenant, scope, key, fingerprint, PENDING, 0, b"", (), tx.now, tx.now + hold, owner)
     tx.idempotency.put(mine)
     return mine
+
+
+def renew_in(tx: WriteTxn, scope: str, key: str, owner: str) -> bool:
+    """Mark our reservation alive now (its `created_at`); False if it is no longer ours."""
+    r = tx.idempotency.get(scope, key)
+    if r is None or r.state != PENDING or r.owner != owner:
+        return False
+    tx.idempotency.put(msgspec.structs.replace(r, created_at=tx.now))
+    return True
 
 
 def complete_in(tx: WriteTxn, scope: str, key: str, owner: str, answer: Replay, retention: float) -> bool:
@@ -241,21 +252,33 @@ class Idempotency:
 
     async def _execute(self, tenant: str, scope: str, key: str, owner: str, handler: Callable[[], Awaitable[T]],
                        capture: Callable[[T], Replay | None]) -> T:
+        alive = asyncio.ensure_future(self._keep_alive(tenant, scope, key, owner))
         task = asyncio.ensure_future(handler())
         try:
             answer = await asyncio.shield(task)  # a caller that leaves does not stop the write it started
         except asyncio.CancelledError:
-            task.add_done_callback(lambda done: self._finish_later(tenant, scope, key, owner, done, capture))
+            task.add_done_callback(lambda done: self._finish_later(tenant, scope, key, owner, done, capture, alive))
             raise
         except BaseException:
-            await self._finish(tenant, scope, key, owner, None)
+            await self._finish(tenant, scope, key, owner, None, alive)
             raise
-        await self._finish(tenant, scope, key, owner, capture(answer))
+        await self._finish(tenant, scope, key, owner, capture(answer), alive)
         return answer
 
-    async def _finish(self, tenant: str, scope: str, key: str, owner: str, answer: Replay | None) -> None:
+    async def _keep_alive(self, tenant: str, scope: str, key: str, owner: str) -> None:
+        while True:
+            await asyncio.sleep(RENEW_SECONDS)
+            try:
+                if not await self.store.submit(tenant, lambda tx: renew_in(tx, scope, key, owner)):
+                    return
+            except Exception as exc:  # the next round tries again; reclaim waits RECLAIM_SECONDS
+                log.warning("could not renew the idempotency reservation %r: %s", key, exc)
+
+    async def _finish(self, tenant: str, scope: str, key: str, owner: str, answer: Replay | None,
+                      alive: asyncio.Future) -> None:
         """Store a 2xx answer, release the key otherwise; a failure here leaves the reservation to be
         reclaimed (the answer itself already went out, or goes out now)."""
+        alive.cancel()
         try:
             if answer is not None and 200 <= answer.status < 300:
                 await self.store.submit(tenant, lambda tx: complete_in(tx, scope, key, owner, answer, self.retention))
@@ -267,9 +290,9 @@ class Idempotency:
             self._wake(tenant, scope, key)
 
     def _finish_later(self, tenant: str, scope: str, key: str, owner: str, done: asyncio.Future,
-                      capture: Callable[[Any], Replay | None]) -> None:
+                      capture: Callable[[Any], Replay | None], alive: asyncio.Future) -> None:
         answer = None if done.cancelled() or done.exception() is not None else capture(done.result())
-        finishing = asyncio.ensure_future(self._finish(tenant, scope, key, owner, answer))
+        finishing = asyncio.ensure_future(self._finish(tenant, scope, key, owner, answer, alive))
         self._finishing.add(finishing)
         finishing.add_done_callback(self._finishing.discard)
 
