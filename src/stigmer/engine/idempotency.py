@@ -94,6 +94,13 @@ def _live(tx: WriteTxn, scope: str, key: str) -> IdempotencyRecord | None:
     return None if r is None or r.expires_at <= tx.now else r
 
 
+def _answer(r: IdempotencyRecord, fingerprint: bytes) -> Replay:
+    """A finished record's answer for this request, or IdempotencyConflict for another request."""
+    if r.fingerprint != fingerprint:
+        raise _conflict()
+    return Replay(r.status, r.body, r.headers)
+
+
 def _abandoned(r: IdempotencyRecord, now: float) -> bool:
     return r.state == PENDING and r.created_at + RECLAIM_SECONDS <= now
 
@@ -111,7 +118,7 @@ def check_in(tx: WriteTxn, scope: str, key: str, fingerprint: bytes) -> Replay |
     if r.fingerprint != fingerprint:
         raise _conflict()
     if r.state == DONE:
-        return Replay(r.status, r.body, r.headers)
+        return _answer(r, fingerprint)
     if _abandoned(r, tx.now):
         return None
     raise _in_progress()
@@ -135,7 +142,7 @@ def reserve_in(tx: WriteTxn, scope: str, key: str, fingerprint: bytes, owner: st
         if r.fingerprint != fingerprint:
             raise _conflict()
         if r.state == DONE:
-            return Replay(r.status, r.body, r.headers)
+            return _answer(r, fingerprint)
         if not _abandoned(r, tx.now):
             return r
     mine = IdempotencyRecord(tx.tenant, scope, key, fingerprint, PENDING, 0, b"", (), tx.now, tx.now + hold, owner)
@@ -203,6 +210,9 @@ class Idempotency:
         `capture(answer)` says what to store (None: nothing, the key is released); only 2xx is stored."""
         if validate_key(key) is None:
             raise InvalidArgument("Idempotency-Key must not be empty", field="Idempotency-Key")
+        found = await self.get(tenant, scope, key)
+        if found is not None and found.state == DONE:  # a repeat of a finished request costs a read, no write
+            return _answer(found, fingerprint)
         owner = new_id()  # outside the mutation: a rerun reserves under the same id
         hold = max(self.retention, RECLAIM_SECONDS)
         deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
@@ -231,11 +241,7 @@ class Idempotency:
             try:
                 r = await self.get(tenant, scope, key)
                 if r is None or r.owner != holder or _abandoned(r, self.store.clock.now()):
-                    if r is not None and r.state == DONE:
-                        if r.fingerprint != fingerprint:
-                            raise _conflict()
-                        return Replay(r.status, r.body, r.headers)
-                    return None
+                    return _answer(r, fingerprint) if r is not None and r.state == DONE else None
                 await asyncio.wait({woken}, timeout=min(pause, remaining))
                 pause = min(pause * 2, MAX_PAUSE)
             finally:
