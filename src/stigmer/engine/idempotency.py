@@ -151,11 +151,13 @@ def reserve_in(tx: WriteTxn, scope: str, key: str, fingerprint: bytes, owner: st
 
 
 def renew_in(tx: WriteTxn, scope: str, key: str, owner: str) -> bool:
-    """Mark our reservation alive now (its `created_at`); False if it is no longer ours."""
+    """Mark our reservation alive now (its `created_at`, and an expiry no sooner than a reclaim would come);
+    False if it is no longer ours."""
     r = tx.idempotency.get(scope, key)
     if r is None or r.state != PENDING or r.owner != owner:
         return False
-    tx.idempotency.put(msgspec.structs.replace(r, created_at=tx.now))
+    tx.idempotency.put(msgspec.structs.replace(r, created_at=tx.now,
+                                               expires_at=max(r.expires_at, tx.now + RECLAIM_SECONDS)))
     return True
 
 
@@ -177,6 +179,14 @@ def release_in(tx: WriteTxn, scope: str, key: str, owner: str) -> None:
 
 def _stored(answer: Any) -> Replay | None:
     return answer if isinstance(answer, Replay) else None
+
+
+def _captured(capture: Callable[[Any], Replay | None], answer: Any) -> Replay | None:
+    try:
+        return capture(answer)
+    except Exception:  # an answer that cannot be stored is not stored; the key is released
+        log.exception("could not capture an answer for its idempotency record")
+        return None
 
 
 class Idempotency:
@@ -268,7 +278,7 @@ class Idempotency:
         except BaseException:
             await self._finish(tenant, scope, key, owner, None, alive)
             raise
-        await self._finish(tenant, scope, key, owner, capture(answer), alive)
+        await self._finish(tenant, scope, key, owner, _captured(capture, answer), alive)
         return answer
 
     async def _keep_alive(self, tenant: str, scope: str, key: str, owner: str) -> None:
@@ -297,7 +307,7 @@ class Idempotency:
 
     def _finish_later(self, tenant: str, scope: str, key: str, owner: str, done: asyncio.Future,
                       capture: Callable[[Any], Replay | None], alive: asyncio.Future) -> None:
-        answer = None if done.cancelled() or done.exception() is not None else capture(done.result())
+        answer = None if done.cancelled() or done.exception() is not None else _captured(capture, done.result())
         finishing = asyncio.ensure_future(self._finish(tenant, scope, key, owner, answer, alive))
         self._finishing.add(finishing)
         finishing.add_done_callback(self._finishing.discard)
