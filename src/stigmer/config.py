@@ -45,6 +45,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("lease_default_ttl_seconds", float, 60.0, "Leases: TTL of an acquire or renew that names none.", 0.001, 86_400),
     S("lease_max_ttl_seconds", float, 3600.0, "Leases: the longest TTL an acquire or renew may ask for.", 0.001, 86_400),
     S("lease_max_wait_seconds", float, 30.0, "Leases: the longest `wait` of a blocking acquire.", 0, 3600),
+    S("idempotency_retention_seconds", float, 86_400.0, "How long the answer to a request with an `Idempotency-Key` is kept for replay (docs/idempotency.md); an older key counts as new.", 1),
     S("compact_interval_seconds", float, 60.0, "How often change history older than the retention is removed.", 0.01),
     S("sse_keepalive_seconds", float, 15.0, "Idle time after which an SSE stream sends a keep-alive comment.", 0.01, 3600),
     S("watch_buffer", int, 256, "Live change batches buffered per watcher before it is switched to catching up from history.", 1, 1 << 20),

@@ -219,8 +219,8 @@ def test_request_ids(open_app):
     c = open_app
     r = c.get(f"{V1}/states/k", headers={"X-Request-Id": "abc_DEF-123"})
     assert r.headers["x-request-id"] == "abc_DEF-123"
-    for bad in ("has space", "x" * 65, "dot.ted", "ü"):
-        r = c.get(f"{V1}/states/k", headers={"X-Request-Id": bad.encode().decode("latin-1")})
+    for bad in ("has space", "x" * 65, "dot.ted", "sl/ash"):
+        r = c.get(f"{V1}/states/k", headers={"X-Request-Id": bad})
         assert re.fullmatch(r"[A-Za-z0-9_-]{16}", r.headers["x-request-id"]), r.headers["x-request-id"]
     assert re.fullmatch(r"[A-Za-z0-9_-]{16}", c.get(f"{V1}/nothing").headers["x-request-id"])
     r = c.get(f"{V1}/states/k", headers=bearer("garbage"))

@@ -10,9 +10,16 @@ import json
 import threading
 
 import httpx
+import pytest
 
 V1 = "/api/v1"
 BACKLOG = 3000
+
+
+@pytest.fixture
+def server(make_server):
+    """The default limit (1000 requests per minute and credential) would stop these tests' writers."""
+    return make_server(agentstate_rate_limit="1000000").start()
 
 
 def frames(lines):

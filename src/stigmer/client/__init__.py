@@ -15,6 +15,7 @@ from .errors import (
     MethodNotAllowedError, NotFoundError, PatchFailedError, PayloadTooLargeError, PreconditionFailedError,
     ServerError, StigmerError, TypeMismatchError, ValueTooLargeError, VersionConflictError, UnauthenticatedError,
     ForbiddenError, RateLimitedError, FenceStaleError, LeaseConflictError, LeaseExpiredError,
+    IdempotencyConflictError, IdempotencyInProgressError,
 )
 from .models import (
     Change, ChangeSet, Compare, CreatedToken, Deleted, Entry, HistoryPage, Lease, Op, Page, PollResult, Revision, Token,
@@ -32,5 +33,7 @@ __all__ = [
     "MethodNotAllowedError", "ServerError", "ConnectionFailedError", "UnauthenticatedError", "ForbiddenError",
     "RateLimitedError", "Lease", "LeaseConflictError", "LeaseExpiredError", "FenceStaleError", "Token", "CreatedToken",
     "Claim", "ClaimPage", "ClaimResult", "ClaimRun", "ClaimRunPage", "Evidence",
+    "RateLimitedError", "Lease", "LeaseConflictError", "LeaseExpiredError", "FenceStaleError",
+    "IdempotencyConflictError", "IdempotencyInProgressError",
 ]
 from .statevector import BadRequest, Conflict, RateLimited, StateVecError, StateVector, ValueTooLarge  # noqa: E402,F401  statevec protocol client

@@ -37,7 +37,9 @@ class AsyncClient(b.BaseClient):
     async def __aexit__(self, *exc: Any) -> None:
         await self.aclose()
 
-    async def _call(self, call: b.Call, timeout: httpx.Timeout | None = None) -> Any:
+    async def _call(self, call: b.Call, timeout: httpx.Timeout | None = None,
+                    idempotency_key: str | None = None) -> Any:
+        call = b.keyed(call, idempotency_key)
         attempt = 0
         while True:
             try:
@@ -59,31 +61,38 @@ class AsyncClient(b.BaseClient):
         return await self._call(b.get(namespace, key))
 
     async def put(self, namespace: str, key: str, value: Any, *, ttl: float | None = None,
-                  if_version: int | None = None, create_only: bool = False, fence: Lease | str | None = None) -> Entry:
-        return await self._call(b.put(namespace, key, value, ttl, if_version, create_only, fence))
+                  if_version: int | None = None, create_only: bool = False, fence: Lease | str | None = None,
+                  idempotency_key: str | None = None) -> Entry:
+        return await self._call(b.put(namespace, key, value, ttl, if_version, create_only, fence),
+                                idempotency_key=idempotency_key)
 
     async def delete(self, namespace: str, key: str, *, if_version: int | None = None,
-                     fence: Lease | str | None = None) -> Deleted:
-        return await self._call(b.delete(namespace, key, if_version, fence))
+                     fence: Lease | str | None = None, idempotency_key: str | None = None) -> Deleted:
+        return await self._call(b.delete(namespace, key, if_version, fence), idempotency_key=idempotency_key)
 
     async def incr(self, namespace: str, key: str, amount: int | float = 1, *, field: str | None = None,
                    path: list[str] | None = None, ttl: float | None = None, if_version: int | None = None,
-                   fence: Lease | str | None = None) -> Entry:
-        return await self._call(b.patch_op(namespace, key, b.incr_body(amount, field, path), ttl, if_version, fence))
+                   fence: Lease | str | None = None, idempotency_key: str | None = None) -> Entry:
+        return await self._call(b.patch_op(namespace, key, b.incr_body(amount, field, path), ttl, if_version, fence),
+                                idempotency_key=idempotency_key)
 
     async def merge(self, namespace: str, key: str, value: Mapping[str, Any], *, deep: bool = False,
                     ttl: float | None = None, if_version: int | None = None,
-                    fence: Lease | str | None = None) -> Entry:
-        return await self._call(b.patch_op(namespace, key, b.merge_body(value, deep), ttl, if_version, fence))
+                    fence: Lease | str | None = None, idempotency_key: str | None = None) -> Entry:
+        return await self._call(b.patch_op(namespace, key, b.merge_body(value, deep), ttl, if_version, fence),
+                                idempotency_key=idempotency_key)
 
     async def append(self, namespace: str, key: str, value: Any, *, max_items: int | None = None,
                      ttl: float | None = None, if_version: int | None = None,
-                     fence: Lease | str | None = None) -> Entry:
-        return await self._call(b.patch_op(namespace, key, b.append_body(value, max_items), ttl, if_version, fence))
+                     fence: Lease | str | None = None, idempotency_key: str | None = None) -> Entry:
+        return await self._call(b.patch_op(namespace, key, b.append_body(value, max_items), ttl, if_version, fence),
+                                idempotency_key=idempotency_key)
 
     async def patch(self, namespace: str, key: str, ops: Iterable[Mapping[str, Any]], *, ttl: float | None = None,
-                    if_version: int | None = None, fence: Lease | str | None = None) -> Entry:
-        return await self._call(b.patch_op(namespace, key, b.patch_body(ops), ttl, if_version, fence))
+                    if_version: int | None = None, fence: Lease | str | None = None,
+                    idempotency_key: str | None = None) -> Entry:
+        return await self._call(b.patch_op(namespace, key, b.patch_body(ops), ttl, if_version, fence),
+                                idempotency_key=idempotency_key)
 
     async def batch_get(self, namespace: str, keys: Iterable[str]) -> list[Entry | None]:
         return await self._call(b.batch_get(namespace, keys))
@@ -110,27 +119,30 @@ class AsyncClient(b.BaseClient):
 
     async def txn(self, compare: Iterable[Compare | Mapping[str, Any]] = (),
                   ops: Iterable[Op | Mapping[str, Any]] = (), *,
-            fence: Lease | str | None = None) -> TxnResult:
-        return await self._call(b.txn(compare, ops, fence))
+            fence: Lease | str | None = None, idempotency_key: str | None = None) -> TxnResult:
+        return await self._call(b.txn(compare, ops, fence), idempotency_key=idempotency_key)
 
     async def revision(self) -> Revision:
         return await self._call(b.revision())
 
     # leases
 
-    async def acquire_lease(self, resource: str, holder: str, *, ttl: float | None = None, wait: float | None = None) -> Lease:
+    async def acquire_lease(self, resource: str, holder: str, *, ttl: float | None = None, wait: float | None = None,
+                            idempotency_key: str | None = None) -> Lease:
         """Take the resource's lease (LeaseConflictError while another is active). `wait`: queue up to that
         many seconds for it, first come first served."""
         return await self._call(b.acquire_lease(resource, holder, ttl, wait),
-                          b.watch_timeout(self.timeout, (wait or 0) + self.timeout.read) if wait else None)
+                          b.watch_timeout(self.timeout, (wait or 0) + self.timeout.read) if wait else None,
+                          idempotency_key=idempotency_key)
 
     async def renew_lease(self, resource: str, lease_id: str | None = None, *, fencing_token: int | None = None,
-                    ttl: float | None = None) -> Lease:
+                    ttl: float | None = None, idempotency_key: str | None = None) -> Lease:
         """Extend the newest lease to now + ttl (NotFoundError once superseded, LeaseExpiredError once expired)."""
-        return await self._call(b.renew_lease(resource, lease_id, fencing_token, ttl))
+        return await self._call(b.renew_lease(resource, lease_id, fencing_token, ttl), idempotency_key=idempotency_key)
 
-    async def release_lease(self, resource: str, lease_id: str | None = None, *, fencing_token: int | None = None) -> Lease:
-        return await self._call(b.release_lease(resource, lease_id, fencing_token))
+    async def release_lease(self, resource: str, lease_id: str | None = None, *, fencing_token: int | None = None,
+                            idempotency_key: str | None = None) -> Lease:
+        return await self._call(b.release_lease(resource, lease_id, fencing_token), idempotency_key=idempotency_key)
 
     async def get_lease(self, resource: str) -> Lease:
         """The resource's newest lease, active or not (NotFoundError if it never had one)."""

@@ -164,6 +164,14 @@ def _fenced(headers: dict[str, str], fence: Lease | str | None) -> dict[str, str
     return {**headers, "X-Stigmer-Fence": fence.fence if isinstance(fence, Lease) else str(fence)}
 
 
+def keyed(call: Call, idempotency_key: str | None) -> Call:
+    """The call with an `Idempotency-Key`: the server runs it once, so it may be retried like a read."""
+    if not idempotency_key:
+        return call
+    return dataclasses.replace(call, headers={**(call.headers or {}), "Idempotency-Key": idempotency_key},
+                               idempotent=True)
+
+
 def get(namespace: str, key: str) -> Call:
     return Call("GET", key_path(namespace, key), _entry, idempotent=True)
 

@@ -190,3 +190,18 @@ class StateEventRecord(msgspec.Struct, frozen=True):
     idempotency_key: str | None
     created_at: int  # when the event was written
     state_created_at: int  # when the key was first created (kept across deletes)
+class IdempotencyRecord(msgspec.Struct, frozen=True):
+    """A request seen under an Idempotency-Key (docs/idempotency.md): a reservation while the first
+    request runs (`pending`, held by `owner`), then its answer (`done`) until `expires_at`."""
+
+    tenant: str
+    scope: str  # the surface or route family the key belongs to ("native", "agentstate")
+    key: str
+    fingerprint: bytes  # SHA-256 of the canonical request
+    state: str  # "pending" | "done"
+    status: int  # the answer's status (0 while pending)
+    body: bytes
+    headers: tuple[tuple[str, str], ...]  # the answer's headers worth replaying
+    created_at: float
+    expires_at: float
+    owner: str = ""  # the reservation's id while pending; "" once done

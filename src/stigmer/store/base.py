@@ -37,7 +37,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, TypeVar
 
 from ..clock import Clock
-from ..engine.types import (Change, ChangeFilter, Entry, KeyRecord, LeaseRecord, RevisionInfo, StateEventRecord,
+from ..engine.types import (Change, ChangeFilter, Entry, IdempotencyRecord, KeyRecord, LeaseRecord, RevisionInfo, StateEventRecord,
                             StorageFault, TokenRecord)
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["Change", "ChangeFilter", "ChangeLog", "ClaimReads", "ClaimWrites", "CommitListener", "Entry", "KVReads", "KVWrites",
+__all__ = ["Change", "ChangeFilter", "ChangeLog", "ClaimReads", "ClaimWrites", "CommitListener", "Entry", "IdempotencyReads", "IdempotencyRecord", "IdempotencyWrites", "KVReads", "KVWrites",
            "KeyRecord", "KeyRepository", "LeaseReads", "LeaseRecord", "LeaseWrites", "RevisionInfo", "StateEventRecord", "StateReads", "StateWrites", "StorageFault", "Store",
            "TokenRecord", "TokenRepository", "WriteTxn"]
 
@@ -176,6 +176,28 @@ class ClaimWrites(Protocol):
 
     def add_run(self, run: "Run") -> None:
         """Store a run and make its claim's status and updated_at the run's."""
+# idempotency records
+
+
+class IdempotencyReads(Protocol):
+    """Reads of idempotency records (`store.idempotency`), one per (tenant, scope, key)."""
+
+    async def get(self, tenant: str, scope: str, key: str) -> IdempotencyRecord | None:
+        """The stored record, expired or not (the engine decides what expiry means)."""
+
+    async def purge(self, now: float, limit: int) -> int:
+        """Delete up to `limit` records of any tenant whose `expires_at <= now`; return how many."""
+
+
+class IdempotencyWrites(Protocol):
+    """Idempotency records inside a mutation (`tx.idempotency`), of the transaction's tenant: a record
+    written here commits with the mutation's other writes, or not at all."""
+
+    def get(self, scope: str, key: str) -> IdempotencyRecord | None: ...
+
+    def put(self, record: IdempotencyRecord) -> None: ...
+
+    def delete(self, scope: str, key: str) -> None: ...
 
 
 # the change log
@@ -263,6 +285,7 @@ class WriteTxn(Protocol):
     leases: LeaseWrites
     states: StateWrites
     claims: ClaimWrites
+    idempotency: IdempotencyWrites
 
     def new_revision(self) -> int:
         """Take the tenant's next revision for a change set of this mutation (once per change set)."""
@@ -287,6 +310,7 @@ class Store(Protocol):
     leases: LeaseReads
     states: StateReads
     claims: ClaimReads
+    idempotency: IdempotencyReads
     log: ChangeLog
     tick_seconds: float | None  # how often the change feed polls revisions; None when every commit is local
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import msgspec
 from starlette.responses import Response
 
 from ...engine import errors as engine_errors, jsonpath
 from ...engine.access import CAPABILITY_SCOPES
-from ...engine.claims import EvidenceInput
+from ...engine.claims import MISSING, EvidenceInput
 from ...services import Services
 from ..kit.body import request_body
 from . import wire
@@ -24,7 +23,7 @@ _LAST = "\U0010ffff"  # sorts after every id: a bare `<ms>` cursor of an ascendi
 
 
 def _none(v: Any) -> Any:
-    return None if v is msgspec.UNSET else v
+    return None if v is MISSING else v
 
 
 def token_out(r: Any) -> dict[str, Any]:
@@ -89,9 +88,9 @@ def evidence_input(item: Any) -> EvidenceInput:
         raise wire.bad("state_event evidence requires hash or json_path with expected_value")
     has_expected = kind != "text_hash" and "expected_value" in item
     return EvidenceInput(kind=kind, source=item["source"],
-                         data=item["data"] if kind != "state_event" else msgspec.UNSET,
+                         data=item["data"] if kind != "state_event" else MISSING,
                          hash=hash_.lower() if hash_ is not None else None, json_path=path,
-                         expected_value=item["expected_value"] if has_expected else msgspec.UNSET)
+                         expected_value=item["expected_value"] if has_expected else MISSING)
 
 
 def _cursor(raw: str | None, order: str) -> tuple[int, str] | None:

@@ -11,6 +11,7 @@ from typing import Any, AsyncIterator
 from starlette.responses import Response, StreamingResponse
 
 from ...engine import jsonpath
+from ...engine.errors import NotFound
 from ...engine.leases import LeaseOutcome
 from ...engine.states import STATES, StateEvent, StateQuery, lease_resource
 from ...services import Services
@@ -81,8 +82,8 @@ def routes(svc: Services) -> list[Route]:
     states = svc.states
     slots = StreamSlots(svc.settings.max_streams_per_client)
 
-    def replayed(status: int, body: bytes, replay: bool) -> Response:
-        return wire.json(body, status, {"Idempotency-Replayed": "true"} if replay else None)
+    def replayed(body: bytes, replay: bool) -> Response:
+        return wire.json(body, 200, {"Idempotency-Replayed": "true"} if replay else None)
 
     async def put_state(call: Call) -> Response:
         f = wire.Fields(wire.parse_object(await request_body(call.request, MAX_BODY)))
@@ -95,9 +96,8 @@ def routes(svc: Services) -> list[Route]:
         idem = _idempotency_key(call)
         _covers(call, key)
         fp = fingerprint("PUT", key, agent_id, data, metadata, tags, lease_id) if idem else None
-        status, body, replay = await states.put_idempotent(
-            call.p.tenant, key, agent_id, data, metadata, tags, lease_id, idem, fp)
-        return replayed(status, body, replay)
+        body, replay = await states.put_idempotent(call.p.tenant, key, agent_id, data, metadata, tags, lease_id, idem, fp)
+        return replayed(body, replay)
 
     async def get_state(call: Call) -> Response:
         key = _key(call.params[0])
@@ -116,8 +116,11 @@ def routes(svc: Services) -> list[Route]:
         idem = _idempotency_key(call)
         _covers(call, key)
         fp = fingerprint("DELETE", key, lease_id) if idem else None
-        status, body, replay = await states.delete_idempotent(call.p.tenant, key, lease_id, idem, fp)
-        return replayed(status, body, replay)
+        try:
+            body, replay = await states.delete_idempotent(call.p.tenant, key, lease_id, idem, fp)
+        except NotFound:
+            raise wire.not_found("State not found") from None
+        return replayed(body, replay)
 
     async def state_events(call: Call) -> Response:
         key = _key(call.params[0])

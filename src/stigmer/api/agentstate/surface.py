@@ -131,9 +131,10 @@ class Dispatcher:
         self.limit = rate_limit_of(svc.settings.agentstate_rate_limit)
 
     def _match(self, method: str, segments: list[str]) -> tuple[Route | None, list[str]]:
+        """The first route of this method whose literals match; an encoded segment is never a literal."""
         for r in self.routes:
             if r.method == method and len(r.pattern) == len(segments) and all(
-                    p is None or p == s for p, s in zip(r.pattern, segments)):
+                    p is None or (p == s and "%" not in s) for p, s in zip(r.pattern, segments)):
                 return r, [s for p, s in zip(r.pattern, segments) if p is None]
         return None, []
 
@@ -145,8 +146,7 @@ class Dispatcher:
                                                       "Access-Control-Allow-Methods": ALLOW_METHODS,
                                                       "Access-Control-Max-Age": "86400"})
         segments = path[len(API):].split("/") if path.startswith(API) else []
-        literal = [s if "%" not in s else "\0" for s in segments]  # an encoded segment is never a literal
-        r, raw_params = self._match(request.method, literal) if segments else (None, [])
+        r, raw_params = self._match(request.method, segments) if segments else (None, [])
         if r is None:
             return wire.render(request, wire.not_found())
         p: Principal = request.scope["state"]["principal"]

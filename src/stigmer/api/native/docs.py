@@ -56,6 +56,9 @@ HEADERS: dict[str, dict[str, Any]] = {
     "Last-Event-ID": {"schema": {"type": "integer", "minimum": 0}, "description": "SSE resume: the last `id` received."},
     "X-Stigmer-Fence": {"schema": {"type": "string"}, "description": "`<resource>:<token>` (the lease's `fence`): "
                         "write only while that token is the resource's active lease, else 409 `fence_stale`."},
+    "Idempotency-Key": {"schema": {"type": "string", "maxLength": 255}, "description": "Run this write once: a "
+                        "repeat with the same request answers the first answer (`Idempotency-Replayed: true`); "
+                        "another request under the key is 409 `idempotency_conflict` (docs/idempotency.md)."},
 }
 
 # API keys as bearer tokens (docs/security.md); the public routes opt out with an empty requirement.
@@ -69,7 +72,7 @@ ERRORS = {
     400: "Invalid argument or body", 401: "No valid API key (missing, unknown, revoked or expired)",
     403: "The key lacks the scope or prefix; a reserved namespace; a cross-site write; a non-loopback Host in open mode",
     404: "No such key, lease or claim", 408: "The body did not arrive in time",
-    409: "Version, type or compare conflict; a lease held, expired or a stale fence",
+    409: "Version, type or compare conflict; a lease held, expired or a stale fence; an Idempotency-Key reused",
     410: "History needed is compacted", 412: "If-Match `*` and the key does not exist",
     413: "Body or value too large", 429: "Rate limit, or too many open streams", 503: "Not ready",
 }
@@ -103,22 +106,23 @@ OPS: list[Op] = [
        {200: m.EntryOut, 304: None}, (400, 404), headers=("If-None-Match",)),
     Op("put", "/v1/kv/{namespace}/{key}", "Write a key; the body is the JSON value. 201 when it created the key; "
        "If-Match for compare-and-set, If-None-Match: * to create only", {200: m.EntryMetaOut, 201: m.EntryMetaOut},
-       (400, 409, 412, 413), ("ttl",), ("If-Match", "If-None-Match", "X-Stigmer-Fence"), body=ANY),
+       (400, 409, 412, 413), ("ttl",), ("If-Match", "If-None-Match", "X-Stigmer-Fence", "Idempotency-Key"), body=ANY),
     Op("patch", "/v1/kv/{namespace}/{key}", "Atomic incr / merge / append / JSON Patch; 201 when it created the key",
-       {200: m.EntryOut, 201: m.EntryOut}, (400, 404, 409, 412, 413), ("ttl",), ("If-Match", "X-Stigmer-Fence"), body=m.PatchRequest,
+       {200: m.EntryOut, 201: m.EntryOut}, (400, 404, 409, 412, 413), ("ttl",), ("If-Match", "X-Stigmer-Fence", "Idempotency-Key"),
+       body=m.PatchRequest,
        body_media=(JSON, "application/merge-patch+json", "application/json-patch+json")),
     Op("delete", "/v1/kv/{namespace}/{key}", "Delete a key (If-Match)", {200: m.DeleteOut}, (400, 404, 409, 412),
-       headers=("If-Match", "X-Stigmer-Fence")),
+       headers=("If-Match", "X-Stigmer-Fence", "Idempotency-Key")),
     Op("get", "/v1/history/{namespace}/{key}", "Past changes of a key within retention, newest first",
        {200: m.HistoryOut}, (400,), ("before", "limit")),
     Op("post", "/v1/txn", "Compares and ops, all or nothing, one revision", {200: m.TxnOut}, (400, 404, 409, 413),
-       headers=("X-Stigmer-Fence",), body=m.TxnRequest),
+       headers=("X-Stigmer-Fence", "Idempotency-Key"), body=m.TxnRequest),
     Op("post", "/v1/leases/{resource}", "Acquire the resource's lease (409 while another is active; `wait` queues)",
-       {201: m.LeaseOut}, (400, 409, 413), body=m.AcquireRequest),
+       {201: m.LeaseOut}, (400, 409, 413), headers=("Idempotency-Key",), body=m.AcquireRequest),
     Op("patch", "/v1/leases/{resource}", "Renew the newest lease, named by lease_id or fencing_token: expiry = now + ttl",
-       {200: m.LeaseOut}, (400, 404, 409, 413), body=m.RenewRequest),
+       {200: m.LeaseOut}, (400, 404, 409, 413), headers=("Idempotency-Key",), body=m.RenewRequest),
     Op("delete", "/v1/leases/{resource}", "Release the newest lease, named by lease_id or fencing_token",
-       {200: m.LeaseOut}, (400, 404), ("lease_id", "fencing_token")),
+       {200: m.LeaseOut}, (400, 404), ("lease_id", "fencing_token"), ("Idempotency-Key",)),
     Op("get", "/v1/leases/{resource}", "The resource's newest lease, active or not", {200: m.LeaseOut}, (400, 404)),
     Op("post", "/v1/claims", "Create a claim with 1-50 evidence items (status pending)", {201: c.ClaimOut},
        (400, 413), body=c.CreateClaimRequest),

@@ -192,7 +192,28 @@ MIGRATIONS: list[tuple[int, str]] = [
             status TEXT NOT NULL,
             results TEXT NOT NULL,
             PRIMARY KEY (tenant, claim_id, created_at, id)
+        )
+        """,
+    ),
+    (
+        8,
+        # One row per (tenant, scope, Idempotency-Key): a reservation, then the first answer (docs/idempotency.md).
+        """
+        CREATE TABLE idempotency (
+            tenant TEXT COLLATE "C" NOT NULL,
+            scope TEXT COLLATE "C" NOT NULL,
+            key TEXT COLLATE "C" NOT NULL,
+            fingerprint BYTEA NOT NULL,
+            state TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            body BYTEA NOT NULL,
+            headers TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL,
+            owner TEXT NOT NULL,
+            PRIMARY KEY (tenant, scope, key)
         );
+        CREATE INDEX idempotency_expiry ON idempotency (expires_at);
         """,
     ),
 ]

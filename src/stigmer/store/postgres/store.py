@@ -24,6 +24,7 @@ from ..dsn import mask_url
 from .claims import PostgresClaims
 from .doorbell import Doorbell
 from .faults import storage_error, unavailable
+from .idempotency import PostgresIdempotency
 from .keys import PostgresKeys
 from .kv import PostgresKV
 from .leases import PostgresLeases
@@ -61,6 +62,7 @@ class PostgresStore:
         self.leases = PostgresLeases(self)
         self.states = PostgresStates(self)
         self.claims = PostgresClaims(self)
+        self.idempotency = PostgresIdempotency(self)
         self.keys = PostgresKeys(self)
         self.tokens = PostgresTokens(self)
         self._listener: CommitListener | None = None

@@ -185,7 +185,28 @@ MIGRATIONS: list[tuple[int, str]] = [
             status TEXT NOT NULL,
             results TEXT NOT NULL,
             PRIMARY KEY (tenant, claim_id, created_at, id)
+        ) WITHOUT ROWID
+        """,
+    ),
+    (
+        8,
+        # One row per (tenant, scope, Idempotency-Key): a reservation, then the first answer (docs/idempotency.md).
+        """
+        CREATE TABLE idempotency (
+            tenant TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            key TEXT NOT NULL,
+            fingerprint BLOB NOT NULL,
+            state TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            body BLOB NOT NULL,
+            headers TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            owner TEXT NOT NULL,
+            PRIMARY KEY (tenant, scope, key)
         ) WITHOUT ROWID;
+        CREATE INDEX idempotency_expiry ON idempotency (expires_at);
         """,
     ),
 ]

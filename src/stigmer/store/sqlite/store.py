@@ -13,6 +13,7 @@ from ...clock import Clock, SystemClock
 from ..base import CommitListener, StorageFault
 from .claims import SQLiteClaims
 from .faults import storage_error
+from .idempotency import SQLiteIdempotency
 from .keys import SQLiteKeys
 from .kv import SQLiteKV
 from .leases import SQLiteLeases
@@ -56,6 +57,7 @@ class SQLiteStore:
         self.leases = SQLiteLeases(self)
         self.states = SQLiteStates(self)
         self.claims = SQLiteClaims(self)
+        self.idempotency = SQLiteIdempotency(self)
         self.keys = SQLiteKeys(self)
         self.tokens = SQLiteTokens(self)
 
