@@ -13,6 +13,7 @@ from stigmer.engine import values
 from stigmer.engine.changes import ChangeHub
 from stigmer.engine.claims import CLAIMS, MISSING, Claims, EvidenceInput as E, Result, verify_in
 from stigmer.engine.errors import InvalidArgument, NotFound
+from stigmer.engine.kv import KV
 from stigmer.engine.types import ChangeFilter
 
 T = "t1"
@@ -365,3 +366,30 @@ async def test_invalid_claim_members_are_refused(claims):
 
 def test_results_are_plain_records():
     assert Result("e", "text_hash", "s", True, "hash matched").passed is True
+
+
+async def test_claims_and_runs_survive_a_restart(open_store, store_kind):
+    s = await open_store()
+    first = Claims(s, KV(s), EVENTS)
+    c = await make(first)
+    run = await first.verify(T, c.id)
+    await s.close()
+    s2 = await open_store()
+    again = Claims(s2, KV(s2), EVENTS)
+    assert (await again.get(T, c.id)) == msgspec.structs.replace(c, status="verified", updated_at=run.created_at)
+    assert (await again.runs(T, c.id, limit=10))[0] == [run]
+
+
+async def test_two_replicas_verifying_one_claim_keep_every_run_in_order(open_store, store_kind):
+    if store_kind != "postgres":
+        pytest.skip("one process owns a SQLite file")
+    a, b = await open_store(), await open_store()
+    on_a, on_b = Claims(a, KV(a)), Claims(b, KV(b))
+    c = await make(on_a, [E("key_value", namespace="app", key="k", expected_value=1)])
+    await KV(b).put(T, "app", "k", 1)
+    runs = await asyncio.gather(*(side.verify(T, c.id) for side in [on_a, on_b] * 10))
+    kept, _ = await on_b.runs(T, c.id, limit=100, order="asc")
+    assert {r.id for r in kept} == {r.id for r in runs} and len({r.created_at for r in kept}) == 20
+    for side in (on_a, on_b):
+        now = await side.get(T, c.id)
+        assert (now.status, now.updated_at) == ("verified", kept[-1].created_at)

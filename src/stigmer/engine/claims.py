@@ -46,6 +46,7 @@ CLAIMS = "_claims"  # the reserved namespace that mirrors every claim (engine/ac
 KINDS = ("text_hash", "json_value", "state_event", "key_value")
 ORDERS = ("asc", "desc")
 MAX_EVIDENCE = 50
+MAX_SOURCE = 255
 MAX_PAGE = 1000
 MAX_VALUE_BYTES = 10 * 1024 * 1024  # an evidence JSON value; the AgentState body limit, so it never binds there
 MAX_DEPTH = 64
@@ -227,16 +228,14 @@ def _path(value: Any, field: str) -> str:
     return value
 
 
-MAX_SOURCE = 255
-
-
-def _evidence(item: Any, i: int, claim_id: str, evidence_id: str, now_ms: int) -> Evidence:
+def _evidence(item: Any, i: int, claim_id: str, evidence_id: str) -> Evidence:
+    """A validated item; its created_at is the claim's, set in the mutation."""
     at = f"evidence[{i}]"
     if not isinstance(item, EvidenceInput):
         raise InvalidArgument(f"{at} must be an evidence item", field=at)
     if item.kind not in KINDS:
         raise InvalidArgument(f"{at}.kind must be one of {', '.join(KINDS)}", field=f"{at}.kind")
-    made = {"id": evidence_id, "claim_id": claim_id, "kind": item.kind, "created_at": now_ms}
+    made = {"id": evidence_id, "claim_id": claim_id, "kind": item.kind}
     if item.kind == "key_value":
         limits = kv.Limits()
         for name, check in (("namespace", kv.validate_namespace), ("key", kv.validate_key)):
@@ -359,7 +358,7 @@ class Claims:
             raise InvalidArgument(f"evidence must hold 1 to {MAX_EVIDENCE} items", field="evidence",
                                   limit=MAX_EVIDENCE)
         claim_id = new_id()  # every id outside the mutation: a rerun reuses them
-        items = [_evidence(item, i, claim_id, new_id(), 0) for i, item in enumerate(evidence)]
+        items = [_evidence(item, i, claim_id, new_id()) for i, item in enumerate(evidence)]
         claim = Claim(claim_id, tenant, subject_type, subject_id, statement, "pending", 0, 0, items)
         return await self.store.submit(tenant, lambda tx: create_in(tx, claim))
 
