@@ -33,7 +33,6 @@ __all__ = [
     "MethodNotAllowedError", "ServerError", "ConnectionFailedError", "UnauthenticatedError", "ForbiddenError",
     "RateLimitedError", "Lease", "LeaseConflictError", "LeaseExpiredError", "FenceStaleError", "Token", "CreatedToken",
     "Claim", "ClaimPage", "ClaimResult", "ClaimRun", "ClaimRunPage", "Evidence",
-    "RateLimitedError", "Lease", "LeaseConflictError", "LeaseExpiredError", "FenceStaleError",
     "IdempotencyConflictError", "IdempotencyInProgressError",
 ]
 from .statevector import BadRequest, Conflict, RateLimited, StateVecError, StateVector, ValueTooLarge  # noqa: E402,F401  statevec protocol client
