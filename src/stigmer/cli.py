@@ -1,4 +1,4 @@
-"""The `stigmer` command: `serve`, and key commands against a running server."""
+"""The `stigmer` command: `serve`, and key, lease, token and claim commands against a running server."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from .cli_kit import Run as _Run, console as _console, dump as _dump, esc as _esc, fence_arg
+from .cli_kit import json_arg as _json_arg
 from .cli_options import client_options
 from .config import SETTINGS, Settings, SettingsError
 
@@ -137,66 +139,6 @@ def refuse_open_exposure(settings: Settings) -> None:
 
 # ---- key commands against a running server (the sync SDK) ----------------------------------------
 
-
-
-
-def _json_arg(raw: str, what: str) -> object:
-    import json
-
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise click.BadParameter(f"{what} must be JSON ({exc})") from None
-
-
-def _dump(obj: object) -> str:
-    import msgspec
-
-    return msgspec.json.encode(obj).decode()
-
-
-class _Run:
-    """Open a client; turn SDK errors into `error [code]: message` (or a JSON envelope) and exit 1."""
-
-    def __init__(self, url: str, as_json: bool, api_key: str | None = None):
-        self.url, self.as_json, self.api_key = url, as_json, api_key
-
-    def __enter__(self):
-        from .client import Client
-
-        self.client = Client(self.url, api_key=self.api_key)
-        return self.client
-
-    def __exit__(self, typ, exc, tb) -> bool:
-        from .client import StigmerError
-
-        self.client.close()
-        if isinstance(exc, StigmerError):
-            if self.as_json:
-                body = {"code": exc.code, "message": exc.message, "status": exc.status}
-                if exc.details:
-                    body["details"] = exc.details
-                click.echo(_dump({"error": body}), err=True)
-            else:
-                click.secho(f"error [{exc.code}]: {exc.message}", fg="red", err=True)
-            sys.exit(1)
-        if isinstance(exc, KeyboardInterrupt):
-            sys.exit(130)
-        return False
-
-
-def _esc(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
-
-
-def _console():
-    from rich.console import Console
-
-    return Console()
-
-
 def _show_entry(entry, as_json: bool) -> None:
     if as_json:
         click.echo(_dump(entry))
@@ -235,13 +177,16 @@ def get(namespace: str, key: str, url: str, api_key: str | None, as_json: bool) 
 @click.option("--ttl", type=float, default=None, help="Expire after this many seconds.")
 @click.option("--if-version", type=int, default=None, help="Write only over this version.")
 @click.option("--create", "create_only", is_flag=True, help="Write only if the key is absent.")
+@click.option("--fence", default=None, metavar="RESOURCE:TOKEN",
+              help="Apply only while this is the resource's active lease (`stigmer lease acquire` prints it).")
 @client_options
 def put(namespace: str, key: str, value: str, ttl: float | None, if_version: int | None, create_only: bool,
-        url: str, api_key: str | None, as_json: bool) -> None:
+        fence: str | None, url: str, api_key: str | None, as_json: bool) -> None:
     """Write VALUE (JSON; `-` reads it from stdin) at a key."""
     data = _json_arg(sys.stdin.read() if value == "-" else value, "VALUE")
     with _Run(url, as_json, api_key) as c:
-        e = c.put(namespace, key, data, ttl=ttl, if_version=if_version, create_only=create_only)
+        e = c.put(namespace, key, data, ttl=ttl, if_version=if_version, create_only=create_only,
+                  fence=fence_arg(fence))
         if as_json:
             click.echo(_dump(e))
         else:
@@ -260,16 +205,18 @@ def put(namespace: str, key: str, value: str, ttl: float | None, if_version: int
 @click.option("--json-patch", default=None, help="Apply this RFC 6902 JSON Patch (a JSON list of ops).")
 @click.option("--ttl", type=float, default=None, help="Set a new expiry in seconds.")
 @click.option("--if-version", type=int, default=None, help="Apply only over this version.")
+@click.option("--fence", default=None, metavar="RESOURCE:TOKEN",
+              help="Apply only while this is the resource's active lease (`stigmer lease acquire` prints it).")
 @client_options
 def patch(namespace: str, key: str, incr: float | None, field: str | None, merge_: str | None, deep: bool,
           append_: str | None, max_items: int | None, json_patch: str | None, ttl: float | None,
-          if_version: int | None, url: str, api_key: str | None, as_json: bool) -> None:
+          if_version: int | None, fence: str | None, url: str, api_key: str | None, as_json: bool) -> None:
     """Change a key atomically: exactly one of --incr, --merge, --append, --json-patch."""
     given = [n for n, v in (("--incr", incr), ("--merge", merge_), ("--append", append_), ("--json-patch", json_patch))
              if v is not None]
     if len(given) != 1:
         raise click.UsageError("give exactly one of --incr, --merge, --append, --json-patch")
-    opts = {"ttl": ttl, "if_version": if_version}
+    opts = {"ttl": ttl, "if_version": if_version, "fence": fence_arg(fence)}
     with _Run(url, as_json, api_key) as c:
         if incr is not None:
             amount = int(incr) if incr.is_integer() else incr
@@ -287,11 +234,14 @@ def patch(namespace: str, key: str, incr: float | None, field: str | None, merge
 @click.argument("namespace")
 @click.argument("key")
 @click.option("--if-version", type=int, default=None, help="Delete only this version.")
+@click.option("--fence", default=None, metavar="RESOURCE:TOKEN",
+              help="Apply only while this is the resource's active lease (`stigmer lease acquire` prints it).")
 @client_options
-def delete(namespace: str, key: str, if_version: int | None, url: str, api_key: str | None, as_json: bool) -> None:
+def delete(namespace: str, key: str, if_version: int | None, fence: str | None, url: str, api_key: str | None,
+           as_json: bool) -> None:
     """Delete a key (exit 1 with not_found when absent)."""
     with _Run(url, as_json, api_key) as c:
-        d = c.delete(namespace, key, if_version=if_version)
+        d = c.delete(namespace, key, if_version=if_version, fence=fence_arg(fence))
         if as_json:
             click.echo(_dump(d))
         else:
@@ -349,9 +299,15 @@ def watch(namespace: str | None, prefix: str | None, key: str | None, from_revis
                               f" [dim]v{ch.version}[/]{value}", highlight=False)
 
 from .backup_cli import backup, restore  # noqa: E402
-from .keys_cli import keys  # noqa: E402  (registered last: it reuses this module's helpers)
+from .claim_cli import claim  # noqa: E402
+from .keys_cli import keys  # noqa: E402
+from .lease_cli import lease  # noqa: E402
+from .token_cli import token  # noqa: E402
 
 main.add_command(keys)
+main.add_command(lease)
+main.add_command(token)
+main.add_command(claim)
 main.add_command(backup)
 main.add_command(restore)
 
