@@ -112,7 +112,10 @@ def list_(subject_type: str | None, subject_id: str | None, limit: int | None, o
     from rich.table import Table
     from rich.text import Text
 
-    t = Table("id", "subject", "status", "created", "statement")
+    t = Table()
+    t.add_column("id", no_wrap=True)  # copied into `claim verify`
+    for name in ("subject", "status", "created", "statement"):
+        t.add_column(name)
     for k in claims:
         s = k.statement if len(k.statement) <= 60 else k.statement[:57] + "..."
         t.add_row(k.id, Text(f"{k.subject_type}/{k.subject_id}"), k.status, when(k.created_at), Text(s))
@@ -148,7 +151,10 @@ def runs(claim_id: str, limit: int | None, order: str | None, url: str, api_key:
         return
     from rich.table import Table
 
-    t = Table("run", "status", "created", "passed")
+    t = Table()
+    t.add_column("run", no_wrap=True)
+    for name in ("status", "created", "passed"):
+        t.add_column(name)
     for r in found:
         t.add_row(r.id, r.status, when(r.created_at), f"{sum(x.passed for x in r.results)}/{len(r.results)}")
     console().print(t)

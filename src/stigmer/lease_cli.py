@@ -31,7 +31,7 @@ def _held_by(details: dict) -> str:
     if "holder" in details:
         expires = details.get("expires_at")
         if isinstance(expires, (int, float)):
-            expires = dt.datetime.fromtimestamp(expires, dt.timezone.utc).isoformat(timespec="milliseconds")
+            expires = dt.datetime.fromtimestamp(expires, dt.UTC).isoformat(timespec="milliseconds")
         until = f" until {expires}" if expires else ""
         return f": held by {details['holder']!r} (fencing token {details.get('fencing_token')}){until}"
     if "queued" in details:

@@ -28,7 +28,9 @@ def _table(tokens: list) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    t = Table("id", "name", "secret starts", "scopes", "prefixes", "parent", "created", "expires", "last used")
+    t = Table()
+    for name in ("id", "name", "secret starts", "scopes", "prefixes", "parent", "created", "expires", "last used"):
+        t.add_column(name, no_wrap=name in ("id", "parent"))  # ids are copied into `token revoke`
     for k in tokens:
         t.add_row(k.id, Text(k.name), k.key_prefix, ",".join(k.scopes), Text(",".join(k.prefixes) or "*"),
                   k.parent_id or "-", when(k.created_at), when(k.expires_at), when(k.last_used_at))
