@@ -251,3 +251,24 @@ def test_body_limit_and_sdk_habits(open_app):
     json_ct = {"Content-Type": "application/json"}
     assert c.get(f"{V1}/states/k", headers=json_ct).status_code == 200
     assert c.request("DELETE", f"{V1}/states/k", headers=json_ct, content=b"").status_code == 200
+
+
+def test_prefix_limited_credentials(keyed):
+    c = keyed
+    team = bearer(live_key(c, "as_live_" + "T" * 40, ["*"]))
+    c.portal.call(lambda: c.app.state.services.keys.create("default", ["*"], ["_states/team-a/"],
+                                                            secret="as_live_" + "P" * 40))
+    limited = bearer("as_live_" + "P" * 40)
+    assert c.put(f"{V1}/states/team-a%2Fx", json={"agent_id": "w", "data": {}}, headers=limited).status_code == 200
+    assert c.get(f"{V1}/states/team-a%2Fx", headers=limited).status_code == 200
+    assert c.post(f"{V1}/states/team-a%2Fx/lease", json={"holder": "h"}, headers=limited).status_code == 201
+    c.put(f"{V1}/states/team-b%2Fx", json={"agent_id": "w", "data": {}}, headers=team)
+    for r in (c.put(f"{V1}/states/team-b%2Fx", json={"agent_id": "w", "data": {}}, headers=limited),
+              c.get(f"{V1}/states/team-b%2Fx", headers=limited),
+              c.get(f"{V1}/states/team-b%2Fx/events", headers=limited),
+              c.post(f"{V1}/states/query", json={}, headers=limited),
+              c.get(f"{V1}/states/watch", params={"once": "true"}, headers=limited),
+              c.post(f"{V1}/leases/any/renew", json={}, headers=limited),
+              c.post(f"{V1}/claims", json={"subject_type": "t", "subject_id": "i", "statement": "s", "evidence": [
+                  {"kind": "text_hash", "source": "s", "data": "d", "hash": "0" * 64}]}, headers=limited)):
+        err(r, 403, "FORBIDDEN")
