@@ -119,18 +119,13 @@ def routes(svc: Services) -> list[Route]:
         whole_project(call)
         f = wire.Fields(wire.parse_object(await request_body(call.request, MAX_BODY)))
         ttl_ms = f.integer("ttl_ms", 1000, 3_600_000) or 60_000
-        try:
-            outcome = await leases.renew_by_id(call.p.tenant, call.params[0], ttl_ms / 1000)
-        except engine_errors.NotFound:
-            raise wire.not_found("Lease not found") from None
+        outcome = await wire.or_not_found(leases.renew_by_id(call.p.tenant, call.params[0], ttl_ms / 1000),
+                                          "Lease not found")
         return wire.json(lease_out(outcome))
 
     async def release(call: Call) -> Response:
         whole_project(call)
-        try:
-            await leases.release_by_id(call.p.tenant, call.params[0])
-        except engine_errors.NotFound:
-            raise wire.not_found("Lease not found") from None
+        await wire.or_not_found(leases.release_by_id(call.p.tenant, call.params[0]), "Lease not found")
         return Response(status_code=204)
 
     async def mint(call: Call) -> Response:
@@ -151,10 +146,7 @@ def routes(svc: Services) -> list[Route]:
         return wire.json({"data": [token_out(r) for r in await tokens.list(call.p.tenant)]})
 
     async def revoke(call: Call) -> Response:
-        try:
-            await tokens.revoke(call.p, call.params[0])
-        except engine_errors.NotFound:
-            raise wire.not_found("Capability token not found") from None
+        await wire.or_not_found(tokens.revoke(call.p, call.params[0]), "Capability token not found")
         return Response(status_code=204)
 
     async def create_claim(call: Call) -> Response:
@@ -189,10 +181,7 @@ def routes(svc: Services) -> list[Route]:
         if call.p.grants is not None:  # what verifying reads, the credential must read
             c = await claims.get(call.p.tenant, call.params[0])
             check_evidence_reads(call.p, c.evidence if c is not None else ())
-        try:
-            run = await claims.verify(call.p.tenant, call.params[0])
-        except engine_errors.NotFound:
-            raise wire.not_found("Claim not found") from None
+        run = await wire.or_not_found(claims.verify(call.p.tenant, call.params[0]), "Claim not found")
         return wire.json(run_out(run, call.p.tenant), 201)
 
     async def runs(call: Call) -> Response:
@@ -200,11 +189,9 @@ def routes(svc: Services) -> list[Route]:
         order = wire.order_of(q.get("order"))
         cursor = _cursor(q.get("cursor"), order)
         check_claim(call.p, "claim:read", call.params[0])
-        try:
-            rows, nxt = await claims.runs(call.p.tenant, call.params[0], limit=wire.lenient_limit(q.get("limit"), 50, 100),
-                                          cursor=cursor, order=order)
-        except engine_errors.NotFound:
-            raise wire.not_found("Claim not found") from None
+        rows, nxt = await wire.or_not_found(claims.runs(
+            call.p.tenant, call.params[0], limit=wire.lenient_limit(q.get("limit"), 50, 100), cursor=cursor,
+            order=order), "Claim not found")
         return wire.json(_page([run_out(r, call.p.tenant) for r in rows], nxt))
 
     return [
