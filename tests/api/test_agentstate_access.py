@@ -100,9 +100,11 @@ def test_projects_are_isolated(keyed):
     lease = c.post(f"{V1}/states/shared/lease", json={"holder": "a"}, headers=bearer(a)).json()
     err(c.post(f"{V1}/leases/{lease['id']}/renew", json={}, headers=bearer(b)), 404, "NOT_FOUND")
     err(c.delete(f"{V1}/leases/{lease['id']}", headers=bearer(b)), 404, "NOT_FOUND")
-    # b's first event has its own sequence numbering (D8): not a's revision count
+    # sequences are per project (D8): a's twenty writes do not show in b's numbering
+    for i in range(20):
+        c.put(f"{V1}/states/n{i}", json={"agent_id": "w", "data": {}}, headers=bearer(a))
     b_seq = c.put(f"{V1}/states/x", json={"agent_id": "w", "data": {}}, headers=bearer(b)).json()["latest_sequence"]
-    assert b_seq < lease["fencing_token"] + 10
+    assert b_seq <= 2
     assert c.get(f"{V1}/states/watch", params={"once": "true"}, headers=bearer(b)).text.count("event: state.") == 1
 
 
@@ -134,6 +136,11 @@ def test_capability_tokens(keyed):
         "UNAUTHORIZED")
     listed = c.get(f"{V1}/capability-tokens", headers=bearer(admin)).json()
     assert [t["id"] for t in listed["data"]] == [tok["id"]]
+    deadline = time.monotonic() + 10  # the use is recorded without making the request wait (at most 5 s late)
+    while listed["data"][0]["last_used_at"] is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        listed = c.get(f"{V1}/capability-tokens", headers=bearer(admin)).json()
+    assert listed["data"][0]["last_used_at"] is not None
     assert "token" not in listed["data"][0] and listed["data"][0]["key_prefix"] == tok["key_prefix"]
     assert c.delete(f"{V1}/capability-tokens/{tok['id']}", headers=bearer(admin)).status_code == 204
     err(c.get(f"{V1}/states/k", headers=bearer(secret)), 401, "UNAUTHORIZED")  # at once
@@ -251,3 +258,24 @@ def test_body_limit_and_sdk_habits(open_app):
     json_ct = {"Content-Type": "application/json"}
     assert c.get(f"{V1}/states/k", headers=json_ct).status_code == 200
     assert c.request("DELETE", f"{V1}/states/k", headers=json_ct, content=b"").status_code == 200
+
+
+def test_prefix_limited_credentials(keyed):
+    c = keyed
+    team = bearer(live_key(c, "as_live_" + "T" * 40, ["*"]))
+    c.portal.call(lambda: c.app.state.services.keys.create("default", ["*"], ["_states/team-a/"],
+                                                            secret="as_live_" + "P" * 40))
+    limited = bearer("as_live_" + "P" * 40)
+    assert c.put(f"{V1}/states/team-a%2Fx", json={"agent_id": "w", "data": {}}, headers=limited).status_code == 200
+    assert c.get(f"{V1}/states/team-a%2Fx", headers=limited).status_code == 200
+    assert c.post(f"{V1}/states/team-a%2Fx/lease", json={"holder": "h"}, headers=limited).status_code == 201
+    c.put(f"{V1}/states/team-b%2Fx", json={"agent_id": "w", "data": {}}, headers=team)
+    for r in (c.put(f"{V1}/states/team-b%2Fx", json={"agent_id": "w", "data": {}}, headers=limited),
+              c.get(f"{V1}/states/team-b%2Fx", headers=limited),
+              c.get(f"{V1}/states/team-b%2Fx/events", headers=limited),
+              c.post(f"{V1}/states/query", json={}, headers=limited),
+              c.get(f"{V1}/states/watch", params={"once": "true"}, headers=limited),
+              c.post(f"{V1}/leases/any/renew", json={}, headers=limited),
+              c.post(f"{V1}/claims", json={"subject_type": "t", "subject_id": "i", "statement": "s", "evidence": [
+                  {"kind": "text_hash", "source": "s", "data": "d", "hash": "0" * 64}]}, headers=limited)):
+        err(r, 403, "FORBIDDEN")

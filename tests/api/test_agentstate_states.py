@@ -334,6 +334,15 @@ def test_idempotent_put_and_delete(c):
     assert len(c.get(f"{V1}/states/J/events").json()["data"]) == 2
 
 
+def test_idempotency_records_expire(c, app):
+    k = {"Idempotency-Key": "old"}
+    put(c, "E", {"agent_id": "w", "data": {"v": 1}}, **k)
+    err(put(c, "E", {"agent_id": "w", "data": {"v": 2}}, **k), 409, "IDEMPOTENCY_CONFLICT")
+    app[1].advance(86_400 + 1)  # the default retention (D10): then the key is new again
+    r = put(c, "E", {"agent_id": "w", "data": {"v": 2}}, **k)
+    assert r.status_code == 200 and "idempotency-replayed" not in r.headers and r.json()["data"] == {"v": 2}
+
+
 def test_watch_once_replays_the_backlog_as_frames(c):
     seqs = [put(c, f"w{i}", {"agent_id": "a", "data": {"n": i}}).json()["latest_sequence"] for i in range(3)]
     c.delete(f"{V1}/states/w0")

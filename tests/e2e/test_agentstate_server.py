@@ -116,6 +116,19 @@ def test_twenty_concurrent_idempotent_writes_execute_once(server):
         assert len(events) == 1 and events[0]["idempotency_key"] == "once"
 
 
+def test_each_concurrent_put_answers_its_own_version(server):
+    async def race():
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
+            return await asyncio.gather(*(c.put(f"{V1}/states/hot", json={"agent_id": f"w{i}", "data": {"i": i}})
+                                          for i in range(30)))
+    answers = [r.json() for r in asyncio.run(race())]
+    assert all(a["data"] == {"i": int(a["agent_id"][1:])} for a in answers)  # D34
+    assert len({a["latest_sequence"] for a in answers}) == 30
+    with httpx.Client(base_url=server.url) as c:
+        events = c.get(f"{V1}/states/hot/events", params={"limit": 100}).json()["data"]
+        assert sorted(a["latest_sequence"] for a in answers) == [e["sequence"] for e in events]
+
+
 def test_restart_keeps_states_events_and_fencing(server):
     with httpx.Client(base_url=server.url) as c:
         c.put(f"{V1}/states/r", json={"agent_id": "w", "data": {"v": 1}})

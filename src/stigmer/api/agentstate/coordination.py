@@ -9,7 +9,7 @@ from typing import Any
 from starlette.responses import Response
 
 from ...engine import errors as engine_errors, jsonpath
-from ...engine.access import CAPABILITY_SCOPES
+from ...engine.access import CAPABILITY_SCOPES, check_claim, check_evidence_reads
 from ...engine.claims import MISSING, EvidenceInput
 from ...services import Services
 from ..kit.body import request_body
@@ -109,20 +109,23 @@ def _page(rows: list[dict], nxt: tuple[int, str] | None) -> dict[str, Any]:
 def routes(svc: Services) -> list[Route]:
     leases, tokens, claims = svc.leases, svc.tokens, svc.claims
 
+    def whole_project(call: Call) -> None:
+        """A lease named by id alone could guard any state: a prefix-limited credential may not name one."""
+        if call.p.grants is not None:
+            raise wire.fail(403, "FORBIDDEN", "this credential is limited to some states: leases by id need the "
+                            "whole project", padded=True)
+
     async def renew(call: Call) -> Response:
+        whole_project(call)
         f = wire.Fields(wire.parse_object(await request_body(call.request, MAX_BODY)))
         ttl_ms = f.integer("ttl_ms", 1000, 3_600_000) or 60_000
-        try:
-            outcome = await leases.renew_by_id(call.p.tenant, call.params[0], ttl_ms / 1000)
-        except engine_errors.NotFound:
-            raise wire.not_found("Lease not found") from None
+        outcome = await wire.or_not_found(leases.renew_by_id(call.p.tenant, call.params[0], ttl_ms / 1000),
+                                          "Lease not found")
         return wire.json(lease_out(outcome))
 
     async def release(call: Call) -> Response:
-        try:
-            await leases.release_by_id(call.p.tenant, call.params[0])
-        except engine_errors.NotFound:
-            raise wire.not_found("Lease not found") from None
+        whole_project(call)
+        await wire.or_not_found(leases.release_by_id(call.p.tenant, call.params[0]), "Lease not found")
         return Response(status_code=204)
 
     async def mint(call: Call) -> Response:
@@ -143,10 +146,7 @@ def routes(svc: Services) -> list[Route]:
         return wire.json({"data": [token_out(r) for r in await tokens.list(call.p.tenant)]})
 
     async def revoke(call: Call) -> Response:
-        try:
-            await tokens.revoke(call.p, call.params[0])
-        except engine_errors.NotFound:
-            raise wire.not_found("Capability token not found") from None
+        await wire.or_not_found(tokens.revoke(call.p, call.params[0]), "Capability token not found")
         return Response(status_code=204)
 
     async def create_claim(call: Call) -> Response:
@@ -155,39 +155,43 @@ def routes(svc: Services) -> list[Route]:
         subject_id = f.string("subject_id", 1, 255, required=True)
         statement = f.string("statement", 1, 5000, required=True)
         evidence = [evidence_input(item) for item in f.array("evidence", 1, 50, required=True)]
+        check_claim(call.p, "claim:write")
+        check_evidence_reads(call.p, evidence)
         c = await claims.create(call.p.tenant, subject_type, subject_id, statement, evidence)
         return wire.json(claim_out(c, call.p.tenant), 201)
 
     async def list_claims(call: Call) -> Response:
         q = call.request.query_params
         order = wire.order_of(q.get("order"))
+        check_claim(call.p, "claim:read")
         rows, nxt = await claims.list(call.p.tenant, limit=wire.lenient_limit(q.get("limit"), 50, 100),
                                       cursor=_cursor(q.get("cursor"), order), order=order,
                                       subject_type=q.get("subject_type"), subject_id=q.get("subject_id"))
         return wire.json(_page([claim_out(c, call.p.tenant, evidence=False) for c in rows], nxt))
 
     async def get_claim(call: Call) -> Response:
+        check_claim(call.p, "claim:read", call.params[0])
         c = await claims.get(call.p.tenant, call.params[0])
         if c is None:
             raise wire.not_found("Claim not found")
         return wire.json(claim_out(c, call.p.tenant))
 
     async def verify(call: Call) -> Response:
-        try:
-            run = await claims.verify(call.p.tenant, call.params[0])
-        except engine_errors.NotFound:
-            raise wire.not_found("Claim not found") from None
+        check_claim(call.p, "claim:write", call.params[0])
+        if call.p.grants is not None:  # what verifying reads, the credential must read
+            c = await claims.get(call.p.tenant, call.params[0])
+            check_evidence_reads(call.p, c.evidence if c is not None else ())
+        run = await wire.or_not_found(claims.verify(call.p.tenant, call.params[0]), "Claim not found")
         return wire.json(run_out(run, call.p.tenant), 201)
 
     async def runs(call: Call) -> Response:
         q = call.request.query_params
         order = wire.order_of(q.get("order"))
         cursor = _cursor(q.get("cursor"), order)
-        try:
-            rows, nxt = await claims.runs(call.p.tenant, call.params[0], limit=wire.lenient_limit(q.get("limit"), 50, 100),
-                                          cursor=cursor, order=order)
-        except engine_errors.NotFound:
-            raise wire.not_found("Claim not found") from None
+        check_claim(call.p, "claim:read", call.params[0])
+        rows, nxt = await wire.or_not_found(claims.runs(
+            call.p.tenant, call.params[0], limit=wire.lenient_limit(q.get("limit"), 50, 100), cursor=cursor,
+            order=order), "Claim not found")
         return wire.json(_page([run_out(r, call.p.tenant) for r in rows], nxt))
 
     return [

@@ -11,7 +11,6 @@ from typing import Any, AsyncIterator
 from starlette.responses import Response, StreamingResponse
 
 from ...engine import jsonpath
-from ...engine.errors import NotFound
 from ...engine.leases import LeaseOutcome
 from ...engine.states import STATES, StateEvent, StateQuery, lease_resource
 from ...services import Services
@@ -116,10 +115,8 @@ def routes(svc: Services) -> list[Route]:
         idem = _idempotency_key(call)
         _covers(call, key)
         fp = fingerprint("DELETE", key, lease_id) if idem else None
-        try:
-            body, replay = await states.delete_idempotent(call.p.tenant, key, lease_id, idem, fp)
-        except NotFound:
-            raise wire.not_found("State not found") from None
+        body, replay = await wire.or_not_found(states.delete_idempotent(call.p.tenant, key, lease_id, idem, fp),
+                                               "State not found")
         return replayed(body, replay)
 
     async def state_events(call: Call) -> Response:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from typing import Any, Iterable
+from typing import Any, Awaitable, Iterable, TypeVar
 
 import msgspec
 from starlette.requests import Request
@@ -27,6 +27,7 @@ CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FO
          507: "INSUFFICIENT_STORAGE"}
 PADDED_SECONDS = 0.3  # 401s and scope-denied 403s take at least this long (D3: timing padding)
 MAX_SAFE = 2**53 - 1
+T = TypeVar("T")
 _decoder = msgspec.json.Decoder()
 _LEADING_INT = re.compile(r"\s*([+-]?[0-9]+)")
 
@@ -56,6 +57,14 @@ def not_found(message: str = "Not found") -> Problem:
 
 
 UNAUTHORIZED = ("UNAUTHORIZED", "Unauthorized")
+
+
+async def or_not_found(awaitable: Awaitable[T], message: str) -> T:
+    """The engine call's result; its NotFound as this surface's 404 with the spec's message."""
+    try:
+        return await awaitable
+    except engine_errors.NotFound:
+        raise not_found(message) from None
 
 
 def problem(exc: Exception) -> Problem:
