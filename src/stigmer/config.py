@@ -45,6 +45,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("lease_default_ttl_seconds", float, 60.0, "Leases: TTL of an acquire or renew that names none.", 0.001, 86_400),
     S("lease_max_ttl_seconds", float, 3600.0, "Leases: the longest TTL an acquire or renew may ask for.", 0.001, 86_400),
     S("lease_max_wait_seconds", float, 30.0, "Leases: the longest `wait` of a blocking acquire.", 0, 3600),
+    S("idempotency_retention_seconds", float, 86_400.0, "How long the answer to a request with an `Idempotency-Key` is kept for replay (docs/idempotency.md); an older key counts as new.", 1),
     S("compact_interval_seconds", float, 60.0, "How often change history older than the retention is removed.", 0.01),
     S("sse_keepalive_seconds", float, 15.0, "Idle time after which an SSE stream sends a keep-alive comment.", 0.01, 3600),
     S("watch_buffer", int, 256, "Live change batches buffered per watcher before it is switched to catching up from history.", 1, 1 << 20),
@@ -74,6 +75,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("statevec_upgrade_url", str, "", "statevec: URL sent as `upgrade` in 429 bodies; empty = none."),
     S("statevec_cors_origins", str, "*", "statevec: allowed CORS origins, comma-separated, or *."),
     # CntrlNode surface (/v1/state)
+    S("agentstate_rate_limit", str, "1000", "AgentState: requests per minute per credential (a fixed window per UTC minute); blank or invalid means 1000, as the spec says."),
+    S("agentstate_cors_origins", str, "", "AgentState: allowed CORS origins, comma-separated, or *; empty = none."),
     S("cntrlnode_rate_limit", int, 0, "CntrlNode: requests per minute per API key (per IP in open mode); 0 = off.", 0),
     S("cntrlnode_max_streams", int, 1000, "CntrlNode: open SSE streams per API key (per IP in open mode).", 0, 1 << 20),
     S("cntrlnode_max_value_bytes", int, 1_048_576, "CntrlNode: largest value, in bytes of compact JSON.", 1, 64 << 20),

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
 import time
 from typing import Any, Iterable, Iterator, Mapping
 
 import httpx
 
 from . import _base as b
-from .models import ChangeSet, Compare, Deleted, Entry, HistoryPage, Lease, Op, Page, PollResult, Revision, TxnResult
+from .models import (
+    ChangeSet, Claim, ClaimPage, ClaimRun, ClaimRunPage, Compare, CreatedToken, Deleted, Entry, HistoryPage, Lease,
+    Op, Page, PollResult, Revision, Token, TxnResult
+)
 
 
 class Client(b.BaseClient):
@@ -32,7 +36,9 @@ class Client(b.BaseClient):
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def _call(self, call: b.Call, timeout: httpx.Timeout | None = None) -> Any:
+    def _call(self, call: b.Call, timeout: httpx.Timeout | None = None,
+              idempotency_key: str | None = None) -> Any:
+        call = b.keyed(call, idempotency_key)
         attempt = 0
         while True:
             try:
@@ -54,37 +60,43 @@ class Client(b.BaseClient):
         return self._call(b.get(namespace, key))
 
     def put(self, namespace: str, key: str, value: Any, *, ttl: float | None = None, if_version: int | None = None,
-            create_only: bool = False, fence: Lease | str | None = None) -> Entry:
+            create_only: bool = False, fence: Lease | str | None = None, idempotency_key: str | None = None) -> Entry:
         """Write a JSON value. `if_version`: only over that version (VersionConflictError otherwise);
         `create_only`: only if absent. The returned entry carries `value`."""
-        return self._call(b.put(namespace, key, value, ttl, if_version, create_only, fence))
+        return self._call(b.put(namespace, key, value, ttl, if_version, create_only, fence),
+                          idempotency_key=idempotency_key)
 
     def delete(self, namespace: str, key: str, *, if_version: int | None = None,
-               fence: Lease | str | None = None) -> Deleted:
-        return self._call(b.delete(namespace, key, if_version, fence))
+               fence: Lease | str | None = None, idempotency_key: str | None = None) -> Deleted:
+        return self._call(b.delete(namespace, key, if_version, fence), idempotency_key=idempotency_key)
 
     def incr(self, namespace: str, key: str, amount: int | float = 1, *, field: str | None = None,
              path: list[str] | None = None, ttl: float | None = None, if_version: int | None = None,
-             fence: Lease | str | None = None) -> Entry:
+             fence: Lease | str | None = None, idempotency_key: str | None = None) -> Entry:
         """Add `amount` to the number at the key (or at `field` / `path` inside an object); absent counts as 0."""
-        return self._call(b.patch_op(namespace, key, b.incr_body(amount, field, path), ttl, if_version, fence))
+        return self._call(b.patch_op(namespace, key, b.incr_body(amount, field, path), ttl, if_version, fence),
+                          idempotency_key=idempotency_key)
 
     def merge(self, namespace: str, key: str, value: Mapping[str, Any], *, deep: bool = False,
               ttl: float | None = None, if_version: int | None = None,
-              fence: Lease | str | None = None) -> Entry:
+              fence: Lease | str | None = None, idempotency_key: str | None = None) -> Entry:
         """Merge members into the object at the key; `deep` merges nested objects (null then deletes)."""
-        return self._call(b.patch_op(namespace, key, b.merge_body(value, deep), ttl, if_version, fence))
+        return self._call(b.patch_op(namespace, key, b.merge_body(value, deep), ttl, if_version, fence),
+                          idempotency_key=idempotency_key)
 
     def append(self, namespace: str, key: str, value: Any, *, max_items: int | None = None,
                ttl: float | None = None, if_version: int | None = None,
-               fence: Lease | str | None = None) -> Entry:
+               fence: Lease | str | None = None, idempotency_key: str | None = None) -> Entry:
         """Append to the list at the key, keeping the newest `max_items`."""
-        return self._call(b.patch_op(namespace, key, b.append_body(value, max_items), ttl, if_version, fence))
+        return self._call(b.patch_op(namespace, key, b.append_body(value, max_items), ttl, if_version, fence),
+                          idempotency_key=idempotency_key)
 
     def patch(self, namespace: str, key: str, ops: Iterable[Mapping[str, Any]], *, ttl: float | None = None,
-              if_version: int | None = None, fence: Lease | str | None = None) -> Entry:
+              if_version: int | None = None, fence: Lease | str | None = None,
+              idempotency_key: str | None = None) -> Entry:
         """Apply an RFC 6902 JSON Patch atomically (PatchFailedError if a `test` fails)."""
-        return self._call(b.patch_op(namespace, key, b.patch_body(ops), ttl, if_version, fence))
+        return self._call(b.patch_op(namespace, key, b.patch_body(ops), ttl, if_version, fence),
+                          idempotency_key=idempotency_key)
 
     def batch_get(self, namespace: str, keys: Iterable[str]) -> list[Entry | None]:
         """Read several keys from one snapshot; None for each absent key."""
@@ -110,32 +122,75 @@ class Client(b.BaseClient):
 
     def txn(self, compare: Iterable[Compare | Mapping[str, Any]] = (),
             ops: Iterable[Op | Mapping[str, Any]] = (), *,
-            fence: Lease | str | None = None) -> TxnResult:
+            fence: Lease | str | None = None, idempotency_key: str | None = None) -> TxnResult:
         """All compares must hold (CompareFailedError otherwise), then all ops apply under one revision."""
-        return self._call(b.txn(compare, ops, fence))
+        return self._call(b.txn(compare, ops, fence), idempotency_key=idempotency_key)
 
     def revision(self) -> Revision:
         return self._call(b.revision())
 
     # leases
 
-    def acquire_lease(self, resource: str, holder: str, *, ttl: float | None = None, wait: float | None = None) -> Lease:
+    def acquire_lease(self, resource: str, holder: str, *, ttl: float | None = None, wait: float | None = None,
+                      idempotency_key: str | None = None) -> Lease:
         """Take the resource's lease (LeaseConflictError while another is active). `wait`: queue up to that
         many seconds for it, first come first served."""
         return self._call(b.acquire_lease(resource, holder, ttl, wait),
-                          b.watch_timeout(self.timeout, (wait or 0) + self.timeout.read) if wait else None)
+                          b.watch_timeout(self.timeout, (wait or 0) + self.timeout.read) if wait else None,
+                          idempotency_key=idempotency_key)
 
     def renew_lease(self, resource: str, lease_id: str | None = None, *, fencing_token: int | None = None,
-                    ttl: float | None = None) -> Lease:
+                    ttl: float | None = None, idempotency_key: str | None = None) -> Lease:
         """Extend the newest lease to now + ttl (NotFoundError once superseded, LeaseExpiredError once expired)."""
-        return self._call(b.renew_lease(resource, lease_id, fencing_token, ttl))
+        return self._call(b.renew_lease(resource, lease_id, fencing_token, ttl), idempotency_key=idempotency_key)
 
-    def release_lease(self, resource: str, lease_id: str | None = None, *, fencing_token: int | None = None) -> Lease:
-        return self._call(b.release_lease(resource, lease_id, fencing_token))
+    def release_lease(self, resource: str, lease_id: str | None = None, *, fencing_token: int | None = None,
+                      idempotency_key: str | None = None) -> Lease:
+        return self._call(b.release_lease(resource, lease_id, fencing_token), idempotency_key=idempotency_key)
 
     def get_lease(self, resource: str) -> Lease:
         """The resource's newest lease, active or not (NotFoundError if it never had one)."""
         return self._call(b.get_lease(resource))
+
+    # capability tokens
+
+    def mint_token(self, name: str, scopes: Iterable[str], *, prefixes: Iterable[str] | None = None,
+                   expires_in: float | None = None, expires_at: datetime.datetime | float | None = None) -> CreatedToken:
+        """Mint a capability token within this client's credential (a child of it when that is a token);
+        the secret is in the result only. Prefixes and expiry left out are inherited (docs/tokens.md)."""
+        return self._call(b.mint_token(name, scopes, prefixes, expires_in, expires_at))
+
+    def list_tokens(self) -> list[Token]:
+        """The tenant's tokens that are not revoked (those this credential may see), oldest first."""
+        return self._call(b.list_tokens())
+
+    def revoke_token(self, token_id: str) -> Token:
+        """Revoke a token and every token minted from it, at once (idempotent)."""
+        return self._call(b.revoke_token(token_id))
+    # claims
+
+    def create_claim(self, subject_type: str, subject_id: str, statement: str,
+                     evidence: Iterable[Mapping[str, Any]]) -> Claim:
+        """A claim with 1-50 evidence items (dicts: `kind` and its members, docs/claims.md); status pending."""
+        return self._call(b.create_claim(subject_type, subject_id, statement, evidence))
+
+    def get_claim(self, claim_id: str) -> Claim:
+        """The claim and its evidence (NotFoundError if there is none)."""
+        return self._call(b.get_claim(claim_id))
+
+    def list_claims(self, *, limit: int | None = None, cursor: str | None = None, order: str | None = None,
+                    subject_type: str | None = None, subject_id: str | None = None) -> ClaimPage:
+        """Claims without evidence by (created_at, id), newest first unless `order="asc"`."""
+        return self._call(b.list_claims(limit, cursor, order, subject_type, subject_id))
+
+    def verify_claim(self, claim_id: str) -> ClaimRun:
+        """Check every evidence item now; the run is kept and the claim takes its status."""
+        return self._call(b.verify_claim(claim_id))
+
+    def claim_runs(self, claim_id: str, *, limit: int | None = None, cursor: str | None = None,
+                   order: str | None = None) -> ClaimRunPage:
+        """Every verification run of the claim, newest first unless `order="asc"`."""
+        return self._call(b.claim_runs(claim_id, limit, cursor, order))
 
     # changes
 

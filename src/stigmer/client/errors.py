@@ -94,6 +94,18 @@ class FenceStaleError(ConflictError):
     code = "fence_stale"
 
 
+class IdempotencyConflictError(ConflictError):
+    """The Idempotency-Key was already used for a different request (409); nothing ran."""
+
+    code = "idempotency_conflict"
+
+
+class IdempotencyInProgressError(ConflictError):
+    """The first request with this Idempotency-Key was still running after the server's wait (409); retry."""
+
+    code = "idempotency_in_progress"
+
+
 class PreconditionFailedError(StigmerError):
     code = "precondition_failed"
 
@@ -156,7 +168,7 @@ BY_CODE: dict[str, type[StigmerError]] = {
     cls.code: cls for cls in (
         InvalidArgumentError, InvalidJSONError, NotFoundError, VersionConflictError, TypeMismatchError,
         PatchFailedError, CompareFailedError, LeaseConflictError, LeaseExpiredError, FenceStaleError,
-        PreconditionFailedError, ValueTooLargeError, PayloadTooLargeError,
+        IdempotencyConflictError, IdempotencyInProgressError, PreconditionFailedError, ValueTooLargeError, PayloadTooLargeError,
         CompactedError, UnauthenticatedError, ForbiddenError, RateLimitedError, MethodNotAllowedError, ServerError,
         ConnectionFailedError,
     )

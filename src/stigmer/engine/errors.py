@@ -147,3 +147,13 @@ class LeaseMismatch(LeaseConflict):
     Nothing was written."""
 
     code = "lease_mismatch"
+class IdempotencyConflict(EngineError):
+    """An Idempotency-Key was used before for a different request (another fingerprint). Nothing ran."""
+
+    code = "idempotency_conflict"
+
+
+class IdempotencyInProgress(EngineError):
+    """The first request with this Idempotency-Key is still running after the wait; nothing ran here."""
+
+    code = "idempotency_in_progress"

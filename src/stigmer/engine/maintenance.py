@@ -1,4 +1,5 @@
-"""Background upkeep: expire due keys (emitting `expire` changes) and compact old change history."""
+"""Background upkeep: expire due keys (emitting `expire` changes), purge expired idempotency records and
+compact old change history."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 
 from ..store.base import Store
 from .errors import StorageFull, StorageUnavailable
+from .idempotency import purge_expired
 from .kv import sweep_expired
 
 log = logging.getLogger("stigmer.maintenance")
@@ -31,6 +33,7 @@ async def run_sweeper(store: Store, interval: float) -> None:
     while True:
         try:
             await sweep_once(store)
+            await purge_expired(store)
             skipping = False
         except (StorageFull, StorageUnavailable) as exc:
             if not skipping:

@@ -28,6 +28,7 @@ import msgspec
 from ..store.base import Store, WriteTxn
 from . import jsonpath, kv, values
 from .changes import ChangeHub
+from .idempotency import Idempotency
 from .errors import Compacted, InvalidArgument, LeaseMismatch, LeaseRequired, NotFound
 from .ids import new_id
 from .types import ChangeFilter, StateEventRecord
@@ -44,6 +45,7 @@ MAX_QUERY_LIMIT = 100
 # Tunables, module attributes so tests can shrink them.
 WATCH_PAGE = 500  # events per backlog read of a watch
 ONCE_MAX = 1000  # events a once-watch replays at most
+IDEMPOTENCY_SCOPE = "agentstate"  # Idempotency-Keys of state writes, per project (not per state key)
 QUERY_CHUNK = 200  # candidate rows read by a query's first round; later rounds double it, up to
 QUERY_CHUNK_MAX = 3200  # (a selective filter reads far, a page of matches stops early)
 
@@ -307,9 +309,10 @@ class _Filter:
 class States:
     """State operations over a store; `hub` rings the state watch when a state changes."""
 
-    def __init__(self, store: Store, hub: ChangeHub):
+    def __init__(self, store: Store, hub: ChangeHub, idempotency: Idempotency | None = None):
         self.store = store
         self.hub = hub
+        self.idempotency = idempotency or Idempotency(store)
 
     # writes
 
@@ -330,6 +333,40 @@ class States:
         _check_optional_id(idempotency_key, "idempotency_key", MAX_IDEMPOTENCY_KEY_CHARS)
         event_id = new_id()
         return await self.store.submit(tenant, lambda tx: delete_in(tx, key, lease_id, idempotency_key, event_id))
+
+    async def put_idempotent(self, tenant: str, key: str, agent_id: str, data: dict, metadata: dict | None,
+                             tags: Any, lease_id: str | None, idempotency_key: str | None,
+                             fingerprint: bytes | None) -> tuple[bytes, bool]:
+        """`put` under an Idempotency-Key (AgentState §3.9): the state written, as JSON, and whether it is the
+        first request's answer replayed. The record, the state and its event commit together, so concurrent
+        duplicates execute once; a refused write (a lease 409) records nothing."""
+        tags = check_put(key, agent_id, data, metadata, tags, lease_id, idempotency_key)
+        encoded = encode_put(data, metadata)
+        event_id = new_id()
+        return await self.store.submit(tenant, lambda tx: self._once(
+            tx, idempotency_key, fingerprint,
+            lambda: put_in(tx, key, agent_id, data, metadata, tags, lease_id, idempotency_key, event_id, encoded)))
+
+    async def delete_idempotent(self, tenant: str, key: str, lease_id: str | None, idempotency_key: str | None,
+                                fingerprint: bytes | None) -> tuple[bytes, bool]:
+        """`delete` under an Idempotency-Key: `{"deleted": true, "event": …}` as JSON, and whether replayed."""
+        check_key(key)
+        _check_optional_id(lease_id, "lease_id")
+        _check_optional_id(idempotency_key, "idempotency_key", MAX_IDEMPOTENCY_KEY_CHARS)
+        event_id = new_id()
+        return await self.store.submit(tenant, lambda tx: self._once(
+            tx, idempotency_key, fingerprint,
+            lambda: {"deleted": True, "event": delete_in(tx, key, lease_id, idempotency_key, event_id)}))
+
+    def _once(self, tx: WriteTxn, idempotency_key: str | None, fingerprint: bytes | None, write) -> tuple[bytes, bool]:
+        if idempotency_key is not None:
+            replay = self.idempotency.check_in(tx, IDEMPOTENCY_SCOPE, idempotency_key, fingerprint)
+            if replay is not None:
+                return replay.body, True
+        body = msgspec.json.encode(write())
+        if idempotency_key is not None:
+            self.idempotency.record_in(tx, IDEMPOTENCY_SCOPE, idempotency_key, fingerprint, 200, body)
+        return body, False
 
     # reads
 

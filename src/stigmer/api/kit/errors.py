@@ -39,6 +39,8 @@ STATUS: dict[type[Exception], int] = {
     e.LeaseConflict: 409,
     e.LeaseExpired: 409,
     e.FenceStale: 409,
+    e.IdempotencyConflict: 409,
+    e.IdempotencyInProgress: 409,
     e.Compacted: 410,
     e.ValueTooLarge: 413,
     TooManyStreams: 429,

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from ... import __version__
 from ...services import Services
 from ..http import json_response
-from . import models as m
+from . import claims as c, models as m
 
 MAX_PAGE = 1000  # engine Limits.max_page
 MAX_WAIT = 60  # watch.MAX_WAIT
@@ -44,6 +44,10 @@ QUERY: dict[str, dict[str, Any]] = {
     "access_token": {"schema": {"type": "string"}, "description": "An API key, for clients that cannot send headers."},
     "lease_id": {"schema": {"type": "string"}, "description": "The lease to release (or give `fencing_token`)."},
     "fencing_token": {"schema": {"type": "integer", "minimum": 1}, "description": "The lease to release, by its token."},
+    "order": {"schema": {"type": "string", "enum": ["asc", "desc"], "default": "desc"},
+              "description": "By (created_at, id)."},
+    "subject_type": {"schema": {"type": "string"}, "description": "Only claims about this subject type."},
+    "subject_id": {"schema": {"type": "string"}, "description": "Only claims about this subject id."},
 }
 
 HEADERS: dict[str, dict[str, Any]] = {
@@ -52,6 +56,9 @@ HEADERS: dict[str, dict[str, Any]] = {
     "Last-Event-ID": {"schema": {"type": "integer", "minimum": 0}, "description": "SSE resume: the last `id` received."},
     "X-Stigmer-Fence": {"schema": {"type": "string"}, "description": "`<resource>:<token>` (the lease's `fence`): "
                         "write only while that token is the resource's active lease, else 409 `fence_stale`."},
+    "Idempotency-Key": {"schema": {"type": "string", "maxLength": 255}, "description": "Run this write once: a "
+                        "repeat with the same request answers the first answer (`Idempotency-Replayed: true`); "
+                        "another request under the key is 409 `idempotency_conflict` (docs/idempotency.md)."},
 }
 
 # API keys as bearer tokens (docs/security.md); the public routes opt out with an empty requirement.
@@ -64,8 +71,8 @@ PUBLIC = {"/healthz", "/health", "/readyz", "/ready", "/openapi.json", "/docs"}
 ERRORS = {
     400: "Invalid argument or body", 401: "No valid API key (missing, unknown, revoked or expired)",
     403: "The key lacks the scope or prefix; a reserved namespace; a cross-site write; a non-loopback Host in open mode",
-    404: "No such key or lease", 408: "The body did not arrive in time",
-    409: "Version, type or compare conflict; a lease held, expired or a stale fence",
+    404: "No such key, lease or claim", 408: "The body did not arrive in time",
+    409: "Version, type or compare conflict; a lease held, expired or a stale fence; an Idempotency-Key reused",
     410: "History needed is compacted", 412: "If-Match `*` and the key does not exist",
     413: "Body or value too large", 429: "Rate limit, or too many open streams", 503: "Not ready",
 }
@@ -99,23 +106,33 @@ OPS: list[Op] = [
        {200: m.EntryOut, 304: None}, (400, 404), headers=("If-None-Match",)),
     Op("put", "/v1/kv/{namespace}/{key}", "Write a key; the body is the JSON value. 201 when it created the key; "
        "If-Match for compare-and-set, If-None-Match: * to create only", {200: m.EntryMetaOut, 201: m.EntryMetaOut},
-       (400, 409, 412, 413), ("ttl",), ("If-Match", "If-None-Match", "X-Stigmer-Fence"), body=ANY),
+       (400, 409, 412, 413), ("ttl",), ("If-Match", "If-None-Match", "X-Stigmer-Fence", "Idempotency-Key"), body=ANY),
     Op("patch", "/v1/kv/{namespace}/{key}", "Atomic incr / merge / append / JSON Patch; 201 when it created the key",
-       {200: m.EntryOut, 201: m.EntryOut}, (400, 404, 409, 412, 413), ("ttl",), ("If-Match", "X-Stigmer-Fence"), body=m.PatchRequest,
+       {200: m.EntryOut, 201: m.EntryOut}, (400, 404, 409, 412, 413), ("ttl",), ("If-Match", "X-Stigmer-Fence", "Idempotency-Key"),
+       body=m.PatchRequest,
        body_media=(JSON, "application/merge-patch+json", "application/json-patch+json")),
     Op("delete", "/v1/kv/{namespace}/{key}", "Delete a key (If-Match)", {200: m.DeleteOut}, (400, 404, 409, 412),
-       headers=("If-Match", "X-Stigmer-Fence")),
+       headers=("If-Match", "X-Stigmer-Fence", "Idempotency-Key")),
     Op("get", "/v1/history/{namespace}/{key}", "Past changes of a key within retention, newest first",
        {200: m.HistoryOut}, (400,), ("before", "limit")),
     Op("post", "/v1/txn", "Compares and ops, all or nothing, one revision", {200: m.TxnOut}, (400, 404, 409, 413),
-       headers=("X-Stigmer-Fence",), body=m.TxnRequest),
+       headers=("X-Stigmer-Fence", "Idempotency-Key"), body=m.TxnRequest),
     Op("post", "/v1/leases/{resource}", "Acquire the resource's lease (409 while another is active; `wait` queues)",
-       {201: m.LeaseOut}, (400, 409, 413), body=m.AcquireRequest),
+       {201: m.LeaseOut}, (400, 409, 413), headers=("Idempotency-Key",), body=m.AcquireRequest),
     Op("patch", "/v1/leases/{resource}", "Renew the newest lease, named by lease_id or fencing_token: expiry = now + ttl",
-       {200: m.LeaseOut}, (400, 404, 409, 413), body=m.RenewRequest),
+       {200: m.LeaseOut}, (400, 404, 409, 413), headers=("Idempotency-Key",), body=m.RenewRequest),
     Op("delete", "/v1/leases/{resource}", "Release the newest lease, named by lease_id or fencing_token",
-       {200: m.LeaseOut}, (400, 404), ("lease_id", "fencing_token")),
+       {200: m.LeaseOut}, (400, 404), ("lease_id", "fencing_token"), ("Idempotency-Key",)),
     Op("get", "/v1/leases/{resource}", "The resource's newest lease, active or not", {200: m.LeaseOut}, (400, 404)),
+    Op("post", "/v1/claims", "Create a claim with 1-50 evidence items (status pending)", {201: c.ClaimOut},
+       (400, 413), body=c.CreateClaimRequest),
+    Op("get", "/v1/claims", "List claims (without evidence) by (created_at, id)", {200: c.ClaimsOut}, (400,),
+       ("limit", "cursor", "order", "subject_type", "subject_id")),
+    Op("get", "/v1/claims/{id}", "A claim and its evidence", {200: c.ClaimOut}, (404,)),
+    Op("post", "/v1/claims/{id}/verify", "Verify every evidence item now: a new run, whose status the claim takes",
+       {201: c.RunOut}, (404,)),
+    Op("get", "/v1/claims/{id}/runs", "Every verification run of a claim", {200: c.RunsOut}, (400, 404),
+       ("limit", "cursor", "order")),
     Op("get", "/v1/watch", "Change stream over SSE; with `index`, a JSON long-poll instead",
        {200: {SSE: {"type": "string"}, JSON: m.WatchPollOut}}, (400, 410),
        ("namespace", "prefix", "key", "from", "index", "wait", "prev_value", "access_token"), ("Last-Event-ID",)),
@@ -127,6 +144,11 @@ OPS: list[Op] = [
     Op("get", "/v1/admin/keys", "List API keys, never their secrets (admin)", {200: m.KeysOut}, (), ("tenant",)),
     Op("delete", "/v1/admin/keys/{id}", "Revoke an API key (admin)", {200: m.KeyEnvelopeOut}, (404,)),
     Op("get", "/v1/admin/tenants", "List tenants (admin)", {200: m.TenantsOut}),
+    Op("post", "/v1/tokens", "Mint a capability token within the caller; the secret is shown only here",
+       {201: m.CreatedTokenOut}, (400, 403, 413), body=m.MintTokenRequest),
+    Op("get", "/v1/tokens", "The tenant's capability tokens that are not revoked, oldest first", {200: m.TokensOut}),
+    Op("delete", "/v1/tokens/{id}", "Revoke a capability token and every token minted from it",
+       {200: m.TokenEnvelopeOut}, (403, 404)),
     Op("get", "/healthz", "Liveness; touches nothing", {200: m.HealthOut}),
     Op("get", "/health", "Alias of /healthz", {200: m.HealthOut}),
     Op("get", "/readyz", "Readiness; runs a trivial database query", {200: m.ReadyOut, 503: m.ReadyOut}),

@@ -1,8 +1,8 @@
 """Pure-ASGI fast path for the hottest requests: a plain GET, PUT and PATCH of one key.
 
 ARCHITECTURE §5 asks the key hot paths to stay near the bare-ASGI floor. Requests with a query string, a
-conditional header or a fence (`X-Stigmer-Fence`, checked in the write's mutation) take the full route
-in `kv.py`; these two call the same engine functions and render the
+conditional header, a fence (`X-Stigmer-Fence`, checked in the write's mutation) or an `Idempotency-Key`
+take the full route in `kv.py`; these two call the same engine functions and render the
 same bytes through the same helpers, so the wire behaviour is identical (tests cover both paths).
 """
 
@@ -21,7 +21,7 @@ from .kv import _decode, entry_json, key_not_found, media_type, patch_op, put_bo
 
 PREFIX = "/v1/kv/"
 _METHODS = ("GET", "PUT", "PATCH")
-_ROUTED_HEADERS = (b"if-match", b"if-none-match", b"x-stigmer-fence")  # never skip their checks
+_ROUTED_HEADERS = (b"if-match", b"if-none-match", b"x-stigmer-fence", b"idempotency-key")  # never skip their checks
 _JSON = (b"content-type", b"application/json")
 
 

@@ -20,6 +20,7 @@ from ..errors import APIError
 from ..http import encode, json_response, rfc3339
 from ..kit.body import request_body
 from ..kit.cursors import decode_cursor, encode_cursor
+from ..kit.idempotency import idempotent
 from ..kit.routing import by_method
 from ..kit.params import optional_int, parse_bool, parse_int, parse_seconds
 from ..kit.surface import principal
@@ -231,12 +232,15 @@ def routes(svc: Services) -> list[Route]:
         items = b",".join(change_json(c) for c in changes)
         return json_response(b'{"history":[' + items + b'],"next_before":' + nxt + b"}")
 
+    def once(handler):  # Idempotency-Key on every write
+        return idempotent(svc.idempotency, handler, body_limit=body_limit)
+
     return [
         Route("/v1/kv/{namespace}:batch", batch_get, methods=["POST"]),
         Route("/v1/kv/{namespace}", list_keys, methods=["GET"]),
         # One route for the four methods, so a 405 (and OPTIONS) answers `Allow` with all of them.
-        Route("/v1/kv/{namespace}/{key:path}", by_method({"GET": get_key, "PUT": put_key, "PATCH": patch_key,
-                                                         "DELETE": delete_key}), methods=["GET", "PUT", "PATCH", "DELETE"]),
+        Route("/v1/kv/{namespace}/{key:path}", by_method({"GET": get_key, "PUT": once(put_key), "PATCH": once(patch_key),
+                                                         "DELETE": once(delete_key)}), methods=["GET", "PUT", "PATCH", "DELETE"]),
         Route("/v1/history/{namespace}/{key:path}", key_history, methods=["GET"]),
     ]
 

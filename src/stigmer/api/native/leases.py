@@ -15,6 +15,7 @@ from ..errors import APIError
 from ..http import json_response, rfc3339
 from ..kit.body import request_body
 from ..kit.disconnect import unless_client_leaves
+from ..kit.idempotency import idempotent
 from ..kit.params import optional_int
 from ..kit.routing import by_method
 from ..kit.surface import principal
@@ -67,6 +68,9 @@ def routes(svc: Services) -> list[Route]:
         return written(await guarded(request).release(request.path_params["resource"], lease_id=q.get("lease_id"),
                                                       token=token))
 
-    return [Route("/v1/leases/{resource:path}", by_method({"GET": get_lease, "POST": acquire, "PATCH": renew,
-                                                          "DELETE": release}),
+    def once(handler):  # Idempotency-Key on every write
+        return idempotent(svc.idempotency, handler, body_limit=BODY_LIMIT)
+
+    return [Route("/v1/leases/{resource:path}", by_method({"GET": get_lease, "POST": once(acquire),
+                                                          "PATCH": once(renew), "DELETE": once(release)}),
                   methods=["GET", "POST", "PATCH", "DELETE"])]

@@ -23,9 +23,10 @@ def credentials(scope: Scope) -> list[str | None]:
 
 
 def surface(settings: Settings) -> Surface:
-    cors = Cors(settings.cors_origins, expose="ETag, X-Stigmer-Revision, X-Request-ID, Retry-After",
+    cors = Cors(settings.cors_origins, expose="ETag, X-Stigmer-Revision, X-Request-ID, Retry-After, Idempotency-Replayed",
                 methods="GET, PUT, PATCH, DELETE, POST, OPTIONS",
-                headers="Authorization, Content-Type, If-Match, If-None-Match, Last-Event-ID, X-Stigmer-Fence")
+                headers="Authorization, Content-Type, If-Match, If-None-Match, Last-Event-ID, X-Stigmer-Fence, "
+                        "Idempotency-Key")
     return Surface("native", ("/",), render, credentials, cors, public=PUBLIC,
                    rate_limit=settings.native_rate_limit, rate_limit_anon=settings.native_rate_limit,
                    limit_headers=True)

@@ -11,6 +11,7 @@ from ...engine.kv import Deleted
 from ...services import Services
 from ..http import encode, json_response
 from ..kit.body import request_body
+from ..kit.idempotency import idempotent
 from ..kit.surface import principal
 from .kv import _decode, entry_json, fenced
 from .models import TxnRequest, convert
@@ -33,4 +34,4 @@ def routes(svc: Services) -> list[Route]:
         return json_response(b'{"revision":%d,"results":[' % result.revision + items + b"]}",
                              headers={"X-Stigmer-Revision": str(result.revision)})
 
-    return [Route("/v1/txn", txn, methods=["POST"])]
+    return [Route("/v1/txn", idempotent(svc.idempotency, txn, body_limit=body_limit), methods=["POST"])]

@@ -36,6 +36,8 @@ from ...engine.errors import EngineError
 from ..base import Change, Entry
 from ..groups import take_group
 from .faults import is_retryable, storage_error, unavailable
+from .claims import ClaimWritesPG
+from .idempotency import IdempotencyWritesPG
 from .leases import LeaseWritesPG
 from .states import StateWritesPG
 
@@ -106,7 +108,7 @@ class KVWritesPG:
 class WriteTxnPG:
     """The `WriteTxn` handed to one run of one mutation function."""
 
-    __slots__ = ("cur", "tenant", "now", "kv", "leases", "states", "rev", "changes", "wrote", "dirty", "_savepoints",
+    __slots__ = ("cur", "tenant", "now", "kv", "leases", "states", "idempotency", "rev", "changes", "wrote", "dirty", "_savepoints",
                  "_in_savepoint")
 
     def __init__(self, cur: psycopg.Cursor, tenant: str, now: float, rev: int, savepoints: bool):
@@ -116,12 +118,17 @@ class WriteTxnPG:
         self.kv = KVWritesPG(self)
         self.leases = LeaseWritesPG(self)
         self.states = StateWritesPG(self)
+        self.idempotency = IdempotencyWritesPG(self)
         self.rev = rev  # the newest revision taken (the locked counter's value to begin with)
         self.changes: list[Change] = []
         self.wrote = False  # recorded or wrote anything (a commit that clears a storage fault)
         self.dirty = False  # sent a writing statement (something to undo)
         self._savepoints = savepoints
         self._in_savepoint = False
+
+    @property
+    def claims(self) -> ClaimWritesPG:  # made on use: most mutations never touch a claim
+        return ClaimWritesPG(self)
 
     def new_revision(self) -> int:
         self.rev += 1
