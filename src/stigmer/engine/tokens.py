@@ -104,7 +104,7 @@ class Tokens:
             if parent is None:
                 raise Forbidden("the parent token does not exist", reason="parent_revoked")
             if len(parent.ancestors()) + 2 > MAX_DEPTH:
-                raise InvalidArgument(f"a chain of tokens holds at most {MAX_DEPTH}", field="scopes")
+                raise InvalidArgument(f"a chain of tokens holds at most {MAX_DEPTH}", field="parent")
         token_id, secret = new_id(), new_secret(PREFIX)
         record = TokenRecord(
             token_id, digest(secret), by.tenant, name, scopes_, tuple(str(g) for g in grants or ()),
