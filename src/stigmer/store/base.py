@@ -42,8 +42,8 @@ from ..engine.types import Change, ChangeFilter, Entry, KeyRecord, LeaseRecord, 
 T = TypeVar("T")
 
 __all__ = ["Change", "ChangeFilter", "ChangeLog", "CommitListener", "Entry", "KVReads", "KVWrites",
-           "KeyRecord", "KeyRepository", "LeaseReads", "LeaseRecord", "LeaseWrites", "RevisionInfo", "StorageFault", "Store", "TokenRecord",
-           "TokenRepository", "WriteTxn"]
+           "KeyRecord", "KeyRepository", "LeaseReads", "LeaseRecord", "LeaseWrites", "RevisionInfo", "StorageFault", "Store", "TokenCheck",
+           "TokenRecord", "TokenRepository", "WriteTxn"]
 
 
 # key/value
@@ -151,13 +151,16 @@ class KeyRepository(Protocol):
 
 # capability tokens
 
+TokenCheck = tuple[str, bytes, str, tuple[str, ...], tuple[str, ...], "float | None", "float | None", bool]
+
 
 class TokenRepository(Protocol):
     """Capability tokens (`store.tokens`), read from the database on every call: a revocation made by any
     replica is seen by the next read of every other."""
 
-    async def by_digest(self, digest: bytes) -> tuple[TokenRecord, bool] | None:
-        """The token and whether its root API key is revoked (False when it has none), in one statement."""
+    async def check(self, digest: bytes) -> TokenCheck | None:
+        """What authenticating the token with this digest needs, in one statement: (id, digest, tenant,
+        scopes, prefixes, expires_at, revoked_at, whether its root API key is revoked)."""
 
     async def get(self, tenant: str, token_id: str) -> TokenRecord | None: ...
 

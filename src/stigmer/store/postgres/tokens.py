@@ -12,15 +12,13 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
-from ..base import TokenRecord
-from ..sqlite.tokens import COLUMNS, descendants_range
+from ..base import TokenCheck, TokenRecord
+from ..sqlite.tokens import CHECK_COLUMNS, COLUMNS, descendants_range
 
 if TYPE_CHECKING:
     from .store import PostgresStore
 
-_T_COLUMNS = ", ".join("t." + c.strip() for c in COLUMNS.split(","))
-_BY_DIGEST = (f"SELECT {_T_COLUMNS}, k.revoked_at IS NOT NULL FROM capability_tokens t"
-              " LEFT JOIN api_keys k ON k.id = t.key_id WHERE t.digest = %s")
+_CHECK = f"SELECT {CHECK_COLUMNS} FROM capability_tokens t LEFT JOIN api_keys k ON k.id = t.key_id WHERE t.digest = %s"
 _GET = f"SELECT {COLUMNS} FROM capability_tokens WHERE tenant = %s AND id = %s"
 
 
@@ -33,9 +31,12 @@ class PostgresTokens:
     def __init__(self, store: "PostgresStore"):
         self._store = store
 
-    async def by_digest(self, digest: bytes) -> tuple[TokenRecord, bool] | None:
-        rows = await self._store.fetch(_BY_DIGEST, (digest,))
-        return (_record(rows[0][:-1]), bool(rows[0][-1])) if rows else None
+    async def check(self, digest: bytes) -> TokenCheck | None:
+        rows = await self._store.fetch(_CHECK, (digest,))
+        if not rows:
+            return None
+        id_, digest_, tenant, scopes, prefixes, expires_at, revoked_at, key_revoked = rows[0]
+        return id_, bytes(digest_), tenant, tuple(scopes), tuple(prefixes), expires_at, revoked_at, bool(key_revoked)
 
     async def get(self, tenant: str, token_id: str) -> TokenRecord | None:
         rows = await self._store.fetch(_GET, (tenant, token_id))
