@@ -205,3 +205,17 @@ async def test_keys_take_fine_scopes_and_the_agentstate_format(keys):
         await keys.create(T, ["state:fly"])
     with pytest.raises(InvalidArgument):
         await keys.create(T, ["read"], secret_format="other")
+
+
+async def test_checks_made_together_each_get_their_own_answer(keys, tokens):
+    """Concurrent checks share statements (PostgreSQL batches them): each still answers for its token."""
+    key = await key_principal(keys)
+    minted = [await tokens.mint(key, f"t{i}", ["read"] if i % 2 else ["write"]) for i in range(6)]
+    await tokens.revoke(key, minted[0].record.id)
+    secrets = [t.secret for t in minted] + ["as_cap_" + "z" * 40]
+    for _ in range(3):
+        got = await asyncio.gather(*(keys.authenticate(s) for s in secrets * 10))
+        want = [None] + [t.record.id for t in minted[1:]] + [None]
+        assert [p and p.key_id for p in got] == want * 10
+        scopes = {t.record.id: frozenset(t.record.scopes) for t in minted}
+        assert all(p is None or p.scopes == scopes[p.key_id] for p in got)
