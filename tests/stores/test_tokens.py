@@ -130,6 +130,9 @@ async def test_who_may_revoke(keys, tokens):
         await tokens.revoke(await key_principal(keys, ("admin",), tenant="t2"), t.record.id)
     with pytest.raises(NotFound):
         await tokens.revoke(owner, "no-such-token")
+    assert sorted(r.name for r in await tokens.list(T, by=manager)) == ["c", "s", "t"]  # keys:write sees them all
+    assert [r.name for r in await tokens.list(T, by=other_key)] == []  # a key sees the tokens under it
+    assert sorted(r.name for r in await tokens.list(T, by=await keys.authenticate(t.secret))) == ["c", "t"]
     await tokens.revoke(await keys.authenticate(child.secret), child.record.id)  # itself
     await tokens.revoke(manager, sibling.record.id)
     await tokens.revoke(owner, t.record.id)
