@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 
-from harness import BENCH, CONNS, SERVER_CORE, CPUMeter, _lua, log, pinned, preload, run_wrk, wrk, wrk_argv
+from harness import BENCH, CONNS, SERVER_CORE, CPUMeter, _lua, http, log, pinned, preload, run_wrk, wrk, wrk_argv
 from serving import start_stigmer
 
 
@@ -75,7 +75,12 @@ def postgres_bench(meter: CPUMeter, secs: float) -> dict | None:
         srv, data = start_stigmer("uvicorn", "pg1", {"STIGMER_DATABASE_URL": url})
         try:
             preload(srv.port)
-            out["one"] = {s: run_wrk(meter, srv, s, secs, "stigmer on postgres") for s in ("get", "put")}
+            out["one"] = {"get": run_wrk(meter, srv, "get", secs, "stigmer on postgres")}
+            # token verification on this store (before the PUT run): every request reads its token's row
+            minted = json.loads(http(srv.port, "POST", "/v1/tokens", json.dumps(
+                {"name": "bench", "scopes": ["read"], "prefixes": ["bench"]}).encode()))
+            out["one"]["token_get"] = run_wrk(meter, srv, "get", secs, "stigmer on postgres, token", minted["secret"])
+            out["one"]["put"] = run_wrk(meter, srv, "put", secs, "stigmer on postgres")
         finally:
             srv.stop()
             shutil.rmtree(data, ignore_errors=True)

@@ -198,6 +198,11 @@ def scenario_rows(res: dict) -> list[tuple[str, ...]]:
                 rows.append((f"PostgreSQL store, {n} replica{'s' if n == 'two' else ''}: {label}", cell(pg[n][name]),
                              cpu(pg[n][name]), f"raw psycopg, {res['conns']} connections: {cell(fl)}", "–",
                              ratio(pg[n][name]["rps"], fl["rps"])))
+        t, base = pg["one"].get("token_get"), pg["one"]["get"]
+        if t:  # token verification: the row is read on every request
+            rows.append(("PostgreSQL store, one replica: key GET with a capability token", cell(t), cpu(t),
+                         "the same GET without a credential (open mode): " + cell(base), cpu(base),
+                         ratio(t["rps"], base["rps"])))
     return rows
 
 

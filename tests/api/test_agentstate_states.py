@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from agentstate_support import V1, agentstate_app, err
+from pg_support import ON_POSTGRES
 
 STATE_KEYS = ["state_key", "agent_id", "data", "metadata", "tags", "latest_sequence", "created_at", "updated_at",
               "deleted_at"]
@@ -71,6 +72,18 @@ def test_full_replace_keeps_created_at_and_resurrects(c, app):
     clock.advance(5)
     third = put(c, "k", {"agent_id": "c", "data": {"z": 3}}).json()
     assert third["created_at"] == first["created_at"] and third["deleted_at"] is None
+
+
+def test_a_long_key_that_does_not_compress_is_never_a_500(c):
+    from urllib.parse import quote
+    import random
+    key = "".join(chr(random.randrange(0x4E00, 0x9FFF)) for _ in range(1024))  # 3,072 UTF-8 bytes, random
+    r = c.put(f"{V1}/states/{quote(key, safe='')}", json={"agent_id": "w", "data": {}})
+    if ON_POSTGRES:  # beyond what a PostgreSQL B-tree entry holds: refused, in the surface's shape
+        err(r, 400, "BAD_REQUEST")
+        assert "PostgreSQL" in r.json()["error"]["message"]
+    else:
+        assert r.status_code == 200 and r.json()["state_key"] == key
 
 
 def test_keys_are_one_encoded_segment(c):

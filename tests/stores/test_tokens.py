@@ -130,6 +130,9 @@ async def test_who_may_revoke(keys, tokens):
         await tokens.revoke(await key_principal(keys, ("admin",), tenant="t2"), t.record.id)
     with pytest.raises(NotFound):
         await tokens.revoke(owner, "no-such-token")
+    assert sorted(r.name for r in await tokens.list(T, by=manager)) == ["c", "s", "t"]  # keys:write sees them all
+    assert [r.name for r in await tokens.list(T, by=other_key)] == []  # a key sees the tokens under it
+    assert sorted(r.name for r in await tokens.list(T, by=await keys.authenticate(t.secret))) == ["c", "t"]
     await tokens.revoke(await keys.authenticate(child.secret), child.record.id)  # itself
     await tokens.revoke(manager, sibling.record.id)
     await tokens.revoke(owner, t.record.id)
@@ -205,3 +208,17 @@ async def test_keys_take_fine_scopes_and_the_agentstate_format(keys):
         await keys.create(T, ["state:fly"])
     with pytest.raises(InvalidArgument):
         await keys.create(T, ["read"], secret_format="other")
+
+
+async def test_checks_made_together_each_get_their_own_answer(keys, tokens):
+    """Concurrent checks share statements (PostgreSQL batches them): each still answers for its token."""
+    key = await key_principal(keys)
+    minted = [await tokens.mint(key, f"t{i}", ["read"] if i % 2 else ["write"]) for i in range(6)]
+    await tokens.revoke(key, minted[0].record.id)
+    secrets = [t.secret for t in minted] + ["as_cap_" + "z" * 40]
+    for _ in range(3):
+        got = await asyncio.gather(*(keys.authenticate(s) for s in secrets * 10))
+        want = [None] + [t.record.id for t in minted[1:]] + [None]
+        assert [p and p.key_id for p in got] == want * 10
+        scopes = {t.record.id: frozenset(t.record.scopes) for t in minted}
+        assert all(p is None or p.scopes == scopes[p.key_id] for p in got)

@@ -31,7 +31,7 @@ ALL = "*"
 DEFAULT_TENANT = "default"
 STATEVEC = "statevec"
 
-# The fine scopes (the AgentState set, /work/shared/specs/agentstate.md §3.2), by resource.
+# The fine scopes (the AgentState wire spec's set, its §3.2), by resource; docs/tokens.md.
 RESOURCES: dict[str, tuple[str, ...]] = {
     "conversations": ("read", "write"), "state": ("read", "write", "watch"), "lease": ("write",),
     "claim": ("read", "write"), "analytics": ("read",), "webhooks": ("write",), "domains": ("write",),
@@ -48,6 +48,7 @@ _NATIVE_IMPLIES = {
     WATCH: ("state:watch",),
 }
 _EVERYTHING = frozenset({*SCOPES, *FINE_SCOPES, *WILDCARDS})
+_COMPOUND = frozenset({*SCOPES, *WILDCARDS})  # scopes that stand for more than themselves
 
 
 def _expand(scope: str) -> frozenset[str]:
@@ -76,9 +77,6 @@ def allows(p: "Principal", scope: str) -> bool:
     only when every right it confers is."""
     held = rights(p.scopes)
     return _expand(scope) <= held if scope in _COMPOUND else scope in held
-
-
-_COMPOUND = frozenset({*SCOPES, *WILDCARDS})
 
 
 class Grant(msgspec.Struct, frozen=True):

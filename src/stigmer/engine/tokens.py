@@ -40,7 +40,7 @@ TOUCH_EVERY = 5.0  # seconds between two `last_used_at` writes of one token
 MAX_DEPTH = 32  # tokens in one chain, root included
 MAX_NAME = 255
 KEY_PREFIX_LENGTH = 12
-_TOUCHED_ROWS = 10_000
+_MEMO_ROWS = 10_000  # bound of the per-token memos (last touch, parsed principal)
 
 
 def digest(secret: str) -> bytes:
@@ -77,6 +77,7 @@ class Tokens:
         self.repo = repo
         self.clock = clock
         self._touched: dict[str, float] = {}
+        self._principals: dict[tuple, Principal] = {}
         self._pending: set[asyncio.Future[None]] = set()
 
     async def mint(self, by: Principal, name: str, scopes: list[str], prefixes: Iterable[str] = (),
@@ -104,7 +105,7 @@ class Tokens:
             if parent is None:
                 raise Forbidden("the parent token does not exist", reason="parent_revoked")
             if len(parent.ancestors()) + 2 > MAX_DEPTH:
-                raise InvalidArgument(f"a chain of tokens holds at most {MAX_DEPTH}", field="scopes")
+                raise InvalidArgument(f"a chain of tokens holds at most {MAX_DEPTH}", field="parent")
         token_id, secret = new_id(), new_secret(PREFIX)
         record = TokenRecord(
             token_id, digest(secret), by.tenant, name, scopes_, tuple(str(g) for g in grants or ()),
@@ -119,7 +120,7 @@ class Tokens:
         """The tenant's tokens that are not revoked (expired ones included), oldest first; with `by`, only
         those it may see (all with keys:read or keys:write; else those it may revoke)."""
         records = await self.repo.list(tenant)
-        if by is None or by.kind == "open" or by.has("keys:read"):
+        if by is None or by.kind == "open" or by.has("keys:read") or by.has("keys:write"):
             return records
         return [r for r in records if may_revoke(by, r)]
 
@@ -145,20 +146,28 @@ class Tokens:
         if len(presented) != SECRET_LENGTH or not is_token(presented):
             return None
         d = digest(presented)
-        found = await self.repo.by_digest(d)
+        found = await self.repo.check(d)
         if found is None:
             return None
-        r, key_revoked = found
+        token_id, stored, tenant, scopes, prefixes, expires_at, revoked_at, key_revoked = found
         now = self.clock() if now is None else now
-        if not hmac.compare_digest(r.digest, d) or key_revoked or r.revoked_at is not None or (
-                r.expires_at is not None and r.expires_at <= now):
+        if not hmac.compare_digest(stored, d) or key_revoked or revoked_at is not None or (
+                expires_at is not None and expires_at <= now):
             return None
-        if now - self._touched.get(r.id, -math.inf) >= TOUCH_EVERY:
-            if len(self._touched) >= _TOUCHED_ROWS:
+        if now - self._touched.get(token_id, -math.inf) >= TOUCH_EVERY:
+            if len(self._touched) >= _MEMO_ROWS:
                 self._touched.clear()
-            self._touched[r.id] = now
-            self._touch_later(r.id, now)
-        return principal_of(r)
+            self._touched[token_id] = now
+            self._touch_later(token_id, now)
+        # The row was just read and checked; only turning its (immutable) fields into a principal is memoised.
+        shape = (token_id, tenant, scopes, prefixes, expires_at)
+        p = self._principals.get(shape)
+        if p is None:
+            if len(self._principals) >= _MEMO_ROWS:
+                self._principals.clear()
+            grants = tuple(Grant.parse(g) for g in prefixes) or None
+            p = self._principals[shape] = Principal(tenant, frozenset(scopes), grants, "token", token_id, expires_at)
+        return p
 
     def _touch_later(self, token_id: str, now: float) -> None:
         """Record the use without making this request wait for a commit."""

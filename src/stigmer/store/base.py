@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 __all__ = ["Change", "ChangeFilter", "ChangeLog", "ClaimReads", "ClaimWrites", "CommitListener", "Entry", "IdempotencyReads", "IdempotencyRecord", "IdempotencyWrites", "KVReads", "KVWrites",
-           "KeyRecord", "KeyRepository", "LeaseReads", "LeaseRecord", "LeaseWrites", "RevisionInfo", "StateEventRecord", "StateReads", "StateWrites", "StorageFault", "Store",
+           "KeyRecord", "KeyRepository", "LeaseReads", "LeaseRecord", "LeaseWrites", "RevisionInfo", "StateEventRecord", "StateReads", "StateWrites", "StorageFault", "Store", "TokenCheck",
            "TokenRecord", "TokenRepository", "WriteTxn"]
 
 
@@ -248,13 +248,16 @@ class KeyRepository(Protocol):
 
 # capability tokens
 
+TokenCheck = tuple[str, bytes, str, tuple[str, ...], tuple[str, ...], "float | None", "float | None", bool]
+
 
 class TokenRepository(Protocol):
     """Capability tokens (`store.tokens`), read from the database on every call: a revocation made by any
     replica is seen by the next read of every other."""
 
-    async def by_digest(self, digest: bytes) -> tuple[TokenRecord, bool] | None:
-        """The token and whether its root API key is revoked (False when it has none), in one statement."""
+    async def check(self, digest: bytes) -> TokenCheck | None:
+        """What authenticating the token with this digest needs, in one statement: (id, digest, tenant,
+        scopes, prefixes, expires_at, revoked_at, whether its root API key is revoked)."""
 
     async def get(self, tenant: str, token_id: str) -> TokenRecord | None: ...
 

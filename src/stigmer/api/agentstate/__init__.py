@@ -25,7 +25,7 @@ __all__ = ["mount", "request_id_rule"]
 def mount(svc: Services) -> tuple[Surface, list[Route]]:
     """The surface's place at the edge, and its routes."""
     cors = Cors(svc.settings.agentstate_cors_origins, methods=ALLOW_METHODS, headers=ALLOW_HEADERS)
-    dispatch = AnyMethod(Dispatcher(svc, [*states.routes(svc), *coordination.routes(svc)], cors))
+    dispatch = AnyMethod(Dispatcher(svc, [*states.routes(svc), *coordination.routes(svc)]))
 
     async def health(request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):

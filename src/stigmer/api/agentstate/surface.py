@@ -14,6 +14,7 @@ order: authentication (the edge) -> capability tokens refused where only API key
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import secrets
 from typing import Awaitable, Callable
@@ -31,6 +32,8 @@ from ..kit.errors import Problem
 from ..kit.requestid import Rule
 from ..kit.surface import Surface, header
 from . import wire
+
+log = logging.getLogger("stigmer.agentstate")
 
 PREFIX = "/api"
 API = "/api/v1/"
@@ -124,10 +127,9 @@ def open_credential(scope: Scope) -> str | None:
 
 
 class Dispatcher:
-    def __init__(self, svc: Services, routes: list[Route], cors: Cors):
+    def __init__(self, svc: Services, routes: list[Route]):
         self.svc = svc
         self.routes = routes
-        self.cors = cors
         self.limit = rate_limit_of(svc.settings.agentstate_rate_limit)
 
     def _match(self, method: str, segments: list[str]) -> tuple[Route | None, list[str]]:
@@ -161,7 +163,10 @@ class Dispatcher:
             params = [_decode(s) for s in raw_params]
             response = await r.handler(Call(request, p, params))
         except Exception as exc:  # rendered here so the rate-limit headers reach error responses too
-            response = wire.render(request, wire.problem(exc))
+            problem = wire.problem(exc)
+            if problem.status == 500:
+                log.error("unexpected error on %s %s", request.method, path, exc_info=exc)
+            response = wire.render(request, problem)
         for k, v in limit_headers.items():
             response.headers.setdefault(k, v)
         return response

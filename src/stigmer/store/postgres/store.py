@@ -112,6 +112,7 @@ class PostgresStore:
             self._doorbell = None
         if self._pool is not None:
             await self.kv.drain()
+            await self.tokens.drain()
             await self._pool.close()
             self._pool = None
 

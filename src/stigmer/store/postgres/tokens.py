@@ -1,6 +1,9 @@
 """Capability tokens on PostgreSQL (`store.tokens`), on the read pool; every read goes to the database,
 so a revocation committed by one replica refuses the next request on every other.
 
+Token checks that arrive together share one statement (as key reads do, kv.py): each check waits for a
+statement sent after it arrived, so it sees every revocation committed before the request.
+
 A mint and a revocation are serialised through row locks: a mint locks every ancestor `FOR SHARE` and
 checks none is revoked; a revocation locks the token `FOR UPDATE` in one statement and revokes the
 descendants in the next (READ COMMITTED: that statement's snapshot sees every child committed before it).
@@ -8,19 +11,20 @@ descendants in the next (READ COMMITTED: that statement's snapshot sees every ch
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import psycopg
 
-from ..base import TokenRecord
-from ..sqlite.tokens import COLUMNS, descendants_range
+from ..base import TokenCheck, TokenRecord
+from ..sqlite.tokens import CHECK_COLUMNS, COLUMNS, descendants_range
 
 if TYPE_CHECKING:
     from .store import PostgresStore
 
-_T_COLUMNS = ", ".join("t." + c.strip() for c in COLUMNS.split(","))
-_BY_DIGEST = (f"SELECT {_T_COLUMNS}, k.revoked_at IS NOT NULL FROM capability_tokens t"
-              " LEFT JOIN api_keys k ON k.id = t.key_id WHERE t.digest = %s")
+_CHECK = (f"SELECT {CHECK_COLUMNS} FROM capability_tokens t LEFT JOIN api_keys k ON k.id = t.key_id"
+          " WHERE t.digest = ANY(%s)")
+MAX_BATCH = 128
 _GET = f"SELECT {COLUMNS} FROM capability_tokens WHERE tenant = %s AND id = %s"
 
 
@@ -32,10 +36,51 @@ def _record(row: tuple) -> TokenRecord:
 class PostgresTokens:
     def __init__(self, store: "PostgresStore"):
         self._store = store
+        self._pending: list[tuple[bytes, asyncio.Future]] = []
+        self._in_flight = 0
+        self._kick_due = False
+        self._tasks: set[asyncio.Task] = set()
 
-    async def by_digest(self, digest: bytes) -> tuple[TokenRecord, bool] | None:
-        rows = await self._store.fetch(_BY_DIGEST, (digest,))
-        return (_record(rows[0][:-1]), bool(rows[0][-1])) if rows else None
+    async def check(self, digest: bytes) -> TokenCheck | None:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._pending.append((digest, future))
+        if not self._kick_due and self._in_flight < self._store.pool_size:
+            self._kick_due = True
+            loop.call_soon(self._kick)  # after the other checks that start in this turn of the loop
+        return await future
+
+    async def drain(self) -> None:
+        """Wait for the checks in flight (the store is closing)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _kick(self) -> None:
+        self._kick_due = False
+        while self._pending and self._in_flight < self._store.pool_size:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            self._in_flight += 1
+            task = asyncio.create_task(self._check(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _check(self, batch: list[tuple[bytes, asyncio.Future]]) -> None:
+        try:
+            rows = await self._store.fetch(_CHECK, (list({d for d, _ in batch}),))
+        except Exception as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+        else:
+            found = {bytes(r[1]): r for r in rows}
+            for d, future in batch:
+                r = found.get(d)
+                if not future.done():
+                    future.set_result(None if r is None else (
+                        r[0], bytes(r[1]), r[2], tuple(r[3]), tuple(r[4]), r[5], r[6], bool(r[7])))
+        finally:
+            self._in_flight -= 1
+            self._kick()
 
     async def get(self, tenant: str, token_id: str) -> TokenRecord | None:
         rows = await self._store.fetch(_GET, (tenant, token_id))

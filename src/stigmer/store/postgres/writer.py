@@ -35,7 +35,7 @@ from ...clock import Clock
 from ...engine.errors import EngineError
 from ..base import Change, Entry
 from ..groups import take_group
-from .faults import is_retryable, storage_error, unavailable
+from .faults import is_retryable, request_refused, storage_error, unavailable
 from .claims import ClaimWritesPG
 from .idempotency import IdempotencyWritesPG
 from .leases import LeaseWritesPG
@@ -273,11 +273,12 @@ class Writer:
                         self._commit_group([job])
                     return
                 fault = storage_error(exc)
-                if fault is None:
-                    log.error("group commit failed", exc_info=exc)
-                else:
+                refused = request_refused(exc) if fault is None else None
+                if fault is not None:
                     self._on_fault(fault)
-                self._deliver_soon([(j.future, False, fault or exc) for j in batch], [], {})
+                elif refused is None:
+                    log.error("group commit failed", exc_info=exc)
+                self._deliver_soon([(j.future, False, fault or refused or exc) for j in batch], [], {})
                 return
             self._down = False
             if wrote:
