@@ -140,3 +140,25 @@ def test_restart_keeps_states_events_and_fencing(server):
         assert c.get(f"{V1}/states/r").json()["data"] == {"v": 1}
         assert len(c.get(f"{V1}/states/r/events").json()["data"]) == 1
         assert c.post(f"{V1}/states/r/lease", json={"holder": "w"}).json()["fencing_token"] == 2
+
+
+def test_our_client_sees_the_same_states_and_leases(server):
+    """One engine under both surfaces: what AgentState writes, the Stigmer SDK reads, watches and leases."""
+    from stigmer.client import Client
+
+    with httpx.Client(base_url=server.url) as h, Client(server.url) as c:
+        written = h.put(f"{V1}/states/agent%2F7", json={"agent_id": "w", "data": {"step": 2}}).json()
+        entry = c.get("_states", "agent/7")
+        assert entry.value["data"] == {"step": 2} and entry.mod_revision == written["latest_sequence"]
+        lease = h.post(f"{V1}/states/agent%2F7/lease", json={"holder": "w", "ttl_ms": 30000}).json()
+        native = c.get_lease("_states/agent/7")
+        assert (native.lease_id, native.fencing_token, native.holder) == (lease["id"], lease["fencing_token"], "w")
+        seen = []
+        for change_set in c.watch(namespace="_states", from_revision=written["latest_sequence"]):
+            seen += [(ch.key, ch.type) for ch in change_set.changes]
+            if len(seen) == 1:
+                break
+        assert seen == [("agent/7", "put")]
+        c.release_lease("_states/agent/7", lease.get("id"))
+        r = h.put(f"{V1}/states/agent%2F7", json={"agent_id": "w", "data": {}, "lease_id": lease["id"]})
+        assert r.status_code == 200  # released, not superseded: the newest lease's id still passes (§6.2)
