@@ -2,11 +2,16 @@
 -- each lease granted is released with its fencing token by a later request. Half acquires, half releases.
 granted, released, bad, n = 0, 0, 0, 0
 local held = {}
+local run
+function init(args)
+  math.randomseed(os.time() + os.clock() * 1e6)
+  run = math.random(1, 1e9)  -- resources of this run only (the warm-up run's leases are still held)
+end
 function request()
   local lease = table.remove(held)
   if lease then return wrk.format("DELETE", "/v1/leases/" .. lease[1] .. "?fencing_token=" .. lease[2]) end
   n = n + 1
-  return wrk.format("POST", "/v1/leases/bench-many/" .. n, {["Content-Type"] = "application/json"},
+  return wrk.format("POST", "/v1/leases/bench-many/" .. run .. "/" .. n, {["Content-Type"] = "application/json"},
                     '{"holder":"bench","ttl":30}')
 end
 function response(status, headers, body)
