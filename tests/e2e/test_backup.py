@@ -25,7 +25,9 @@ import pytest
 from httpx_sse import connect_sse
 
 from pg_support import ON_POSTGRES, drop_database, new_database, postgres_url
+from stigmer.store.sqlite.migrations import MIGRATIONS as SQLITE_MIGRATIONS
 
+SCHEMA = max(v for v, _ in SQLITE_MIGRATIONS)  # the newest schema version (both stores number alike)
 KEYS = 13  # keys per tenant, rewritten over and over so versions climb
 NS = "bk"
 # Both stores' halves run in `make test` (the PostgreSQL half where PostgreSQL answers); on the PostgreSQL
@@ -229,7 +231,7 @@ def test_sqlite_backup_while_writing_restores_one_consistent_state(tmp_path, mak
         acks, began, ended, stdout = backup_during_writes(src, tokens, ("--data-dir", str(data)), out)
     finally:
         src.stop()
-    assert stdout.startswith(f"wrote {out}: ") and "schema 4, 2 tenants" in stdout, stdout
+    assert stdout.startswith(f"wrote {out}: ") and f"schema {SCHEMA}, 2 tenants" in stdout, stdout
     assert sorted(p.name for p in out.parent.iterdir()) == [out.name, out.name + ".sha256"]  # no temporary file
     check = subprocess.run(["sha256sum", "-c", out.name + ".sha256"], cwd=out.parent, capture_output=True, text=True)
     assert check.returncode == 0 and check.stdout.strip() == f"{out.name}: OK", check
@@ -393,7 +395,7 @@ def test_postgres_backup_while_writing_restores_one_consistent_state(tmp_path, p
                        "error [in_use]", "stigmer-")
     finally:
         src.stop()
-    assert stdout.startswith(f"wrote {out}: ") and "schema 4, 2 tenants" in stdout, stdout
+    assert stdout.startswith(f"wrote {out}: ") and f"schema {SCHEMA}, 2 tenants" in stdout, stdout
     assert SECRET not in stdout
     restored = stigmer("restore", "--database-url", dst_url, str(out))
     assert "restored" in restored.stdout and SECRET not in restored.stdout + restored.stderr
