@@ -134,9 +134,15 @@ def redis_bench(meter: CPUMeter) -> dict:
                            "--appendfsync", "always", "--daemonize", "no"], port)
     out = {}
     try:
-        for test, n in (("get", 400_000), ("set", 200_000), ("incr", 200_000)):
-            argv = pinned(LOAD_CORE, ["redis-benchmark", "-p", str(port), "-c", str(CONNS), "-n", str(n), "-r", "100",
-                                      "-t", test, "--csv", "-q"])
+        # The lock peers of the lease rows: SET NX PX is Redis's lock acquire (one contended name, or a new
+        # random name per request), durable under the same AOF policy.
+        runs = (("get", 400_000, ["-t", "get"]), ("set", 200_000, ["-t", "set"]), ("incr", 200_000, ["-t", "incr"]),
+                ("lock_one", 200_000, ["SET", "bench-lock", "x", "NX", "PX", "30000"]),
+                ("lock_many", 200_000, ["-r", "100000000", "SET", "lock:__rand_int__", "x", "NX", "PX", "30000"]))
+        for test, n, command in runs:
+            rand = [] if "-r" in command else ["-r", "100"]
+            argv = pinned(LOAD_CORE, ["redis-benchmark", "-p", str(port), "-c", str(CONNS), "-n", str(n), *rand,
+                                      "--csv", "-q", *command])
             meter.reset()
             cpu0, t0 = srv.cpu_seconds(), time.monotonic()
             text = subprocess.run(argv, capture_output=True, text=True, check=True, preexec_fn=raise_nofile).stdout

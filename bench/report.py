@@ -150,6 +150,10 @@ def scenario_rows(res: dict) -> list[tuple[str, ...]]:
         base = g if name == "get" else p
         rows.append((f"key {name.upper()} with an API key", cell(r), cpu(r), "Stigmer, open mode: " + cell(base),
                      cpu(base), ratio(r["rps"], base["rps"])))
+    for name, r in (res.get("stigmer_token") or {}).items():  # token verification
+        base = res["stigmer_keyed"][name]
+        rows.append((f"key {name.upper()} with a capability token", cell(r), cpu(r), "Stigmer, API key: " + cell(base),
+                     cpu(base), ratio(r["rps"], base["rps"])))
     i = st["incr"]
     rows.append(("incr, one hot key", cell(i), cpu(i), "Redis INCR, fsync always: " + cell(rd["incr"]),
                  cpu(rd["incr"]), ratio(i["rps"], rd["incr"]["rps"])))
@@ -157,6 +161,16 @@ def scenario_rows(res: dict) -> list[tuple[str, ...]]:
     rows.append(("compare-and-set retry loop, one hot key",
                  f"{c['cas_ok_per_s']:,.0f} successful CAS/s · {c['rps']:,.0f} req/s · {c['conflicts']:,} conflicts · "
                  f"p99 {c['p99_ms']:.2f} ms · {c.get('unexpected', 0)} unexpected", cpu(c), "–", "–", "–"))
+    ls = res.get("leases") or {}
+    for name, label, peer, what in (("lease_one", "lease acquire/release, one contended resource", "lock_one",
+                                     "Redis SET NX PX, one lock name"),
+                                    ("lease_many", "lease acquire/release, a new resource each", "lock_many",
+                                     "Redis SET NX PX, random lock names")):
+        r = ls.get(name)
+        if r:
+            rows.append((label, f"{r['granted_per_s']:,.0f} granted/s · {cell(r)} · {r.get('conflicts', 0):,} refused · "
+                         f"{r.get('unexpected', 0)} unexpected", cpu(r), f"{what}: " + cell(rd.get(peer)),
+                         cpu(rd.get(peer)), ratio(r["rps"], (rd.get(peer) or {}).get("rps"))))
     rows.append(("list by prefix, 100 entries with values", cell(st["list"]), cpu(st["list"]), "–", "–", "–"))
     if "list1000" in st:
         rows.append(("list by prefix, 1,000 entries with values", cell(st["list1000"]), cpu(st["list1000"]),

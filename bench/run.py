@@ -47,11 +47,27 @@ def stigmer_rows(meter: CPUMeter, secs: float) -> dict:
         shutil.rmtree(data, ignore_errors=True)
 
 
-def keyed_rows(meter: CPUMeter, secs: float) -> dict:
+def keyed_rows(meter: CPUMeter, secs: float) -> tuple[dict, dict]:
+    """The key GET and PUT with an API key; then token verification: the key GET with a capability token,
+    on the same server in the same run (a token's row is read on every request, a key's is cached 1 s)."""
     srv, data = serving.start_stigmer("uvicorn", "keyed", {"STIGMER_ADMIN_KEY": BENCH_KEY})
     try:
         preload(srv.port, BENCH_KEY)
-        return {s: run_wrk(meter, srv, s, secs, "stigmer keyed", BENCH_KEY) for s in ("get", "put")}
+        keyed = {s: run_wrk(meter, srv, s, secs, "stigmer keyed", BENCH_KEY) for s in ("get", "put")}
+        minted = json.loads(http(srv.port, "POST", "/v1/tokens", json.dumps(
+            {"name": "bench", "scopes": ["read"], "prefixes": ["bench"]}).encode(), BENCH_KEY))
+        token = {"get": run_wrk(meter, srv, "get", secs, "stigmer token", minted["secret"])}
+        return keyed, token
+    finally:
+        srv.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def lease_rows(meter: CPUMeter, secs: float) -> dict:
+    """Lease acquire/release on one contended resource and on many resources."""
+    srv, data = serving.start_stigmer("uvicorn", "leases")
+    try:
+        return {s: run_wrk(meter, srv, s, secs, "stigmer leases") for s in ("lease_one", "lease_many")}
     finally:
         srv.stop()
         shutil.rmtree(data, ignore_errors=True)
@@ -101,7 +117,7 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="everything: longer runs, 10,000 watchers and idle streams")
     ap.add_argument("--seconds", type=float, help="seconds per wrk run (quick 8, full 20)")
     ap.add_argument("--only", help="comma-separated sections to run (for trying the harness): "
-                    "ceiling,floors,stigmer,keyed,serving,probes,postgres,etcd,fastapi,redis,streams")
+                    "ceiling,floors,stigmer,keyed,leases,serving,probes,postgres,etcd,fastapi,redis,streams")
     a = ap.parse_args()
     secs = a.seconds or (20 if a.full else 8)
     only = set(a.only.split(",")) if a.only else None
@@ -122,7 +138,9 @@ def main() -> None:
     if want("stigmer"):
         res["stigmer"] = stigmer_rows(meter, secs)
     if want("keyed"):
-        res["stigmer_keyed"] = keyed_rows(meter, secs)
+        res["stigmer_keyed"], res["stigmer_token"] = keyed_rows(meter, secs)
+    if want("leases"):
+        res["leases"] = lease_rows(meter, secs)
     if want("serving") and serving.available():
         res["serving"] = serving.measure(meter, secs)
     if want("probes") and serving.available():

@@ -11,12 +11,12 @@ from typing import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from .api import cntrlnode, errors, health, statevec
+from .api import agentstate, cntrlnode, errors, health, statevec
 from .api.edge import Edge
 from .api.kit import body
 from .api.kit.requestid import RequestIDMiddleware
 from .api.native import admin, docs, kv as native_kv, leases as native_leases, surface as native_surface
-from .api.native import txn as native_txn
+from .api.native import claims as native_claims, tokens as native_tokens, txn as native_txn
 from .api.native import watch as native_watch
 from .api.native.fastpath import KeyFastPath
 from .config import Settings
@@ -80,18 +80,22 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     statevec_surface, statevec_routes = statevec.mount(svc)
     cntrlnode_surface, cntrlnode_routes = cntrlnode.mount(svc)
-    surfaces = [statevec_surface, cntrlnode_surface, native_surface.surface(settings)]
+    agentstate_surface, agentstate_routes = agentstate.mount(svc)
+    surfaces = [statevec_surface, cntrlnode_surface, agentstate_surface, native_surface.surface(settings)]
     # No two surfaces share a path, so the order only sets the cost of matching: Starlette tries routes in
     # turn, and the compatible surfaces' key reads should not pay for two dozen native patterns first.
     routes = [
         *cntrlnode_routes,
         *statevec_routes,
+        *agentstate_routes,
         *native_kv.routes(svc),
         *native_txn.routes(svc),
         *native_leases.routes(svc),
+        *native_claims.routes(svc),
         *native_watch.routes(svc),
         *health.routes(svc),
         *admin.routes(svc),
+        *native_tokens.routes(svc),
         *docs.routes(svc),
     ]
     edge = Middleware(Edge, surfaces=surfaces, keys=svc.keys, limiter=svc.limiter,
@@ -99,7 +103,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                       allowed_hosts=frozenset(h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip()))
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIDMiddleware), edge, Middleware(KeyFastPath, svc=svc)],
+        middleware=[Middleware(RequestIDMiddleware, rules=(agentstate.request_id_rule(),)), edge, Middleware(KeyFastPath, svc=svc)],
         exception_handlers={cls: errors.handle for cls in errors.HANDLED},
         lifespan=lifespan,
     )

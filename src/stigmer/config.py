@@ -75,6 +75,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("statevec_upgrade_url", str, "", "statevec: URL sent as `upgrade` in 429 bodies; empty = none."),
     S("statevec_cors_origins", str, "*", "statevec: allowed CORS origins, comma-separated, or *."),
     # CntrlNode surface (/v1/state)
+    S("agentstate_rate_limit", str, "1000", "AgentState: requests per minute per credential (a fixed window per UTC minute); blank or invalid means 1000, as the spec says."),
+    S("agentstate_cors_origins", str, "", "AgentState: allowed CORS origins, comma-separated, or *; empty = none."),
     S("cntrlnode_rate_limit", int, 0, "CntrlNode: requests per minute per API key (per IP in open mode); 0 = off.", 0),
     S("cntrlnode_max_streams", int, 1000, "CntrlNode: open SSE streams per API key (per IP in open mode).", 0, 1 << 20),
     S("cntrlnode_max_value_bytes", int, 1_048_576, "CntrlNode: largest value, in bytes of compact JSON.", 1, 64 << 20),

@@ -135,15 +135,18 @@ def keys() -> None:
 @keys.command()
 @click.option("--tenant", default="default", show_default=True, help="The tenant the key belongs to.")
 @click.option("--scope", "scopes", multiple=True, required=True,
-              help="read, write, watch or admin; repeat or separate with commas.")
+              help="read, write, watch, admin, a fine scope (state:read, claim:write, …), `<resource>:*` or `*`;"
+                   " repeat or separate with commas (docs/tokens.md).")
 @click.option("--prefix", "prefixes", multiple=True, help="Limit the key to NS or NS/KEY-PREFIX; repeatable.")
 @click.option("--expires", default=None, help="Expiry: a duration (30d, 12h, 90m) or an RFC 3339 time.")
 @click.option("--name", default="", help="A label shown by `keys list`.")
+@click.option("--format", "secret_format", type=click.Choice(["stigmer", "agentstate"]), default="stigmer",
+              show_default=True, help="The secret's shape: stg_… or, for AgentState clients, as_live_….")
 @click.option("--import-from-env", "import_var", default=None, metavar="VAR",
               help="Offline: keep an existing key (32+ characters) read from this environment variable.")
 @_target
 def create(tenant: str, scopes: tuple[str, ...], prefixes: tuple[str, ...], expires: str | None, name: str,
-           import_var: str | None, offline: Offline | None, url: str, api_key: str | None, as_json: bool) -> None:
+           secret_format: str, import_var: str | None, offline: Offline | None, url: str, api_key: str | None, as_json: bool) -> None:
     """Create a key and print it once: it is stored only as a SHA-256 digest."""
     import os
     import time
@@ -161,10 +164,11 @@ def create(tenant: str, scopes: tuple[str, ...], prefixes: tuple[str, ...], expi
             raise click.UsageError(f"the environment variable {import_var} is not set")
     if offline is not None:
         created = _offline(offline, lambda k: k.create(tenant, scope_list, prefixes, name=name, expires_at=expires_at,
-                                                        secret=imported))
+                                                        secret=imported, secret_format=secret_format))
         record, secret = _record(created.record), created.secret
     else:
-        body: dict[str, Any] = {"tenant": tenant, "scopes": scope_list, "prefixes": list(prefixes), "name": name}
+        body: dict[str, Any] = {"tenant": tenant, "scopes": scope_list, "prefixes": list(prefixes), "name": name,
+                                "format": secret_format}
         if expires_at is not None:
             body["expires_at"] = _iso(expires_at)
         out = _online(url, api_key, "POST", "/v1/admin/keys", json=body)

@@ -7,10 +7,13 @@ import dataclasses
 from .clock import Clock
 from .config import Settings
 from .engine.changes import ChangeHub
+from .engine.claims import Claims
 from .engine.idempotency import Idempotency
 from .engine.keys import Keys
 from .engine.kv import KV
 from .engine.leases import LeaseLimits, Leases
+from .engine.states import States
+from .engine.tokens import Tokens
 from .store.base import Store
 from .support.ratelimit import RateLimiter
 
@@ -25,12 +28,23 @@ class Services:
     keys: Keys
     limiter: RateLimiter
     leases: Leases = None  # type: ignore[assignment]  # built from the others when not given
+    states: States = None  # type: ignore[assignment]
+    tokens: Tokens = None  # type: ignore[assignment]  # the key engine's (it authenticates them) when not given
+    claims: Claims = None  # type: ignore[assignment]  # built from the others when not given; set `claims.events`
     idempotency: Idempotency = None  # type: ignore[assignment]  # likewise
 
     def __post_init__(self) -> None:
+        if self.tokens is None:
+            if self.keys.tokens is None:
+                self.keys.tokens = Tokens(self.store.tokens, self.keys.clock)
+            self.tokens = self.keys.tokens
         if self.leases is None:
             s = self.settings
             self.leases = Leases(self.store, self.hub, LeaseLimits(
                 s.lease_default_ttl_seconds, s.lease_max_ttl_seconds, s.lease_max_wait_seconds), self.kv.limits)
         if self.idempotency is None:
             self.idempotency = Idempotency(self.store, self.settings.idempotency_retention_seconds)
+        if self.states is None:
+            self.states = States(self.store, self.hub, self.idempotency)
+        if self.claims is None:
+            self.claims = Claims(self.store, self.kv, self.states)

@@ -58,6 +58,13 @@ ROUTES = [
     R("native", "PATCH", "/v1/leases/{key}", "write", lambda ns, k: {"fencing_token": 1}),
     R("native", "DELETE", "/v1/leases/{key}?fencing_token=1", "write"),
     R("native", "GET", "/v1/leases/{key}", "read"),
+    R("native", "POST", "/v1/claims", "write", lambda ns, k: {
+        "subject_type": "s", "subject_id": k, "statement": "x",
+        "evidence": [{"kind": "json_value", "source": "s", "data": 1, "json_path": "$", "expected_value": 1}]}),
+    R("native", "GET", "/v1/claims", "read"),
+    R("native", "GET", "/v1/claims/{key}", "read"),
+    R("native", "POST", "/v1/claims/{key}/verify", "write"),
+    R("native", "GET", "/v1/claims/{key}/runs", "read"),
     R("native", "GET", "/v1/kv/{ns}", "read"),
     R("native", "GET", "/v1/kv/{ns}?prefix=k", "read"),
     R("native", "POST", "/v1/kv/{ns}:batch", "read", lambda ns, k: {"keys": [k]}),
@@ -96,6 +103,9 @@ def world(tmp_path_factory):
         keys = {"a": new_key(c, "tenant-a"), "b": new_key(c, "tenant-b")}
         for ns, k in (("ns", "k"), ("ns", "k2"), ("cntrlnode", "wf/k")):
             assert c.put(f"/v1/kv/{ns}/{k}", json={"mark": B_MARK}, headers=auth(keys["b"])).status_code == 201
+        claim = {"subject_type": "s", "subject_id": "k", "statement": B_MARK,
+                 "evidence": [{"kind": "key_value", "namespace": "ns", "key": "k", "expected_value": {"mark": B_MARK}}]}
+        assert c.post("/v1/claims", json=claim, headers=auth(keys["b"])).status_code == 201
         yield c, keys
 
 

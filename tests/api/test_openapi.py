@@ -197,6 +197,22 @@ def exchanges(c) -> list[httpx.Response]:
           c.delete("/v1/kv/oa/fenced", headers=fence),
           c.delete("/v1/leases/oa/l", params={"fencing_token": "1"}), c.delete("/v1/leases/oa/l", params={"lease_id": "x"}),
           c.delete("/v1/leases/oa/l")]
+    hello = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+    claim = c.post("/v1/claims", json={"subject_type": "doc", "subject_id": "d1", "statement": "s", "evidence": [
+        {"kind": "text_hash", "source": "s", "data": "hello world", "hash": hello},
+        {"kind": "json_value", "source": "j", "data": {"a": None}, "json_path": "$.a", "expected_value": None},
+        {"kind": "key_value", "namespace": "oa", "key": "a", "json_path": "$.x", "expected_value": 1},
+        {"kind": "state_event", "source": "1", "hash": hello}]})
+    cid = claim.json()["id"]
+    r += [claim, c.post("/v1/claims", json={"subject_type": "doc"}),
+          c.post("/v1/claims", json={"subject_type": "d", "subject_id": "d", "statement": "s",
+                                     "evidence": [{"kind": "text_hash", "source": "s", "data": "x", "hash": "no"}]}),
+          c.post(f"/v1/claims/{cid}/verify"), c.post("/v1/claims/nope/verify"),
+          c.get(f"/v1/claims/{cid}"), c.get("/v1/claims/nope"),
+          c.get("/v1/claims", params={"limit": "1", "order": "asc", "subject_type": "doc", "subject_id": "d1"}),
+          c.get("/v1/claims", params={"cursor": "!!"}), c.get("/v1/claims", params={"order": "up"}),
+          c.get(f"/v1/claims/{cid}/runs", params={"limit": "5", "order": "desc"}), c.get("/v1/claims/nope/runs"),
+          c.get(f"/v1/claims/{cid}/runs", params={"limit": "0"})]
     r += [c.get(p) for p in ("/v1/revision", "/v1/settings", "/healthz", "/health", "/readyz", "/ready",
                              "/openapi.json", "/docs")]
     return r
@@ -215,6 +231,13 @@ def access_exchanges(c, limited) -> list[httpx.Response]:
          c.delete("/v1/admin/keys/nope", headers=admin), c.get("/v1/settings", headers=admin)]
     r += [c.get("/v1/kv/oa/a"), c.put("/v1/kv/oa/a", json=1, headers=reader), c.get("/v1/revision", headers=reader)]
     r += [c.get("/v1/watch", params={"index": "0", "wait": "0", "access_token": ADMIN_KEY})]
+    token = c.post("/v1/tokens", json={"name": "t", "scopes": ["read"], "expires_in": 60}, headers=admin)
+    reader = {"Authorization": f"Bearer {c.post('/v1/admin/keys', json={'scopes': ['read']}, headers=admin).json()['secret']}"}
+    r += [token, c.post("/v1/tokens", json={"name": "t", "scopes": ["fly"]}, headers=admin),
+          c.post("/v1/tokens", json={"name": "t", "scopes": ["write"]}, headers=reader),
+          c.get("/v1/tokens", headers=admin), c.delete("/v1/tokens/nope", headers=admin),
+          c.delete(f"/v1/tokens/{token.json()['token']['id']}", headers=reader),
+          c.delete(f"/v1/tokens/{token.json()['token']['id']}", headers=admin)]
     return r + [limited.get("/v1/revision") for _ in range(2)]
 
 
@@ -238,10 +261,14 @@ def test_every_response_is_documented(small_client, make_client):
     assert {200, 404, 409} <= seen["delete /v1/kv/{namespace}/{key}"]
     assert {200, 400, 404, 409} <= seen["post /v1/txn"]
     assert {201, 400, 403} <= seen["post /v1/admin/keys"] and {200, 404} <= seen["delete /v1/admin/keys/{id}"]
+    assert {201, 400, 403} <= seen["post /v1/tokens"] and {200, 403, 404} <= seen["delete /v1/tokens/{id}"]
     assert {200, 401} <= seen["get /v1/whoami"] and 429 in seen["get /v1/revision"]
     assert {201, 400, 409} <= seen["post /v1/leases/{resource}"] and {200, 404} <= seen["get /v1/leases/{resource}"]
     assert {200, 400, 404} <= seen["patch /v1/leases/{resource}"] <= seen["patch /v1/leases/{resource}"]
     assert {200, 400, 404} <= seen["delete /v1/leases/{resource}"]
+    assert {201, 400} <= seen["post /v1/claims"] and {200, 400} <= seen["get /v1/claims"]
+    assert {200, 404} <= seen["get /v1/claims/{id}"] and {201, 404} <= seen["post /v1/claims/{id}/verify"]
+    assert {200, 400, 404} <= seen["get /v1/claims/{id}/runs"]
 
 
 def test_allow_matches_the_documented_methods(client):

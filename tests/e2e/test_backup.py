@@ -25,9 +25,10 @@ import pytest
 from httpx_sse import connect_sse
 
 from pg_support import ON_POSTGRES, drop_database, new_database, postgres_url
-from stigmer.store.sqlite.migrations import MIGRATIONS as SQLITE_MIGRATIONS
+from stigmer.store.sqlite.migrations import MIGRATIONS
 
-SCHEMA = max(v for v, _ in SQLITE_MIGRATIONS)  # the newest schema version (both stores number alike)
+SCHEMA = max(v for v, _ in MIGRATIONS)  # both stores migrate to the same version
+
 KEYS = 13  # keys per tenant, rewritten over and over so versions climb
 NS = "bk"
 # Both stores' halves run in `make test` (the PostgreSQL half where PostgreSQL answers); on the PostgreSQL
@@ -417,9 +418,9 @@ def test_postgres_restore_force_replaces_and_damage_is_refused(tmp_path, pg_data
     good = tmp_path / "a.pgdump"
     stigmer("backup", "--database-url", a_url, str(good))
     data = good.read_bytes()
+    mid = (data.rindex(b"CREATE") + len(data)) // 2  # inside the table data, after the schema text (the TOC)
     damaged = {"truncated.pgdump": data[: len(data) // 2],
-               "flipped.pgdump": data[: len(data) // 2] + bytes(b ^ 0x5A for b in data[len(data) // 2:][:64])
-               + data[len(data) // 2 + 64:],
+               "flipped.pgdump": data[:mid] + bytes(b ^ 0x5A for b in data[mid:][:64]) + data[mid + 64:],
                "text.pgdump": b"not an archive\n"}
     for name, content in damaged.items():
         (tmp_path / name).write_bytes(content)

@@ -43,11 +43,10 @@ def umount(path: Path) -> None:
 
 def fill(path: Path) -> Path:
     junk = path / "junk"
-    with open(junk, "wb") as f:
+    with open(junk, "wb", buffering=0) as f:  # unbuffered: closing has nothing left to flush onto a full disk
         try:
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
         except OSError as exc:
             assert exc.errno == errno.ENOSPC, exc
     return junk

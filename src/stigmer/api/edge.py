@@ -17,8 +17,9 @@ from urllib.parse import unquote_to_bytes
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..engine.access import Principal, open_principal
+from ..engine.access import Principal
 from ..engine.keys import Keys
+from ..engine.tokens import is_token
 from ..support.ratelimit import Network, RateLimiter, client_ip
 from .kit.errors import Problem
 from .kit.ratelimit import charge
@@ -124,13 +125,25 @@ class Edge:
             raise Problem(403, "cross_site", "cross-site write refused: this origin is not allowed by CORS",
                           {"origin": origin or ""})
         scope["state"]["open_mode"] = open_mode
-        principal = open_principal() if open_mode else await self._authenticate(scope, surface, method, origin)
+        if not open_mode:
+            principal = await self._authenticate(scope, surface, method, origin)
+        else:  # a capability token is narrower than open mode: always looked up and honoured
+            presented = (surface.open_credential(scope) if surface.open_credential is not None
+                         else next((c for c in surface.credentials(scope) if c and is_token(c)), None))
+            principal = surface.open_as() if presented is None else await self._token(presented)
         raw_path = scope.get("raw_path") or b""
         if surface.checks_path and b"%" in raw_path:
             try:
                 unquote_to_bytes(raw_path.split(b"?", 1)[0]).decode("utf-8")
             except UnicodeDecodeError:
                 raise Problem(400, "invalid_path", "the path is not valid UTF-8 once percent-decoded") from None
+        return principal
+
+    async def _token(self, presented: str) -> Principal:
+        principal = await self.keys.authenticate(presented)
+        if principal is None:
+            raise Problem(401, "unauthenticated", "unknown, revoked or expired capability token",
+                          headers={"WWW-Authenticate": "Bearer"})
         return principal
 
     async def _authenticate(self, scope: Scope, surface: Surface, method: str, origin: str | None) -> Principal | None:

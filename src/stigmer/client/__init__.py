@@ -17,7 +17,11 @@ from .errors import (
     ForbiddenError, RateLimitedError, FenceStaleError, LeaseConflictError, LeaseExpiredError,
     IdempotencyConflictError, IdempotencyInProgressError,
 )
-from .models import Change, ChangeSet, Compare, Deleted, Entry, HistoryPage, Lease, Op, Page, PollResult, Revision, TxnResult
+from .models import (
+    Change, ChangeSet, Compare, CreatedToken, Deleted, Entry, HistoryPage, Lease, Op, Page, PollResult, Revision, Token,
+    TxnResult,
+)
+from .models import Claim, ClaimPage, ClaimResult, ClaimRun, ClaimRunPage, Evidence
 
 __all__ = [
     "Client", "AsyncClient", "Retry", "DEFAULT_URL",
@@ -27,7 +31,8 @@ __all__ = [
     "VersionConflictError", "TypeMismatchError", "PatchFailedError", "CompareFailedError",
     "PreconditionFailedError", "ValueTooLargeError", "PayloadTooLargeError", "CompactedError",
     "MethodNotAllowedError", "ServerError", "ConnectionFailedError", "UnauthenticatedError", "ForbiddenError",
-    "RateLimitedError", "Lease", "LeaseConflictError", "LeaseExpiredError", "FenceStaleError",
+    "RateLimitedError", "Lease", "LeaseConflictError", "LeaseExpiredError", "FenceStaleError", "Token", "CreatedToken",
+    "Claim", "ClaimPage", "ClaimResult", "ClaimRun", "ClaimRunPage", "Evidence",
     "IdempotencyConflictError", "IdempotencyInProgressError",
 ]
 from .statevector import BadRequest, Conflict, RateLimited, StateVecError, StateVector, ValueTooLarge  # noqa: E402,F401  statevec protocol client

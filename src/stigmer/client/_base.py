@@ -18,7 +18,8 @@ import msgspec
 
 from . import errors
 from .models import (
-    UNSET, ChangeSet, Compare, Deleted, Entry, HistoryPage, Lease, Op, Page, PollResult, Revision, TxnResult,
+    UNSET, ChangeSet, Claim, ClaimPage, ClaimRun, ClaimRunPage, Compare, CreatedToken, Deleted, Entry, HistoryPage,
+    Lease, Op, Page, PollResult, Revision, Token, TxnResult
 )
 
 DEFAULT_URL = "http://127.0.0.1:7474"
@@ -288,6 +289,75 @@ def release_lease(resource: str, lease_id: str | None, fencing_token: int | None
 
 def get_lease(resource: str) -> Call:
     return Call("GET", lease_path(resource), _model(Lease), idempotent=True)
+
+
+# ---- capability tokens ------------------------------------------------------------------------------
+
+
+class _TokenEnvelope(msgspec.Struct):
+    token: Token
+
+
+class _Tokens(msgspec.Struct):
+    tokens: list[Token]
+
+
+def mint_token(name: str, scopes: Iterable[str], prefixes: Iterable[str] | None, expires_in: float | None,
+               expires_at: Any) -> Call:
+    body: dict[str, Any] = {"name": name, "scopes": list(scopes)}
+    if prefixes:
+        body["prefixes"] = list(prefixes)
+    if expires_in is not None:
+        body["expires_in"] = int(expires_in)
+    if expires_at is not None:  # a datetime (sent as RFC 3339) or seconds since the epoch
+        body["expires_at"] = expires_at.isoformat() if hasattr(expires_at, "isoformat") else expires_at
+    return Call("POST", "/v1/tokens", _model(CreatedToken), content=_json(body))
+
+
+def list_tokens() -> Call:
+    return Call("GET", "/v1/tokens", lambda r: _model(_Tokens)(r).tokens, idempotent=True)
+
+
+def revoke_token(token_id: str) -> Call:
+    return Call("DELETE", "/v1/tokens/" + quote(token_id, safe=""), lambda r: _model(_TokenEnvelope)(r).token,
+                idempotent=True)
+
+
+# ---- claims ---------------------------------------------------------------------------------------
+
+
+def _claim_path(claim_id: str, tail: str = "") -> str:
+    return f"/v1/claims/{quote(claim_id, safe='')}{tail}"
+
+
+def _pages(limit: int | None, cursor: str | None, order: str | None, **filters: str | None) -> dict[str, Any]:
+    given = {"limit": limit, "cursor": cursor, "order": order, **filters}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def create_claim(subject_type: str, subject_id: str, statement: str, evidence: Iterable[Mapping[str, Any]]) -> Call:
+    body = {"subject_type": subject_type, "subject_id": subject_id, "statement": statement,
+            "evidence": [dict(e) for e in evidence]}
+    return Call("POST", "/v1/claims", _model(Claim), content=_json(body))
+
+
+def get_claim(claim_id: str) -> Call:
+    return Call("GET", _claim_path(claim_id), _model(Claim), idempotent=True)
+
+
+def list_claims(limit: int | None, cursor: str | None, order: str | None, subject_type: str | None,
+                subject_id: str | None) -> Call:
+    params = _pages(limit, cursor, order, subject_type=subject_type, subject_id=subject_id)
+    return Call("GET", "/v1/claims", _model(ClaimPage), params, idempotent=True)
+
+
+def verify_claim(claim_id: str) -> Call:
+    return Call("POST", _claim_path(claim_id, "/verify"), _model(ClaimRun))
+
+
+def claim_runs(claim_id: str, limit: int | None, cursor: str | None, order: str | None) -> Call:
+    return Call("GET", _claim_path(claim_id, "/runs"), _model(ClaimRunPage), _pages(limit, cursor, order),
+                idempotent=True)
 
 
 def revision() -> Call:

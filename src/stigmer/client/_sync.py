@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
 import time
 from typing import Any, Iterable, Iterator, Mapping
 
 import httpx
 
 from . import _base as b
-from .models import ChangeSet, Compare, Deleted, Entry, HistoryPage, Lease, Op, Page, PollResult, Revision, TxnResult
+from .models import (
+    ChangeSet, Claim, ClaimPage, ClaimRun, ClaimRunPage, Compare, CreatedToken, Deleted, Entry, HistoryPage, Lease,
+    Op, Page, PollResult, Revision, Token, TxnResult
+)
 
 
 class Client(b.BaseClient):
@@ -147,6 +151,46 @@ class Client(b.BaseClient):
     def get_lease(self, resource: str) -> Lease:
         """The resource's newest lease, active or not (NotFoundError if it never had one)."""
         return self._call(b.get_lease(resource))
+
+    # capability tokens
+
+    def mint_token(self, name: str, scopes: Iterable[str], *, prefixes: Iterable[str] | None = None,
+                   expires_in: float | None = None, expires_at: datetime.datetime | float | None = None) -> CreatedToken:
+        """Mint a capability token within this client's credential (a child of it when that is a token);
+        the secret is in the result only. Prefixes and expiry left out are inherited (docs/tokens.md)."""
+        return self._call(b.mint_token(name, scopes, prefixes, expires_in, expires_at))
+
+    def list_tokens(self) -> list[Token]:
+        """The tenant's tokens that are not revoked (those this credential may see), oldest first."""
+        return self._call(b.list_tokens())
+
+    def revoke_token(self, token_id: str) -> Token:
+        """Revoke a token and every token minted from it, at once (idempotent)."""
+        return self._call(b.revoke_token(token_id))
+    # claims
+
+    def create_claim(self, subject_type: str, subject_id: str, statement: str,
+                     evidence: Iterable[Mapping[str, Any]]) -> Claim:
+        """A claim with 1-50 evidence items (dicts: `kind` and its members, docs/claims.md); status pending."""
+        return self._call(b.create_claim(subject_type, subject_id, statement, evidence))
+
+    def get_claim(self, claim_id: str) -> Claim:
+        """The claim and its evidence (NotFoundError if there is none)."""
+        return self._call(b.get_claim(claim_id))
+
+    def list_claims(self, *, limit: int | None = None, cursor: str | None = None, order: str | None = None,
+                    subject_type: str | None = None, subject_id: str | None = None) -> ClaimPage:
+        """Claims without evidence by (created_at, id), newest first unless `order="asc"`."""
+        return self._call(b.list_claims(limit, cursor, order, subject_type, subject_id))
+
+    def verify_claim(self, claim_id: str) -> ClaimRun:
+        """Check every evidence item now; the run is kept and the claim takes its status."""
+        return self._call(b.verify_claim(claim_id))
+
+    def claim_runs(self, claim_id: str, *, limit: int | None = None, cursor: str | None = None,
+                   order: str | None = None) -> ClaimRunPage:
+        """Every verification run of the claim, newest first unless `order="asc"`."""
+        return self._call(b.claim_runs(claim_id, limit, cursor, order))
 
     # changes
 

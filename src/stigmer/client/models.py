@@ -43,6 +43,32 @@ class Lease(msgspec.Struct, frozen=True):
     released_at: datetime.datetime | None = None
 
 
+class Token(msgspec.Struct, frozen=True):
+    """A capability token as the server shows it (never its secret). `active` is False once revoked; an
+    expired token stays active in this sense and is refused all the same."""
+
+    id: str
+    tenant: str
+    name: str
+    key_prefix: str
+    scopes: list[str]
+    prefixes: list[str]
+    parent_id: str | None
+    key_id: str | None
+    created_at: datetime.datetime
+    expires_at: datetime.datetime | None
+    last_used_at: datetime.datetime | None
+    revoked_at: datetime.datetime | None
+    active: bool
+
+
+class CreatedToken(msgspec.Struct, frozen=True):
+    """A freshly minted token and its secret (`as_cap_…`), shown only this once."""
+
+    token: Token
+    secret: str
+
+
 class Deleted(msgspec.Struct, frozen=True):
     """What a delete returns: the revision of the delete and the version the key had."""
 
@@ -131,5 +157,65 @@ class Op(msgspec.Struct, frozen=True, omit_defaults=True):
     version: int | None = None
 
 
+class Evidence(msgspec.Struct, frozen=True):
+    """One evidence item of a claim. `source` is `<namespace>/<key>` for key_value (also in `namespace`, `key`)."""
+
+    id: str
+    kind: Literal["text_hash", "json_value", "state_event", "key_value"]
+    source: str
+    created_at: datetime.datetime
+    data: Any = None
+    hash: str | None = None
+    json_path: str | None = None
+    expected_value: Any = None
+    namespace: str | None = None
+    key: str | None = None
+
+
+class Claim(msgspec.Struct, frozen=True):
+    """A claim; `evidence` is empty on listed claims (get_claim has it, in input order)."""
+
+    id: str
+    subject_type: str
+    subject_id: str
+    statement: str
+    status: Literal["pending", "verified", "failed"]
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    evidence: list[Evidence] = []
+
+
+class ClaimResult(msgspec.Struct, frozen=True):
+    evidence_id: str
+    kind: str
+    source: str
+    passed: bool
+    message: str
+
+
+class ClaimRun(msgspec.Struct, frozen=True):
+    """One verification of a claim: a result per evidence item, in evidence order."""
+
+    id: str
+    claim_id: str
+    status: Literal["verified", "failed"]
+    results: list[ClaimResult]
+    created_at: datetime.datetime
+
+
+class ClaimPage(msgspec.Struct, frozen=True):
+    """One page of `list_claims`; pass `next_cursor` back as `cursor` (None: no more pages)."""
+
+    claims: list[Claim]
+    next_cursor: str | None
+
+
+class ClaimRunPage(msgspec.Struct, frozen=True):
+    """One page of `claim_runs`; pass `next_cursor` back as `cursor` (None: no more pages)."""
+
+    runs: list[ClaimRun]
+    next_cursor: str | None
+
+
 __all__ = ["Entry", "Deleted", "Change", "ChangeSet", "Page", "HistoryPage", "TxnResult", "Revision",
-           "PollResult", "Compare", "Op"]
+           "PollResult", "Compare", "Op", "Evidence", "Claim", "ClaimResult", "ClaimRun", "ClaimPage", "ClaimRunPage"]

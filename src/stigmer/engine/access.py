@@ -13,6 +13,7 @@ Reserved namespaces (docs/security.md):
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Iterable
 
 import msgspec
@@ -21,11 +22,63 @@ from .types import Change, ChangeFilter, Entry
 from .errors import Forbidden, InvalidArgument
 from .kv import KV, Compare, Deleted, Limits, Op, TxnResult
 from .leases import LEASES, LeaseOutcome, LeaseRecord, Leases
+from .states import STATES
+from .claims import CLAIMS, Claim, Claims, Cursor, EvidenceInput, Outcome as ClaimOutcome, Run
 
 READ, WRITE, WATCH, ADMIN = "read", "write", "watch", "admin"
-SCOPES = (READ, WRITE, WATCH, ADMIN)
+SCOPES = (READ, WRITE, WATCH, ADMIN)  # the native scopes
+ALL = "*"
 DEFAULT_TENANT = "default"
 STATEVEC = "statevec"
+
+# The fine scopes (the AgentState set, /work/shared/specs/agentstate.md §3.2), by resource.
+RESOURCES: dict[str, tuple[str, ...]] = {
+    "conversations": ("read", "write"), "state": ("read", "write", "watch"), "lease": ("write",),
+    "claim": ("read", "write"), "analytics": ("read",), "webhooks": ("write",), "domains": ("write",),
+    "keys": ("read", "write"),
+}
+FINE_SCOPES = tuple(f"{r}:{a}" for r, actions in RESOURCES.items() for a in actions)
+CAPABILITY_SCOPES = ("state:read", "state:write", "state:watch", "lease:write", "claim:read", "claim:write")
+WILDCARDS = (ALL, *(f"{r}:*" for r in RESOURCES))
+GRANTABLE = (*SCOPES, *FINE_SCOPES, *WILDCARDS)  # what a key may be created with
+# What a native scope implies on the fine side; write never implies read.
+_NATIVE_IMPLIES = {
+    READ: ("state:read", "claim:read", "conversations:read", "analytics:read"),
+    WRITE: ("state:write", "lease:write", "claim:write", "conversations:write"),
+    WATCH: ("state:watch",),
+}
+_EVERYTHING = frozenset({*SCOPES, *FINE_SCOPES, *WILDCARDS})
+
+
+def _expand(scope: str) -> frozenset[str]:
+    """The concrete rights one scope confers: a native scope itself and what it implies; a wildcard its
+    members only (it is shorthand for them)."""
+    if scope in (ALL, ADMIN):
+        return _EVERYTHING
+    resource, sep, action = scope.partition(":")
+    if sep and action == "*" and resource in RESOURCES:
+        return frozenset(f"{resource}:{a}" for a in RESOURCES[resource])
+    return frozenset({scope, *_NATIVE_IMPLIES.get(scope, ())})
+
+
+@functools.lru_cache(maxsize=4096)
+def rights(scopes: frozenset[str]) -> frozenset[str]:
+    """Every concrete right a set of scopes confers (cached: a principal's scopes are one frozenset)."""
+    out: set[str] = set()
+    for s in scopes:
+        out |= _expand(s)
+    return frozenset(out)
+
+
+def allows(p: "Principal", scope: str) -> bool:
+    """Whether `p` holds `scope`: exactly, through `*`, `<resource>:*` or `admin`, or through the native
+    scope that implies it (read, write, watch). A compound scope (native or wildcard) asked for is allowed
+    only when every right it confers is."""
+    held = rights(p.scopes)
+    return _expand(scope) <= held if scope in _COMPOUND else scope in held
+
+
+_COMPOUND = frozenset({*SCOPES, *WILDCARDS})
 
 
 class Grant(msgspec.Struct, frozen=True):
@@ -52,19 +105,21 @@ class Principal(msgspec.Struct, frozen=True):
     tenant: str
     scopes: frozenset[str]
     grants: tuple[Grant, ...] | None = None  # None = every namespace of the tenant
-    kind: str = "key"  # key | open | statevec
-    key_id: str | None = None  # the credential, for limits and logs; None in open mode
+    kind: str = "key"  # key | open | statevec | token
+    key_id: str | None = None  # the credential (a token's id for a token), for limits and logs; None in open mode
     expires_at: float | None = None
 
     def has(self, scope: str) -> bool:
-        return scope in self.scopes or ADMIN in self.scopes
+        """`allows` (`*` is full access, like `admin`)."""
+        s = self.scopes
+        return ADMIN in s or ALL in s or scope in s or allows(self, scope)
 
     def covers(self, namespace: str, prefix: str = "") -> bool:
         return self.grants is None or any(g.covers(namespace, prefix) for g in self.grants)
 
     def within(self, other: "Principal") -> bool:
         """Whether every right of this principal is also a right of `other` (attenuation)."""
-        if self.tenant != other.tenant or not all(other.has(s) for s in self.scopes):
+        if self.tenant != other.tenant or not all(allows(other, s) for s in self.scopes):
             return False
         if other.expires_at is not None and (self.expires_at is None or self.expires_at > other.expires_at):
             return False
@@ -107,10 +162,14 @@ def check(p: Principal, scope: str, namespace: str, key: str | None = None, pref
                     namespace=namespace)
     if namespace == LEASES and scope == WRITE:
         raise _deny("lease data is written only through /v1/leases", namespace=namespace)
+    if namespace == STATES and scope == WRITE:
+        raise _deny("states are written only through /api/v1/states", namespace=namespace)
+    if namespace == CLAIMS and scope == WRITE:
+        raise _deny("claim data is written only through /v1/claims", namespace=namespace)
     if namespace == STATEVEC:
         if scope == WRITE and p.kind != "statevec":
             raise _deny("statevec data is written only through /v with its secret", namespace=namespace)
-        if key is None and ADMIN not in p.scopes:
+        if key is None and not p.has(ADMIN):
             raise _deny("listing or watching statevec data needs an admin key; read one address by its hash",
                         namespace=namespace)
 
@@ -121,7 +180,7 @@ def watch_filter(p: Principal, namespace: str | None, prefix: str | None, key: s
         require(p, WATCH)
         if p.grants is not None:
             raise _deny("this credential is limited to some namespaces: watch one of them")
-        hidden = () if ADMIN in p.scopes else (STATEVEC,)
+        hidden = () if p.has(ADMIN) else (STATEVEC,)
         return ChangeFilter(p.tenant, hidden=hidden)
     check(p, WATCH, namespace, key, prefix or "")
     return ChangeFilter(p.tenant, namespace, prefix or None, key)
@@ -208,3 +267,61 @@ class GuardedLeases:
     async def release(self, resource: str, *, lease_id: str | None = None, token: int | None = None) -> LeaseOutcome:
         check_lease(self.p, WRITE, resource)
         return await self.leases.release(self.p.tenant, resource, lease_id=lease_id, token=token)
+
+
+def check_claim(p: Principal, scope: str, claim_id: str = "") -> None:
+    """A claim is checked as the key `_claims/<id>` (a claim not made yet, or every claim, as the whole
+    namespace), without the reserved namespace's write rule: this is the route that writes it."""
+    require(p, scope)
+    if not p.covers(CLAIMS, claim_id if isinstance(claim_id, str) else ""):
+        raise _deny("this credential is not allowed on claims", namespace=CLAIMS)
+
+
+def check_evidence_reads(p: Principal, items: Iterable[Any]) -> None:
+    """What verifying evidence reads, the credential must read: the key of a key_value item, and (state
+    events being tenant-wide) the whole tenant for a state_event item."""
+    for e in items:
+        if e.kind == "key_value":
+            namespace, key = (e.namespace, e.key) if isinstance(e, EvidenceInput) else e.key_ref()
+            if isinstance(namespace, str) and isinstance(key, str):
+                check(p, READ, namespace, key)
+        elif e.kind == "state_event" and p.grants is not None:
+            raise _deny("state_event evidence needs a credential not limited to prefixes", namespace=CLAIMS)
+
+
+class GuardedClaims:
+    """The claim engine seen through one principal: write to create and verify, read to look. Verifying
+    also needs the read rights on what the evidence reads (its result tells whether a value matched)."""
+
+    __slots__ = ("claims", "p")
+
+    def __init__(self, claims: Claims, principal: Principal):
+        self.claims = claims
+        self.p = principal
+
+    async def create(self, subject_type: str, subject_id: str, statement: str,
+                     evidence: list[EvidenceInput]) -> ClaimOutcome:
+        check_claim(self.p, WRITE)
+        check_evidence_reads(self.p, evidence if isinstance(evidence, list) else ())
+        return await self.claims.create_outcome(self.p.tenant, subject_type, subject_id, statement, evidence)
+
+    async def get(self, claim_id: str) -> Claim | None:
+        check_claim(self.p, READ, claim_id)
+        return await self.claims.get(self.p.tenant, claim_id)
+
+    async def list(self, *, limit: int, cursor: Cursor | None, order: str, subject_type: str | None = None,
+                   subject_id: str | None = None) -> tuple[list[Claim], Cursor | None]:
+        check_claim(self.p, READ)
+        return await self.claims.list(self.p.tenant, limit=limit, cursor=cursor, order=order,
+                                      subject_type=subject_type, subject_id=subject_id)
+
+    async def verify(self, claim_id: str) -> ClaimOutcome:
+        check_claim(self.p, WRITE, claim_id)
+        claim = await self.claims.get(self.p.tenant, claim_id)
+        if claim is not None:  # evidence never changes: what is checked here is what verify reads
+            check_evidence_reads(self.p, claim.evidence)
+        return await self.claims.verify_outcome(self.p.tenant, claim_id, claim)
+
+    async def runs(self, claim_id: str, *, limit: int, cursor: Cursor | None, order: str) -> tuple[list[Run], Cursor | None]:
+        check_claim(self.p, READ, claim_id)
+        return await self.claims.runs(self.p.tenant, claim_id, limit=limit, cursor=cursor, order=order)

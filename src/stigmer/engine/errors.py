@@ -136,6 +136,17 @@ class FenceStale(EngineError):
     code = "fence_stale"
 
 
+class LeaseRequired(LeaseConflict):
+    """A state write named no lease while the key's lease is active. Nothing was written."""
+
+    code = "lease_required"
+
+
+class LeaseMismatch(LeaseConflict):
+    """A state write named a lease that is not the key's newest (unknown, or superseded forever).
+    Nothing was written."""
+
+    code = "lease_mismatch"
 class IdempotencyConflict(EngineError):
     """An Idempotency-Key was used before for a different request (another fingerprint). Nothing ran."""
 

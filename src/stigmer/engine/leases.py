@@ -26,7 +26,7 @@ from collections import deque
 import msgspec
 
 from ..store.base import Store, WriteTxn
-from . import kv, values
+from . import kv, states, values
 from .changes import ChangeHub
 from .ids import new_id
 from .errors import Compacted, InvalidArgument, LeaseConflict, LeaseExpired, NotFound
@@ -102,6 +102,13 @@ def renew_in(tx: WriteTxn, resource: str, lease_id: str | None, token: int | Non
     return LeaseOutcome(r, _mirror(tx, r))
 
 
+def _named_by_id(tx: WriteTxn, lease_id: str) -> LeaseRecord:
+    r = tx.leases.by_id(lease_id)
+    if r is None or r.released_at is not None:
+        raise NotFound("lease not found (unknown, released or superseded)", lease_id=lease_id)
+    return r
+
+
 def release_in(tx: WriteTxn, resource: str, lease_id: str | None, token: int | None) -> LeaseOutcome:
     r = msgspec.structs.replace(_newest(tx, resource, lease_id, token), released_at=tx.now)
     tx.leases.put(r)
@@ -127,8 +134,13 @@ class Leases:
     # validation, before anything reaches the writer
 
     def _resource(self, resource: str) -> None:
+        limits = self.kv_limits
+        if isinstance(resource, str) and resource.startswith(states.STATES + "/"):
+            # a state key's lease (engine/states.py): its key may be 1024 characters, up to 4096 bytes
+            limits = msgspec.structs.replace(limits, max_key_bytes=max(
+                limits.max_key_bytes, len(states.lease_resource("")) + 4 * states.MAX_KEY_CHARS))
         try:
-            kv.validate_key(resource, self.kv_limits)
+            kv.validate_key(resource, limits)
         except InvalidArgument as exc:
             raise InvalidArgument(exc.message.replace("key", "resource", 1), field="resource") from None
 
@@ -257,6 +269,16 @@ class Leases:
         self._named(lease_id, token)
         ttl = self._ttl(ttl)
         return await self.store.submit(tenant, lambda tx: renew_in(tx, resource, lease_id, token, ttl))
+
+    async def renew_by_id(self, tenant: str, lease_id: str, ttl: float | None = None) -> LeaseOutcome:
+        """Renew a lease named only by its id (the AgentState routes)."""
+        ttl = self._ttl(ttl)
+        return await self.store.submit(
+            tenant, lambda tx: renew_in(tx, _named_by_id(tx, lease_id).resource, lease_id, None, ttl))
+
+    async def release_by_id(self, tenant: str, lease_id: str) -> LeaseOutcome:
+        return await self.store.submit(
+            tenant, lambda tx: release_in(tx, _named_by_id(tx, lease_id).resource, lease_id, None))
 
     async def release(self, tenant: str, resource: str, *, lease_id: str | None = None,
                       token: int | None = None) -> LeaseOutcome:

@@ -85,6 +85,30 @@ class KeyRecord(msgspec.Struct, frozen=True):
     revoked_at: float | None = None
 
 
+class TokenRecord(msgspec.Struct, frozen=True):
+    """A stored capability token (engine/tokens.py): only the SHA-256 digest of the secret is kept.
+    `lineage` is the path of ids from the root token to this one, each followed by "/"; a token's
+    descendants are the rows whose lineage starts with its own."""
+
+    id: str
+    digest: bytes
+    tenant: str
+    name: str
+    scopes: tuple[str, ...]
+    prefixes: tuple[str, ...]  # "namespace" or "namespace/key-prefix"; empty = every namespace
+    parent_id: str | None
+    lineage: str
+    key_id: str | None  # the API key at the root of the chain; None when minted in open mode
+    key_prefix: str  # the first 12 characters of the secret, to recognise it
+    created_at: float
+    expires_at: float | None = None
+    last_used_at: float | None = None
+    revoked_at: float | None = None
+
+    def ancestors(self) -> list[str]:
+        return self.lineage.split("/")[:-2]
+
+
 class ChangeSet:
     """All changes of one revision (that a watcher's filter matches).
 
@@ -151,6 +175,21 @@ class LeaseRecord(msgspec.Struct, frozen=True):
         return self.released_at is None and self.expires_at > now
 
 
+class StateEventRecord(msgspec.Struct, frozen=True):
+    """One row of a tenant's append-only state event log (engine/states.py). JSON members travel as
+    compact bytes (member order as received); times are integer milliseconds."""
+
+    sequence: int  # the tenant revision the event's write took
+    id: str
+    state_key: str
+    agent_id: str
+    event_type: str  # "upsert" | "delete"
+    data: bytes | None  # None for a delete
+    metadata: bytes | None  # None when the state has no metadata
+    tags: bytes  # a JSON array of strings
+    idempotency_key: str | None
+    created_at: int  # when the event was written
+    state_created_at: int  # when the key was first created (kept across deletes)
 class IdempotencyRecord(msgspec.Struct, frozen=True):
     """A request seen under an Idempotency-Key (docs/idempotency.md): a reservation while the first
     request runs (`pending`, held by `owner`), then its answer (`done`) until `expires_at`."""

@@ -34,17 +34,20 @@ and one module per store; the write unit and the rules above do not change.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, TypeVar
 
 from ..clock import Clock
-from ..engine.types import (
-    Change, ChangeFilter, Entry, IdempotencyRecord, KeyRecord, LeaseRecord, RevisionInfo, StorageFault,
-)
+from ..engine.types import (Change, ChangeFilter, Entry, IdempotencyRecord, KeyRecord, LeaseRecord, RevisionInfo, StateEventRecord,
+                            StorageFault, TokenRecord)
+
+if TYPE_CHECKING:
+    from ..engine.claims import Claim, Cursor, Run
 
 T = TypeVar("T")
 
-__all__ = ["Change", "ChangeFilter", "ChangeLog", "CommitListener", "Entry", "IdempotencyReads",
-           "IdempotencyRecord", "IdempotencyWrites", "KVReads", "KVWrites", "KeyRecord", "KeyRepository", "LeaseReads", "LeaseRecord", "LeaseWrites", "RevisionInfo", "StorageFault", "Store", "WriteTxn"]
+__all__ = ["Change", "ChangeFilter", "ChangeLog", "ClaimReads", "ClaimWrites", "CommitListener", "Entry", "IdempotencyReads", "IdempotencyRecord", "IdempotencyWrites", "KVReads", "KVWrites",
+           "KeyRecord", "KeyRepository", "LeaseReads", "LeaseRecord", "LeaseWrites", "RevisionInfo", "StateEventRecord", "StateReads", "StateWrites", "StorageFault", "Store",
+           "TokenRecord", "TokenRepository", "WriteTxn"]
 
 
 # key/value
@@ -93,6 +96,9 @@ class LeaseReads(Protocol):
 
     async def get(self, tenant: str, resource: str) -> LeaseRecord | None: ...
 
+    async def by_id(self, tenant: str, lease_id: str) -> LeaseRecord | None:
+        """The lease row whose newest lease has this id (a superseded id names nothing)."""
+
 
 class LeaseWrites(Protocol):
     """Lease rows inside a mutation (`tx.leases`), of the transaction's tenant. A mutation reads the row,
@@ -101,9 +107,75 @@ class LeaseWrites(Protocol):
 
     def get(self, resource: str) -> LeaseRecord | None: ...
 
+    def by_id(self, lease_id: str) -> LeaseRecord | None: ...
+
     def put(self, record: LeaseRecord) -> None: ...
 
 
+# state events (AgentState states)
+
+
+class StateReads(Protocol):
+    """Reads of the append-only state event log (`store.states`), never compacted. `at_sequence` and
+    `at_time` (ms) bound which events count (None: no bound); results are of one tenant."""
+
+    async def last(self, tenant: str, key: str, at_sequence: int | None, at_time: int | None) -> StateEventRecord | None:
+        """The key's newest event within the bounds."""
+
+    async def of_key(self, tenant: str, key: str, after: int, limit: int) -> list[StateEventRecord]:
+        """The key's events with sequence > after, ascending."""
+
+    async def after(self, tenant: str, after: int, limit: int) -> list[StateEventRecord]:
+        """Every key's events with sequence > after, ascending."""
+
+    async def heads(self, tenant: str, before: int | None, at_sequence: int | None, at_time: int | None,
+                    limit: int) -> list[StateEventRecord]:
+        """Per key, its newest event within the bounds, when that is an upsert and its sequence is below
+        `before`; by sequence descending."""
+
+    async def by_sequence(self, tenant: str, sequence: int) -> StateEventRecord | None: ...
+
+    async def by_id(self, tenant: str, event_id: str) -> StateEventRecord | None: ...
+
+
+class StateWrites(Protocol):
+    """The state event log inside a mutation (`tx.states`), of the transaction's tenant: append only."""
+
+    def last(self, key: str) -> StateEventRecord | None:
+        """The key's newest event, as this transaction sees it."""
+
+    def append(self, record: StateEventRecord) -> None: ...
+# claims
+
+
+class ClaimReads(Protocol):
+    """Reads of claims, their evidence and their verification runs (`store.claims`)."""
+
+    async def get(self, tenant: str, claim_id: str) -> "Claim | None":
+        """The claim with its evidence in input order."""
+
+    async def exists(self, tenant: str, claim_id: str) -> bool: ...
+
+    async def list(self, tenant: str, limit: int, cursor: "Cursor | None", order: str, subject_type: str | None,
+                   subject_id: str | None) -> "list[Claim]":
+        """Up to `limit` claims (without evidence) matching the filters, by (created_at, id) ascending or
+        descending (`order`), strictly after `cursor` in that order."""
+
+    async def runs(self, tenant: str, claim_id: str, limit: int, cursor: "Cursor | None", order: str) -> "list[Run]":
+        """Up to `limit` runs of one claim, by (created_at, id) in `order`, strictly after `cursor`."""
+
+
+class ClaimWrites(Protocol):
+    """Claims inside a mutation (`tx.claims`), of the transaction's tenant."""
+
+    def get(self, claim_id: str) -> "Claim | None":
+        """The claim without its evidence."""
+
+    def insert(self, claim: "Claim") -> None:
+        """A new claim and all its evidence (up to 50 items)."""
+
+    def add_run(self, run: "Run") -> None:
+        """Store a run and make its claim's status and updated_at the run's."""
 # idempotency records
 
 
@@ -174,6 +246,33 @@ class KeyRepository(Protocol):
     async def tenants(self) -> list[str]: ...
 
 
+# capability tokens
+
+
+class TokenRepository(Protocol):
+    """Capability tokens (`store.tokens`), read from the database on every call: a revocation made by any
+    replica is seen by the next read of every other."""
+
+    async def by_digest(self, digest: bytes) -> tuple[TokenRecord, bool] | None:
+        """The token and whether its root API key is revoked (False when it has none), in one statement."""
+
+    async def get(self, tenant: str, token_id: str) -> TokenRecord | None: ...
+
+    async def list(self, tenant: str) -> list[TokenRecord]:
+        """The tenant's tokens that are not revoked, oldest first."""
+
+    async def create(self, record: TokenRecord) -> bool:
+        """Store a token unless one of its ancestors (`record.ancestors()`) is missing or revoked (False).
+        Serialised against `revoke`, so a child minted while its parent is revoked is refused or revoked."""
+
+    async def revoke(self, tenant: str, token_id: str, now: float) -> TokenRecord | None:
+        """Revoke a token and every descendant in one statement (idempotent: an earlier revocation time
+        stays); the token as it now is, or None if the tenant has no such token."""
+
+    async def touch(self, token_ids: list[str], now: float) -> None:
+        """Record that these tokens were just used."""
+
+
 # the write unit
 
 
@@ -184,6 +283,8 @@ class WriteTxn(Protocol):
     now: float  # the store clock's time when this run began
     kv: KVWrites
     leases: LeaseWrites
+    states: StateWrites
+    claims: ClaimWrites
     idempotency: IdempotencyWrites
 
     def new_revision(self) -> int:
@@ -205,7 +306,10 @@ class Store(Protocol):
     clock: Clock
     kv: KVReads
     keys: KeyRepository
+    tokens: TokenRepository
     leases: LeaseReads
+    states: StateReads
+    claims: ClaimReads
     idempotency: IdempotencyReads
     log: ChangeLog
     tick_seconds: float | None  # how often the change feed polls revisions; None when every commit is local

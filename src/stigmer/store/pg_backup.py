@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 from .backups import BackupError, Summary, check_checksum, install, sha256_of, temp_beside, write_checksum
 
 TABLES = ("schema_migrations", "entries", "changes", "tenant_revisions", "tenants", "api_keys", "store_probe",
-          "leases", "idempotency")
+          "leases", "state_events", "capability_tokens", "claims", "claim_evidence", "claim_runs", "idempotency")
 _REQUIRED = {"schema_migrations", "entries", "changes", "tenant_revisions"}
 
 

@@ -28,6 +28,9 @@ class RateLimiter(Protocol):
     def hit(self, bucket: str, limit: int, cost: float = 1.0) -> Decision:
         """Take `cost` tokens from `bucket` (capacity and per-minute rate `limit`, > 0) if it holds them."""
 
+    def hit_minute(self, bucket: str, limit: int) -> Decision:
+        """Count one request in `bucket`'s current UTC minute (a fixed window of at most `limit`)."""
+
 
 class MemoryRateLimiter:
     """Buckets in a dict; full buckets are forgotten now and then so memory stays bounded."""
@@ -35,6 +38,7 @@ class MemoryRateLimiter:
     def __init__(self, clock: Callable[[], float] = time.time, prune_every: int = 10_000):
         self.clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}  # name -> (tokens, at)
+        self._windows: dict[str, tuple[int, int]] = {}  # name -> (minute, requests counted in it)
         self._lock = threading.Lock()
         self._hits = 0
         self._prune_every = prune_every
@@ -56,10 +60,28 @@ class MemoryRateLimiter:
         retry = 0 if allowed else max(1, math.ceil((cost - tokens) / rate))
         return Decision(allowed, limit, max(0, math.floor(tokens)), reset, retry)
 
+    def hit_minute(self, bucket: str, limit: int) -> Decision:
+        now = self.clock()
+        minute = int(now // 60)
+        with self._lock:
+            start, count = self._windows.get(bucket, (minute, 0))
+            count = count + 1 if start == minute else 1
+            self._windows[bucket] = (minute, count)
+            self._hits += 1
+            if self._hits % self._prune_every == 0:
+                self._prune(now)
+        end = (minute + 1) * 60
+        allowed = count <= limit
+        return Decision(allowed, limit, max(0, limit - count), end, 0 if allowed else max(1, math.ceil(end - now)))
+
     def _prune(self, now: float) -> None:
         for name, (tokens, at) in list(self._buckets.items()):
             if now - at > 3600:  # any bucket refills completely within a minute
                 del self._buckets[name]
+        minute = int(now // 60)
+        for name, (start, _) in list(self._windows.items()):
+            if start != minute:
+                del self._windows[name]
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

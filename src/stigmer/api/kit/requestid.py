@@ -1,9 +1,13 @@
-"""Pure ASGI middleware: every response carries X-Request-ID (echoed when the client sent a valid one)."""
+"""Pure ASGI middleware: every response carries X-Request-ID (echoed when the client sent a valid one).
+
+A surface whose spec has its own rule for which ids are echoed and what a fresh one looks like gives it
+as a rule for its path prefix."""
 
 from __future__ import annotations
 
 import itertools
 import os
+from typing import Callable, NamedTuple
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,17 +21,35 @@ def _valid(value: bytes) -> bool:
     return 1 <= len(value) <= 128 and all(0x21 <= b <= 0x7E for b in value)
 
 
+class Rule(NamedTuple):
+    prefix: str  # the rule holds on this path and below it
+    valid: Callable[[bytes], bool]  # an id the client sent that is echoed
+    fresh: Callable[[], bytes]  # a new id
+
+
+def _fresh() -> bytes:
+    return b"%s-%x" % (_PREFIX, next(_counter))
+
+
+DEFAULT = Rule("/", _valid, _fresh)
+
+
 class RequestIDMiddleware:
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp, rules: tuple[Rule, ...] = ()):
         self.app = app
+        self.rules = rules
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        rule = DEFAULT
+        if self.rules:
+            path = scope["path"]
+            rule = next((r for r in self.rules if path == r.prefix or path.startswith(r.prefix + "/")), DEFAULT)
         rid = next((v for k, v in scope["headers"] if k == HEADER), b"")
-        if not _valid(rid):
-            rid = b"%s-%x" % (_PREFIX, next(_counter))
+        if not rule.valid(rid):
+            rid = rule.fresh()
         scope.setdefault("state", {})["request_id"] = rid.decode()
 
         async def send_with_id(message: Message) -> None:

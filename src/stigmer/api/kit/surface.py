@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
 
-from ...engine.access import Principal
+from ...engine.access import Principal, open_principal
 from ...engine.errors import Unauthenticated
 from .cors import Cors
 from .errors import Problem, problem_of
@@ -46,6 +46,10 @@ class Surface:
     limit_headers: bool = False  # X-RateLimit-* on every charged response
     free_methods: tuple[str, ...] = ("OPTIONS",)  # methods that cost no token
     checks_path: bool = True  # the edge refuses paths that are not UTF-8 once percent-decoded
+    open_as: Callable[[], Principal] = open_principal  # who a request is in open mode (no key exists)
+    # In open mode, the one credential that is still looked up (a capability token), or None; it raises
+    # a Problem for a credential the surface refuses even in open mode.
+    open_credential: Callable[[Scope], str | None] | None = None
 
     def matches(self, path: str) -> bool:
         for p in self.prefixes:

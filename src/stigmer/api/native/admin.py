@@ -59,7 +59,7 @@ def routes(svc: Services) -> list[Route]:
 
     def admin(request: Request) -> Principal:
         p = principal(request)
-        if ADMIN not in p.scopes:
+        if not p.has(ADMIN):
             raise Forbidden("this route needs an admin key", scope=ADMIN)
         return p
 
@@ -67,7 +67,7 @@ def routes(svc: Services) -> list[Route]:
         by = admin(request)
         req = convert(_decode(await request_body(request, BODY_LIMIT)), CreateKeyRequest)
         created = await keys.create(req.tenant or by.tenant, req.scopes, req.prefixes, name=req.name,
-                                    expires_at=_expiry(req, keys.clock()), by=by)
+                                    expires_at=_expiry(req, keys.clock()), by=by, secret_format=req.format)
         return json_response({"key": key_json(created.record), "secret": created.secret}, 201)
 
     async def list_keys(request: Request) -> Response:

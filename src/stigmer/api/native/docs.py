@@ -18,7 +18,7 @@ from starlette.routing import Route
 from ... import __version__
 from ...services import Services
 from ..http import json_response
-from . import models as m
+from . import claims as c, models as m
 
 MAX_PAGE = 1000  # engine Limits.max_page
 MAX_WAIT = 60  # watch.MAX_WAIT
@@ -44,6 +44,10 @@ QUERY: dict[str, dict[str, Any]] = {
     "access_token": {"schema": {"type": "string"}, "description": "An API key, for clients that cannot send headers."},
     "lease_id": {"schema": {"type": "string"}, "description": "The lease to release (or give `fencing_token`)."},
     "fencing_token": {"schema": {"type": "integer", "minimum": 1}, "description": "The lease to release, by its token."},
+    "order": {"schema": {"type": "string", "enum": ["asc", "desc"], "default": "desc"},
+              "description": "By (created_at, id)."},
+    "subject_type": {"schema": {"type": "string"}, "description": "Only claims about this subject type."},
+    "subject_id": {"schema": {"type": "string"}, "description": "Only claims about this subject id."},
 }
 
 HEADERS: dict[str, dict[str, Any]] = {
@@ -67,7 +71,7 @@ PUBLIC = {"/healthz", "/health", "/readyz", "/ready", "/openapi.json", "/docs"}
 ERRORS = {
     400: "Invalid argument or body", 401: "No valid API key (missing, unknown, revoked or expired)",
     403: "The key lacks the scope or prefix; a reserved namespace; a cross-site write; a non-loopback Host in open mode",
-    404: "No such key or lease", 408: "The body did not arrive in time",
+    404: "No such key, lease or claim", 408: "The body did not arrive in time",
     409: "Version, type or compare conflict; a lease held, expired or a stale fence; an Idempotency-Key reused",
     410: "History needed is compacted", 412: "If-Match `*` and the key does not exist",
     413: "Body or value too large", 429: "Rate limit, or too many open streams", 503: "Not ready",
@@ -120,6 +124,15 @@ OPS: list[Op] = [
     Op("delete", "/v1/leases/{resource}", "Release the newest lease, named by lease_id or fencing_token",
        {200: m.LeaseOut}, (400, 404), ("lease_id", "fencing_token"), ("Idempotency-Key",)),
     Op("get", "/v1/leases/{resource}", "The resource's newest lease, active or not", {200: m.LeaseOut}, (400, 404)),
+    Op("post", "/v1/claims", "Create a claim with 1-50 evidence items (status pending)", {201: c.ClaimOut},
+       (400, 413), body=c.CreateClaimRequest),
+    Op("get", "/v1/claims", "List claims (without evidence) by (created_at, id)", {200: c.ClaimsOut}, (400,),
+       ("limit", "cursor", "order", "subject_type", "subject_id")),
+    Op("get", "/v1/claims/{id}", "A claim and its evidence", {200: c.ClaimOut}, (404,)),
+    Op("post", "/v1/claims/{id}/verify", "Verify every evidence item now: a new run, whose status the claim takes",
+       {201: c.RunOut}, (404,)),
+    Op("get", "/v1/claims/{id}/runs", "Every verification run of a claim", {200: c.RunsOut}, (400, 404),
+       ("limit", "cursor", "order")),
     Op("get", "/v1/watch", "Change stream over SSE; with `index`, a JSON long-poll instead",
        {200: {SSE: {"type": "string"}, JSON: m.WatchPollOut}}, (400, 410),
        ("namespace", "prefix", "key", "from", "index", "wait", "prev_value", "access_token"), ("Last-Event-ID",)),
@@ -131,6 +144,11 @@ OPS: list[Op] = [
     Op("get", "/v1/admin/keys", "List API keys, never their secrets (admin)", {200: m.KeysOut}, (), ("tenant",)),
     Op("delete", "/v1/admin/keys/{id}", "Revoke an API key (admin)", {200: m.KeyEnvelopeOut}, (404,)),
     Op("get", "/v1/admin/tenants", "List tenants (admin)", {200: m.TenantsOut}),
+    Op("post", "/v1/tokens", "Mint a capability token within the caller; the secret is shown only here",
+       {201: m.CreatedTokenOut}, (400, 403, 413), body=m.MintTokenRequest),
+    Op("get", "/v1/tokens", "The tenant's capability tokens that are not revoked, oldest first", {200: m.TokensOut}),
+    Op("delete", "/v1/tokens/{id}", "Revoke a capability token and every token minted from it",
+       {200: m.TokenEnvelopeOut}, (403, 404)),
     Op("get", "/healthz", "Liveness; touches nothing", {200: m.HealthOut}),
     Op("get", "/health", "Alias of /healthz", {200: m.HealthOut}),
     Op("get", "/readyz", "Readiness; runs a trivial database query", {200: m.ReadyOut, 503: m.ReadyOut}),

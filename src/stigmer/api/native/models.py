@@ -205,6 +205,48 @@ class CreateKeyRequest(msgspec.Struct, forbid_unknown_fields=True):
     name: str = ""
     expires_in: int | None = None  # seconds from now
     expires_at: str | None = None  # RFC 3339
+    format: Literal["stigmer", "agentstate"] = "stigmer"  # the secret's shape: stg_… or as_live_…
+
+
+class MintTokenRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Body of POST /v1/tokens."""
+
+    name: str
+    scopes: list[str]
+    prefixes: list[str] = []
+    expires_in: int | None = None  # seconds from now
+    expires_at: str | Number | None = None  # RFC 3339, or seconds since the epoch
+
+
+class TokenOut(Out):
+    """A capability token: never its secret nor its digest."""
+
+    id: str
+    tenant: str
+    name: str
+    key_prefix: str  # the secret's first 12 characters
+    scopes: list[str]
+    prefixes: list[str]
+    parent_id: str | None
+    key_id: str | None
+    created_at: str
+    expires_at: str | None
+    last_used_at: str | None
+    revoked_at: str | None
+    active: bool  # not revoked (an expired token is still listed, and refused)
+
+
+class CreatedTokenOut(Out):
+    token: TokenOut
+    secret: str  # shown once
+
+
+class TokenEnvelopeOut(Out):
+    token: TokenOut
+
+
+class TokensOut(Out):
+    tokens: list[TokenOut]
 
 
 class KeyOut(Out):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-from ...engine.errors import EngineError, StorageFull, StorageUnavailable
+from ...engine.errors import EngineError, InvalidArgument, StorageFull, StorageUnavailable
 
 # SQLSTATEs (https://www.postgresql.org/docs/current/errcodes-appendix.html).
 SERIALIZATION_FAILURE, DEADLOCK_DETECTED = "40001", "40P01"
@@ -32,6 +32,16 @@ def storage_error(exc: BaseException) -> EngineError | None:
         # No SQLSTATE: raised by the client (refused, lost or closed connection, pool timeout).
         if not isinstance(exc, psycopg.errors.PipelineAborted):
             return StorageUnavailable("storage cannot be reached; the write was not kept", reason=_reason(exc))
+    return None
+
+
+def request_refused(exc: BaseException) -> EngineError | None:
+    """The engine error for a statement PostgreSQL refuses because of what this request holds (class 54,
+    "program limit exceeded": an index entry over its 2,704-byte limit, from a key of some 2,700 bytes that
+    does not compress), or None."""
+    if isinstance(exc, psycopg.Error) and (exc.sqlstate or "").startswith("54"):
+        return InvalidArgument("the request exceeds a limit of the PostgreSQL store (a key of more than about "
+                               "2,700 UTF-8 bytes cannot be indexed)", field="key", reason=_reason(exc))
     return None
 
 

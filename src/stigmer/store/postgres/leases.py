@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 COLUMNS = "tenant, resource, id, holder, token, created_at, renewed_at, expires_at, released_at"
 _GET = f"SELECT {COLUMNS} FROM leases WHERE tenant = %s AND resource = %s"
+_BY_ID = f"SELECT {COLUMNS} FROM leases WHERE tenant = %s AND id = %s"
 _PUT = (
     f"INSERT INTO leases ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (tenant, resource) DO UPDATE SET id = EXCLUDED.id, holder = EXCLUDED.holder,"
@@ -31,6 +32,10 @@ class PostgresLeases:
         rows = await self._store.fetch(_GET, (tenant, resource))
         return LeaseRecord(*rows[0]) if rows else None
 
+    async def by_id(self, tenant: str, lease_id: str) -> LeaseRecord | None:
+        rows = await self._store.fetch(_BY_ID, (tenant, lease_id))
+        return LeaseRecord(*rows[0]) if rows else None
+
 
 class LeaseWritesPG:
     """`tx.leases`: the lease rows of the transaction's tenant."""
@@ -43,6 +48,11 @@ class LeaseWritesPG:
     def get(self, resource: str) -> LeaseRecord | None:
         tx = self._tx
         row = tx.cur.execute(_GET, (tx.tenant, resource)).fetchone()
+        return None if row is None else LeaseRecord(*row)
+
+    def by_id(self, lease_id: str) -> LeaseRecord | None:
+        tx = self._tx
+        row = tx.cur.execute(_BY_ID, (tx.tenant, lease_id)).fetchone()
         return None if row is None else LeaseRecord(*row)
 
     def put(self, r: LeaseRecord) -> None:

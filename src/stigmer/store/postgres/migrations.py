@@ -101,6 +101,101 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (
+        5,
+        # The append-only state event log (engine/states.py), never compacted. BYTEA, not JSONB: the
+        # documents keep their members in the order received. Keys are indexed by their MD5: a key of
+        # 1024 characters can exceed the largest B-tree entry (2704 bytes).
+        """
+        CREATE TABLE state_events (
+            tenant TEXT COLLATE "C" NOT NULL,
+            sequence BIGINT NOT NULL,
+            id TEXT COLLATE "C" NOT NULL,
+            state_key TEXT COLLATE "C" NOT NULL,
+            agent_id TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            data BYTEA,
+            metadata BYTEA,
+            tags BYTEA NOT NULL,
+            idempotency_key TEXT,
+            created_at BIGINT NOT NULL,
+            state_created_at BIGINT NOT NULL,
+            PRIMARY KEY (tenant, sequence)
+        );
+        CREATE INDEX state_events_by_key ON state_events (tenant, md5(state_key), sequence) INCLUDE (created_at);
+        CREATE UNIQUE INDEX state_events_by_id ON state_events (tenant, id)
+        """,
+    ),
+    (
+        6,
+        # Capability tokens (engine/tokens.py); `lineage` ranges find a token's descendants.
+        """
+        CREATE TABLE capability_tokens (
+            id TEXT COLLATE "C" PRIMARY KEY,
+            digest BYTEA NOT NULL UNIQUE,
+            tenant TEXT COLLATE "C" NOT NULL,
+            name TEXT NOT NULL,
+            scopes TEXT[] NOT NULL,
+            prefixes TEXT[] NOT NULL,
+            parent_id TEXT COLLATE "C",
+            lineage TEXT COLLATE "C" NOT NULL,
+            key_id TEXT,
+            key_prefix TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION,
+            last_used_at DOUBLE PRECISION,
+            revoked_at DOUBLE PRECISION
+        );
+        CREATE INDEX capability_tokens_by_lineage ON capability_tokens (tenant, lineage);
+        CREATE INDEX capability_tokens_by_tenant ON capability_tokens (tenant, created_at)
+        """,
+    ),
+    (
+        7,
+        # Claims, their evidence (input order = pos) and every verification run (docs/claims.md). Times are
+        # integer milliseconds; JSON columns are text as received (member order kept; jsonb would not),
+        # NULL = absent.
+        """
+        CREATE TABLE claims (
+            tenant TEXT COLLATE "C" NOT NULL,
+            id TEXT COLLATE "C" NOT NULL,
+            subject_type TEXT COLLATE "C" NOT NULL,
+            subject_id TEXT COLLATE "C" NOT NULL,
+            statement TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            PRIMARY KEY (tenant, id)
+        );
+        CREATE INDEX claims_by_time ON claims (tenant, created_at, id);
+        CREATE INDEX claims_by_subject ON claims (tenant, subject_type, subject_id, created_at, id);
+
+        CREATE TABLE claim_evidence (
+            tenant TEXT COLLATE "C" NOT NULL,
+            claim_id TEXT COLLATE "C" NOT NULL,
+            pos INTEGER NOT NULL,
+            id TEXT COLLATE "C" NOT NULL,
+            kind TEXT NOT NULL,
+            source TEXT NOT NULL,
+            data TEXT,
+            hash TEXT,
+            json_path TEXT,
+            expected_value TEXT,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (tenant, claim_id, pos)
+        );
+
+        CREATE TABLE claim_runs (
+            tenant TEXT COLLATE "C" NOT NULL,
+            claim_id TEXT COLLATE "C" NOT NULL,
+            created_at BIGINT NOT NULL,
+            id TEXT COLLATE "C" NOT NULL,
+            status TEXT NOT NULL,
+            results TEXT NOT NULL,
+            PRIMARY KEY (tenant, claim_id, created_at, id)
+        )
+        """,
+    ),
+    (
         8,
         # One row per (tenant, scope, Idempotency-Key): a reservation, then the first answer (docs/idempotency.md).
         """

@@ -21,14 +21,17 @@ from ...clock import Clock, SystemClock
 from ...engine.errors import EngineError
 from ..base import Change, CommitListener, StorageFault
 from ..dsn import mask_url
+from .claims import PostgresClaims
 from .doorbell import Doorbell
 from .faults import storage_error, unavailable
 from .idempotency import PostgresIdempotency
 from .keys import PostgresKeys
 from .kv import PostgresKV
 from .leases import PostgresLeases
+from .tokens import PostgresTokens
 from .log import PostgresLog
 from .migrations import migrate
+from .states import PostgresStates
 from .writer import Writer, WriteTxnPG
 
 T = TypeVar("T")
@@ -57,8 +60,11 @@ class PostgresStore:
         self.kv = PostgresKV(self)
         self.log = PostgresLog(self)
         self.leases = PostgresLeases(self)
+        self.states = PostgresStates(self)
+        self.claims = PostgresClaims(self)
         self.idempotency = PostgresIdempotency(self)
         self.keys = PostgresKeys(self)
+        self.tokens = PostgresTokens(self)
         self._listener: CommitListener | None = None
         self._fault: StorageFault | None = None
         self._fault_lock = threading.Lock()

@@ -35,9 +35,11 @@ from ...clock import Clock
 from ...engine.errors import EngineError
 from ..base import Change, Entry
 from ..groups import take_group
-from .faults import is_retryable, storage_error, unavailable
+from .faults import is_retryable, request_refused, storage_error, unavailable
+from .claims import ClaimWritesPG
 from .idempotency import IdempotencyWritesPG
 from .leases import LeaseWritesPG
+from .states import StateWritesPG
 
 log = logging.getLogger("stigmer.store")
 
@@ -106,7 +108,8 @@ class KVWritesPG:
 class WriteTxnPG:
     """The `WriteTxn` handed to one run of one mutation function."""
 
-    __slots__ = ("cur", "tenant", "now", "kv", "leases", "idempotency", "rev", "changes", "wrote", "dirty", "_savepoints", "_in_savepoint")
+    __slots__ = ("cur", "tenant", "now", "kv", "leases", "states", "idempotency", "rev", "changes", "wrote", "dirty", "_savepoints",
+                 "_in_savepoint")
 
     def __init__(self, cur: psycopg.Cursor, tenant: str, now: float, rev: int, savepoints: bool):
         self.cur = cur  # the group's cursor: one per group keeps psycopg's per-cursor set-up off each statement
@@ -114,6 +117,7 @@ class WriteTxnPG:
         self.now = now
         self.kv = KVWritesPG(self)
         self.leases = LeaseWritesPG(self)
+        self.states = StateWritesPG(self)
         self.idempotency = IdempotencyWritesPG(self)
         self.rev = rev  # the newest revision taken (the locked counter's value to begin with)
         self.changes: list[Change] = []
@@ -121,6 +125,10 @@ class WriteTxnPG:
         self.dirty = False  # sent a writing statement (something to undo)
         self._savepoints = savepoints
         self._in_savepoint = False
+
+    @property
+    def claims(self) -> ClaimWritesPG:  # made on use: most mutations never touch a claim
+        return ClaimWritesPG(self)
 
     def new_revision(self) -> int:
         self.rev += 1
@@ -265,11 +273,12 @@ class Writer:
                         self._commit_group([job])
                     return
                 fault = storage_error(exc)
-                if fault is None:
-                    log.error("group commit failed", exc_info=exc)
-                else:
+                refused = request_refused(exc) if fault is None else None
+                if fault is not None:
                     self._on_fault(fault)
-                self._deliver_soon([(j.future, False, fault or exc) for j in batch], [], {})
+                elif refused is None:
+                    log.error("group commit failed", exc_info=exc)
+                self._deliver_soon([(j.future, False, fault or refused or exc) for j in batch], [], {})
                 return
             self._down = False
             if wrote:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 COLUMNS = "tenant, resource, id, holder, token, created_at, renewed_at, expires_at, released_at"
 _GET = f"SELECT {COLUMNS} FROM leases WHERE tenant=? AND resource=?"
+_BY_ID = f"SELECT {COLUMNS} FROM leases WHERE tenant=? AND id=?"
 _PUT = f"INSERT OR REPLACE INTO leases ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
 
 
@@ -33,6 +34,13 @@ class SQLiteLeases:
             raise storage_error(exc) or exc from None
         return None if row is None else LeaseRecord(*row)
 
+    async def by_id(self, tenant: str, lease_id: str) -> LeaseRecord | None:
+        try:
+            row = self._store.read_conn.execute(_BY_ID, (tenant, lease_id)).fetchone()
+        except sqlite3.Error as exc:
+            raise storage_error(exc) or exc from None
+        return None if row is None else LeaseRecord(*row)
+
 
 class LeaseWrites:
     """`tx.leases`: the lease rows of one tenant's mutation."""
@@ -45,6 +53,10 @@ class LeaseWrites:
 
     def get(self, resource: str) -> LeaseRecord | None:
         row = self._conn.execute(_GET, (self._tenant, resource)).fetchone()
+        return None if row is None else LeaseRecord(*row)
+
+    def by_id(self, lease_id: str) -> LeaseRecord | None:
+        row = self._conn.execute(_BY_ID, (self._tenant, lease_id)).fetchone()
         return None if row is None else LeaseRecord(*row)
 
     def put(self, r: LeaseRecord) -> None:

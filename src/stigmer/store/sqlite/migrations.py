@@ -96,6 +96,99 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (
+        5,
+        # The append-only state event log (engine/states.py), never compacted. A rowid table: rows hold
+        # documents of up to megabytes. The key index covers the "newest event of a key" probes.
+        """
+        CREATE TABLE state_events (
+            tenant TEXT NOT NULL,
+            sequence INTEGER NOT NULL,
+            id TEXT NOT NULL,
+            state_key TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            data BLOB,
+            metadata BLOB,
+            tags BLOB NOT NULL,
+            idempotency_key TEXT,
+            created_at INTEGER NOT NULL,
+            state_created_at INTEGER NOT NULL,
+            PRIMARY KEY (tenant, sequence)
+        );
+        CREATE INDEX state_events_by_key ON state_events (tenant, state_key, sequence, created_at);
+        CREATE UNIQUE INDEX state_events_by_id ON state_events (tenant, id)
+        """,
+    ),
+    (
+        6,
+        # Capability tokens (engine/tokens.py); `lineage` ranges find a token's descendants.
+        """
+        CREATE TABLE capability_tokens (
+            id TEXT PRIMARY KEY,
+            digest BLOB NOT NULL UNIQUE,
+            tenant TEXT NOT NULL,
+            name TEXT NOT NULL,
+            scopes TEXT NOT NULL,
+            prefixes TEXT NOT NULL,
+            parent_id TEXT,
+            lineage TEXT NOT NULL,
+            key_id TEXT,
+            key_prefix TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL,
+            last_used_at REAL,
+            revoked_at REAL
+        ) WITHOUT ROWID;
+        CREATE INDEX capability_tokens_by_lineage ON capability_tokens (tenant, lineage);
+        CREATE INDEX capability_tokens_by_tenant ON capability_tokens (tenant, created_at)
+        """,
+    ),
+    (
+        7,
+        # Claims, their evidence (input order = pos) and every verification run (docs/claims.md). Times are
+        # integer milliseconds; JSON columns are text as received (member order kept), NULL = absent.
+        """
+        CREATE TABLE claims (
+            tenant TEXT NOT NULL,
+            id TEXT NOT NULL,
+            subject_type TEXT NOT NULL,
+            subject_id TEXT NOT NULL,
+            statement TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (tenant, id)
+        ) WITHOUT ROWID;
+        CREATE INDEX claims_by_time ON claims (tenant, created_at, id);
+        CREATE INDEX claims_by_subject ON claims (tenant, subject_type, subject_id, created_at, id);
+
+        CREATE TABLE claim_evidence (
+            tenant TEXT NOT NULL,
+            claim_id TEXT NOT NULL,
+            pos INTEGER NOT NULL,
+            id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            source TEXT NOT NULL,
+            data TEXT,
+            hash TEXT,
+            json_path TEXT,
+            expected_value TEXT,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (tenant, claim_id, pos)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE claim_runs (
+            tenant TEXT NOT NULL,
+            claim_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            results TEXT NOT NULL,
+            PRIMARY KEY (tenant, claim_id, created_at, id)
+        ) WITHOUT ROWID
+        """,
+    ),
+    (
         8,
         # One row per (tenant, scope, Idempotency-Key): a reservation, then the first answer (docs/idempotency.md).
         """

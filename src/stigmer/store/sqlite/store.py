@@ -11,12 +11,15 @@ from typing import Any, Callable, TypeVar
 
 from ...clock import Clock, SystemClock
 from ..base import CommitListener, StorageFault
+from .claims import SQLiteClaims
 from .faults import storage_error
 from .idempotency import SQLiteIdempotency
 from .keys import SQLiteKeys
 from .kv import SQLiteKV
 from .leases import SQLiteLeases
 from .lock import DataDirLock
+from .states import SQLiteStates
+from .tokens import SQLiteTokens
 from .log import SQLiteLog
 from .migrations import migrate
 from .writer import Writer, WriteTxnSQLite
@@ -52,8 +55,11 @@ class SQLiteStore:
         self.kv = SQLiteKV(self)
         self.log = SQLiteLog(self)
         self.leases = SQLiteLeases(self)
+        self.states = SQLiteStates(self)
+        self.claims = SQLiteClaims(self)
         self.idempotency = SQLiteIdempotency(self)
         self.keys = SQLiteKeys(self)
+        self.tokens = SQLiteTokens(self)
 
     # life cycle
 

@@ -30,8 +30,10 @@ from ..groups import take_group
 from .faults import storage_error
 from .cache import CacheKey, EntryCache
 from .kv import GroupWrites, KVWrites
+from .claims import ClaimWrites
 from .idempotency import IdempotencyWrites
 from .leases import LeaseWrites
+from .states import StateWrites
 
 log = logging.getLogger("stigmer.store")
 
@@ -41,7 +43,8 @@ MAX_GROUP = 512  # mutations per commit; bounds the latency one commit adds to t
 class WriteTxnSQLite:
     """The `WriteTxn` handed to one mutation function (`conn` is for the store's own repositories)."""
 
-    __slots__ = ("conn", "tenant", "now", "kv", "leases", "idempotency", "_committed_revs", "_group_revs", "rev", "changes", "change_rows")
+    __slots__ = ("conn", "tenant", "now", "kv", "leases", "states", "idempotency", "_committed_revs", "_group_revs", "rev", "changes",
+                 "change_rows")
 
     def __init__(self, group: GroupWrites, tenant: str, now: float, committed_revs: dict[str, int],
                  group_revs: dict[str, int]):
@@ -50,12 +53,17 @@ class WriteTxnSQLite:
         self.now = now
         self.kv = KVWrites(group, tenant, now)
         self.leases = LeaseWrites(group.conn, tenant)
+        self.states = StateWrites(group.conn, tenant)
         self.idempotency = IdempotencyWrites(group.conn, tenant)
         self._committed_revs = committed_revs  # durable before this group
         self._group_revs = group_revs  # taken by earlier mutations of this group
         self.rev = 0  # the newest revision this mutation took
         self.changes: list[Change] = []
         self.change_rows: list[tuple] = []  # written by the group's flush
+
+    @property
+    def claims(self) -> ClaimWrites:  # made on use: most mutations never touch a claim
+        return ClaimWrites(self.conn, self.tenant)
 
     def new_revision(self) -> int:
         t = self.tenant
