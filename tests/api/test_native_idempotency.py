@@ -144,3 +144,28 @@ def test_cors_lets_browsers_send_the_key(make_client):
     assert "idempotency-key" in r.headers["access-control-allow-headers"].lower()
     put = c.put("/v1/kv/app/a", json=1, headers={"Origin": "https://app.example", **K})
     assert "idempotency-replayed" in put.headers.get("access-control-expose-headers", "").lower()
+
+
+def test_claims_tokens_and_keys_routes(keyed_client):
+    """Every other native write takes the key too; the two calls that show a secret once refuse it."""
+    from support import ADMIN_KEY
+    c = keyed_client
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    body = {"subject_type": "t", "subject_id": "i", "statement": "s",
+            "evidence": [{"kind": "text_hash", "source": "s", "data": "d", "hash": "0" * 64}]}
+    first = c.post("/v1/claims", json=body, headers={**admin, "Idempotency-Key": "c1"})
+    again = c.post("/v1/claims", json=body, headers={**admin, "Idempotency-Key": "c1"})
+    assert first.status_code == 201 and again.content == first.content
+    assert again.headers["idempotency-replayed"] == "true"
+    assert len(c.get("/v1/claims", headers=admin).json()["claims"]) == 1
+    cid = first.json()["id"]
+    runs = [c.post(f"/v1/claims/{cid}/verify", headers={**admin, "Idempotency-Key": "v1"}) for _ in range(2)]
+    assert runs[0].content == runs[1].content
+    assert len(c.get(f"/v1/claims/{cid}/runs", headers=admin).json()["runs"]) == 1
+    for path, payload in (("/v1/tokens", {"name": "t", "scopes": ["read"]}),
+                          ("/v1/admin/keys", {"tenant": "default", "scopes": ["read"]})):
+        r = c.post(path, json=payload, headers={**admin, "Idempotency-Key": "secret"})
+        assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "Idempotency-Key", r.text
+    tok = c.post("/v1/tokens", json={"name": "t", "scopes": ["read"]}, headers=admin).json()["token"]["id"]
+    gone = [c.delete(f"/v1/tokens/{tok}", headers={**admin, "Idempotency-Key": "r1"}) for _ in range(2)]
+    assert gone[0].status_code == 200 and gone[1].headers["idempotency-replayed"] == "true"

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
+from ...engine.errors import InvalidArgument
 from ...engine.idempotency import Idempotency, Replay, canonical_json, fingerprint, validate_key
 from .body import request_body
 from .surface import principal
@@ -109,5 +110,18 @@ def idempotent(idem: Idempotency, handler: Handler, *, body_limit: int, scope: s
         again = Request(request.scope, _receive_again(body, request.receive))
         answer = await idem.run(principal(request).tenant, scope, key, fp, lambda: handler(again), captured)
         return replayed(answer) if isinstance(answer, Replay) else answer
+
+    return endpoint
+
+
+def not_replayable(handler: Handler) -> Handler:
+    """`handler` for a call whose answer holds a secret shown once (minting a key or a token): replaying it
+    would mean storing the secret, so an `Idempotency-Key` is refused rather than silently ignored."""
+
+    async def endpoint(request: Request) -> Response:
+        if idempotency_key(request) is not None:
+            raise InvalidArgument("this call answers with a secret shown only once, so it is never replayed: "
+                                  "send it without Idempotency-Key", field="Idempotency-Key")
+        return await handler(request)
 
     return endpoint

@@ -16,6 +16,7 @@ from ...engine.types import KeyRecord
 from ..errors import APIError
 from ..http import json_response, rfc3339
 from ..kit.body import request_body
+from ..kit.idempotency import idempotent, not_replayable
 from ..kit.routing import by_method
 from ..kit.surface import principal
 from .kv import _decode
@@ -91,8 +92,9 @@ def routes(svc: Services) -> list[Route]:
         return json_response(principal_json(principal(request)))
 
     return [
-        Route("/v1/admin/keys", by_method({"POST": create_key, "GET": list_keys}), methods=["POST", "GET"]),
-        Route("/v1/admin/keys/{id}", revoke_key, methods=["DELETE"]),
+        Route("/v1/admin/keys", by_method({"POST": not_replayable(create_key), "GET": list_keys}),
+              methods=["POST", "GET"]),
+        Route("/v1/admin/keys/{id}", idempotent(svc.idempotency, revoke_key, body_limit=BODY_LIMIT), methods=["DELETE"]),
         Route("/v1/admin/tenants", tenants, methods=["GET"]),
         Route("/v1/settings", settings, methods=["GET"]),
         Route("/v1/whoami", whoami, methods=["GET"]),

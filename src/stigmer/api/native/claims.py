@@ -19,6 +19,7 @@ from ..http import json_response, rfc3339
 from ..kit.body import request_body
 from ..kit.cursors import decode_cursor, encode_cursor
 from ..kit.params import optional_int
+from ..kit.idempotency import idempotent
 from ..kit.routing import by_method
 from ..kit.surface import principal
 from .kv import _decode
@@ -190,6 +191,9 @@ def routes(svc: Services) -> list[Route]:
     def not_found(claim_id: str) -> APIError:
         return APIError(404, "not_found", "claim not found", {"claim_id": claim_id})
 
+    def once(handler):  # Idempotency-Key on every write
+        return idempotent(svc.idempotency, handler, body_limit=BODY_LIMIT)
+
     async def create(request: Request) -> Response:
         claims = guarded(request)
         req: CreateClaimRequest = convert(_decode(await request_body(request, BODY_LIMIT)), CreateClaimRequest)
@@ -220,8 +224,8 @@ def routes(svc: Services) -> list[Route]:
         return json_response(RunsOut([run_out(r) for r in rows], cursor_text(nxt)))
 
     return [
-        Route("/v1/claims", by_method({"GET": list_claims, "POST": create}), methods=["GET", "POST"]),
+        Route("/v1/claims", by_method({"GET": list_claims, "POST": once(create)}), methods=["GET", "POST"]),
         Route("/v1/claims/{id}", get_claim, methods=["GET"]),
-        Route("/v1/claims/{id}/verify", verify, methods=["POST"]),
+        Route("/v1/claims/{id}/verify", once(verify), methods=["POST"]),
         Route("/v1/claims/{id}/runs", runs, methods=["GET"]),
     ]

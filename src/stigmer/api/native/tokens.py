@@ -15,6 +15,7 @@ from ...services import Services
 from ..errors import APIError
 from ..http import json_response, rfc3339
 from ..kit.body import request_body
+from ..kit.idempotency import idempotent, not_replayable
 from ..kit.routing import by_method
 from ..kit.surface import principal
 from .kv import _decode
@@ -76,6 +77,6 @@ def routes(svc: Services) -> list[Route]:
         return json_response({"token": token_out(record)})
 
     return [
-        Route("/v1/tokens", by_method({"POST": mint, "GET": list_tokens}), methods=["POST", "GET"]),
-        Route("/v1/tokens/{id}", revoke, methods=["DELETE"]),
+        Route("/v1/tokens", by_method({"POST": not_replayable(mint), "GET": list_tokens}), methods=["POST", "GET"]),
+        Route("/v1/tokens/{id}", idempotent(svc.idempotency, revoke, body_limit=BODY_LIMIT), methods=["DELETE"]),
     ]
