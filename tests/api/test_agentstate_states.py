@@ -374,3 +374,11 @@ def test_watch_once_replays_the_backlog_as_frames(c):
     # Last-Event-ID is used when `after` is absent
     r = c.get(f"{V1}/states/watch", params={"once": "true"}, headers={"Last-Event-ID": str(seqs[2])})
     assert [f.split("\n")[1] for f in r.text.split("\n\n") if f.strip()] == ["event: state.delete"]
+
+
+def test_watch_streams_give_their_slot_back(tmp_path):
+    with agentstate_app(tmp_path, "slots", max_streams_per_client=2) as (c, clock):
+        put(c, "s")
+        for _ in range(6):  # more streams than the client's slots, one after another
+            r = c.get(f"{V1}/states/watch", params={"once": "true"})
+            assert r.status_code == 200 and "event: state.upsert" in r.text

@@ -121,7 +121,7 @@ def routes(svc: Services) -> list[Route]:
         ttl_ms = f.integer("ttl_ms", 1000, 3_600_000) or 60_000
         outcome = await wire.or_not_found(leases.renew_by_id(call.p.tenant, call.params[0], ttl_ms / 1000),
                                           "Lease not found")
-        return wire.json(lease_out(outcome))
+        return wire.json(lease_out(outcome.lease))
 
     async def release(call: Call) -> Response:
         whole_project(call)

@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import unicodedata
-from typing import Any, AsyncIterator
+from typing import Any, AsyncGenerator, AsyncIterator, Callable
 
 from starlette.responses import Response, StreamingResponse
 
 from ...engine import jsonpath
-from ...engine.leases import LeaseOutcome
+from ...engine.idempotency import canonical_json, fingerprint, validate_key
 from ...engine.states import STATES, StateEvent, StateQuery, lease_resource
+from ...engine.types import LeaseRecord
 from ...services import Services
 from ..http import encode
 from ..kit import sse
@@ -23,12 +22,9 @@ from .surface import Call, Route, route
 
 MAX_BODY = 10 << 20  # D21
 MAX_KEY_CHARS = 1024  # D20
-MAX_IDEMPOTENCY_KEY = 255
-ONCE_EVENTS = 1000
 
 
-def lease_out(outcome: LeaseOutcome | Any, key: str | None = None) -> dict[str, Any]:
-    r = getattr(outcome, "lease", outcome)
+def lease_out(r: LeaseRecord, key: str | None = None) -> dict[str, Any]:
     return {"id": r.id, "state_key": key if key is not None else r.resource[len(STATES) + 1:], "holder": r.holder,
             "fencing_token": r.token, "expires_at": wire.ms(r.expires_at), "created_at": wire.ms(r.created_at),
             "renewed_at": wire.ms(r.renewed_at)}
@@ -46,8 +42,8 @@ def _tag(v: Any) -> str:
     return v
 
 
-def _tags(f: wire.Fields, name: str = "tags") -> list[str]:
-    return [_tag(t) for t in f.array(name, 0, 50) or []]
+def _tags(f: wire.Fields) -> list[str]:
+    return [_tag(t) for t in f.array("tags", 0, 50) or []]
 
 
 def _key(key: str) -> str:
@@ -57,18 +53,7 @@ def _key(key: str) -> str:
 
 
 def _idempotency_key(call: Call) -> str | None:
-    value = call.request.headers.get("idempotency-key")
-    if not value:
-        return None
-    if len(value) > MAX_IDEMPOTENCY_KEY:
-        raise wire.bad(f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY} characters")
-    return value
-
-
-def fingerprint(*parts: Any) -> bytes:
-    """SHA-256 of the canonical request: object member order irrelevant, array order significant."""
-    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    return validate_key(call.request.headers.get("idempotency-key"))
 
 
 def _covers(call: Call, key: str) -> None:
@@ -94,7 +79,8 @@ def routes(svc: Services) -> list[Route]:
         key = _key(call.params[0])
         idem = _idempotency_key(call)
         _covers(call, key)
-        fp = fingerprint("PUT", key, agent_id, data, metadata, tags, lease_id) if idem else None
+        # the canonical validated request (§3.9): member order irrelevant, array order significant
+        fp = fingerprint("PUT", key, canonical_json([agent_id, data, metadata, tags, lease_id])) if idem else None
         body, replay = await states.put_idempotent(call.p.tenant, key, agent_id, data, metadata, tags, lease_id, idem, fp)
         return replayed(body, replay)
 
@@ -114,7 +100,7 @@ def routes(svc: Services) -> list[Route]:
         key = _key(call.params[0])
         idem = _idempotency_key(call)
         _covers(call, key)
-        fp = fingerprint("DELETE", key, lease_id) if idem else None
+        fp = fingerprint("DELETE", key, lease_id or "") if idem else None
         body, replay = await wire.or_not_found(states.delete_idempotent(call.p.tenant, key, lease_id, idem, fp),
                                                "State not found")
         return replayed(body, replay)
@@ -167,8 +153,7 @@ def routes(svc: Services) -> list[Route]:
         who = request.scope["state"]["client"]
         slots.take(who)
         events = states.watch(call.p.tenant, after, once=once, heartbeat=svc.settings.sse_keepalive_seconds)
-        return StreamingResponse(_frames(events, lambda: slots.give_back(who)), headers=sse.HEADERS,
-                                 media_type="text/event-stream")
+        return WatchStream(events, lambda: slots.give_back(who))
 
     async def acquire(call: Call) -> Response:
         f = wire.Fields(wire.parse_object(await request_body(call.request, MAX_BODY)))
@@ -177,7 +162,7 @@ def routes(svc: Services) -> list[Route]:
         key = _key(call.params[0])
         _covers(call, key)
         outcome = await svc.leases.acquire(call.p.tenant, lease_resource(key), holder, ttl_ms / 1000)
-        return wire.json(lease_out(outcome, key), 201)
+        return wire.json(lease_out(outcome.lease, key), 201)
 
     return [
         route("POST", "states/query", "state:read", query),
@@ -197,10 +182,22 @@ def event_frame(e: StateEvent) -> bytes:
 PING = b"event: ping\ndata: {}\n\n"
 
 
-async def _frames(events: AsyncIterator[list[StateEvent] | None], done) -> AsyncIterator[bytes]:
-    try:
-        async for batch in events:
-            yield PING if batch is None else b"".join(event_frame(e) for e in batch)
-    finally:
-        done()
-        await events.aclose()  # type: ignore[attr-defined]
+async def _frames(events: AsyncIterator[list[StateEvent] | None]) -> AsyncIterator[bytes]:
+    async for batch in events:
+        yield PING if batch is None else b"".join(event_frame(e) for e in batch)
+
+
+class WatchStream(StreamingResponse):
+    """The watch response: headers at once, then frames; however it ends (the client leaving before the first
+    frame included), the engine's watch is closed and the client's stream slot given back."""
+
+    def __init__(self, events: AsyncGenerator[list[StateEvent] | None, None], done: Callable[[], None]):
+        super().__init__(_frames(events), headers=sse.HEADERS, media_type="text/event-stream")
+        self.events, self.done = events, done
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.done()
+            await self.events.aclose()
