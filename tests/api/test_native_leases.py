@@ -118,3 +118,24 @@ def test_lease_events_are_in_the_change_feed(clocked):
     assert kinds == ["put", "put", "delete", "put", "expire", "put"], r.text
     history = c.get("/v1/history/_leases/jobs/42").json()["history"]
     assert [h["type"] for h in history][:2] == ["put", "expire"]
+
+
+def test_a_fence_per_transaction_op(clocked):
+    c, clock = clocked
+    a = acquire(c, "res/a").json()
+    b = acquire(c, "res/b").json()
+    ops = [{"op": "put", "namespace": "t", "key": "x", "value": 1, "fence": a["fence"]},
+           {"op": "incr", "namespace": "t", "key": "n", "fence": b["fence"]}]
+    assert c.post("/v1/txn", json={"ops": ops}).status_code == 200
+    c.delete("/v1/leases/res/b", params={"lease_id": b["lease_id"]})
+    acquire(c, "res/b", holder="w2")
+    r = c.post("/v1/txn", json={"ops": ops})  # b's lease moved on: the whole transaction is refused
+    assert r.status_code == 409 and r.json()["error"]["code"] == "fence_stale"
+    assert r.json()["error"]["details"]["resource"] == "res/b"
+    assert c.get("/v1/kv/t/n").json()["value"] == 1 and c.get("/v1/kv/t/x").json()["version"] == 1
+    # an op's own fence wins over the header, which fences the ops that name none
+    r = c.post("/v1/txn", json={"ops": [ops[0], {"op": "put", "namespace": "t", "key": "y", "value": 2}]},
+               headers={"X-Stigmer-Fence": "res/b:2"})
+    assert r.status_code == 200 and c.get("/v1/kv/t/y").json()["value"] == 2
+    r = c.post("/v1/txn", json={"ops": [{"op": "put", "namespace": "t", "key": "y", "value": 3, "fence": "bad"}]})
+    assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "fence"

@@ -7,6 +7,7 @@ from typing import Any, Literal
 import msgspec
 
 from ...engine.kv import KEEP, Compare, Op
+from ...engine.fencing import parse_fence
 from ...engine.values import MISSING
 from ..errors import APIError
 
@@ -57,6 +58,7 @@ class TxnOp(msgspec.Struct, forbid_unknown_fields=True):
     max: int | None = None
     patch: list[dict[str, Any]] | None = None
     version: int | None = None
+    fence: str | None = None  # `<resource>:<token>`: this op applies only under that lease
 
 
 class TxnRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -72,7 +74,8 @@ class TxnRequest(msgspec.Struct, forbid_unknown_fields=True):
             ttl = o.ttl if o.ttl is not msgspec.UNSET else (None if o.op == "put" else KEEP)
             path = o.path if o.path is not None else ([o.field] if o.field is not None else None)
             ops.append(Op(o.op, o.namespace, o.key, value=o.value, ttl=ttl, amount=o.amount, path=path,
-                          deep=o.deep, null_deletes=o.deep, max_items=o.max, patch=o.patch, expect_version=o.version))
+                          deep=o.deep, null_deletes=o.deep, max_items=o.max, patch=o.patch, expect_version=o.version,
+                          fence=parse_fence(o.fence) if o.fence is not None else None))
         return compares, ops
 
 

@@ -24,7 +24,7 @@ def routes(svc: Services) -> list[Route]:
         kv = GuardedKV(svc.kv, principal(request))
         req: TxnRequest = convert(_decode(await request_body(request, body_limit)), TxnRequest)
         compares, ops = req.to_engine()
-        ops = [fenced(request, op) for op in ops]  # the header fences every op of the transaction
+        ops = [op if op.fence is not None else fenced(request, op) for op in ops]  # the header: ops naming none
         result = await kv.txn(compares, ops)
         items = b",".join(
             encode({"deleted": True, "revision": r.revision, "version": r.previous.version})
