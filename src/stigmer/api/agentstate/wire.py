@@ -151,60 +151,59 @@ class Fields:
     def __init__(self, body: dict):
         self.body = body
 
-    def _get(self, name: str, required: bool, t: str) -> Any:
+    def _get(self, name: str, required: bool) -> Any:
+        """The member, or ABSENT for an optional one omitted or sent as null (D17)."""
         if name not in self.body:
             if required:
                 raise bad("Required")
-            return None
+            return ABSENT
         v = self.body[name]
-        if v is None and not required:
-            return None  # D17
-        return v
+        return ABSENT if v is None and not required else v
 
     def string(self, name: str, lo: int = 0, hi: int | None = None, required: bool = False) -> str | None:
-        v = self._get(name, required, "string")
-        if v is None and not required:
-            return None
-        return check_string(v, lo, hi)
+        v = self._get(name, required)
+        return None if v is ABSENT else check_string(v, lo, hi)
 
     def integer(self, name: str, lo: int | None = None, hi: int | None = None, required: bool = False,
                 positive: bool = False) -> int | None:
-        v = self._get(name, required, "number")
-        if v is None and not required:
-            return None
-        return check_integer(v, lo, hi, positive)
+        v = self._get(name, required)
+        return None if v is ABSENT else check_integer(v, lo, hi, positive)
 
     def obj(self, name: str, required: bool = False) -> dict | None:
-        v = self._get(name, required, "object")
-        if v is None and not required:
+        v = self._get(name, required)
+        if v is ABSENT:
             return None
         if not isinstance(v, dict):
             raise expected("object", v)
         return v
 
     def array(self, name: str, lo: int = 0, hi: int | None = None, required: bool = False) -> list | None:
-        v = self._get(name, required, "array")
-        if v is None and not required:
+        v = self._get(name, required)
+        if v is ABSENT:
             return None
         if not isinstance(v, list):
             raise expected("array", v)
-        if len(v) < lo:
-            raise bad(f"Array must contain at least {lo} element(s)")
-        if hi is not None and len(v) > hi:
-            raise bad(f"Array must contain at most {hi} element(s)")
+        _length(len(v), lo, hi, "Array", "element")
         return v
 
     def present(self, name: str) -> bool:
         return name in self.body
 
 
+ABSENT = object()
+
+
+def _length(n: int, lo: int, hi: int | None, what: str, unit: str) -> None:
+    if n < lo:
+        raise bad(f"{what} must contain at least {lo} {unit}(s)")
+    if hi is not None and n > hi:
+        raise bad(f"{what} must contain at most {hi} {unit}(s)")
+
+
 def check_string(v: Any, lo: int = 0, hi: int | None = None) -> str:
     if not isinstance(v, str):
         raise expected("string", v)
-    if len(v) < lo:
-        raise bad(f"String must contain at least {lo} character(s)")
-    if hi is not None and len(v) > hi:
-        raise bad(f"String must contain at most {hi} character(s)")
+    _length(len(v), lo, hi, "String", "character")
     return v
 
 
