@@ -162,3 +162,11 @@ def test_our_client_sees_the_same_states_and_leases(server):
         c.release_lease("_states/agent/7", lease.get("id"))
         r = h.put(f"{V1}/states/agent%2F7", json={"agent_id": "w", "data": {}, "lease_id": lease["id"]})
         assert r.status_code == 200  # released, not superseded: the newest lease's id still passes (§6.2)
+
+
+def test_an_idle_watch_sends_heartbeats(make_server):
+    srv = make_server(sse_keepalive_seconds="0.2").start()
+    with httpx.stream("GET", srv.url + f"{V1}/states/watch", timeout=10) as r:
+        assert r.status_code == 200  # the headers came before any event: there is none
+        lines = r.iter_lines()
+        assert next(lines) == "event: ping" and next(lines) == "data: {}"
