@@ -44,7 +44,8 @@ def test_health_document_needs_no_credential(keyed, open_app):
 
 
 @pytest.mark.parametrize("method,path", [("GET", "/nothing"), ("PATCH", "/states/k"), ("POST", "/states/k"),
-                                         ("GET", "/leases/x"), ("GET", "/keys"), ("GET", ""), ("PUT", "/claims")])
+                                         ("GET", "/leases/x"), ("GET", "/keys"), ("GET", ""), ("PUT", "/claims"),
+                                         ("GET", "/projects"), ("POST", "/webhooks"), ("GET", "/organizations")])
 def test_unknown_paths_and_methods_are_json_404s(open_app, method, path):
     err(open_app.request(method, V1 + path), 404, "NOT_FOUND", "Not found")
 
@@ -184,6 +185,8 @@ def test_token_validation(open_app, body, message):
 def test_open_mode_tokens_are_real_and_checked(open_app):
     c = open_app
     tok = c.post(f"{V1}/capability-tokens", json={"name": "w", "scopes": ["state:watch"]}).json()["token"]
+    c.post(f"{V1}/capability-tokens", json={"name": "second", "scopes": ["claim:read"]})
+    assert [t["name"] for t in c.get(f"{V1}/capability-tokens").json()["data"]] == ["w", "second"]  # D27
     c.put(f"{V1}/states/k", json={"agent_id": "w", "data": {}})
     err(c.get(f"{V1}/states/k", headers=bearer(tok)), 403, "FORBIDDEN", "Capability token does not have required scope")
     # the watch stream takes a capability token in ?token= when no Authorization header is sent
