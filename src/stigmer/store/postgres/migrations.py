@@ -143,10 +143,11 @@ MIGRATIONS: list[tuple[int, str]] = [
             created_at DOUBLE PRECISION NOT NULL,
             expires_at DOUBLE PRECISION,
             last_used_at DOUBLE PRECISION,
-            revoked_at DOUBLE PRECISION
+            revoked_at DOUBLE PRECISION,
+            seq BIGINT GENERATED ALWAYS AS IDENTITY  -- the creation order a listing follows
         );
         CREATE INDEX capability_tokens_by_lineage ON capability_tokens (tenant, lineage);
-        CREATE INDEX capability_tokens_by_tenant ON capability_tokens (tenant, created_at)
+        CREATE INDEX capability_tokens_by_tenant ON capability_tokens (tenant, seq)
         """,
     ),
     (

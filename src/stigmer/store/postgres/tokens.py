@@ -89,7 +89,7 @@ class PostgresTokens:
     async def list(self, tenant: str) -> list[TokenRecord]:
         rows = await self._store.fetch(
             f"SELECT {COLUMNS} FROM capability_tokens WHERE tenant = %s AND revoked_at IS NULL"
-            " ORDER BY created_at, id", (tenant,))
+            " ORDER BY seq", (tenant,))
         return [_record(r) for r in rows]
 
     async def create(self, r: TokenRecord) -> bool:

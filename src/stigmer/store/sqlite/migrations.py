@@ -138,9 +138,9 @@ MIGRATIONS: list[tuple[int, str]] = [
             expires_at REAL,
             last_used_at REAL,
             revoked_at REAL
-        ) WITHOUT ROWID;
+        );  -- a rowid table: the rowid is the creation order a listing follows
         CREATE INDEX capability_tokens_by_lineage ON capability_tokens (tenant, lineage);
-        CREATE INDEX capability_tokens_by_tenant ON capability_tokens (tenant, created_at)
+        CREATE INDEX capability_tokens_by_tenant ON capability_tokens (tenant)
         """,
     ),
     (

@@ -62,7 +62,7 @@ class SQLiteTokens:
 
     async def list(self, tenant: str) -> list[TokenRecord]:
         rows = await self._store.in_pool(
-            f"SELECT {COLUMNS} FROM capability_tokens WHERE tenant=? AND revoked_at IS NULL ORDER BY created_at, id",
+            f"SELECT {COLUMNS} FROM capability_tokens WHERE tenant=? AND revoked_at IS NULL ORDER BY rowid",
             (tenant,))
         return [_record(r) for r in rows]
 
