@@ -93,6 +93,13 @@ def evidence_input(item: Any) -> EvidenceInput:
                          expected_value=item["expected_value"] if has_expected else MISSING)
 
 
+def _id(call: Call, message: str) -> str:
+    """The path's id; one no store can hold (U+0000) is unknown, as every malformed id is (§3.3)."""
+    if "\x00" in call.params[0]:
+        raise wire.not_found(message)
+    return call.params[0]
+
+
 def _cursor(raw: str | None, order: str) -> tuple[int, str] | None:
     parsed = wire.parse_time_cursor(raw)
     if parsed is None:
@@ -119,13 +126,13 @@ def routes(svc: Services) -> list[Route]:
         whole_project(call)
         f = wire.Fields(wire.parse_object(await request_body(call.request, MAX_BODY)))
         ttl_ms = f.integer("ttl_ms", 1000, 3_600_000) or 60_000
-        outcome = await wire.or_not_found(leases.renew_by_id(call.p.tenant, call.params[0], ttl_ms / 1000),
+        outcome = await wire.or_not_found(leases.renew_by_id(call.p.tenant, _id(call, "Lease not found"), ttl_ms / 1000),
                                           "Lease not found")
         return wire.json(lease_out(outcome.lease))
 
     async def release(call: Call) -> Response:
         whole_project(call)
-        await wire.or_not_found(leases.release_by_id(call.p.tenant, call.params[0]), "Lease not found")
+        await wire.or_not_found(leases.release_by_id(call.p.tenant, _id(call, "Lease not found")), "Lease not found")
         return Response(status_code=204)
 
     async def mint(call: Call) -> Response:
@@ -146,7 +153,7 @@ def routes(svc: Services) -> list[Route]:
         return wire.json({"data": [token_out(r) for r in await tokens.list(call.p.tenant)]})
 
     async def revoke(call: Call) -> Response:
-        await wire.or_not_found(tokens.revoke(call.p, call.params[0]), "Capability token not found")
+        await wire.or_not_found(tokens.revoke(call.p, _id(call, "Capability token not found")), "Capability token not found")
         return Response(status_code=204)
 
     async def create_claim(call: Call) -> Response:
@@ -170,27 +177,30 @@ def routes(svc: Services) -> list[Route]:
         return wire.json(_page([claim_out(c, call.p.tenant, evidence=False) for c in rows], nxt))
 
     async def get_claim(call: Call) -> Response:
-        check_claim(call.p, "claim:read", call.params[0])
-        c = await claims.get(call.p.tenant, call.params[0])
+        claim_id = _id(call, "Claim not found")
+        check_claim(call.p, "claim:read", claim_id)
+        c = await claims.get(call.p.tenant, claim_id)
         if c is None:
             raise wire.not_found("Claim not found")
         return wire.json(claim_out(c, call.p.tenant))
 
     async def verify(call: Call) -> Response:
-        check_claim(call.p, "claim:write", call.params[0])
+        claim_id = _id(call, "Claim not found")
+        check_claim(call.p, "claim:write", claim_id)
         if call.p.grants is not None:  # what verifying reads, the credential must read
-            c = await claims.get(call.p.tenant, call.params[0])
+            c = await claims.get(call.p.tenant, claim_id)
             check_evidence_reads(call.p, c.evidence if c is not None else ())
-        run = await wire.or_not_found(claims.verify(call.p.tenant, call.params[0]), "Claim not found")
+        run = await wire.or_not_found(claims.verify(call.p.tenant, claim_id), "Claim not found")
         return wire.json(run_out(run, call.p.tenant), 201)
 
     async def runs(call: Call) -> Response:
         q = call.request.query_params
         order = wire.order_of(q.get("order"))
         cursor = _cursor(q.get("cursor"), order)
-        check_claim(call.p, "claim:read", call.params[0])
+        claim_id = _id(call, "Claim not found")
+        check_claim(call.p, "claim:read", claim_id)
         rows, nxt = await wire.or_not_found(claims.runs(
-            call.p.tenant, call.params[0], limit=wire.lenient_limit(q.get("limit"), 50, 100), cursor=cursor,
+            call.p.tenant, claim_id, limit=wire.lenient_limit(q.get("limit"), 50, 100), cursor=cursor,
             order=order), "Claim not found")
         return wire.json(_page([run_out(r, call.p.tenant) for r in rows], nxt))
 

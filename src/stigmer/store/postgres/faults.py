@@ -36,9 +36,12 @@ def storage_error(exc: BaseException) -> EngineError | None:
 
 
 def request_refused(exc: BaseException) -> EngineError | None:
-    """The engine error for a statement PostgreSQL refuses because of what this request holds (class 54,
-    "program limit exceeded": an index entry over its 2,704-byte limit, from a key of some 2,700 bytes that
-    does not compress), or None."""
+    """The engine error for a statement refused because of what this request holds, or None: text holding
+    U+0000, which PostgreSQL's text cannot (psycopg refuses it before sending); class 54, "program limit
+    exceeded" (an index entry over its 2,704-byte limit, from a key of some 2,700 bytes that does not compress)."""
+    if isinstance(exc, psycopg.DataError) and exc.sqlstate is None and "NUL" in str(exc):
+        return InvalidArgument("text must not contain U+0000 (the PostgreSQL store cannot hold it)",
+                               reason=_reason(exc))
     if isinstance(exc, psycopg.Error) and (exc.sqlstate or "").startswith("54"):
         return InvalidArgument("the request exceeds a limit of the PostgreSQL store (a key of more than about "
                                "2,700 UTF-8 bytes cannot be indexed)", field="key", reason=_reason(exc))

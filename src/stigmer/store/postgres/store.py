@@ -23,7 +23,7 @@ from ..base import Change, CommitListener, StorageFault
 from ..dsn import mask_url
 from .claims import PostgresClaims
 from .doorbell import Doorbell
-from .faults import storage_error, unavailable
+from .faults import request_refused, storage_error, unavailable
 from .idempotency import PostgresIdempotency
 from .keys import PostgresKeys
 from .kv import PostgresKV
@@ -154,7 +154,7 @@ class PostgresStore:
             except _Stale:
                 await self._pool.check()  # drop every dead idle connection, not just this one
             except psycopg.Error as exc:
-                raise storage_error(exc) or exc from None
+                raise storage_error(exc) or request_refused(exc) or exc from None
         raise AssertionError("unreachable")
 
     # writes
