@@ -8,6 +8,7 @@ from .clock import Clock
 from .config import Settings
 from .engine.changes import ChangeHub
 from .engine.claims import Claims
+from .engine.conversations import Conversations
 from .engine.idempotency import Idempotency
 from .engine.keys import Keys
 from .engine.kv import KV
@@ -32,6 +33,7 @@ class Services:
     tokens: Tokens = None  # type: ignore[assignment]  # the key engine's (it authenticates them) when not given
     claims: Claims = None  # type: ignore[assignment]  # built from the others when not given; set `claims.events`
     idempotency: Idempotency = None  # type: ignore[assignment]  # likewise
+    conversations: Conversations = None  # type: ignore[assignment]  # likewise
 
     def __post_init__(self) -> None:
         if self.tokens is None:
@@ -48,3 +50,5 @@ class Services:
             self.states = States(self.store, self.hub, self.idempotency)
         if self.claims is None:
             self.claims = Claims(self.store, self.kv, self.states)
+        if self.conversations is None:
+            self.conversations = Conversations(self.store)

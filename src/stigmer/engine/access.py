@@ -24,6 +24,7 @@ from .kv import KV, Compare, Deleted, Limits, Op, TxnResult
 from .leases import LEASES, LeaseOutcome, LeaseRecord, Leases
 from .states import STATES
 from .claims import CLAIMS, Claim, Claims, Cursor, EvidenceInput, Outcome as ClaimOutcome, Run
+from .conversations import CONVERSATIONS
 
 READ, WRITE, WATCH, ADMIN = "read", "write", "watch", "admin"
 SCOPES = (READ, WRITE, WATCH, ADMIN)  # the native scopes
@@ -164,6 +165,8 @@ def check(p: Principal, scope: str, namespace: str, key: str | None = None, pref
         raise _deny("states are written only through /api/v1/states", namespace=namespace)
     if namespace == CLAIMS and scope == WRITE:
         raise _deny("claim data is written only through /v1/claims", namespace=namespace)
+    if namespace == CONVERSATIONS and scope == WRITE:
+        raise _deny("conversation data is written only through the conversation routes", namespace=namespace)
     if namespace == STATEVEC:
         if scope == WRITE and p.kind != "statevec":
             raise _deny("statevec data is written only through /v with its secret", namespace=namespace)

@@ -157,3 +157,9 @@ class IdempotencyInProgress(EngineError):
     """The first request with this Idempotency-Key is still running after the wait; nothing ran here."""
 
     code = "idempotency_in_progress"
+
+
+class Conflict(EngineError):
+    """The write would break a uniqueness rule (a conversation's external_id in its tenant). Nothing was written."""
+
+    code = "conflict"

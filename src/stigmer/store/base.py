@@ -42,10 +42,11 @@ from ..engine.types import (Change, ChangeFilter, Entry, IdempotencyRecord, KeyR
 
 if TYPE_CHECKING:
     from ..engine.claims import Claim, Cursor, Run
+    from ..engine.conversations import Conversation, Cursor as ConversationCursor, Message
 
 T = TypeVar("T")
 
-__all__ = ["Change", "ChangeFilter", "ChangeLog", "ClaimReads", "ClaimWrites", "CommitListener", "Entry", "IdempotencyReads", "IdempotencyRecord", "IdempotencyWrites", "KVReads", "KVWrites",
+__all__ = ["Change", "ChangeFilter", "ChangeLog", "ClaimReads", "ClaimWrites", "CommitListener", "ConversationReads", "ConversationWrites", "Entry", "IdempotencyReads", "IdempotencyRecord", "IdempotencyWrites", "KVReads", "KVWrites",
            "KeyRecord", "KeyRepository", "LeaseReads", "LeaseRecord", "LeaseWrites", "RevisionInfo", "StateEventRecord", "StateReads", "StateWrites", "StorageFault", "Store", "TokenCheck",
            "TokenRecord", "TokenRepository", "WriteTxn"]
 
@@ -176,6 +177,60 @@ class ClaimWrites(Protocol):
 
     def add_run(self, run: "Run") -> None:
         """Store a run and make its claim's status and updated_at the run's."""
+# conversations
+
+
+class ConversationReads(Protocol):
+    """Reads of conversations, their messages and tags (`store.conversations`). A conversation comes with
+    its tags (sorted) and without messages."""
+
+    async def get(self, tenant: str, conversation_id: str) -> "Conversation | None": ...
+
+    async def exists(self, tenant: str, conversation_id: str) -> bool: ...
+
+    async def id_by_external_id(self, tenant: str, external_id: str) -> str | None: ...
+
+    async def list(self, tenant: str, limit: int, cursor: "ConversationCursor | None", order: str,
+                   tag: str | None) -> "list[Conversation]":
+        """Up to `limit` conversations (carrying `tag`, if given) by (updated_at, id) in `order`, strictly
+        after `cursor` in that order."""
+
+    async def many(self, tenant: str, ids: list[str]) -> "list[Conversation]":
+        """Those of `ids` the tenant has, in no particular order."""
+
+    async def messages(self, tenant: str, conversation_id: str, after_position: int, limit: int) -> "list[Message]":
+        """Up to `limit` messages of one conversation with a position above `after_position`, in order."""
+
+    async def message_position(self, tenant: str, conversation_id: str, message_id: str) -> int | None: ...
+
+    async def all_tags(self, tenant: str) -> list[str]:
+        """The distinct tags of the tenant's conversations, sorted."""
+
+
+class ConversationWrites(Protocol):
+    """Conversations inside a mutation (`tx.conversations`), of the transaction's tenant."""
+
+    def get(self, conversation_id: str) -> "Conversation | None": ...
+
+    def by_external_id(self, external_id: str) -> str | None:
+        """The id of the conversation holding this external id."""
+
+    def insert(self, c: "Conversation") -> None:
+        """A new conversation with its tags and all its messages (up to 1000: no parameter limit binds)."""
+
+    def append(self, conversation_id: str, messages: "list[Message]", tokens: int, total_tokens: int, cost: int,
+               now: int) -> None:
+        """Store the messages and add to the counters (in SQL); `updated_at` becomes `now`."""
+
+    def update(self, c: "Conversation") -> None:
+        """Make external_id, title, metadata and updated_at those of `c`."""
+
+    def set_tags(self, conversation_id: str, add: list[str], remove: list[str]) -> None: ...
+
+    def delete(self, conversation_id: str) -> bool:
+        """Delete the conversation, its messages and tags; whether it existed."""
+
+
 # idempotency records
 
 
@@ -288,6 +343,7 @@ class WriteTxn(Protocol):
     leases: LeaseWrites
     states: StateWrites
     claims: ClaimWrites
+    conversations: ConversationWrites
     idempotency: IdempotencyWrites
 
     def new_revision(self) -> int:
@@ -313,6 +369,7 @@ class Store(Protocol):
     leases: LeaseReads
     states: StateReads
     claims: ClaimReads
+    conversations: ConversationReads
     idempotency: IdempotencyReads
     log: ChangeLog
     tick_seconds: float | None  # how often the change feed polls revisions; None when every commit is local

@@ -17,7 +17,8 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 from .backups import BackupError, Summary, check_checksum, install, sha256_of, temp_beside, write_checksum
 
 TABLES = ("schema_migrations", "entries", "changes", "tenant_revisions", "tenants", "api_keys", "store_probe",
-          "leases", "state_events", "capability_tokens", "claims", "claim_evidence", "claim_runs", "idempotency")
+          "leases", "state_events", "capability_tokens", "claims", "claim_evidence", "claim_runs", "idempotency",
+          "conversations", "conversation_tags", "conversation_messages")
 _REQUIRED = {"schema_migrations", "entries", "changes", "tenant_revisions"}
 
 

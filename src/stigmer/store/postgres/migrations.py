@@ -217,6 +217,61 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX idempotency_expiry ON idempotency (expires_at);
         """,
     ),
+    (
+        9,
+        # Conversations, their messages and tags (engine/conversations.py). Messages keep plain text content, so a
+        # later migration can add a full-text index over them.
+        """
+        CREATE TABLE conversations (
+            tenant TEXT COLLATE "C" NOT NULL,
+            id TEXT COLLATE "C" NOT NULL,
+            external_id TEXT COLLATE "C",
+            title TEXT,
+            metadata TEXT,
+            message_count BIGINT NOT NULL,
+            token_count BIGINT NOT NULL,
+            total_tokens BIGINT NOT NULL,
+            total_cost_microdollars BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            PRIMARY KEY (tenant, id)
+        );
+        CREATE UNIQUE INDEX conversations_by_external_id ON conversations (tenant, external_id);
+        CREATE INDEX conversations_by_update ON conversations (tenant, updated_at, id);
+
+        CREATE TABLE conversation_tags (
+            tenant TEXT COLLATE "C" NOT NULL,
+            conversation_id TEXT COLLATE "C" NOT NULL,
+            tag TEXT COLLATE "C" NOT NULL,
+            PRIMARY KEY (tenant, conversation_id, tag)
+        );
+        CREATE INDEX conversation_tags_by_tag ON conversation_tags (tenant, tag, conversation_id);
+
+        CREATE TABLE conversation_messages (
+            tenant TEXT COLLATE "C" NOT NULL,
+            conversation_id TEXT COLLATE "C" NOT NULL,
+            position INTEGER NOT NULL,
+            id TEXT COLLATE "C" NOT NULL,
+            role TEXT NOT NULL,
+            content TEXT NOT NULL,
+            metadata TEXT,
+            token_count BIGINT NOT NULL,
+            model TEXT,
+            input_tokens BIGINT,
+            output_tokens BIGINT,
+            cost_microdollars BIGINT,
+            parent_message_id TEXT,
+            observation_type TEXT,
+            start_time BIGINT,
+            end_time BIGINT,
+            status TEXT,
+            level TEXT,
+            created_at BIGINT NOT NULL,
+            PRIMARY KEY (tenant, conversation_id, position)
+        );
+        CREATE UNIQUE INDEX conversation_messages_by_id ON conversation_messages (tenant, id);
+        """,
+    ),
 ]
 
 # pg_advisory_xact_lock key: any constant shared by every replica ("stig" in ASCII).

@@ -22,6 +22,7 @@ from ...engine.errors import EngineError
 from ..base import Change, CommitListener, StorageFault
 from ..dsn import mask_url
 from .claims import PostgresClaims
+from .conversations import PostgresConversations
 from .doorbell import Doorbell
 from .faults import request_refused, storage_error, unavailable
 from .idempotency import PostgresIdempotency
@@ -62,6 +63,7 @@ class PostgresStore:
         self.leases = PostgresLeases(self)
         self.states = PostgresStates(self)
         self.claims = PostgresClaims(self)
+        self.conversations = PostgresConversations(self)
         self.idempotency = PostgresIdempotency(self)
         self.keys = PostgresKeys(self)
         self.tokens = PostgresTokens(self)

@@ -37,6 +37,7 @@ from ..base import Change, Entry
 from ..groups import take_group
 from .faults import is_retryable, request_refused, storage_error, unavailable
 from .claims import ClaimWritesPG
+from .conversations import ConversationWritesPG
 from .idempotency import IdempotencyWritesPG
 from .leases import LeaseWritesPG
 from .states import StateWritesPG
@@ -129,6 +130,10 @@ class WriteTxnPG:
     @property
     def claims(self) -> ClaimWritesPG:  # made on use: most mutations never touch a claim
         return ClaimWritesPG(self)
+
+    @property
+    def conversations(self) -> ConversationWritesPG:
+        return ConversationWritesPG(self)
 
     def new_revision(self) -> int:
         self.rev += 1

@@ -209,6 +209,61 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX idempotency_expiry ON idempotency (expires_at);
         """,
     ),
+    (
+        9,
+        # Conversations, their messages and tags (engine/conversations.py). Messages keep a rowid and plain
+        # text content, so a later migration can add an FTS5 index over them (external content).
+        """
+        CREATE TABLE conversations (
+            tenant TEXT NOT NULL,
+            id TEXT NOT NULL,
+            external_id TEXT,
+            title TEXT,
+            metadata TEXT,
+            message_count INTEGER NOT NULL,
+            token_count INTEGER NOT NULL,
+            total_tokens INTEGER NOT NULL,
+            total_cost_microdollars INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (tenant, id)
+        ) WITHOUT ROWID;
+        CREATE UNIQUE INDEX conversations_by_external_id ON conversations (tenant, external_id);
+        CREATE INDEX conversations_by_update ON conversations (tenant, updated_at, id);
+
+        CREATE TABLE conversation_tags (
+            tenant TEXT NOT NULL,
+            conversation_id TEXT NOT NULL,
+            tag TEXT NOT NULL,
+            PRIMARY KEY (tenant, conversation_id, tag)
+        ) WITHOUT ROWID;
+        CREATE INDEX conversation_tags_by_tag ON conversation_tags (tenant, tag, conversation_id);
+
+        CREATE TABLE conversation_messages (
+            tenant TEXT NOT NULL,
+            conversation_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            id TEXT NOT NULL,
+            role TEXT NOT NULL,
+            content TEXT NOT NULL,
+            metadata TEXT,
+            token_count INTEGER NOT NULL,
+            model TEXT,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            cost_microdollars INTEGER,
+            parent_message_id TEXT,
+            observation_type TEXT,
+            start_time INTEGER,
+            end_time INTEGER,
+            status TEXT,
+            level TEXT,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (tenant, conversation_id, position)
+        );
+        CREATE UNIQUE INDEX conversation_messages_by_id ON conversation_messages (tenant, id);
+        """,
+    ),
 ]
 
 

@@ -12,6 +12,7 @@ from typing import Any, Callable, TypeVar
 from ...clock import Clock, SystemClock
 from ..base import CommitListener, StorageFault
 from .claims import SQLiteClaims
+from .conversations import SQLiteConversations
 from .faults import storage_error
 from .idempotency import SQLiteIdempotency
 from .keys import SQLiteKeys
@@ -57,6 +58,7 @@ class SQLiteStore:
         self.leases = SQLiteLeases(self)
         self.states = SQLiteStates(self)
         self.claims = SQLiteClaims(self)
+        self.conversations = SQLiteConversations(self)
         self.idempotency = SQLiteIdempotency(self)
         self.keys = SQLiteKeys(self)
         self.tokens = SQLiteTokens(self)

@@ -31,6 +31,7 @@ from .faults import storage_error
 from .cache import CacheKey, EntryCache
 from .kv import GroupWrites, KVWrites
 from .claims import ClaimWrites
+from .conversations import ConversationWrites
 from .idempotency import IdempotencyWrites
 from .leases import LeaseWrites
 from .states import StateWrites
@@ -64,6 +65,10 @@ class WriteTxnSQLite:
     @property
     def claims(self) -> ClaimWrites:  # made on use: most mutations never touch a claim
         return ClaimWrites(self.conn, self.tenant)
+
+    @property
+    def conversations(self) -> ConversationWrites:
+        return ConversationWrites(self.conn, self.tenant)
 
     def new_revision(self) -> int:
         t = self.tenant

@@ -1,0 +1,91 @@
+"""Conversation rows as both stores hold them: the columns, the records and the page queries.
+
+Metadata is compact JSON text as received (member order kept); SQL NULL is no metadata. A row of a
+conversation carries its tags as one comma-joined text (tags cannot hold a comma), read in the same
+statement as the row, so a row and its tags come from one snapshot.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..engine import values
+from ..engine.conversations import Conversation, Cursor, Message
+
+COLUMNS = ("id, tenant, external_id, title, metadata, message_count, token_count, total_tokens,"
+           " total_cost_microdollars, created_at, updated_at")
+MESSAGE_COLUMNS = ("id, conversation_id, role, content, metadata, token_count, model, input_tokens, output_tokens,"
+                   " cost_microdollars, parent_message_id, observation_type, start_time, end_time, status, level,"
+                   " created_at, position")
+MESSAGE_INSERT = ("tenant", "conversation_id", "position", "id", "role", "content", "metadata", "token_count", "model",
+                  "input_tokens", "output_tokens", "cost_microdollars", "parent_message_id", "observation_type",
+                  "start_time", "end_time", "status", "level", "created_at")
+
+
+def select(tag_list: str) -> str:
+    """The conversation columns and the row's tags; `tag_list` is the store's string aggregate of `tag`."""
+    columns = ", ".join(f"c.{name.strip()}" for name in COLUMNS.split(","))
+    return (f"SELECT {columns}, (SELECT {tag_list} FROM conversation_tags t"
+            " WHERE t.tenant = c.tenant AND t.conversation_id = c.id) FROM conversations c")
+
+
+def json_text(value: Any) -> str | None:
+    return None if value is None else values.encode(value).decode()
+
+
+def from_json_text(text: str | None) -> Any:
+    return None if text is None else values.decode(text)
+
+
+def row(c: Conversation) -> tuple:
+    return (c.id, c.tenant, c.external_id, c.title, json_text(c.metadata), c.message_count, c.token_count,
+            c.total_tokens, c.total_cost_microdollars, c.created_at, c.updated_at)
+
+
+def of(r: tuple | list) -> Conversation:
+    *head, tags = r
+    head[4] = from_json_text(head[4])
+    return Conversation(*head, tags=sorted(tags.split(",")) if tags else [])
+
+
+def message_rows(tenant: str, messages: list[Message]) -> list[tuple]:
+    """Rows in MESSAGE_INSERT order."""
+    return [(tenant, m.conversation_id, m.position, m.id, m.role, m.content, json_text(m.metadata), m.token_count,
+             m.model, m.input_tokens, m.output_tokens, m.cost_microdollars, m.parent_message_id, m.observation_type,
+             m.start_time, m.end_time, m.status, m.level, m.created_at) for m in messages]
+
+
+def message_of(r: tuple | list) -> Message:
+    r = list(r)
+    r[4] = from_json_text(r[4])
+    return Message(*r)
+
+
+def list_sql(tag_list: str, tenant: str, limit: int, cursor: Cursor | None, order: str, tag: str | None,
+             mark: str) -> tuple[str, tuple]:
+    direction = "ASC" if order == "asc" else "DESC"
+    sql, params = select(tag_list) + f" WHERE c.tenant = {mark}", [tenant]
+    if tag is not None:
+        sql += (f" AND EXISTS (SELECT 1 FROM conversation_tags g WHERE g.tenant = c.tenant"
+                f" AND g.conversation_id = c.id AND g.tag = {mark})")
+        params.append(tag)
+    if cursor is not None:
+        sql += f" AND (c.updated_at, c.id) {'>' if order == 'asc' else '<'} ({mark}, {mark})"
+        params.extend(cursor)
+    return sql + f" ORDER BY c.updated_at {direction}, c.id {direction} LIMIT {mark}", (*params, limit)
+
+
+def messages_sql(mark: str) -> str:
+    return (f"SELECT {MESSAGE_COLUMNS} FROM conversation_messages WHERE tenant = {mark} AND conversation_id = {mark}"
+            f" AND position > {mark} ORDER BY position LIMIT {mark}")
+
+
+def updates(c: Conversation) -> tuple:
+    """The parameters of an UPDATE setting external_id, title, metadata and updated_at of `c`."""
+    return (c.external_id, c.title, json_text(c.metadata), c.updated_at, c.tenant, c.id)
+
+
+UPDATE = "UPDATE conversations SET external_id = {m}, title = {m}, metadata = {m}, updated_at = {m} WHERE tenant = {m} AND id = {m}"
+ADD_COUNTS = ("UPDATE conversations SET message_count = message_count + {m}, token_count = token_count + {m},"
+              " total_tokens = total_tokens + {m}, total_cost_microdollars = total_cost_microdollars + {m},"
+              " updated_at = {m} WHERE tenant = {m} AND id = {m}")
