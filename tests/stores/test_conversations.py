@@ -378,6 +378,30 @@ async def test_each_conversation_is_mirrored_as_a_key_that_watchers_see(convs, s
     assert docs[2]["updated_at"] == c.updated_at + 1000
 
 
+async def test_counters_never_pass_64_bits_and_times_never_go_back(convs, clock):
+    big = msg(0, token_count=2**53 - 1)
+    c = await convs.create(T, messages=[big] * 1000)
+    await convs.append(T, c.id, [big] * 24)  # 1024 of the largest: 2**63 - 1024, the most a counter may hold
+    with pytest.raises(InvalidArgument, match="exceed"):
+        await convs.append(T, c.id, [big])
+    assert (await convs.get(T, c.id, with_messages=False)).token_count == (2**53 - 1) * 1024
+    clock.advance(-5)  # the clock stepped back
+    m = (await convs.append(T, c.id, [msg(1)]))[0]
+    assert m.created_at == c.updated_at and (await convs.update(T, c.id, title="x")).updated_at == c.updated_at
+
+
+def test_native_writes_to_the_mirror_are_forbidden(client):
+    svc = client.app.state.services
+    c = client.portal.call(lambda: svc.conversations.create("default", title="T"))
+    mirror = client.get(f"/v1/kv/_conversations/{c.id}")
+    assert mirror.status_code == 200 and mirror.json()["value"]["title"] == "T"
+    for attempt in (client.put(f"/v1/kv/_conversations/{c.id}", json={"title": "U"}),
+                    client.delete(f"/v1/kv/_conversations/{c.id}"),
+                    client.post("/v1/txn", json={"ops": [{"op": "put", "namespace": "_conversations", "key": "x",
+                                                          "value": 1}]})):
+        assert attempt.status_code == 403 and attempt.json()["error"]["code"] == "forbidden", attempt.text
+
+
 def test_the_mirror_namespace_is_read_only_to_every_credential():
     admin = access.Principal(T, frozenset({"admin"}))
     with pytest.raises(Forbidden):

@@ -40,7 +40,8 @@ MAX_TAGS = 50  # per request (D12)
 MAX_EXTERNAL_ID = 1024
 MAX_MODEL = 100
 MAX_PAGE = 1000
-MAX_INT = 2**53 - 1  # a message's integers: exact in every JSON client, and their sums fit 64 bits
+MAX_INT = 2**53 - 1  # a message's integers: exact in every JSON client
+MAX_TOTAL = 2**63 - 1  # a counter (a 64-bit column on both stores)
 MAX_VALUE_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 64
 EXPORT_PAGE = 100  # conversations read per page by `export`
@@ -228,9 +229,10 @@ def _cursor(cursor: Any) -> Cursor | None:
 
 
 def _ids(ids: Any, field: str = "ids") -> list[str]:
+    """The distinct ids (duplicates count once) that could name a stored conversation."""
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise InvalidArgument(f"{field} must be an array of strings", field=field)
-    return list(dict.fromkeys(ids))  # duplicates count once
+    return [i for i in dict.fromkeys(ids) if holdable(i)]
 
 
 def holdable(value: Any) -> bool:
@@ -309,11 +311,19 @@ def create_in(tx: WriteTxn, conversation: Conversation) -> Conversation:
     return c
 
 
+def _at(tx: WriteTxn, c: Conversation) -> int:
+    """Now, but never before the conversation's last change: message times and updated_at never go back,
+    so insertion order is also (created_at, insertion) order."""
+    return max(ms(tx.now), c.updated_at)
+
+
 def append_in(tx: WriteTxn, conversation_id: str, messages: list[Message]) -> list[Message]:
     c = _existing(tx, conversation_id)
-    now = ms(tx.now)
+    now = _at(tx, c)
     messages = _stamp(messages, now, c.message_count)
     tokens, total, cost = _sums(messages)
+    if max(c.token_count + tokens, c.total_tokens + total, c.total_cost_microdollars + cost) > MAX_TOTAL:
+        raise InvalidArgument("the conversation's counters would exceed their limit", limit=MAX_TOTAL)
     tx.conversations.append(conversation_id, messages, tokens, total, cost, now)  # counters added in SQL
     _mirror(tx, msgspec.structs.replace(
         c, message_count=c.message_count + len(messages), token_count=c.token_count + tokens,
@@ -326,7 +336,7 @@ def update_in(tx: WriteTxn, conversation_id: str, changes: dict[str, Any]) -> Co
     c = _existing(tx, conversation_id)
     if "external_id" in changes:
         _free_external_id(tx, changes["external_id"], conversation_id)
-    c = msgspec.structs.replace(c, updated_at=ms(tx.now), **changes)
+    c = msgspec.structs.replace(c, updated_at=_at(tx, c), **changes)
     tx.conversations.update(c)
     _mirror(tx, c)
     return c
