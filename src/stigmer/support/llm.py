@@ -13,7 +13,8 @@ import asyncio
 import json
 import logging
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import httpx
 
@@ -115,7 +116,7 @@ class LLM:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "LLM":
+    def from_settings(cls, settings: Any) -> LLM:
         return cls(settings.llm_base_url, settings.llm_api_key, settings.llm_model, settings.llm_timeout_seconds)
 
     @property
@@ -194,7 +195,6 @@ class LLM:
 
     def _failed(self, why: str) -> None:
         log.warning("llm: %s (model %s); using the heuristic", why, self.model)
-        return None
 
 
 async def _read_bounded(response: httpx.Response) -> bytes | None:
