@@ -80,6 +80,11 @@ SETTINGS: tuple[Setting, ...] = (
     S("cntrlnode_rate_limit", int, 0, "CntrlNode: requests per minute per API key (per IP in open mode); 0 = off.", 0),
     S("cntrlnode_max_streams", int, 1000, "CntrlNode: open SSE streams per API key (per IP in open mode).", 0, 1 << 20),
     S("cntrlnode_max_value_bytes", int, 1_048_576, "CntrlNode: largest value, in bytes of compact JSON.", 1, 64 << 20),
+    # LLM features (docs/llm.md)
+    S("llm_base_url", str, "", "Base URL of an OpenAI-compatible chat-completions endpoint (`https://api.openai.com/v1`, `http://127.0.0.1:11434/v1`); empty = no LLM, the heuristics are used."),
+    S("llm_api_key", str, "", "Key sent as `Authorization: Bearer` to the LLM endpoint; empty = no header.", secret=True),
+    S("llm_model", str, "gpt-4o-mini", "Model named in every chat-completions request."),
+    S("llm_timeout_seconds", float, 10.0, "Longest wait for one LLM answer (its one retry included); then the heuristic answers.", 0.1, 600),
 )
 del S
 
