@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Iterable
 
 from ..base import Change, Entry
+from .batching import PointReads
 from .writer import _ENTRY_COLUMNS
 
 if TYPE_CHECKING:
@@ -18,7 +18,6 @@ CHANGE_COLUMNS = "tenant, rev, ns, key, type, value, prev_value, version, ts"
 PREFIX_END = "\U0010ffff"
 _NO_REVISION = 1 << 62
 BATCH_GETS = True  # module attributes so the measurement script can compare
-MAX_BATCH = 128
 _GET = f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE tenant = %s AND ns = %s AND key = %s"
 _GET_BATCH = (
     f"SELECT q.tenant, q.ns, q.key, {_ENTRY_COLUMNS}"
@@ -35,63 +34,28 @@ def prefix_clause(prefix: str) -> tuple[str, tuple[str, ...]]:
 
 
 class PostgresKV:
-    """Point reads that arrive together share one statement: while `pool_size` batches are in flight,
-    new ones wait and join the next, so a busy replica pays one round trip for many reads."""
+    """Point reads that arrive together share one statement (batching.py)."""
 
     def __init__(self, store: "PostgresStore"):
         self._store = store
-        self._pending: list[tuple[str, str, str, asyncio.Future]] = []
-        self._in_flight = 0
-        self._kick_due = False
-        self._tasks: set[asyncio.Task] = set()
+        self._gets: PointReads[tuple[str, str, str], Entry] = PointReads(store, self._read)
 
     async def get(self, tenant: str, namespace: str, key: str) -> Entry | None:
         if not BATCH_GETS:
             rows = await self._store.fetch(_GET, (tenant, namespace, key))
             return Entry(tenant, namespace, key, *rows[0]) if rows else None
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._pending.append((tenant, namespace, key, future))
-        if not self._kick_due and self._in_flight < self._store.pool_size:
-            self._kick_due = True
-            loop.call_soon(self._kick)  # after the other reads that start in this turn of the loop
-        return await future
+        return await self._gets.get((tenant, namespace, key))
 
     async def drain(self) -> None:
-        """Wait for the batches in flight (the store is closing)."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._gets.drain()
 
-    def _kick(self) -> None:
-        self._kick_due = False
-        while self._pending and self._in_flight < self._store.pool_size:
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            self._in_flight += 1
-            task = asyncio.create_task(self._read(batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _read(self, batch: list[tuple[str, str, str, asyncio.Future]]) -> None:
-        try:
-            if len(batch) == 1:
-                tenant, namespace, key, _ = batch[0]
-                found = await self._store.fetch(_GET, (tenant, namespace, key))
-                rows = [(tenant, namespace, key, *row) for row in found]
-            else:
-                wanted = list(dict.fromkeys((t, n, k) for t, n, k, _ in batch))
-                rows = await self._store.fetch(_GET_BATCH, tuple(list(column) for column in zip(*wanted)))
-        except Exception as exc:
-            for *_, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+    async def _read(self, wanted: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], Entry]:
+        if len(wanted) == 1:
+            tenant, namespace, key = wanted[0]
+            rows = [(tenant, namespace, key, *row) for row in await self._store.fetch(_GET, wanted[0])]
         else:
-            found = {(r[0], r[1], r[2]): Entry(*r) for r in rows}
-            for tenant, namespace, key, future in batch:
-                if not future.done():
-                    future.set_result(found.get((tenant, namespace, key)))
-        finally:
-            self._in_flight -= 1
-            self._kick()
+            rows = await self._store.fetch(_GET_BATCH, tuple(list(column) for column in zip(*wanted)))
+        return {(r[0], r[1], r[2]): Entry(*r) for r in rows}
 
     async def get_many(self, tenant: str, namespace: str, keys: Iterable[str]) -> list[Entry | None]:
         keys = list(keys)

@@ -1,7 +1,7 @@
 """Capability tokens on PostgreSQL (`store.tokens`), on the read pool; every read goes to the database,
 so a revocation committed by one replica refuses the next request on every other.
 
-Token checks that arrive together share one statement (as key reads do, kv.py): each check waits for a
+Token checks that arrive together share one statement (as key reads do: batching.py): each check waits for a
 statement sent after it arrived, so it sees every revocation committed before the request.
 
 A mint and a revocation are serialised through row locks: a mint locks every ancestor `FOR SHARE` and
@@ -11,20 +11,19 @@ descendants in the next (READ COMMITTED: that statement's snapshot sees every ch
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import psycopg
 
 from ..base import TokenCheck, TokenRecord
 from ..sqlite.tokens import CHECK_COLUMNS, COLUMNS, descendants_range
+from .batching import PointReads
 
 if TYPE_CHECKING:
     from .store import PostgresStore
 
 _CHECK = (f"SELECT {CHECK_COLUMNS} FROM capability_tokens t LEFT JOIN api_keys k ON k.id = t.key_id"
           " WHERE t.digest = ANY(%s)")
-MAX_BATCH = 128
 _GET = f"SELECT {COLUMNS} FROM capability_tokens WHERE tenant = %s AND id = %s"
 
 
@@ -36,51 +35,19 @@ def _record(row: tuple) -> TokenRecord:
 class PostgresTokens:
     def __init__(self, store: "PostgresStore"):
         self._store = store
-        self._pending: list[tuple[bytes, asyncio.Future]] = []
-        self._in_flight = 0
-        self._kick_due = False
-        self._tasks: set[asyncio.Task] = set()
+        self._checks: PointReads[bytes, TokenCheck] = PointReads(store, self._check)
 
     async def check(self, digest: bytes) -> TokenCheck | None:
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._pending.append((digest, future))
-        if not self._kick_due and self._in_flight < self._store.pool_size:
-            self._kick_due = True
-            loop.call_soon(self._kick)  # after the other checks that start in this turn of the loop
-        return await future
+        return await self._checks.get(digest)
 
     async def drain(self) -> None:
         """Wait for the checks in flight (the store is closing)."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._checks.drain()
 
-    def _kick(self) -> None:
-        self._kick_due = False
-        while self._pending and self._in_flight < self._store.pool_size:
-            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-            self._in_flight += 1
-            task = asyncio.create_task(self._check(batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _check(self, batch: list[tuple[bytes, asyncio.Future]]) -> None:
-        try:
-            rows = await self._store.fetch(_CHECK, (list({d for d, _ in batch}),))
-        except Exception as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-        else:
-            found = {bytes(r[1]): r for r in rows}
-            for d, future in batch:
-                r = found.get(d)
-                if not future.done():
-                    future.set_result(None if r is None else (
-                        r[0], bytes(r[1]), r[2], tuple(r[3]), tuple(r[4]), r[5], r[6], bool(r[7])))
-        finally:
-            self._in_flight -= 1
-            self._kick()
+    async def _check(self, digests: list[bytes]) -> dict[bytes, TokenCheck]:
+        rows = await self._store.fetch(_CHECK, (digests,))
+        return {bytes(r[1]): (r[0], bytes(r[1]), r[2], tuple(r[3]), tuple(r[4]), r[5], r[6], bool(r[7]))
+                for r in rows}
 
     async def get(self, tenant: str, token_id: str) -> TokenRecord | None:
         rows = await self._store.fetch(_GET, (tenant, token_id))
