@@ -79,16 +79,9 @@ class ClaimSummaryOut(Out):
     updated_at: str
 
 
-class ClaimOut(Out):
+class ClaimOut(ClaimSummaryOut):
     """A claim and its evidence, in input order."""
 
-    id: str
-    subject_type: str
-    subject_id: str
-    statement: str
-    status: Literal["pending", "verified", "failed"]
-    created_at: str
-    updated_at: str
     evidence: list[EvidenceOut]
 
 

@@ -21,6 +21,11 @@ _BY_ID = f"SELECT {COLUMNS} FROM leases WHERE tenant=? AND id=?"
 _PUT = f"INSERT OR REPLACE INTO leases ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
 
 
+def _lease(conn: sqlite3.Connection, sql: str, params: tuple) -> LeaseRecord | None:
+    row = conn.execute(sql, params).fetchone()
+    return None if row is None else LeaseRecord(*row)
+
+
 class SQLiteLeases:
     """`store.leases`."""
 
@@ -28,18 +33,16 @@ class SQLiteLeases:
         self._store = store
 
     async def get(self, tenant: str, resource: str) -> LeaseRecord | None:
-        try:
-            row = self._store.read_conn.execute(_GET, (tenant, resource)).fetchone()
-        except sqlite3.Error as exc:
-            raise storage_error(exc) or exc from None
-        return None if row is None else LeaseRecord(*row)
+        return self._read(_GET, (tenant, resource))
 
     async def by_id(self, tenant: str, lease_id: str) -> LeaseRecord | None:
+        return self._read(_BY_ID, (tenant, lease_id))
+
+    def _read(self, sql: str, params: tuple) -> LeaseRecord | None:
         try:
-            row = self._store.read_conn.execute(_BY_ID, (tenant, lease_id)).fetchone()
+            return _lease(self._store.read_conn, sql, params)
         except sqlite3.Error as exc:
             raise storage_error(exc) or exc from None
-        return None if row is None else LeaseRecord(*row)
 
 
 class LeaseWrites:
@@ -52,12 +55,10 @@ class LeaseWrites:
         self._tenant = tenant
 
     def get(self, resource: str) -> LeaseRecord | None:
-        row = self._conn.execute(_GET, (self._tenant, resource)).fetchone()
-        return None if row is None else LeaseRecord(*row)
+        return _lease(self._conn, _GET, (self._tenant, resource))
 
     def by_id(self, lease_id: str) -> LeaseRecord | None:
-        row = self._conn.execute(_BY_ID, (self._tenant, lease_id)).fetchone()
-        return None if row is None else LeaseRecord(*row)
+        return _lease(self._conn, _BY_ID, (self._tenant, lease_id))
 
     def put(self, r: LeaseRecord) -> None:
         if r.tenant != self._tenant:
