@@ -282,3 +282,20 @@ def test_prefix_limited_credentials(keyed):
               c.post(f"{V1}/claims", json={"subject_type": "t", "subject_id": "i", "statement": "s", "evidence": [
                   {"kind": "text_hash", "source": "s", "data": "d", "hash": "0" * 64}]}, headers=limited)):
         err(r, 403, "FORBIDDEN")
+
+
+def test_claims_and_tokens_are_isolated_by_project(keyed):
+    c = keyed
+    a = bearer(live_key(c, "as_live_" + "c" * 40, ["*"], tenant="proj-a"))
+    b = bearer(live_key(c, "as_live_" + "d" * 40, ["*"], tenant="proj-b"))
+    claim = c.post(f"{V1}/claims", headers=a, json={"subject_type": "t", "subject_id": "i", "statement": "s",
+                   "evidence": [{"kind": "text_hash", "source": "s", "data": "d", "hash": "0" * 64}]}).json()
+    tok = c.post(f"{V1}/capability-tokens", headers=a, json={"name": "a", "scopes": ["state:read"]}).json()
+    err(c.get(f"{V1}/claims/{claim['id']}", headers=b), 404, "NOT_FOUND", "Claim not found")
+    err(c.post(f"{V1}/claims/{claim['id']}/verify", headers=b), 404, "NOT_FOUND", "Claim not found")
+    err(c.get(f"{V1}/claims/{claim['id']}/verifications", headers=b), 404, "NOT_FOUND", "Claim not found")
+    assert c.get(f"{V1}/claims", headers=b).json()["data"] == []
+    assert c.get(f"{V1}/capability-tokens", headers=b).json() == {"data": []}
+    err(c.delete(f"{V1}/capability-tokens/{tok['id']}", headers=b), 404, "NOT_FOUND", "Capability token not found")
+    assert c.get(f"{V1}/states/k", headers=bearer(tok["token"])).status_code == 404  # still a's, still valid
+    assert c.get(f"{V1}/claims/{claim['id']}", headers=a).json()["status"] == "pending"
