@@ -8,6 +8,7 @@ from .clock import Clock
 from .config import Settings
 from .engine.changes import ChangeHub
 from .engine.claims import Claims
+from .engine.conversation_search import ConversationSearch
 from .engine.conversations import Conversations
 from .engine.idempotency import Idempotency
 from .engine.keys import Keys
@@ -34,6 +35,7 @@ class Services:
     claims: Claims = None  # type: ignore[assignment]  # built from the others when not given; set `claims.events`
     idempotency: Idempotency = None  # type: ignore[assignment]  # likewise
     conversations: Conversations = None  # type: ignore[assignment]  # likewise
+    conversation_search: ConversationSearch = None  # type: ignore[assignment]  # likewise
 
     def __post_init__(self) -> None:
         if self.tokens is None:
@@ -52,3 +54,5 @@ class Services:
             self.claims = Claims(self.store, self.kv, self.states)
         if self.conversations is None:
             self.conversations = Conversations(self.store)
+        if self.conversation_search is None:
+            self.conversation_search = ConversationSearch(self.store)

@@ -3,14 +3,23 @@
 Metadata is compact JSON text as received (member order kept); SQL NULL is no metadata. A row of a
 conversation carries its tags as one comma-joined text (tags cannot hold a comma), read in the same
 statement as the row, so a row and its tags come from one snapshot.
+
+The search index (docs/search.md) holds each message as its §6.6 tokens, each written as an index term of
+the characters [a-z0-9_] only, behind the tenant's search id: `<tenant id>_<token>` for a short ASCII token,
+`<tenant id>__<UTF-8 hex>` for a short other one, `<tenant id>__h<SHA-256 hex>` for one over 64 bytes. So
+neither store's tokenizer or parser ever sees a user's text, and a tenant's terms are its own.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from ..engine import values
+from ..engine.conversation_search import tokens
 from ..engine.conversations import Conversation, Cursor, Message
+
+MAX_TERM_BYTES = 64
 
 COLUMNS = ("id, tenant, external_id, title, metadata, message_count, token_count, total_tokens,"
            " total_cost_microdollars, created_at, updated_at")
@@ -89,3 +98,17 @@ UPDATE = "UPDATE conversations SET external_id = {m}, title = {m}, metadata = {m
 ADD_COUNTS = ("UPDATE conversations SET message_count = message_count + {m}, token_count = token_count + {m},"
               " total_tokens = total_tokens + {m}, total_cost_microdollars = total_cost_microdollars + {m},"
               " updated_at = {m} WHERE tenant = {m} AND id = {m}")
+
+
+def index_term(tenant_id: int, token: str) -> str:
+    raw = token.encode()
+    if len(raw) > MAX_TERM_BYTES:
+        return f"{tenant_id}__h{hashlib.sha256(raw).hexdigest()}"
+    return f"{tenant_id}_{token}" if token.isascii() else f"{tenant_id}__{raw.hex()}"
+
+
+def index_terms(tenant_id: int, content: str) -> list[str]:
+    """The index terms of a message's content, in order (repeats kept: their count is the term frequency)."""
+    found = tokens(content)
+    term = {t: index_term(tenant_id, t) for t in set(found)}
+    return [term[t] for t in found]

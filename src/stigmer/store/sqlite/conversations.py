@@ -8,8 +8,10 @@ import json
 import sqlite3
 from typing import TYPE_CHECKING
 
+from ...engine.conversation_search import Matches
 from ...engine.conversations import Conversation, Cursor, Message
 from .. import conversation_rows as rows
+from . import search_index
 from .faults import storage_error
 
 if TYPE_CHECKING:
@@ -77,6 +79,9 @@ class SQLiteConversations:
     async def all_tags(self, tenant: str) -> list[str]:
         return sorted(r[0] for r in await self._store.in_pool(_ALL_TAGS, (tenant,)))
 
+    async def search(self, tenant: str, wanted: list[str]) -> Matches | None:
+        return await self._store.in_pool_do(lambda conn: search_index.search(conn, tenant, wanted))
+
 
 class ConversationWrites:
     """`tx.conversations`: the conversations of one tenant's mutation."""
@@ -101,10 +106,12 @@ class ConversationWrites:
         self._conn.execute(_INSERT, rows.row(c))
         self._conn.executemany(_INSERT_TAG, [(c.tenant, c.id, t) for t in c.tags])
         self._conn.executemany(_INSERT_MESSAGE, rows.message_rows(c.tenant, c.messages))
+        search_index.index(self._conn, c.tenant, c.messages)
 
     def append(self, conversation_id: str, messages: list[Message], tokens: int, total_tokens: int, cost: int,
                now: int) -> None:
         self._conn.executemany(_INSERT_MESSAGE, rows.message_rows(self._tenant, messages))
+        search_index.index(self._conn, self._tenant, messages)
         self._conn.execute(_ADD_COUNTS, (len(messages), tokens, total_tokens, cost, now, self._tenant,
                                          conversation_id))
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from typing import Callable
 
-MIGRATIONS: list[tuple[int, str]] = [
+from .search_index import create as create_search_index
+
+MIGRATIONS: list[tuple[int, str | Callable[[sqlite3.Connection], None]]] = [
     (
         1,
         """
@@ -264,6 +267,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE UNIQUE INDEX conversation_messages_by_id ON conversation_messages (tenant, id);
         """,
     ),
+    (10, create_search_index),
 ]
 
 
@@ -276,8 +280,11 @@ def migrate(conn: sqlite3.Connection) -> int:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in filter(str.strip, script.split(";")):
-                conn.execute(statement)
+            if callable(script):
+                script(conn)
+            else:
+                for statement in filter(str.strip, script.split(";")):
+                    conn.execute(statement)
             conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", (version, time.time()))
             conn.execute("COMMIT")
         except BaseException:

@@ -137,9 +137,13 @@ class SQLiteStore:
         return conn
 
     async def in_pool(self, sql: str, params: tuple) -> list[tuple]:
-        def run() -> list[tuple]:
+        return await self.in_pool_do(lambda conn: conn.execute(sql, params).fetchall())
+
+    async def in_pool_do(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work(conn)` on a reader of the pool (its statements may share one read transaction)."""
+        def run() -> T:
             try:
-                return self._reader().execute(sql, params).fetchall()
+                return work(self._reader())
             except sqlite3.Error as exc:
                 raise storage_error(exc) or exc from None
 
