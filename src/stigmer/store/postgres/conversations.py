@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ...engine.conversation_search import Matches
 from ...engine.conversations import Conversation, Cursor, Message
 from .. import conversation_rows as rows
+from . import search_index
 
 if TYPE_CHECKING:
     from .store import PostgresStore
@@ -72,6 +74,13 @@ class PostgresConversations:
     async def all_tags(self, tenant: str) -> list[str]:
         return sorted(r[0] for r in await self._store.fetch(_ALL_TAGS, (tenant,)))
 
+    async def search(self, tenant: str, wanted: list[str]) -> Matches | None:
+        found = await self._store.fetch(search_index.TENANT_ID, (tenant,))
+        if not found:
+            return None
+        tsquery, terms = search_index.query(found[0][0], wanted)
+        return search_index.matches(await self._store.fetch(search_index.MATCHES, (tenant, tsquery, terms)), terms)
+
 
 class ConversationWritesPG:
     """`tx.conversations`: the conversations of the transaction's tenant."""
@@ -104,6 +113,7 @@ class ConversationWritesPG:
         if messages:
             self._tx.write(_INSERT_MESSAGES, tuple(list(column) for column in zip(
                 *rows.message_rows(self._tx.tenant, messages))))
+            search_index.index(self._tx, messages)
 
     def append(self, conversation_id: str, messages: list[Message], tokens: int, total_tokens: int, cost: int,
                now: int) -> None:

@@ -8,10 +8,13 @@ ORDER BY and prefix ranges follow key byte order, as on SQLite.
 from __future__ import annotations
 
 import time
+from typing import Awaitable, Callable
 
 import psycopg
 
-MIGRATIONS: list[tuple[int, str]] = [
+from .search_index import create as create_search_index
+
+MIGRATIONS: list[tuple[int, str | Callable[[psycopg.AsyncConnection], Awaitable[None]]]] = [
     (
         1,
         """
@@ -272,6 +275,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE UNIQUE INDEX conversation_messages_by_id ON conversation_messages (tenant, id);
         """,
     ),
+    (10, create_search_index),  # docs/search.md
 ]
 
 # pg_advisory_xact_lock key: any constant shared by every replica ("stig" in ASCII).
@@ -291,7 +295,10 @@ async def migrate(conn: psycopg.AsyncConnection) -> int:
             cur = await conn.execute("SELECT 1 FROM schema_migrations WHERE version = %s", (version,))
             if await cur.fetchone() is not None:
                 continue
-            await conn.execute(script)  # several statements, no parameters: one simple query
+            if callable(script):
+                await script(conn)
+            else:
+                await conn.execute(script)  # several statements, no parameters: one simple query
             await conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (%s, %s)",
                                (version, time.time()))
     return max(v for v, _ in MIGRATIONS)

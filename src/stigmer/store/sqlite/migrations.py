@@ -267,7 +267,7 @@ MIGRATIONS: list[tuple[int, str | Callable[[sqlite3.Connection], None]]] = [
         CREATE UNIQUE INDEX conversation_messages_by_id ON conversation_messages (tenant, id);
         """,
     ),
-    (10, create_search_index),
+    (10, create_search_index),  # docs/search.md
 ]
 
 
