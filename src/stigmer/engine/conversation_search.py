@@ -15,7 +15,6 @@ scores, the order, the page and the snippets are computed here, the same for bot
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
 from typing import TYPE_CHECKING, Any
@@ -118,12 +117,8 @@ class ConversationSearch:
         floor = scores[min(end, len(scores)) - 1]
         rows = await self.store.conversations.many(tenant, [c for c, (s, _) in best.items() if s >= floor])
         rows.sort(key=lambda c: (best[c.id][0], c.updated_at, c.id), reverse=True)
-        page = rows[offset:end]
-        contents = await asyncio.gather(*(self._content(tenant, c.id, -best[c.id][1]) for c in page))
-        hits = [SearchHit(c.id, c.title, snippet(text, set(wanted)), c.message_count, c.created_at, c.updated_at)
-                for c, text in zip(page, contents)]
+        page = [(c, (c.id, -best[c.id][1])) for c in rows[offset:end]]
+        contents = await self.store.conversations.contents(tenant, [at for _, at in page])
+        hits = [SearchHit(c.id, c.title, snippet(contents.get(at, ""), set(wanted)), c.message_count, c.created_at,
+                          c.updated_at) for c, at in page]
         return hits, (end if len(best) > end else None)
-
-    async def _content(self, tenant: str, conversation_id: str, position: int) -> str:
-        found = await self.store.conversations.messages(tenant, conversation_id, position - 1, 1)
-        return found[0].content if found and found[0].position == position else ""

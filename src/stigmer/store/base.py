@@ -42,6 +42,7 @@ from ..engine.types import (Change, ChangeFilter, Entry, IdempotencyRecord, KeyR
 
 if TYPE_CHECKING:
     from ..engine.claims import Claim, Cursor, Run
+    from ..engine.conversation_search import Matches
     from ..engine.conversations import Conversation, Cursor as ConversationCursor, Message
 
 T = TypeVar("T")
@@ -205,6 +206,13 @@ class ConversationReads(Protocol):
 
     async def all_tags(self, tenant: str) -> list[str]:
         """The distinct tags of the tenant's conversations, sorted."""
+
+    async def contents(self, tenant: str, at: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """The content of the messages at those (conversation_id, position) that exist."""
+
+    async def search(self, tenant: str, wanted: list[str]) -> "Matches | None":
+        """The tenant's messages holding every one of the distinct tokens `wanted` (§6.6; one snapshot), with
+        the statistics BM25 needs; None when none does."""
 
 
 class ConversationWrites(Protocol):

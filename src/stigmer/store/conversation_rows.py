@@ -89,6 +89,12 @@ def messages_sql(mark: str) -> str:
             f" AND position > {mark} ORDER BY position LIMIT {mark}")
 
 
+def contents_sql(pairs: str, mark: str) -> str:
+    """The content of the messages at some (conversation_id, position) pairs; `pairs` is the store's table of them."""
+    return (f"SELECT conversation_id, position, content FROM conversation_messages WHERE tenant = {mark}"
+            f" AND (conversation_id, position) IN ({pairs})")
+
+
 def updates(c: Conversation) -> tuple:
     """The parameters of an UPDATE setting external_id, title, metadata and updated_at of `c`."""
     return (c.external_id, c.title, json_text(c.metadata), c.updated_at, c.tenant, c.id)

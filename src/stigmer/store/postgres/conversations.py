@@ -21,6 +21,7 @@ _MANY = rows.select(_TAGS) + " WHERE c.tenant = %s AND c.id = ANY(%s::text[])"
 _BY_EXTERNAL = "SELECT id FROM conversations WHERE tenant = %s AND external_id = %s"
 _EXISTS = "SELECT 1 FROM conversations WHERE tenant = %s AND id = %s"
 _MESSAGES = rows.messages_sql("%s")
+_CONTENTS = rows.contents_sql("SELECT * FROM unnest(%s::text[], %s::int[])", "%s")
 _POSITION = "SELECT position FROM conversation_messages WHERE tenant = %s AND conversation_id = %s AND id = %s"
 _ALL_TAGS = "SELECT DISTINCT tag FROM conversation_tags WHERE tenant = %s"
 _INSERT = f"INSERT INTO conversations ({rows.COLUMNS}) VALUES ({', '.join(['%s'] * 11)})"
@@ -73,6 +74,10 @@ class PostgresConversations:
 
     async def all_tags(self, tenant: str) -> list[str]:
         return sorted(r[0] for r in await self._store.fetch(_ALL_TAGS, (tenant,)))
+
+    async def contents(self, tenant: str, at: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        found = await self._store.fetch(_CONTENTS, (tenant, [c for c, _ in at], [p for _, p in at]))
+        return {(c, p): text for c, p, text in found}
 
     async def search(self, tenant: str, wanted: list[str]) -> Matches | None:
         found = await self._store.fetch(search_index.TENANT_ID, (tenant,))

@@ -8,13 +8,12 @@ ORDER BY and prefix ranges follow key byte order, as on SQLite.
 from __future__ import annotations
 
 import time
-from typing import Awaitable, Callable
 
 import psycopg
 
-from .search_index import create as create_search_index
+from . import search_index
 
-MIGRATIONS: list[tuple[int, str | Callable[[psycopg.AsyncConnection], Awaitable[None]]]] = [
+MIGRATIONS: list[tuple[int, str]] = [
     (
         1,
         """
@@ -275,8 +274,11 @@ MIGRATIONS: list[tuple[int, str | Callable[[psycopg.AsyncConnection], Awaitable[
         CREATE UNIQUE INDEX conversation_messages_by_id ON conversation_messages (tenant, id);
         """,
     ),
-    (10, create_search_index),  # docs/search.md
+    (10, search_index.SCHEMA),  # docs/search.md; then search_index.backfill
 ]
+
+# Python work a step does after its SQL, in the same transaction: filling what it made from existing rows.
+AFTER = {10: search_index.backfill}
 
 # pg_advisory_xact_lock key: any constant shared by every replica ("stig" in ASCII).
 LOCK_KEY = 0x73746967
@@ -295,10 +297,9 @@ async def migrate(conn: psycopg.AsyncConnection) -> int:
             cur = await conn.execute("SELECT 1 FROM schema_migrations WHERE version = %s", (version,))
             if await cur.fetchone() is not None:
                 continue
-            if callable(script):
-                await script(conn)
-            else:
-                await conn.execute(script)  # several statements, no parameters: one simple query
+            await conn.execute(script)  # several statements, no parameters: one simple query
+            if version in AFTER:
+                await AFTER[version](conn)
             await conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (%s, %s)",
                                (version, time.time()))
     return max(v for v, _ in MIGRATIONS)

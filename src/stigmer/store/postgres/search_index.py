@@ -117,9 +117,8 @@ def index(tx: "WriteTxnPG", messages: list[Message]) -> None:
     tx.write(INSERT, insert_params(tx.tenant, found[0], messages))
 
 
-async def create(conn: psycopg.AsyncConnection) -> None:
-    """Migration 10: the index, filled with the messages written before it (in the migration's transaction)."""
-    await conn.execute(SCHEMA)
+async def backfill(conn: psycopg.AsyncConnection) -> None:
+    """After migration 10's SCHEMA, in its transaction: index the messages written before it."""
     ids: dict[str, int] = {}
     after: tuple = ("", "", -1)
     while found := await (await conn.execute(_BACKFILL, after)).fetchall():

@@ -23,6 +23,7 @@ _MANY = rows.select(_TAGS) + " WHERE c.tenant = ? AND c.id IN (SELECT value FROM
 _BY_EXTERNAL = "SELECT id FROM conversations WHERE tenant = ? AND external_id = ?"
 _EXISTS = "SELECT 1 FROM conversations WHERE tenant = ? AND id = ?"
 _MESSAGES = rows.messages_sql("?")
+_CONTENTS = rows.contents_sql("SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)", "?")
 _POSITION = "SELECT position FROM conversation_messages WHERE tenant = ? AND conversation_id = ? AND id = ?"
 _ALL_TAGS = "SELECT DISTINCT tag FROM conversation_tags WHERE tenant = ? ORDER BY tag"
 _INSERT = f"INSERT INTO conversations ({rows.COLUMNS}) VALUES ({','.join('?' * 11)})"
@@ -78,6 +79,10 @@ class SQLiteConversations:
 
     async def all_tags(self, tenant: str) -> list[str]:
         return sorted(r[0] for r in await self._store.in_pool(_ALL_TAGS, (tenant,)))
+
+    async def contents(self, tenant: str, at: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        found = await self._store.in_pool(_CONTENTS, (tenant, json.dumps(at)))
+        return {(c, p): text for c, p, text in found}
 
     async def search(self, tenant: str, wanted: list[str]) -> Matches | None:
         return await self._store.in_pool_do(lambda conn: search_index.search(conn, tenant, wanted))

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Callable
+from . import search_index
 
-from .search_index import create as create_search_index
-
-MIGRATIONS: list[tuple[int, str | Callable[[sqlite3.Connection], None]]] = [
+MIGRATIONS: list[tuple[int, str]] = [
     (
         1,
         """
@@ -267,8 +265,23 @@ MIGRATIONS: list[tuple[int, str | Callable[[sqlite3.Connection], None]]] = [
         CREATE UNIQUE INDEX conversation_messages_by_id ON conversation_messages (tenant, id);
         """,
     ),
-    (10, create_search_index),  # docs/search.md
+    (10, search_index.SCHEMA),  # docs/search.md; then search_index.backfill
 ]
+
+
+# Python work a step does after its SQL, in the same transaction: filling what it made from existing rows.
+AFTER = {10: search_index.backfill}
+
+
+def _statements(script: str):
+    """The script's statements; a `;` inside one (a trigger's body) does not end it."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -280,11 +293,10 @@ def migrate(conn: sqlite3.Connection) -> int:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if callable(script):
-                script(conn)
-            else:
-                for statement in filter(str.strip, script.split(";")):
-                    conn.execute(statement)
+            for statement in _statements(script):
+                conn.execute(statement)
+            if version in AFTER:
+                AFTER[version](conn)
             conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", (version, time.time()))
             conn.execute("COMMIT")
         except BaseException:
