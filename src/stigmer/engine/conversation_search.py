@@ -62,13 +62,17 @@ class Matches(msgspec.Struct, frozen=True):
 
 
 def bm25(matches: Matches) -> list[tuple[str, int, float]]:
-    """(conversation_id, position, score) of each matching message."""
+    """(conversation_id, position, score) of each matching message:
+    Σ over the query tokens of idf · tf · (k1 + 1) / (tf + k1 · (1 − b + b · length / avgdl))."""
     n, avgdl = matches.messages, matches.length / matches.messages
     idf = [math.log(1 + (n - df + 0.5) / (df + 0.5)) for df in matches.df]
     out = []
     for conversation_id, position, length, tfs in matches.rows:
-        norm = K1 * (1 - B + B * length / avgdl)
-        out.append((conversation_id, position, sum(w * tf * (K1 + 1) / (tf + norm) for w, tf in zip(idf, tfs))))
+        norm = K1 * (1 - B + B * length / avgdl)  # written as documented: equal inputs, equal floats
+        score = 0.0
+        for w, tf in zip(idf, tfs):
+            score += w * tf * (K1 + 1) / (tf + norm)
+        out.append((conversation_id, position, score))
     return out
 
 
