@@ -8,10 +8,11 @@ import random
 import sys
 import unicodedata
 
+import msgspec
 import pytest
 
 from stigmer.engine.conversation_search import ConversationSearch, tokens
-from stigmer.engine.conversations import Conversations, MessageInput as M
+from stigmer.engine.conversations import Conversations, MessageInput as M, create_in
 from stigmer.engine.errors import InvalidArgument
 
 T, OTHER = "t1", "t2"
@@ -298,6 +299,53 @@ async def test_deleted_conversations_and_removed_messages_disappear(convs, searc
     # the statistics follow too: the order is the reference's over what is left
     for q in ("alpha", "alpha beta", "zeta"):
         assert await ranked(search, q) == ref_ranking(await everything(convs), q)
+    assert index_counts(store) == {T: (2, 4)}  # messages and tokens: "alpha beta", "alpha zeta"
+
+
+async def test_a_failed_mutation_leaves_no_index_behind(convs, search, store):
+    kept = await convs.create(T, messages=[M("user", "kept words")])
+    doomed = (await convs.create(OTHER, messages=[M("user", "x")])).messages  # ids to reuse
+
+    def boom(tx):
+        create_in(tx, msgspec.structs.replace(bare(kept), id="doomed", messages=[
+            msgspec.structs.replace(doomed[0], id="m1", conversation_id="doomed", content="kept doomed words")]))
+        raise RuntimeError("after writing")
+
+    with pytest.raises(RuntimeError):
+        await store.submit(T, boom)
+    assert await ranked(search, "kept") == [kept.id] and await ranked(search, "doomed") == []
+    assert index_counts(store) == {T: (1, 2), OTHER: (1, 1)}
+
+
+def bare(c):
+    """`c` as a new conversation would start: no external id, no messages."""
+    return msgspec.structs.replace(c, external_id=None, messages=[])
+
+
+def index_counts(store) -> dict[str, tuple[int, int]]:
+    """Each tenant's (messages, tokens) as the index counts them, checked against the index rows themselves."""
+    if hasattr(store, "url"):
+        import psycopg
+
+        with psycopg.connect(store.url) as conn:
+            kept = dict((t, (m, n)) for t, m, n in conn.execute(
+                "SELECT tenant, messages, length FROM conversation_search_tenants WHERE messages > 0"))
+            rows = dict((t, (m, int(n))) for t, m, n in conn.execute(
+                "SELECT tenant, count(*), sum(length) FROM conversation_message_terms WHERE part = 0 GROUP BY tenant"))
+            messages = conn.execute("SELECT count(*) FROM conversation_messages").fetchone()[0]
+    else:
+        import sqlite3
+
+        conn = sqlite3.connect(store.path)
+        kept = dict((t, (m, n)) for t, m, n in conn.execute(
+            "SELECT tenant, messages, length FROM conversation_search_tenants WHERE messages > 0"))
+        rows = dict((t, (m, n)) for t, m, n in conn.execute(
+            "SELECT tenant, count(*), sum(length) FROM conversation_message_terms GROUP BY tenant"))
+        messages = conn.execute("SELECT count(*) FROM conversation_messages").fetchone()[0]
+        assert conn.execute("SELECT count(*) FROM conversation_message_index").fetchone()[0] == messages
+        conn.close()
+    assert kept == rows and sum(m for m, _ in rows.values()) == messages
+    return kept
 
 
 async def test_appended_messages_are_found(convs, search, clock):
