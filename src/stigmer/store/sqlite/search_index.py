@@ -3,8 +3,9 @@
 Each message has a narrow row in `conversation_message_terms` (its conversation, position and length in
 tokens: what ranking reads per matching message) and, under the same rowid, its index terms
 (conversation_rows.index_terms, computed in Python) in an FTS5 table (the `ascii` tokenizer with `_` as a token
-character splits nothing, as terms are [a-z0-9_] only). That table's `instance` vocabulary gives each term's
-occurrences per message (the term frequencies); `conversation_search_tenants` holds each tenant's search id,
+character splits nothing, as terms are [a-z0-9_] only). Its `row` vocabulary gives each term's document
+frequency, its `instance` vocabulary each term's occurrences per message (the term frequencies);
+`conversation_search_tenants` holds each tenant's search id,
 message count and total length. Triggers keep all of it exact whatever path deletes a message.
 """
 
@@ -35,6 +36,7 @@ CREATE TABLE conversation_message_terms (
 );
 CREATE VIRTUAL TABLE conversation_message_index USING fts5 (terms, tokenize = "ascii tokenchars '_'", detail = full);
 CREATE VIRTUAL TABLE conversation_message_instances USING fts5vocab (conversation_message_index, 'instance');
+CREATE VIRTUAL TABLE conversation_message_term_counts USING fts5vocab (conversation_message_index, 'row');
 CREATE TRIGGER conversation_message_terms_added AFTER INSERT ON conversation_message_terms BEGIN
     UPDATE conversation_search_tenants SET messages = messages + 1, length = length + new.length
         WHERE tenant = new.tenant;
@@ -54,9 +56,15 @@ _NEW_TENANT = "INSERT INTO conversation_search_tenants (tenant) VALUES (?) RETUR
 _LAST_ID = "SELECT max(id) FROM conversation_message_terms"
 _INSERT = "INSERT INTO conversation_message_terms (id, tenant, conversation_id, position, length) VALUES (?, ?, ?, ?, ?)"
 _INSERT_TERMS = "INSERT INTO conversation_message_index (rowid, terms) VALUES (?, ?)"
-_OCCURRENCES = "SELECT doc FROM conversation_message_instances WHERE term = ?"
+_DF = "SELECT doc FROM conversation_message_term_counts WHERE term = ?"
+_TF = "SELECT doc, count(*) FROM conversation_message_instances WHERE term = ? GROUP BY doc"
+_WITH_ALL = "SELECT rowid, terms FROM conversation_message_index WHERE conversation_message_index MATCH ?"
 _ROWS = ("SELECT id, conversation_id, position, length FROM conversation_message_terms"
          " WHERE id IN (SELECT value FROM json_each(?)) AND +tenant = ?")  # by id, not by the tenant index
+_ONE = ("SELECT t.id, t.conversation_id, t.position, t.length, i.n FROM (SELECT doc, count(*) AS n"
+        " FROM conversation_message_instances WHERE term = ? GROUP BY doc) AS i"
+        " JOIN conversation_message_terms t ON t.id = i.doc AND +t.tenant = ?")
+FEW = 5_000  # up to this many candidates, counting in their terms beats reading every posting of every token
 _BACKFILL = ("SELECT tenant, conversation_id, position, content FROM conversation_messages"
              " WHERE (tenant, conversation_id, position) > (?, ?, ?) ORDER BY tenant, conversation_id, position"
              " LIMIT 500")
@@ -83,20 +91,39 @@ def backfill(conn: sqlite3.Connection) -> None:
 
 
 def search(conn: sqlite3.Connection, tenant: str, wanted: list[str]) -> Matches | None:
-    """The tenant's messages holding every one of the distinct tokens `wanted`, in one read transaction."""
+    """The tenant's messages holding every one of the distinct tokens `wanted`, in one read transaction.
+
+    Each token's document frequency comes from the `row` vocabulary. One token: its postings (`instance`
+    vocabulary) give tf, joined to the messages' rows in SQL. Several: FTS5 intersects the postings (MATCH of quoted terms, which are [a-z0-9_]);
+    when the rarest token is in at most FEW messages, tf is counted in the candidates' own terms, otherwise
+    read from every token's postings."""
     conn.execute("BEGIN")
     try:
         found = conn.execute(_TENANT, (tenant,)).fetchone()
         if found is None:
             return None
         tenant_id, n, length = found
-        counts = [Counter(doc for (doc,) in conn.execute(_OCCURRENCES, (rows.index_term(tenant_id, t),)))
-                  for t in wanted]
-        common = set(min(counts, key=len)).intersection(*counts)
-        if not common:
+        terms = [rows.index_term(tenant_id, t) for t in wanted]
+        df = []
+        for term in terms:
+            got = conn.execute(_DF, (term,)).fetchone()
+            if got is None:
+                return None
+            df.append(got[0])
+        if len(terms) == 1:
+            return Matches(n, length, df, [(cid, position, dl, (tf,)) for _, cid, position, dl, tf
+                                           in conn.execute(_ONE, (terms[0], tenant))])
+        if min(df) <= FEW:
+            tfs = {}
+            for doc, text in conn.execute(_WITH_ALL, (" ".join(f'"{t}"' for t in terms),)):
+                counted = Counter(text.split())
+                tfs[doc] = tuple(counted[t] for t in terms)
+        else:
+            per_term = [dict(conn.execute(_TF, (term,)).fetchall()) for term in terms]
+            tfs = {doc: tuple(c[doc] for c in per_term) for doc in set(per_term[0]).intersection(*per_term[1:])}
+        if not tfs:
             return None
-        meta = conn.execute(_ROWS, (json.dumps(sorted(common)), tenant)).fetchall()
+        meta = conn.execute(_ROWS, (json.dumps(list(tfs)), tenant)).fetchall()
     finally:
         conn.execute("COMMIT")
-    return Matches(n, length, [len(c) for c in counts],
-                   [(cid, position, dl, tuple(c[doc] for c in counts)) for doc, cid, position, dl in meta])
+    return Matches(n, length, df, [(cid, position, dl, tfs[doc]) for doc, cid, position, dl in meta])
