@@ -17,6 +17,7 @@ from .engine.leases import LeaseLimits, Leases
 from .engine.states import States
 from .engine.tokens import Tokens
 from .store.base import Store
+from .support.llm import LLM
 from .support.ratelimit import RateLimiter
 
 
@@ -36,6 +37,7 @@ class Services:
     idempotency: Idempotency = None  # type: ignore[assignment]  # likewise
     conversations: Conversations = None  # type: ignore[assignment]  # likewise
     conversation_search: ConversationSearch = None  # type: ignore[assignment]  # likewise
+    llm: LLM = None  # type: ignore[assignment]  # from the settings when not given; closed at shutdown
 
     def __post_init__(self) -> None:
         if self.tokens is None:
@@ -56,3 +58,5 @@ class Services:
             self.conversations = Conversations(self.store)
         if self.conversation_search is None:
             self.conversation_search = ConversationSearch(self.store)
+        if self.llm is None:
+            self.llm = LLM.from_settings(self.settings)
