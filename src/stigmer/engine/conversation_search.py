@@ -85,9 +85,9 @@ def snippet(content: str, wanted: set[str]) -> str:
     return (ELLIPSIS if start else "") + content[start:end] + (ELLIPSIS if end < len(content) else "")
 
 
-def _page_arg(value: Any, field: str, lo: int, hi: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise InvalidArgument(f"{field} must be an integer from {lo} to {hi}", field=field)
+def _page_arg(value: Any, field: str, lo: int, hi: int | None = None) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < lo or (hi is not None and value > hi):
+        raise InvalidArgument(f"{field} must be an integer from {lo}" + (f" to {hi}" if hi else " up"), field=field)
     return value
 
 
@@ -100,7 +100,7 @@ class ConversationSearch:
     async def search(self, tenant: str, q: str, limit: int = 20, offset: int = 0) -> tuple[list[SearchHit], int | None]:
         """The hits ranked `offset` to `offset + limit` for `q`, and the next offset when more hits follow."""
         limit = _page_arg(limit, "limit", 1, MAX_LIMIT)
-        offset = _page_arg(offset, "offset", 0, 2**63 - 1)
+        offset = _page_arg(offset, "offset", 0)  # any size: beyond the end is an empty page
         if not isinstance(q, str):
             raise InvalidArgument("q must be a string", field="q")
         wanted = list(dict.fromkeys(tokens(q)))

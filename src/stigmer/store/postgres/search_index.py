@@ -58,7 +58,7 @@ CREATE TRIGGER conversation_message_terms_removed AFTER DELETE ON conversation_m
     REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION conversation_search_count();
 """
 TENANT_ID = "SELECT id FROM conversation_search_tenants WHERE tenant = %s"
-NEW_TENANT = "INSERT INTO conversation_search_tenants (tenant) VALUES (%s) RETURNING id"
+NEW_TENANT = "INSERT INTO conversation_search_tenants (tenant) VALUES (%s) ON CONFLICT (tenant) DO NOTHING"
 INSERT = ("INSERT INTO conversation_message_terms (tenant, conversation_id, position, part, length, terms)"
           " SELECT %s, c, p, k, n, t::tsvector FROM unnest(%s::text[], %s::int[], %s::int[], %s::bigint[], %s::text[])"
           " AS u(c, p, k, n, t)")
@@ -113,7 +113,7 @@ def index(tx: "WriteTxnPG", messages: list[Message]) -> None:
     found = tx.cur.execute(TENANT_ID, (tx.tenant,)).fetchone()
     if found is None:
         tx.write(NEW_TENANT, (tx.tenant,))
-        found = tx.cur.fetchone()
+        found = tx.cur.execute(TENANT_ID, (tx.tenant,)).fetchone()
     tx.write(INSERT, insert_params(tx.tenant, found[0], messages))
 
 
@@ -124,8 +124,8 @@ async def backfill(conn: psycopg.AsyncConnection) -> None:
     while found := await (await conn.execute(_BACKFILL, after)).fetchall():
         for tenant, conversation_id, position, content in found:
             if tenant not in ids:
-                cur = await conn.execute(NEW_TENANT, (tenant,))
-                ids[tenant] = (await cur.fetchone())[0]
+                await conn.execute(NEW_TENANT, (tenant,))
+                ids[tenant] = (await (await conn.execute(TENANT_ID, (tenant,))).fetchone())[0]
             await conn.execute(INSERT, insert_params(tenant, ids[tenant], [
                 Message("", conversation_id, "", content, position=position)]))
         after = found[-1][:3]

@@ -58,13 +58,14 @@ _INSERT = "INSERT INTO conversation_message_terms (id, tenant, conversation_id, 
 _INSERT_TERMS = "INSERT INTO conversation_message_index (rowid, terms) VALUES (?, ?)"
 _DF = "SELECT doc FROM conversation_message_term_counts WHERE term = ?"
 _TF = "SELECT doc, count(*) FROM conversation_message_instances WHERE term = ? GROUP BY doc"
-_WITH_ALL = "SELECT rowid, terms FROM conversation_message_index WHERE conversation_message_index MATCH ?"
+_WITH_ALL = "SELECT rowid FROM conversation_message_index WHERE conversation_message_index MATCH ?"
+_TERMS = "SELECT rowid, terms FROM conversation_message_index WHERE rowid IN (SELECT value FROM json_each(?))"
 _ROWS = ("SELECT id, conversation_id, position, length FROM conversation_message_terms"
          " WHERE id IN (SELECT value FROM json_each(?)) AND +tenant = ?")  # by id, not by the tenant index
 _ONE = ("SELECT t.id, t.conversation_id, t.position, t.length, i.n FROM (SELECT doc, count(*) AS n"
         " FROM conversation_message_instances WHERE term = ? GROUP BY doc) AS i"
         " JOIN conversation_message_terms t ON t.id = i.doc AND +t.tenant = ?")
-FEW = 5_000  # up to this many candidates, counting in their terms beats reading every posting of every token
+FEW = 0.05  # counting in the candidates' terms while they are at most this share of the tokens' postings
 _BACKFILL = ("SELECT tenant, conversation_id, position, content FROM conversation_messages"
              " WHERE (tenant, conversation_id, position) > (?, ?, ?) ORDER BY tenant, conversation_id, position"
              " LIMIT 500")
@@ -72,6 +73,8 @@ _BACKFILL = ("SELECT tenant, conversation_id, position, content FROM conversatio
 
 def index(conn: sqlite3.Connection, tenant: str, messages: list[Message]) -> None:
     """Index new messages of the tenant (inside its mutation)."""
+    if not messages:
+        return
     found = conn.execute(_TENANT, (tenant,)).fetchone()
     tenant_id = found[0] if found is not None else conn.execute(_NEW_TENANT, (tenant,)).fetchone()[0]
     first = (conn.execute(_LAST_ID).fetchone()[0] or 0) + 1
@@ -94,9 +97,9 @@ def search(conn: sqlite3.Connection, tenant: str, wanted: list[str]) -> Matches 
     """The tenant's messages holding every one of the distinct tokens `wanted`, in one read transaction.
 
     Each token's document frequency comes from the `row` vocabulary. One token: its postings (`instance`
-    vocabulary) give tf, joined to the messages' rows in SQL. Several: FTS5 intersects the postings (MATCH of quoted terms, which are [a-z0-9_]);
-    when the rarest token is in at most FEW messages, tf is counted in the candidates' own terms, otherwise
-    read from every token's postings."""
+    vocabulary) give tf, joined to the messages' rows in SQL. Several: FTS5 intersects the postings (MATCH of
+    quoted terms, which are [a-z0-9_]); while the candidates are few beside the tokens' postings, tf is
+    counted in the candidates' own terms, otherwise read from every token's postings."""
     conn.execute("BEGIN")
     try:
         found = conn.execute(_TENANT, (tenant,)).fetchone()
@@ -113,14 +116,15 @@ def search(conn: sqlite3.Connection, tenant: str, wanted: list[str]) -> Matches 
         if len(terms) == 1:
             return Matches(n, length, df, [(cid, position, dl, (tf,)) for _, cid, position, dl, tf
                                            in conn.execute(_ONE, (terms[0], tenant))])
-        if min(df) <= FEW:
+        docs = [doc for (doc,) in conn.execute(_WITH_ALL, (" ".join(f'"{t}"' for t in terms),))]
+        if len(docs) <= FEW * sum(df):
             tfs = {}
-            for doc, text in conn.execute(_WITH_ALL, (" ".join(f'"{t}"' for t in terms),)):
+            for doc, text in conn.execute(_TERMS, (json.dumps(docs),)):
                 counted = Counter(text.split())
                 tfs[doc] = tuple(counted[t] for t in terms)
         else:
             per_term = [dict(conn.execute(_TF, (term,)).fetchall()) for term in terms]
-            tfs = {doc: tuple(c[doc] for c in per_term) for doc in set(per_term[0]).intersection(*per_term[1:])}
+            tfs = {doc: tuple(c[doc] for c in per_term) for doc in docs}
         if not tfs:
             return None
         meta = conn.execute(_ROWS, (json.dumps(list(tfs)), tenant)).fetchall()
