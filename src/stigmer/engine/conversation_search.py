@@ -15,6 +15,7 @@ scores, the order, the page and the snippets are computed here, the same for bot
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from typing import TYPE_CHECKING, Any
@@ -117,8 +118,7 @@ class ConversationSearch:
         if offset >= len(best):
             return [], None
         # Only the conversations scoring at least the end-th best can be on this page or before it.
-        scores = sorted((s for s, _ in best.values()), reverse=True)
-        floor = scores[min(end, len(scores)) - 1]
+        floor = heapq.nlargest(end, (s for s, _ in best.values()))[-1]
         rows = await self.store.conversations.many(tenant, [c for c, (s, _) in best.items() if s >= floor])
         rows.sort(key=lambda c: (best[c.id][0], c.updated_at, c.id), reverse=True)
         page = [(c, (c.id, -best[c.id][1])) for c in rows[offset:end]]
