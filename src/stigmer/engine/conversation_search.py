@@ -67,6 +67,10 @@ def bm25(matches: Matches) -> list[tuple[str, int, float]]:
     Σ over the query tokens of idf · tf · (k1 + 1) / (tf + k1 · (1 − b + b · length / avgdl))."""
     n, avgdl = matches.messages, matches.length / matches.messages
     idf = [math.log(1 + (n - df + 0.5) / (df + 0.5)) for df in matches.df]
+    if len(idf) == 1:  # the common case, without the inner loop (the same floats)
+        w = idf[0]
+        return [(c, p, w * tf * (K1 + 1) / (tf + K1 * (1 - B + B * length / avgdl)))
+                for c, p, length, (tf,) in matches.rows]
     out = []
     for conversation_id, position, length, tfs in matches.rows:
         norm = K1 * (1 - B + B * length / avgdl)  # written as documented: equal inputs, equal floats

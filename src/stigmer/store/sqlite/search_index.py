@@ -59,7 +59,8 @@ _INSERT_TERMS = "INSERT INTO conversation_message_index (rowid, terms) VALUES (?
 _DF = "SELECT doc FROM conversation_message_term_counts WHERE term = ?"
 _TF = "SELECT doc, count(*) FROM conversation_message_instances WHERE term = ? GROUP BY doc"
 _WITH_ALL = "SELECT rowid FROM conversation_message_index WHERE conversation_message_index MATCH ?"
-_TERMS = "SELECT rowid, terms FROM conversation_message_index WHERE rowid IN (SELECT value FROM json_each(?))"
+# FTS5's own table of the terms it holds (its documented `_content` shadow table): read by rowid, a plain B-tree.
+_TERMS = "SELECT id, c0 FROM conversation_message_index_content WHERE id IN (SELECT value FROM json_each(?))"
 _ROWS = ("SELECT id, conversation_id, position, length FROM conversation_message_terms"
          " WHERE id IN (SELECT value FROM json_each(?)) AND +tenant = ?")  # by id, not by the tenant index
 _ONE = ("SELECT t.id, t.conversation_id, t.position, t.length, i.n FROM (SELECT doc, count(*) AS n"
