@@ -7,6 +7,7 @@ import dataclasses
 from .clock import Clock
 from .config import Settings
 from .engine.changes import ChangeHub
+from .engine.analytics import Analytics
 from .engine.claims import Claims
 from .engine.conversations import Conversations
 from .engine.idempotency import Idempotency
@@ -15,6 +16,7 @@ from .engine.kv import KV
 from .engine.leases import LeaseLimits, Leases
 from .engine.states import States
 from .engine.tokens import Tokens
+from .engine.traces import Traces
 from .store.base import Store
 from .support.ratelimit import RateLimiter
 
@@ -34,6 +36,8 @@ class Services:
     claims: Claims = None  # type: ignore[assignment]  # built from the others when not given; set `claims.events`
     idempotency: Idempotency = None  # type: ignore[assignment]  # likewise
     conversations: Conversations = None  # type: ignore[assignment]  # likewise
+    traces: Traces = None  # type: ignore[assignment]  # likewise
+    analytics: Analytics = None  # type: ignore[assignment]  # likewise
 
     def __post_init__(self) -> None:
         if self.tokens is None:
@@ -52,3 +56,7 @@ class Services:
             self.claims = Claims(self.store, self.kv, self.states)
         if self.conversations is None:
             self.conversations = Conversations(self.store)
+        if self.traces is None:
+            self.traces = Traces(self.store, self.conversations)
+        if self.analytics is None:
+            self.analytics = Analytics(self.store)

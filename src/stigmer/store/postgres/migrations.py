@@ -272,6 +272,18 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE UNIQUE INDEX conversation_messages_by_id ON conversation_messages (tenant, id);
         """,
     ),
+    (
+        11,
+        # Traces and analytics (engine/traces.py, engine/analytics.py): the traces list probes a conversation's
+        # observations in a partial index; analytics read a project's conversations by creation time, with
+        # the figures they add up in the index itself.
+        """
+        CREATE INDEX conversation_messages_observed ON conversation_messages (tenant, conversation_id)
+            WHERE observation_type IS NOT NULL;
+        CREATE INDEX conversations_by_creation ON conversations (tenant, created_at)
+            INCLUDE (id, message_count, token_count);
+        """,
+    ),
 ]
 
 # pg_advisory_xact_lock key: any constant shared by every replica ("stig" in ASCII).
