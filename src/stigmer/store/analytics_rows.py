@@ -26,13 +26,14 @@ def total(high, low) -> int:
 
 def where(mark: str, tag_set: str, tenant: str, start: int, end: int, tags: list[str], tag_param) -> tuple[str, list]:
     """The filter on `conversations c`; `tag_set` is the store's `tag IN <set>` for one parameter holding
-    the distinct `tags` (as `tag_param` gives it)."""
+    the distinct `tags` (as `tag_param` gives it). The conversations in the period are read by creation
+    (conversations_by_creation) and each probes its tags: one parameter, however many tags."""
     sql = f" WHERE c.tenant = {mark} AND c.created_at >= {mark} AND c.created_at <= {mark}"
     params: list = [tenant, start, end]
     if tags:
-        sql += (f" AND c.id IN (SELECT g.conversation_id FROM conversation_tags g WHERE g.tenant = {mark}"
-                f" AND g.{tag_set} GROUP BY g.conversation_id HAVING COUNT(*) = {mark})")
-        params += [tenant, tag_param(tags), len(tags)]
+        sql += (" AND (SELECT COUNT(*) FROM conversation_tags g WHERE g.tenant = c.tenant"
+                f" AND g.conversation_id = c.id AND g.{tag_set}) = {mark}")
+        params += [tag_param(tags), len(tags)]
     return sql, params
 
 
