@@ -6,8 +6,8 @@ import dataclasses
 
 from .clock import Clock
 from .config import Settings
-from .engine.changes import ChangeHub
 from .engine.analytics import Analytics
+from .engine.changes import ChangeHub
 from .engine.claims import Claims
 from .engine.conversations import Conversations
 from .engine.idempotency import Idempotency
@@ -18,6 +18,7 @@ from .engine.states import States
 from .engine.tokens import Tokens
 from .engine.traces import Traces
 from .store.base import Store
+from .support.llm import LLM
 from .support.ratelimit import RateLimiter
 
 
@@ -38,6 +39,7 @@ class Services:
     conversations: Conversations = None  # type: ignore[assignment]  # likewise
     traces: Traces = None  # type: ignore[assignment]  # likewise
     analytics: Analytics = None  # type: ignore[assignment]  # likewise
+    llm: LLM = None  # type: ignore[assignment]  # from the settings when not given; closed at shutdown
 
     def __post_init__(self) -> None:
         if self.tokens is None:
@@ -60,3 +62,5 @@ class Services:
             self.traces = Traces(self.store, self.conversations)
         if self.analytics is None:
             self.analytics = Analytics(self.store)
+        if self.llm is None:
+            self.llm = LLM.from_settings(self.settings)

@@ -45,6 +45,7 @@ MAX_TOTAL = 2**63 - 1  # a counter (a 64-bit column on both stores)
 MAX_VALUE_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 64
 EXPORT_PAGE = 100  # conversations read per page by `export`
+WINDOW = 20  # messages an AI feature reads: the first 20 for a title, the last 20 for follow-ups (§5.8)
 _TAG = re.compile(r"[A-Za-z0-9_-]{1,50}")
 
 Cursor = tuple[int, str]  # (updated_at ms, id): the last row of a page
@@ -452,6 +453,15 @@ class Conversations:
             return c
         return msgspec.structs.replace(c, messages=await self._all_messages(tenant, conversation_id, max_messages))
 
+    async def window(self, tenant: str, conversation_id: str, first: bool, size: int = WINDOW) -> Conversation | None:
+        """The conversation with its first (or last) `size` messages in order, or None: what an AI feature reads."""
+        c = await self.get(tenant, conversation_id, with_messages=False)
+        if c is None:
+            return None
+        after = -1 if first else max(-1, c.message_count - size - 1)
+        rows = await self.store.conversations.messages(tenant, conversation_id, after, size)
+        return msgspec.structs.replace(c, messages=rows)
+
     async def by_external_id(self, tenant: str, external_id: str) -> Conversation | None:
         """The conversation with this external id and ALL its messages, or None."""
         if not holdable(external_id):
@@ -502,8 +512,9 @@ class Conversations:
         """Conversations with all their messages, by updated_at desc, id desc (D28), read page by page
         (never all at once): those of `ids` the tenant has (unknown ones skipped), else every one of the
         tenant, or the `limit` most recently updated."""
-        if ids is not None and (wanted := _ids(ids)):
-            rows = await self.store.conversations.many(tenant, wanted)
+        if ids:  # a list naming only unknown conversations exports nothing
+            wanted = _ids(ids)
+            rows = await self.store.conversations.many(tenant, wanted) if wanted else []
             rows.sort(key=lambda c: (c.updated_at, c.id), reverse=True)
             for c in rows:
                 yield await self._with_all_messages(tenant, c)
