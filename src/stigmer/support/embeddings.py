@@ -118,14 +118,19 @@ class HashEmbedder(Embedder):
         dimension = self.dimension
         indices: list[int] = []
         weights: list[float] = []
-        for row, text in enumerate(texts):
-            offset = row * dimension
+        counts = []  # features per text
+        for text in texts:
+            count = 0
             for token in hash_tokens(text):
                 token_indices, token_weights = _token_features(token, dimension)
-                indices.extend([i + offset for i in token_indices] if offset else token_indices)
-                weights.extend(token_weights)
-        sums = np.bincount(np.asarray(indices, dtype=np.intp), np.asarray(weights, dtype=np.float64),
-                           minlength=len(texts) * dimension)
+                indices += token_indices
+                weights += token_weights
+                count += len(token_indices)
+            counts.append(count)
+        flat = np.asarray(indices, dtype=np.intp)
+        if len(texts) > 1:  # row r's features land in r·D … r·D + D − 1 of one flat sum
+            flat += np.repeat(np.arange(len(texts), dtype=np.intp) * dimension, counts)
+        sums = np.bincount(flat, np.asarray(weights, dtype=np.float64), minlength=len(texts) * dimension)
         return normalised(sums.reshape(len(texts), dimension))
 
 
