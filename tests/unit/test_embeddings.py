@@ -150,6 +150,8 @@ MINILM_HEADS = [[0.035497, 0.061286, 0.052692, 0.070705, 0.033101, -0.03067],
                 [0.033297, 0.02953, 0.037653, 0.09995, -0.012533, 0.035886],
                 [0.035645, -0.026059, -0.017572, -0.048715, 0.061266, 0.009903]]
 MINILM_COSINES = [0.702323, 0.005416, 0.027775]
+MINILM_LONG = " ".join(f"word{i}" for i in range(400))  # far more than 256 word pieces
+MINILM_LONG_HEAD = [0.003043, -0.070427, -0.05078, -0.023929, 0.018303, 0.005142]
 
 
 def _local_extra_missing() -> str | None:
@@ -171,5 +173,17 @@ async def test_local_minilm_gives_sentence_transformers_vectors():
     assert np.allclose(vectors[:, :6], MINILM_HEADS, atol=1e-5)
     cosines = [float(vectors[i] @ vectors[j]) for i, j in ((0, 1), (0, 2), (1, 2))]
     assert np.allclose(cosines, MINILM_COSINES, atol=1e-5)
+    alone = np.vstack([await embedder.embed([text]) for text in MINILM_TEXTS])
+    assert np.allclose(alone, vectors, atol=1e-6)  # padding in a batch changes nothing
+    (long,) = await embedder.embed([MINILM_LONG])
+    assert np.allclose(long[:6], MINILM_LONG_HEAD, atol=1e-5)  # cut at 256 word pieces, as the reference does
+    many = await embedder.embed([f"note {i}" for i in range(40)])  # two batches
+    assert many.shape == (40, 384) and np.allclose(many[37], (await embedder.embed(["note 37"]))[0], atol=1e-6)
     with pytest.raises(SettingsError, match="does not match"):
         from_settings(settings(embedding_provider="local:all-MiniLM-L6-v2", embedding_dimension=768))
+
+
+@pytest.mark.skipif(_local_extra_missing() is None, reason="the embeddings-local extra is installed")
+def test_without_the_local_extra_start_up_stops_naming_it():
+    with pytest.raises(SettingsError, match=r"stigmer\[embeddings-local\]"):
+        from_settings(settings(embedding_provider="local:all-MiniLM-L6-v2"))

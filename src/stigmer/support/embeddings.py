@@ -21,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import importlib
 import json
 import logging
 import re
+import threading
 import unicodedata
 from collections.abc import Sequence
 from typing import Any
@@ -144,32 +146,29 @@ class LocalEmbedder(Embedder):
         from .bert import SentenceEncoder  # tokenizers is imported only by this provider
 
         self.id = "local:" + model
-        self._encoder = SentenceEncoder(_model_folder(model))
+        package = LOCAL_MODELS.get(model)
+        if package is None:
+            raise SettingsError(f"embedding_provider {self.id}: unknown local model; known: "
+                                + ", ".join(sorted(LOCAL_MODELS)))
+        try:
+            self._encoder = SentenceEncoder(importlib.import_module(package).get_model_path())
+        except ImportError as exc:
+            raise SettingsError(f"embedding_provider {self.id} needs its model package and `tokenizers` "
+                                f"({LOCAL_EXTRA}): {exc}") from None
         self.dimension = self._encoder.dimension
-        self._lock = asyncio.Lock()
+        self._lock = threading.Lock()  # one forward pass at a time: more would only queue in the BLAS
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
-        texts = list(texts)
+        return await asyncio.to_thread(self._encode, list(texts))
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension))
-        async with self._lock:  # the forward pass uses both cores; more at once would only queue in the BLAS
-            parts = [await asyncio.to_thread(self._encoder.encode, texts[i:i + self.BATCH])
-                     for i in range(0, len(texts), self.BATCH)]
+        parts = []
+        for start in range(0, len(texts), self.BATCH):
+            with self._lock:
+                parts.append(self._encoder.encode(texts[start:start + self.BATCH]))
         return normalised(np.vstack(parts).astype(np.float64))
-
-
-def _model_folder(model: str):
-    package = LOCAL_MODELS.get(model)
-    if package is None:
-        raise SettingsError(f"embedding_provider local:{model}: unknown local model; known: "
-                            + ", ".join(sorted(LOCAL_MODELS)))
-    try:
-        import importlib
-
-        return importlib.import_module(package).get_model_path()
-    except ImportError as exc:
-        raise SettingsError(f"embedding_provider local:{model} needs its model package and `tokenizers` "
-                            f"({LOCAL_EXTRA}): {exc}") from None
 
 
 class OpenAIEmbedder(Embedder):
