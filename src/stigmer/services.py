@@ -6,6 +6,7 @@ import dataclasses
 
 from .clock import Clock
 from .config import Settings
+from .engine.analytics import Analytics
 from .engine.changes import ChangeHub
 from .engine.claims import Claims
 from .engine.conversation_search import ConversationSearch
@@ -16,6 +17,7 @@ from .engine.kv import KV
 from .engine.leases import LeaseLimits, Leases
 from .engine.states import States
 from .engine.tokens import Tokens
+from .engine.traces import Traces
 from .store.base import Store
 from .support.llm import LLM
 from .support.ratelimit import RateLimiter
@@ -37,6 +39,8 @@ class Services:
     idempotency: Idempotency = None  # type: ignore[assignment]  # likewise
     conversations: Conversations = None  # type: ignore[assignment]  # likewise
     conversation_search: ConversationSearch = None  # type: ignore[assignment]  # likewise
+    traces: Traces = None  # type: ignore[assignment]  # likewise
+    analytics: Analytics = None  # type: ignore[assignment]  # likewise
     llm: LLM = None  # type: ignore[assignment]  # from the settings when not given; closed at shutdown
 
     def __post_init__(self) -> None:
@@ -58,5 +62,9 @@ class Services:
             self.conversations = Conversations(self.store)
         if self.conversation_search is None:
             self.conversation_search = ConversationSearch(self.store)
+        if self.traces is None:
+            self.traces = Traces(self.store, self.conversations)
+        if self.analytics is None:
+            self.analytics = Analytics(self.store)
         if self.llm is None:
             self.llm = LLM.from_settings(self.settings)

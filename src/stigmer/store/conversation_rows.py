@@ -71,13 +71,16 @@ def message_of(r: tuple | list) -> Message:
 
 
 def list_sql(tag_list: str, tenant: str, limit: int, cursor: Cursor | None, order: str, tag: str | None,
-             mark: str) -> tuple[str, tuple]:
+             mark: str, observed: bool = False) -> tuple[str, tuple]:
     direction = "ASC" if order == "asc" else "DESC"
     sql, params = select(tag_list) + f" WHERE c.tenant = {mark}", [tenant]
     if tag is not None:
         sql += (f" AND EXISTS (SELECT 1 FROM conversation_tags g WHERE g.tenant = c.tenant"
                 f" AND g.conversation_id = c.id AND g.tag = {mark})")
         params.append(tag)
+    if observed:  # a trace: a probe of the partial index conversation_messages_observed (migration 11)
+        sql += (" AND EXISTS (SELECT 1 FROM conversation_messages o WHERE o.tenant = c.tenant"
+                " AND o.conversation_id = c.id AND o.observation_type IS NOT NULL)")
     if cursor is not None:
         sql += f" AND (c.updated_at, c.id) {'>' if order == 'asc' else '<'} ({mark}, {mark})"
         params.extend(cursor)

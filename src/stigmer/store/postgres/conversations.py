@@ -57,8 +57,8 @@ class PostgresConversations:
         return found[0][0] if found else None
 
     async def list(self, tenant: str, limit: int, cursor: Cursor | None, order: str,
-                   tag: str | None) -> list[Conversation]:
-        sql, params = rows.list_sql(_TAGS, tenant, limit, cursor, order, tag, "%s")
+                   tag: str | None, observed: bool = False) -> list[Conversation]:
+        sql, params = rows.list_sql(_TAGS, tenant, limit, cursor, order, tag, "%s", observed)
         return [rows.of(r) for r in await self._store.fetch(sql, params)]
 
     async def many(self, tenant: str, ids: list[str]) -> list[Conversation]:

@@ -275,6 +275,18 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (10, search_index.SCHEMA),  # docs/search.md; then search_index.backfill
+    (
+        11,
+        # Traces and analytics (engine/traces.py, engine/analytics.py): the traces list probes a conversation's
+        # observations in a partial index; analytics read a project's conversations by creation time, with
+        # the figures they add up in the index itself.
+        """
+        CREATE INDEX conversation_messages_observed ON conversation_messages (tenant, conversation_id)
+            WHERE observation_type IS NOT NULL;
+        CREATE INDEX conversations_by_creation ON conversations (tenant, created_at)
+            INCLUDE (id, message_count, token_count);
+        """,
+    ),
 ]
 
 # Python work a step does after its SQL, in the same transaction: filling what it made from existing rows.

@@ -62,8 +62,8 @@ class SQLiteConversations:
         return None if r is None else r[0]
 
     async def list(self, tenant: str, limit: int, cursor: Cursor | None, order: str,
-                   tag: str | None) -> list[Conversation]:
-        sql, params = rows.list_sql(_TAGS, tenant, limit, cursor, order, tag, "?")
+                   tag: str | None, observed: bool = False) -> list[Conversation]:
+        sql, params = rows.list_sql(_TAGS, tenant, limit, cursor, order, tag, "?", observed)
         return [rows.of(r) for r in await self._store.in_pool(sql, params)]
 
     async def many(self, tenant: str, ids: list[str]) -> list[Conversation]:

@@ -266,6 +266,17 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (10, search_index.SCHEMA),  # docs/search.md; then search_index.backfill
+    (
+        11,
+        # Traces and analytics (engine/traces.py, engine/analytics.py): the traces list probes a conversation's
+        # observations in a partial index; analytics read a project's conversations by creation time, with
+        # the figures they add up in the index itself.
+        """
+        CREATE INDEX conversation_messages_observed ON conversation_messages (tenant, conversation_id)
+            WHERE observation_type IS NOT NULL;
+        CREATE INDEX conversations_by_creation ON conversations (tenant, created_at, message_count, token_count);
+        """,
+    ),
 ]
 
 

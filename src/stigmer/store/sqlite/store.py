@@ -11,6 +11,7 @@ from typing import Any, Callable, TypeVar
 
 from ...clock import Clock, SystemClock
 from ..base import CommitListener, StorageFault
+from .analytics import sqlite_analytics
 from .claims import SQLiteClaims
 from .conversations import SQLiteConversations
 from .faults import storage_error
@@ -59,6 +60,7 @@ class SQLiteStore:
         self.states = SQLiteStates(self)
         self.claims = SQLiteClaims(self)
         self.conversations = SQLiteConversations(self)
+        self.analytics = sqlite_analytics(self)
         self.idempotency = SQLiteIdempotency(self)
         self.keys = SQLiteKeys(self)
         self.tokens = SQLiteTokens(self)
