@@ -64,6 +64,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         ]
         if svc.store.tick_seconds is not None:
             tasks.append(asyncio.create_task(svc.hub.feed.run(svc.store.tick_seconds)))
+        if svc.webhooks.enabled:
+            tasks.append(asyncio.create_task(svc.webhooks.run()))
         # What is alive now (modules, the app, its settings) lives as long as the server: keep it out of the
         # full collections, which otherwise scan it all (12.5 ms each under a GET load; 2.6 ms frozen; the
         # GET's p99 went from 15 to 5.6 ms). Unfrozen at the end, so a process that starts many apps (tests)
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await svc.llm.aclose()
+            await svc.webhooks.aclose()
             await svc.store.close()
 
     statevec_surface, statevec_routes = statevec.mount(svc)

@@ -54,6 +54,7 @@ def serve(host: str | None, port: int | None, data_dir: str | None, database_url
         raise click.UsageError(str(exc)) from None
     check_server(settings)
     check_store(settings)
+    check_webhooks(settings)
     refuse_open_exposure(settings)
     if settings.server == "granian":
         from .server import run_granian
@@ -71,6 +72,12 @@ def check_server(settings: Settings) -> None:
             import granian  # noqa: F401
         except ImportError:
             raise click.ClickException("--server granian needs granian: pip install 'stigmer[granian]'") from None
+
+
+def check_webhooks(settings: Settings) -> None:
+    url = settings.webhook_url.strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise click.UsageError(f"setting webhook_url (STIGMER_WEBHOOK_URL) must be an http:// or https:// URL, got {url!r}")
 
 
 def check_store(settings: Settings) -> None:

@@ -91,6 +91,11 @@ SETTINGS: tuple[Setting, ...] = (
     S("embedding_base_url", str, "https://api.openai.com/v1", "Base URL of the OpenAI-compatible embeddings endpoint of an `openai:<model>` provider (`http://127.0.0.1:11434/v1`)."),
     S("embedding_api_key", str, "", "Key sent as `Authorization: Bearer` to the embeddings endpoint; empty = no header.", secret=True),
     S("embedding_timeout_seconds", float, 10.0, "Longest wait for one embeddings request (its one retry included); then the call fails as unavailable.", 0.1, 600),
+    # webhooks (docs/webhooks.md)
+    S("webhook_url", str, "", "URL every webhook event is POSTed to (`http://` or `https://`); empty = webhooks off: no event is written or sent."),
+    S("webhook_secret", str, "", "Key of the `X-Signature: sha256=<HMAC-SHA256 of the body>` header of each delivery; empty = unsigned.", secret=True),
+    S("webhook_timeout_seconds", float, 5.0, "Longest wait for one delivery attempt (connect, send and answer); then it counts as failed.", 0.1, 600),
+    S("webhook_max_attempts", int, 5, "Delivery attempts of an event before it is left as `dead_letter`.", 1, 100),
 )
 del S
 

@@ -18,6 +18,7 @@ from .engine.leases import LeaseLimits, Leases
 from .engine.states import States
 from .engine.tokens import Tokens
 from .engine.traces import Traces
+from .engine.webhooks import Webhooks
 from .store.base import Store
 from .support.llm import LLM
 from .support.ratelimit import RateLimiter
@@ -42,6 +43,7 @@ class Services:
     traces: Traces = None  # type: ignore[assignment]  # likewise
     analytics: Analytics = None  # type: ignore[assignment]  # likewise
     llm: LLM = None  # type: ignore[assignment]  # from the settings when not given; closed at shutdown
+    webhooks: Webhooks = None  # type: ignore[assignment]  # likewise; its worker runs only when a URL is set
 
     def __post_init__(self) -> None:
         if self.tokens is None:
@@ -68,3 +70,5 @@ class Services:
             self.analytics = Analytics(self.store)
         if self.llm is None:
             self.llm = LLM.from_settings(self.settings)
+        if self.webhooks is None:
+            self.webhooks = Webhooks.from_settings(self.store, self.settings, self.clock)

@@ -205,3 +205,37 @@ class IdempotencyRecord(msgspec.Struct, frozen=True):
     created_at: float
     expires_at: float
     owner: str = ""  # the reservation's id while pending; "" once done
+
+
+class WebhookEvent(msgspec.Struct, frozen=True):
+    """One row of the webhook outbox (engine/webhooks.py): an event to POST, and how its delivery went."""
+
+    tenant: str  # the Stigmer tenant whose mutation wrote it
+    id: str  # uuid4, the `X-Webhook-Id` receivers deduplicate by
+    event: str  # "episode.created" ...
+    tenant_id: str | None  # the body's `tenant_id` (a surface's own tenancy inside the Stigmer tenant)
+    data: bytes  # compact JSON object, the body's `data`
+    subject_id: str | None  # what a subject delete finds it by: data.subject_id, or the one id of data.subject_ids
+    status: str  # "pending" | "delivered" | "dead_letter"
+    attempts: int
+    max_attempts: int
+    created_at: float
+    next_attempt_at: float | None  # None once delivered or dead
+    last_attempt_at: float | None = None
+    last_error: str | None = None
+    http_status: int | None = None
+    delivered_at: float | None = None
+    claim: str | None = None  # the claim of the worker sending it now (its lease ends at next_attempt_at)
+
+
+class WebhookOutcome(msgspec.Struct, frozen=True):
+    """What one delivery attempt left: written only while the event still carries `claim`."""
+
+    id: str
+    claim: str
+    status: str
+    attempts: int
+    next_attempt_at: float | None
+    last_error: str | None
+    http_status: int | None
+    delivered_at: float | None

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, TypeVar
 
 from ..clock import Clock
 from ..engine.types import (Change, ChangeFilter, Entry, IdempotencyRecord, KeyRecord, LeaseRecord, RevisionInfo, StateEventRecord,
-                            StorageFault, TokenRecord)
+                            StorageFault, TokenRecord, WebhookEvent, WebhookOutcome)
 
 if TYPE_CHECKING:
     from ..engine.claims import Claim, Cursor, Run
@@ -49,7 +49,7 @@ T = TypeVar("T")
 
 __all__ = ["Change", "ChangeFilter", "ChangeLog", "ClaimReads", "ClaimWrites", "CommitListener", "ConversationReads", "ConversationWrites", "Entry", "IdempotencyReads", "IdempotencyRecord", "IdempotencyWrites", "KVReads", "KVWrites",
            "KeyRecord", "KeyRepository", "LeaseReads", "LeaseRecord", "LeaseWrites", "RevisionInfo", "StateEventRecord", "StateReads", "StateWrites", "StorageFault", "Store", "TokenCheck",
-           "TokenRecord", "TokenRepository", "WriteTxn"]
+           "TokenRecord", "TokenRepository", "WebhookEvent", "WebhookOutcome", "WebhookReads", "WebhookWrites", "WriteTxn"]
 
 
 # key/value
@@ -280,6 +280,40 @@ class IdempotencyWrites(Protocol):
     def delete(self, scope: str, key: str) -> None: ...
 
 
+# the webhook outbox
+
+
+class WebhookReads(Protocol):
+    """The webhook outbox (`store.webhooks`). `claim` and `settle` serve the delivery workers of every
+    replica, across tenants and outside any tenant's serialisation: the claim is what keeps two workers
+    from sending one event at once."""
+
+    async def get(self, tenant: str, event_id: str) -> WebhookEvent | None: ...
+
+    async def counts(self, tenant: str) -> tuple[dict[str, int], float | None]:
+        """The tenant's events per status, and the `created_at` of its oldest pending one (None: none)."""
+
+    async def claim(self, now: float, until: float, claim: str, limit: int) -> list[WebhookEvent]:
+        """Atomically take up to `limit` due events of any tenant (pending, `next_attempt_at <= now`), oldest
+        first: each gets `claim`, `last_attempt_at = now` and `next_attempt_at = until` (the claim's lease:
+        an event whose worker died becomes due again then). No event is handed to two callers for one lease."""
+
+    async def settle(self, outcomes: list[WebhookOutcome]) -> int:
+        """Record each attempt's outcome (and clear the claim) if its event still carries that claim; return
+        how many did (an event deleted, or re-claimed after its lease ran out, is left alone)."""
+
+
+class WebhookWrites(Protocol):
+    """The outbox inside a mutation (`tx.webhooks`), of the transaction's tenant: an event written here
+    commits with the change it reports, or not at all."""
+
+    def insert(self, event: WebhookEvent) -> None: ...
+
+    def delete_subject(self, subject_id: str, tenant_id: str | None) -> int:
+        """Delete the events about one subject (with that body `tenant_id`; every one for None), whatever their
+        status; return how many."""
+
+
 # the change log
 
 
@@ -370,6 +404,10 @@ class WriteTxn(Protocol):
     claims: ClaimWrites
     conversations: ConversationWrites
     idempotency: IdempotencyWrites
+    webhooks: WebhookWrites
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Call `fn()` on the event loop once this run's writes are durable; never if it fails or is undone."""
 
     def new_revision(self) -> int:
         """Take the tenant's next revision for a change set of this mutation (once per change set)."""
@@ -397,6 +435,7 @@ class Store(Protocol):
     conversations: ConversationReads
     analytics: AnalyticsReads
     idempotency: IdempotencyReads
+    webhooks: WebhookReads
     log: ChangeLog
     tick_seconds: float | None  # how often the change feed polls revisions; None when every commit is local
 

@@ -287,6 +287,34 @@ MIGRATIONS: list[tuple[int, str]] = [
             INCLUDE (id, message_count, token_count);
         """,
     ),
+    (
+        13,
+        # The webhook outbox (engine/webhooks.py): workers find due events by next attempt; stats read a
+        # tenant's counts per status and its oldest pending event; a subject delete finds a subject's events.
+        """
+        CREATE TABLE webhook_events (
+            id TEXT COLLATE "C" PRIMARY KEY,
+            tenant TEXT COLLATE "C" NOT NULL,
+            event TEXT NOT NULL,
+            tenant_id TEXT,
+            data TEXT NOT NULL,
+            subject_id TEXT COLLATE "C",
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            max_attempts INTEGER NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            next_attempt_at DOUBLE PRECISION,
+            last_attempt_at DOUBLE PRECISION,
+            last_error TEXT,
+            http_status INTEGER,
+            delivered_at DOUBLE PRECISION,
+            claim TEXT
+        );
+        CREATE INDEX webhook_events_due ON webhook_events (next_attempt_at) WHERE status = 'pending';
+        CREATE INDEX webhook_events_by_status ON webhook_events (tenant, status, created_at);
+        CREATE INDEX webhook_events_by_subject ON webhook_events (tenant, subject_id) WHERE subject_id IS NOT NULL;
+        """,
+    ),
 ]
 
 # Python work a step does after its SQL, in the same transaction: filling what it made from existing rows.

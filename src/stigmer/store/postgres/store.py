@@ -31,6 +31,7 @@ from .keys import PostgresKeys
 from .kv import PostgresKV
 from .leases import PostgresLeases
 from .tokens import PostgresTokens
+from .webhooks import PostgresWebhooks
 from .log import PostgresLog
 from .migrations import migrate
 from .states import PostgresStates
@@ -67,6 +68,7 @@ class PostgresStore:
         self.conversations = PostgresConversations(self)
         self.analytics = postgres_analytics(self)
         self.idempotency = PostgresIdempotency(self)
+        self.webhooks = PostgresWebhooks(self)
         self.keys = PostgresKeys(self)
         self.tokens = PostgresTokens(self)
         self._listener: CommitListener | None = None

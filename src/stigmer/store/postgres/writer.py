@@ -27,7 +27,7 @@ import logging
 import queue
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import psycopg
 
@@ -41,6 +41,7 @@ from .conversations import ConversationWritesPG
 from .idempotency import IdempotencyWritesPG
 from .leases import LeaseWritesPG
 from .states import StateWritesPG
+from .webhooks import WebhookWritesPG
 
 log = logging.getLogger("stigmer.store")
 
@@ -110,7 +111,7 @@ class WriteTxnPG:
     """The `WriteTxn` handed to one run of one mutation function."""
 
     __slots__ = ("cur", "tenant", "now", "kv", "leases", "states", "idempotency", "rev", "changes", "wrote", "dirty", "_savepoints",
-                 "_in_savepoint")
+                 "_in_savepoint", "after")
 
     def __init__(self, cur: psycopg.Cursor, tenant: str, now: float, rev: int, savepoints: bool):
         self.cur = cur  # the group's cursor: one per group keeps psycopg's per-cursor set-up off each statement
@@ -126,6 +127,7 @@ class WriteTxnPG:
         self.dirty = False  # sent a writing statement (something to undo)
         self._savepoints = savepoints
         self._in_savepoint = False
+        self.after: list[Callable[[], None]] | None = None  # called on the loop after COMMIT
 
     @property
     def claims(self) -> ClaimWritesPG:  # made on use: most mutations never touch a claim
@@ -134,6 +136,15 @@ class WriteTxnPG:
     @property
     def conversations(self) -> ConversationWritesPG:
         return ConversationWritesPG(self)
+
+    @property
+    def webhooks(self) -> WebhookWritesPG:
+        return WebhookWritesPG(self)
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        if self.after is None:
+            self.after = []
+        self.after.append(fn)
 
     def new_revision(self) -> int:
         self.rev += 1
@@ -192,6 +203,7 @@ class _NeedsSavepoints(Exception):
 
 
 Outcome = tuple[asyncio.Future, bool, Any]
+GroupResult = tuple[list[Outcome], list[Change], dict[str, int], bool, list[Callable[[], None]]]
 
 
 class Writer:
@@ -246,7 +258,7 @@ class Writer:
         savepoints = False
         while True:
             try:
-                outcomes, changes, revs, wrote = self._attempt(batch, savepoints)
+                outcomes, changes, revs, wrote, after = self._attempt(batch, savepoints)
             except _CommitUnknown as exc:
                 self._discard()
                 error = unavailable("the connection to PostgreSQL was lost during COMMIT;"
@@ -288,10 +300,10 @@ class Writer:
             self._down = False
             if wrote:
                 self._on_clear()
-            self._deliver_soon(outcomes, changes, revs)
+            self._deliver_soon(outcomes, changes, revs, after)
             return
 
-    def _attempt(self, batch: list[_Job], savepoints: bool) -> tuple[list[Outcome], list[Change], dict[str, int], bool]:
+    def _attempt(self, batch: list[_Job], savepoints: bool) -> GroupResult:
         """Run the group through COMMIT on the writer's connection (connecting if needed)."""
         conn = self._connection()
         tenants = sorted({j.tenant for j in batch if j.tenant is not None})
@@ -318,7 +330,7 @@ class Writer:
         return result
 
     def _run_group(self, conn: psycopg.Connection, batch: list[_Job], tenants: list[str],
-                   savepoints: bool) -> tuple[list[Outcome], list[Change], dict[str, int], bool]:
+                   savepoints: bool) -> GroupResult:
         cur = conn.cursor(binary=True)
         base: dict[str, int] = {}
         if tenants:
@@ -329,6 +341,7 @@ class Writer:
         revs = dict(base)
         outcomes: list[Outcome] = []
         changes: list[Change] = []
+        after: list[Callable[[], None]] = []
         wrote = False
         alone = len(batch) == 1
         for job in batch:
@@ -340,7 +353,7 @@ class Writer:
                 raise  # the transaction may be gone already: fail the group
             except Exception as exc:
                 if alone:  # nothing else to keep: the whole transaction is rolled back
-                    return [(job.future, False, exc)], [], {}, False
+                    return [(job.future, False, exc)], [], {}, False, []
                 if tx.dirty and not savepoints:
                     raise _NeedsSavepoints() from exc
                 tx.undo()
@@ -351,6 +364,8 @@ class Writer:
             if tenant is not None:
                 revs[tenant] = tx.rev
             changes.extend(tx.changes)
+            if tx.after:
+                after.extend(tx.after)
             outcomes.append((job.future, True, result))
         taken = {t: r for t, r in revs.items() if r != base[t]}
         if taken:
@@ -363,7 +378,7 @@ class Writer:
                 n = seq[c.tenant, c.rev] = seq.get((c.tenant, c.rev), 0) + 1  # write order within a revision
                 rows.append((c.tenant, c.rev, n, c.namespace, c.key, c.type, c.value, c.prev_value, c.version, c.ts))
             cur.execute(_RECORD, [list(column) for column in zip(*rows)])
-        return outcomes, changes, taken, wrote
+        return outcomes, changes, taken, wrote, after
 
     # connection
 
@@ -399,18 +414,25 @@ class Writer:
 
     # back on the loop
 
-    def _deliver_soon(self, outcomes: list[Outcome], changes: list[Change], revs: dict[str, int]) -> None:
+    def _deliver_soon(self, outcomes: list[Outcome], changes: list[Change], revs: dict[str, int],
+                      after: Sequence[Callable[[], None]] = ()) -> None:
         try:
-            self._loop.call_soon_threadsafe(self._deliver, outcomes, changes, revs)
+            self._loop.call_soon_threadsafe(self._deliver, outcomes, changes, revs, after)
         except RuntimeError:
             pass  # the loop is closed: nobody is waiting any more
 
-    def _deliver(self, outcomes: list[Outcome], changes: list[Change], revs: dict[str, int]) -> None:
+    def _deliver(self, outcomes: list[Outcome], changes: list[Change], revs: dict[str, int],
+                 after: Sequence[Callable[[], None]]) -> None:
         if revs:
             try:
                 self._on_commit(changes, revs)
             except Exception:
                 log.exception("commit listener failed")
+        for fn in after:
+            try:
+                fn()
+            except Exception:
+                log.exception("after-commit call failed")
         for future, ok, value in outcomes:
             if future.cancelled():
                 continue

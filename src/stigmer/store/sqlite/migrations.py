@@ -277,6 +277,34 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX conversations_by_creation ON conversations (tenant, created_at, message_count, token_count);
         """,
     ),
+    (
+        13,
+        # The webhook outbox (engine/webhooks.py): workers find due events by next attempt; stats read a
+        # tenant's counts per status and its oldest pending event; a subject delete finds a subject's events.
+        """
+        CREATE TABLE webhook_events (
+            id TEXT PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            event TEXT NOT NULL,
+            tenant_id TEXT,
+            data TEXT NOT NULL,
+            subject_id TEXT,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            max_attempts INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            next_attempt_at REAL,
+            last_attempt_at REAL,
+            last_error TEXT,
+            http_status INTEGER,
+            delivered_at REAL,
+            claim TEXT
+        );
+        CREATE INDEX webhook_events_due ON webhook_events (next_attempt_at) WHERE status = 'pending';
+        CREATE INDEX webhook_events_by_status ON webhook_events (tenant, status, created_at);
+        CREATE INDEX webhook_events_by_subject ON webhook_events (tenant, subject_id) WHERE subject_id IS NOT NULL;
+        """,
+    ),
 ]
 
 

@@ -22,6 +22,7 @@ from .leases import SQLiteLeases
 from .lock import DataDirLock
 from .states import SQLiteStates
 from .tokens import SQLiteTokens
+from .webhooks import SQLiteWebhooks
 from .log import SQLiteLog
 from .migrations import migrate
 from .writer import Writer, WriteTxnSQLite
@@ -62,6 +63,7 @@ class SQLiteStore:
         self.conversations = SQLiteConversations(self)
         self.analytics = sqlite_analytics(self)
         self.idempotency = SQLiteIdempotency(self)
+        self.webhooks = SQLiteWebhooks(self)
         self.keys = SQLiteKeys(self)
         self.tokens = SQLiteTokens(self)
 

@@ -35,6 +35,7 @@ from .conversations import ConversationWrites
 from .idempotency import IdempotencyWrites
 from .leases import LeaseWrites
 from .states import StateWrites
+from .webhooks import WebhookWrites
 
 log = logging.getLogger("stigmer.store")
 
@@ -45,7 +46,7 @@ class WriteTxnSQLite:
     """The `WriteTxn` handed to one mutation function (`conn` is for the store's own repositories)."""
 
     __slots__ = ("conn", "tenant", "now", "kv", "leases", "states", "idempotency", "_committed_revs", "_group_revs", "rev", "changes",
-                 "change_rows")
+                 "change_rows", "after")
 
     def __init__(self, group: GroupWrites, tenant: str, now: float, committed_revs: dict[str, int],
                  group_revs: dict[str, int]):
@@ -61,6 +62,7 @@ class WriteTxnSQLite:
         self.rev = 0  # the newest revision this mutation took
         self.changes: list[Change] = []
         self.change_rows: list[tuple] = []  # written by the group's flush
+        self.after: list[Callable[[], None]] | None = None  # called on the loop after COMMIT
 
     @property
     def claims(self) -> ClaimWrites:  # made on use: most mutations never touch a claim
@@ -69,6 +71,15 @@ class WriteTxnSQLite:
     @property
     def conversations(self) -> ConversationWrites:
         return ConversationWrites(self.conn, self.tenant)
+
+    @property
+    def webhooks(self) -> WebhookWrites:
+        return WebhookWrites(self.conn, self.tenant)
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        if self.after is None:
+            self.after = []
+        self.after.append(fn)
 
     def new_revision(self) -> int:
         t = self.tenant
@@ -131,8 +142,9 @@ class Writer:
 
     def _commit_group(self, batch: list[_Job], savepoints: bool = False) -> None:
         written: dict[CacheKey, Entry | None] = {}
+        after: list[Callable[[], None]] = []
         try:
-            outcomes, changes, new_revs, wrote = self._run_group(batch, written, savepoints)
+            outcomes, changes, new_revs, wrote = self._run_group(batch, written, after, savepoints)
             self._conn.execute("COMMIT")
         except _Rerun:
             self._rollback()
@@ -152,19 +164,21 @@ class Writer:
             else:
                 self._fault_began(fault)
             outcomes = [(job.future, False, fault or exc) for job in batch]
-            changes, new_revs = [], {}
+            changes, new_revs, after = [], {}, []
         else:
             self._cache.release(written, written)
             if wrote and self.fault is not None:
                 log.warning("storage fault cleared after %.1f s", self._clock.now() - self.fault.since)
                 self.fault = None
         self._revs.update(new_revs)
-        self._loop.call_soon_threadsafe(self._deliver, outcomes, changes)
+        self._loop.call_soon_threadsafe(self._deliver, outcomes, changes, after)
 
-    def _run_group(self, batch: list[_Job], written: dict[CacheKey, Entry | None], savepoints: bool) -> tuple[
+    def _run_group(self, batch: list[_Job], written: dict[CacheKey, Entry | None], after: list[Callable[[], None]],
+                   savepoints: bool) -> tuple[
             list[tuple[asyncio.Future, bool, Any]], list[Change], dict[str, int], bool]:
         """Run every mutation inside one transaction, up to (not including) COMMIT; `written` gets the
-        entries written, held out of the entry cache from before the flush until the caller releases them.
+        entries written, held out of the entry cache from before the flush until the caller releases them,
+        and `after` the after-commit calls of the mutations that succeeded.
 
         Entry and change writes are held in memory, so a mutation that fails undoes nothing in SQL; one
         that fails after writing SQL itself (a store repository's `tx.conn`) makes the group run again
@@ -200,6 +214,8 @@ class Writer:
             if tx.rev:
                 new_revs[job.tenant] = tx.rev
             changes.extend(tx.changes)
+            if tx.after:
+                after.extend(tx.after)
             outcomes.append((job.future, True, result))
         written.update(group.committed())
         self._cache.hold(written)
@@ -226,9 +242,15 @@ class Writer:
             log.warning("storage fault: %s (%s); writes fail until it clears", code, reason)
         self.fault = StorageFault(code, reason, self.fault.since if self.fault else now, now)
 
-    def _deliver(self, outcomes: list[tuple[asyncio.Future, bool, Any]], changes: list[Change]) -> None:
+    def _deliver(self, outcomes: list[tuple[asyncio.Future, bool, Any]], changes: list[Change],
+                 after: list[Callable[[], None]]) -> None:
         if changes:
             self._on_commit(changes)
+        for fn in after:
+            try:
+                fn()
+            except Exception:
+                log.exception("after-commit call failed")
         for future, ok, value in outcomes:
             if future.cancelled():
                 continue
