@@ -26,6 +26,9 @@ log; later leases, tokens, claims…) plus one write unit:
   the event loop; a store shared by several processes also calls `listener.rang(tenant, rev)` when it
   hears that another one committed (a doorbell that may be lost), and asks the feed to poll every
   `tick_seconds`. The change feed (engine/feed.py) turns both into contiguous, ordered change sets.
+- **After-commit calls.** `tx.after_commit(fn)` has `fn()` called on the event loop once the mutation's
+  run is durable (never for a run that failed or was undone): how a mutation wakes local work that
+  must see its commit (the webhook worker).
 
 A new capability (leases, tokens, claims…) plugs in the same way as key/value: a read repository on the
 store (`store.leases`) and a write repository on the transaction (`tx.leases`), each a Protocol in this file
