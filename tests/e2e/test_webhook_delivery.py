@@ -25,7 +25,7 @@ from stigmer.engine import webhooks as wh
 from stigmer.engine.webhooks import Webhooks
 from stigmer.store.sqlite import SQLiteStore
 from conftest import free_port
-from pg_support import ON_POSTGRES, fresh_tables, new_database, postgres_url
+from pg_support import ON_POSTGRES, database_for, fresh_tables, postgres_url
 
 SECRET = "whsec-test-0001"
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -251,8 +251,7 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 
 
 async def test_three_replica_processes_on_one_postgresql_deliver_each_event_once(tmp_path):
-    postgres_url()  # skips (or fails in CI) without PostgreSQL
-    db = new_database(f"stigmer_webhooks_{os.getpid()}")
+    db = database_for(str(tmp_path))  # a database of its own (skips, or fails in CI, without PostgreSQL)
     from stigmer.store.postgres import PostgresStore
 
     store = PostgresStore(db)
