@@ -41,6 +41,7 @@ STATUS: dict[type[Exception], int] = {
     e.FenceStale: 409,
     e.IdempotencyConflict: 409,
     e.IdempotencyInProgress: 409,
+    e.Conflict: 409,
     e.Compacted: 410,
     e.ValueTooLarge: 413,
     TooManyStreams: 429,
