@@ -32,7 +32,8 @@ def test_both_faces_have_the_same_conversation_methods():
     assert len(names) == 14
     for name in names:
         sync, async_ = getattr(Client, name), getattr(AsyncClient, name)
-        assert inspect.signature(sync) == inspect.signature(async_), name
+        bare = [inspect.signature(f).replace(return_annotation=inspect.Signature.empty) for f in (sync, async_)]
+        assert bare[0] == bare[1], name
         assert inspect.iscoroutinefunction(async_) or inspect.isasyncgenfunction(async_), name
 
 
