@@ -359,3 +359,58 @@ def test_prefix_limited_credentials_and_capability_tokens_are_not_widened(keyed_
     error(c.get(f"/v1/conversations/{cid}", headers=auth(narrow.json()["secret"])), 403, "forbidden")
     admin = auth(ADMIN_KEY)
     assert c.get(f"/v1/conversations/{cid}", headers=admin).status_code == 200
+
+
+# hostile input
+
+SCALARS = [None, True, False, 0, -1, 1.5, 2**53, 2**64, 1e308, "", "x", "\u0000", "\udc80", "a b", "9" * 400, [], {}]
+MEMBERS = ["external_id", "title", "metadata", "tags", "messages", "role", "content", "token_count", "input_tokens",
+           "cost_microdollars", "model", "observation_type", "status", "level", "start_time", "parent_message_id"]
+ROUTES = [("POST", "/v1/conversations"), ("GET", "/v1/conversations"), ("GET", "/v1/conversations/{}"),
+          ("PATCH", "/v1/conversations/{}"), ("DELETE", "/v1/conversations/{}"),
+          ("POST", "/v1/conversations/{}/messages"), ("GET", "/v1/conversations/{}/messages"),
+          ("DELETE", "/v1/conversations/{}/messages"), ("DELETE", "/v1/conversations/{}/messages/last"),
+          ("GET", "/v1/conversations/{}/tags"), ("POST", "/v1/conversations/{}/tags"),
+          ("DELETE", "/v1/conversations/{}/tags/{}"), ("GET", "/v1/conversations:by-external-id/{}"),
+          ("GET", "/v1/conversations:export"), ("GET", "/v1/conversations:tags")]
+PARAMS = ["limit", "cursor", "order", "tag", "messages", "last"]
+
+
+def hostile(rng, depth=0):
+    pick = rng.random()
+    if depth < 3 and pick < 0.2:
+        return [hostile(rng, depth + 1) for _ in range(rng.randrange(0, 4))]
+    if depth < 3 and pick < 0.45:
+        return {rng.choice(MEMBERS): hostile(rng, depth + 1) for _ in range(rng.randrange(0, 5))}
+    return rng.choice(SCALARS)
+
+
+def hostile_body(rng) -> bytes:
+    pick = rng.random()
+    if pick < 0.1:
+        return rng.choice([b"", b"{", b"nul", b"\xff\xfe", b'{"a":1,"a":2}', b"1e999", b'"\\ud800"'])
+    if pick < 0.6:  # a valid body with one member changed: gets past the first checks
+        obj = {"messages": [msg(0), msg(1, metadata={"k": [1]})], "tags": ["t"]}
+        target = obj["messages"][rng.randrange(2)] if rng.random() < 0.5 else obj
+        target[rng.choice(MEMBERS)] = hostile(rng)
+    else:
+        obj = {rng.choice(MEMBERS): hostile(rng) for _ in range(rng.randrange(0, 6))}
+    return json.dumps(obj).encode()
+
+
+def test_no_input_is_a_500(client):
+    import random
+
+    rng = random.Random(20261201)  # fixed: a failure is reproducible
+    real = client.post("/v1/conversations", json={"external_id": "e", "messages": [msg(0)], "tags": ["t"]}).json()["id"]
+    segments = [real, real, "nope", "%FF", "%00", "a%2Fb", "x" * 1100, "%ED%A0%80", "..", "%20"]
+    for i in range(1500):
+        method, template = rng.choice(ROUTES)
+        path = template.format(*(rng.choice(segments) for _ in range(template.count("{}"))))
+        params = {rng.choice(PARAMS): str(rng.choice(SCALARS)).replace("\udc80", "?") for _ in range(rng.randrange(3))}
+        r = client.request(method, path, content=hostile_body(rng), params=params,
+                           headers={"Content-Type": "application/json"})
+        assert r.status_code < 500, (i, method, path, params, r.status_code, r.text[:300])
+        if r.status_code >= 400:
+            err = r.json()["error"]
+            assert {"code", "message", "request_id"} <= set(err) and err["code"].islower(), (i, path, err)

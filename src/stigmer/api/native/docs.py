@@ -45,7 +45,7 @@ QUERY: dict[str, dict[str, Any]] = {
     "lease_id": {"schema": {"type": "string"}, "description": "The lease to release (or give `fencing_token`)."},
     "fencing_token": {"schema": {"type": "integer", "minimum": 1}, "description": "The lease to release, by its token."},
     "order": {"schema": {"type": "string", "enum": ["asc", "desc"], "default": "desc"},
-              "description": "By (created_at, id)."},
+              "description": "Claims by (created_at, id), conversations by (updated_at, id)."},
     "subject_type": {"schema": {"type": "string"}, "description": "Only claims about this subject type."},
     "subject_id": {"schema": {"type": "string"}, "description": "Only claims about this subject id."},
     "tag": {"schema": {"type": "string"}, "description": "Only conversations carrying this tag."},
