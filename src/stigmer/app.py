@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await svc.llm.aclose()
             await svc.store.close()
 
     statevec_surface, statevec_routes = statevec.mount(svc)

@@ -16,6 +16,7 @@ from .engine.leases import LeaseLimits, Leases
 from .engine.states import States
 from .engine.tokens import Tokens
 from .store.base import Store
+from .support.llm import LLM
 from .support.ratelimit import RateLimiter
 
 
@@ -34,6 +35,7 @@ class Services:
     claims: Claims = None  # type: ignore[assignment]  # built from the others when not given; set `claims.events`
     idempotency: Idempotency = None  # type: ignore[assignment]  # likewise
     conversations: Conversations = None  # type: ignore[assignment]  # likewise
+    llm: LLM = None  # type: ignore[assignment]  # from the settings when not given; closed at shutdown
 
     def __post_init__(self) -> None:
         if self.tokens is None:
@@ -52,3 +54,5 @@ class Services:
             self.claims = Claims(self.store, self.kv, self.states)
         if self.conversations is None:
             self.conversations = Conversations(self.store)
+        if self.llm is None:
+            self.llm = LLM.from_settings(self.settings)

@@ -73,7 +73,7 @@ def test_concurrent_acquires_grant_exactly_one(cli, ns):
 
 
 def test_fenced_writes_are_refused_once_the_lease_moved_on(cli, ns):
-    slow = js(cli("lease", "acquire", f"{ns}/w", "--holder", "slow", "--ttl", "1", "--json"))
+    slow = js(cli("lease", "acquire", f"{ns}/w", "--holder", "slow", "--ttl", "4", "--json"))
     cli("put", ns, "out", '"from slow"', "--fence", slow["fence"])
     # the slow holder stalls; the fast one queues and gets the lease when the slow one's expires
     fast = js(cli("lease", "acquire", f"{ns}/w", "--holder", "fast", "--ttl", "30", "--wait", "15", "--json"))

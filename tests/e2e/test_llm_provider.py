@@ -1,116 +1,26 @@
-"""The LLM provider against a real chat-completions server written here (http.server in a thread, real HTTP).
-
-Each path prefix of the server is one behaviour: `/good` answers, `/slow` waits longer than the client's
-timeout, `/trickle` sends its answer a byte at a time (no single read times out, the whole call must),
-`/error` is a 500, `/badjson`, `/empty` and `/huge` answer 200 with a body the client must refuse.
-"""
+"""The LLM provider against a real chat-completions server (tests/chat_server.py: real HTTP, one behaviour per
+path prefix)."""
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from chat_server import FOLLOW_UPS, TITLE, running_chat_server
 from conftest import free_port
 from stigmer.config import Settings
-from stigmer.support.llm import FOLLOW_UPS_PROMPT, LLM, MAX_RESPONSE_BYTES, TITLE_PROMPT
+from stigmer.support.llm import LLM, TITLE_PROMPT
 
 KEY = "sk-test-7f3a9c-NEVER-LOGGED"
 TIMEOUT = 0.5
-SLOW_SECONDS = 3.0  # the slow server's delay: far beyond TIMEOUT
-MODES = {"good", "slow", "trickle", "error", "badjson", "empty", "nocontent", "huge"}
-
-
-def chat_answer(content) -> bytes:
-    return json.dumps({"id": "c1", "object": "chat.completion", "model": "m",
-                       "choices": [{"index": 0, "finish_reason": "stop",
-                                    "message": {"role": "assistant", "content": content}}]}).encode()
-
-
-class ChatServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), ChatHandler)
-        self.requests: list[dict] = []
-        self.release = threading.Event()  # set at teardown so a slow handler ends at once
-
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that gave up first is the test
-            super().handle_error(request, client_address)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class ChatHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: ChatServer
-
-    def log_message(self, *args):
-        pass
-
-    def reply(self, status: int, body: bytes, trickle: bool = False) -> None:
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        if not trickle:
-            self.wfile.write(body)
-            return
-        for i in range(len(body)):
-            if self.server.release.wait(0.1):
-                return
-            self.wfile.write(body[i:i + 1])
-            self.wfile.flush()
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-        self.server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-        mode = self.path.split("/")[1]
-        if mode not in MODES or self.path != f"/{mode}/chat/completions":
-            return self.reply(404, b'{"error":"not found"}')
-        system = body["messages"][0]["content"]
-        if system == TITLE_PROMPT:
-            answer = '"Configuring leases"\n'
-        elif system == FOLLOW_UPS_PROMPT.format(n=3):
-            answer = '["What is a fencing token?", "How long is a TTL?", "Can a lease be renewed?", "Fourth?"]'
-        else:
-            answer = "  pong  "
-        if mode == "good":
-            self.reply(200, chat_answer(answer))
-        elif mode == "slow":
-            self.server.release.wait(SLOW_SECONDS)
-            self.reply(200, chat_answer(answer))
-        elif mode == "trickle":
-            self.reply(200, chat_answer(answer), trickle=True)
-        elif mode == "error":
-            self.reply(500, b'{"error":{"message":"model overloaded"}}')
-        elif mode == "badjson":
-            self.reply(200, b'{"choices": [{"message": ')
-        elif mode == "empty":
-            self.reply(200, chat_answer("   "))
-        elif mode == "nocontent":
-            self.reply(200, b'{"choices": []}')
-        elif mode == "huge":
-            self.reply(200, chat_answer("x" * (MAX_RESPONSE_BYTES + 10)))
 
 
 @pytest.fixture(scope="module")
 def chat():
-    server = ChatServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.release.set()
-    server.shutdown()
-    server.server_close()
+    with running_chat_server() as server:
+        yield server
 
 
 @pytest.fixture
@@ -135,9 +45,8 @@ async def test_a_good_answer_is_used(chat, make_llm):
     llm = make_llm(chat.url + "/good")
     assert llm.configured
     assert await llm.complete("Say pong.", "ping") == "pong"
-    assert await llm.title(CONVERSATION) == "Configuring leases"
-    assert await llm.follow_ups(CONVERSATION) == [
-        "What is a fencing token?", "How long is a TTL?", "Can a lease be renewed?"]
+    assert await llm.title(CONVERSATION) == TITLE
+    assert await llm.follow_ups(CONVERSATION) == FOLLOW_UPS
 
 
 async def test_the_request_is_a_chat_completion_with_the_bearer_key(chat, make_llm):

@@ -1,5 +1,6 @@
 """Docs stay true: generated pages match the code, and every native route and error code is documented."""
 
+import re
 from pathlib import Path
 
 from stigmer.api.kit import errors
@@ -26,3 +27,11 @@ def test_every_engine_error_code_is_in_the_api_docs():
         assert f"`{cls.code}`" in text, cls.code
     for code in ("invalid_json", "payload_too_large", "precondition_failed", "method_not_allowed"):
         assert f"`{code}`" in text
+
+
+def test_every_relative_link_names_a_file_that_exists():
+    link = re.compile(r"\]\(([^)#\s]+\.md)(?:#[^)]*)?\)")
+    pages = [*DOCS.glob("*.md"), DOCS.parent / "README.md"]
+    broken = [f"{page.name}: {target}" for page in pages for target in link.findall(page.read_text())
+              if not target.startswith(("http:", "https:")) and not (page.parent / target).exists()]
+    assert broken == []

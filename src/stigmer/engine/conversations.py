@@ -47,6 +47,7 @@ MAX_TOTAL = 2**63 - 1  # a counter (a 64-bit column on both stores)
 MAX_VALUE_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 64
 EXPORT_PAGE = 100  # conversations read per page by `export`
+WINDOW = 20  # messages an AI feature reads: the first 20 for a title, the last 20 for follow-ups (§5.8)
 _TAG = re.compile(r"[A-Za-z0-9_-]{1,50}")
 
 Cursor = tuple[int, str]  # (updated_at ms, id): the last row of a page
@@ -246,6 +247,11 @@ def holdable(value: Any) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _before_last(c: Conversation, n: int) -> int:
+    """The position after which the last `n` messages of `c` start (-1: from the first)."""
+    return max(c.message_count - n, 0) - 1
 
 
 def ms(seconds: float) -> int:
@@ -479,6 +485,15 @@ class Conversations:
             return c
         return msgspec.structs.replace(c, messages=await self._all_messages(tenant, conversation_id, max_messages))
 
+    async def window(self, tenant: str, conversation_id: str, first: bool, size: int = WINDOW) -> Conversation | None:
+        """The conversation with its first (or last) `size` messages in order, or None: what an AI feature reads."""
+        c = await self.get(tenant, conversation_id, with_messages=False)
+        if c is None:
+            return None
+        after = -1 if first else _before_last(c, size)
+        rows = await self.store.conversations.messages(tenant, conversation_id, after, size)
+        return msgspec.structs.replace(c, messages=rows)
+
     async def by_external_id(self, tenant: str, external_id: str, with_messages: bool = True) -> Conversation | None:
         """The conversation with this external id and (unless not asked for) ALL its messages, or None."""
         if not holdable(external_id):
@@ -518,7 +533,7 @@ class Conversations:
             c = await self.store.conversations.get(tenant, conversation_id)
             if c is None:
                 raise NotFound("Conversation not found", conversation_id=conversation_id)
-            position = max(c.message_count - last, 0) - 1
+            position = _before_last(c, last)
         elif not await self.store.conversations.exists(tenant, conversation_id):
             raise NotFound("Conversation not found", conversation_id=conversation_id)
         if holdable(after):
@@ -542,8 +557,9 @@ class Conversations:
         """Conversations with all their messages, by updated_at desc, id desc (D28), read page by page
         (never all at once): those of `ids` the tenant has (unknown ones skipped), else every one of the
         tenant, or the `limit` most recently updated."""
-        if ids is not None and (wanted := _ids(ids)):
-            rows = await self.store.conversations.many(tenant, wanted)
+        if ids:  # a list naming only unknown conversations exports nothing
+            wanted = _ids(ids)
+            rows = await self.store.conversations.many(tenant, wanted) if wanted else []
             rows.sort(key=lambda c: (c.updated_at, c.id), reverse=True)
             for c in rows:
                 yield await self._with_all_messages(tenant, c)

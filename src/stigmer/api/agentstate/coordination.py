@@ -19,7 +19,6 @@ from .surface import Call, Route, route
 
 _HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
 KINDS = ("text_hash", "json_value", "state_event")
-_LAST = "\U0010ffff"  # sorts after every id: a bare `<ms>` cursor of an ascending page skips that whole millisecond
 
 
 def _none(v: Any) -> Any:
@@ -100,14 +99,6 @@ def _id(call: Call, message: str) -> str:
     return call.params[0]
 
 
-def _cursor(raw: str | None, order: str) -> tuple[int, str] | None:
-    parsed = wire.parse_time_cursor(raw)
-    if parsed is None:
-        return None
-    at, ident = parsed
-    return at, ident if ident is not None else ("" if order == "desc" else _LAST)
-
-
 def _page(rows: list[dict], nxt: tuple[int, str] | None) -> dict[str, Any]:
     return {"data": rows, "pagination": {"limit": len(rows),
                                          "next_cursor": wire.time_cursor(*nxt) if nxt is not None else None}}
@@ -172,7 +163,7 @@ def routes(svc: Services) -> list[Route]:
         order = wire.order_of(q.get("order"))
         check_claim(call.p, "claim:read")
         rows, nxt = await claims.list(call.p.tenant, limit=wire.lenient_limit(q.get("limit"), 50, 100),
-                                      cursor=_cursor(q.get("cursor"), order), order=order,
+                                      cursor=wire.page_cursor(q.get("cursor"), order), order=order,
                                       subject_type=q.get("subject_type"), subject_id=q.get("subject_id"))
         return wire.json(_page([claim_out(c, call.p.tenant, evidence=False) for c in rows], nxt))
 
@@ -196,7 +187,7 @@ def routes(svc: Services) -> list[Route]:
     async def runs(call: Call) -> Response:
         q = call.request.query_params
         order = wire.order_of(q.get("order"))
-        cursor = _cursor(q.get("cursor"), order)
+        cursor = wire.page_cursor(q.get("cursor"), order)
         claim_id = _id(call, "Claim not found")
         check_claim(call.p, "claim:read", claim_id)
         rows, nxt = await wire.or_not_found(claims.runs(

@@ -186,6 +186,10 @@ class Fields:
         _length(len(v), lo, hi, "Array", "element")
         return v
 
+    def enum(self, name: str, allowed: Iterable[str], required: bool = False) -> str | None:
+        v = self._get(name, required)
+        return None if v is ABSENT else check_enum(v, allowed)
+
     def present(self, name: str) -> bool:
         return name in self.body
 
@@ -269,6 +273,18 @@ def parse_time_cursor(raw: str | None) -> tuple[int, str | None] | None:
     if not math.isfinite(ms) or not 0 <= ms <= MAX_SAFE or (dot and not ident):
         raise fail(400, "INVALID_CURSOR", INVALID_CURSOR)
     return int(ms), ident if dot else None
+
+
+LAST_ID = "\U0010ffff"  # sorts after every id: a bare `<ms>` cursor of an ascending page skips that whole millisecond
+
+
+def page_cursor(raw: str | None, order: str) -> tuple[int, str] | None:
+    """A `(ms, id)` page position from a time cursor; a bare `<ms>` skips that whole millisecond."""
+    parsed = parse_time_cursor(raw)
+    if parsed is None:
+        return None
+    at, ident = parsed
+    return at, ident if ident is not None else ("" if order == "desc" else LAST_ID)
 
 
 def time_cursor(ms: int, ident: str) -> str:
