@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ServerProcess  # tests/e2e/conftest.py
 from stigmer.engine.conversations import Conversations, MessageInput
 from stigmer.store.sqlite import SQLiteStore
 
@@ -28,7 +27,7 @@ def rss(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-async def fill(server: ServerProcess) -> None:
+async def fill(server) -> None:
     """The conversations, written through the engine into the server's own store before it starts (HTTP
     writes one at a time would take minutes on a busy machine); what is tested is the server's export."""
     url = server.env.get("STIGMER_DATABASE_URL")
