@@ -260,7 +260,10 @@ def machine() -> dict:
                                     capture_output=True, text=True).stdout.strip())
     except OSError:
         commit, dirty = "?", False
-    wrk_v = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0].strip()
+    try:  # a partial run (`--only search`) may run where wrk is not installed
+        wrk_v = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0].strip()
+    except OSError:
+        wrk_v = "?"
     return {"cpu": cpu, "nproc": os.cpu_count(), "mem": mem, "kernel": platform.release(),
             "python": platform.python_version(), "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "commit": commit + ("+dirty" if dirty else ""), "wrk": wrk_v, "load": os.getloadavg()}

@@ -208,6 +208,42 @@ def scenario_rows(res: dict) -> list[tuple[str, ...]]:
     return rows
 
 
+def search_lines(res: dict) -> list[str]:
+    """The conversation search section: our search beside SQLite FTS5 queried directly, and append rates."""
+    s = res.get("search")
+    if not s:
+        return []
+    lines = ["## Conversation search (SQLite store, in-process, pinned to core 0)", "",
+             f"{s['messages']:,} messages in {s['messages'] // 20:,} conversations of one tenant (seeded corpus, "
+             f"Zipf-like vocabulary of 30,000 words; built through the engine in {s['build_s']:g} s). Stigmer: "
+             "`ConversationSearch.search` (20 conversations with snippets, BM25 over the tenant's own statistics). "
+             "Floor: one FTS5 table over the same texts, `MATCH ? ORDER BY rank LIMIT 20` from Python (20 message "
+             "rowids). 5 queries × 20 rounds per kind. The ratio is Stigmer's time ÷ the floor's (lower is better).",
+             "", "| query kind | Stigmer p50 · p99 | FTS5 floor p50 · p99 | ratio p50 · p99 | hits/query |",
+             "|---|---|---|---|---|"]
+    for kind, r in s["search"].items():
+        o, f = r["ours"], r["floor"]
+        lines.append(f"| {kind} (e.g. `{r['queries'][0]}`) | {o['p50_ms']:.2f} · {o['p99_ms']:.2f} ms | "
+                     f"{f['p50_ms']:.2f} · {f['p99_ms']:.2f} ms | {ratio(o['p50_ms'], f['p50_ms'])} · "
+                     f"{ratio(o['p99_ms'], f['p99_ms'])} | {r['hits_per_query']:g} |")
+    lines += ["", "| message append | messages/s |", "|---|---|"]
+    for a in s["append"]:
+        lines.append(f"| batches of {a['batch']}, {a['writers']} concurrent writers (durable, each its own "
+                     f"conversation) | {a['messages_per_s']:,.0f} |")
+    return lines
+
+
+def render_search(res: dict) -> str:
+    """bench/results/search.md: the search section with the run's header."""
+    m = res["machine"]
+    return "\n".join([
+        "# Stigmer benchmark — conversation search", "",
+        f"- **Date** {m['date']} · **commit** `{m['commit']}` · **Machine** {m['cpu']} · {m['nproc']} cores · "
+        f"Python {m['python']} · load average at start {m['load'][0]:.2f} (shared with other jobs: compare "
+        "ratios, not absolute figures)", "", *search_lines(res), "",
+        "How to read this: `docs/benchmarks.md`; the search itself: `docs/search.md`.", ""])
+
+
 def render(res: dict) -> str:
     m, ce = res["machine"], res["ceiling"]
     g = res["stigmer"]["get"]
@@ -252,6 +288,8 @@ def render(res: dict) -> str:
         "| scenario | Stigmer | CPU µs/req | peer | peer CPU µs/req | ratio |",
         "|---|---|---|---|---|---|",
         *("| " + " | ".join(r) + " |" for r in scenario_rows(res)),
+        "",
+        *search_lines(res),
         "",
         "Latencies are wrk's (p50 · p99 · p99.9, ms; redis-benchmark gives no p99.9); errors are connect/read/write/"
         "timeout errors and non-2xx responses (409s of the CAS loop are retries, counted apart). Raw figures: "

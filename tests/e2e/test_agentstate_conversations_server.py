@@ -1,6 +1,6 @@
 """AgentState conversations against the real server process over real HTTP: concurrent appends lose no message
 and no count, one of many concurrent creates with one external_id wins, acknowledged messages survive kill -9,
-and replicas over one PostgreSQL database serve one another's conversations."""
+and replicas over one PostgreSQL database serve (and search) one another's conversations."""
 
 from __future__ import annotations
 
@@ -94,6 +94,9 @@ def test_replicas_serve_one_anothers_conversations(replicas):
     for url in urls:
         _check(url, cid, given, 1)
     assert httpx.post(f"{urls[2]}{V1}/conversations", json={"external_id": "shared"}).status_code == 409
+    for url in urls:  # what one replica wrote, every replica finds
+        hits = httpx.get(f"{url}{V1}/conversations/search", params={"q": "r29 m2"}).json()["data"]
+        assert [h["id"] for h in hits] == [cid] and hits[0]["snippet"] == "r29 m2"
     assert httpx.post(f"{urls[1]}{V1}/conversations/{cid}/tags", json={"tags": ["t"]}).status_code == 201
     assert httpx.get(f"{urls[2]}{V1}/conversations?tag=t").json()["data"][0]["id"] == cid
     assert httpx.delete(f"{urls[2]}{V1}/conversations/{cid}").status_code == 204

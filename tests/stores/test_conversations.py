@@ -500,3 +500,21 @@ async def test_by_external_id_without_messages(convs):
     c = await convs.create(T, external_id="e", messages=[msg(0)])
     got = await convs.by_external_id(T, "e", with_messages=False)
     assert got.id == c.id and got.messages == [] and got.message_count == 1
+
+
+async def test_search_follows_pop_and_clear(convs, store):
+    from stigmer.engine.conversation_search import ConversationSearch
+
+    search = ConversationSearch(store)
+    c = await convs.create(T, messages=[msg(0, content="alpha common"), msg(1, content="zebra common")])
+
+    async def found(q):
+        return [h.id for h in (await search.search(T, q))[0]]
+
+    assert await found("zebra") == [c.id]
+    await convs.pop_message(T, c.id)
+    assert await found("zebra") == [] and await found("alpha") == [c.id]
+    await convs.append(T, c.id, [msg(2, content="zebra again")])  # the freed position holds a new message
+    assert await found("zebra again") == [c.id]
+    await convs.clear_messages(T, c.id)
+    assert await found("common") == [] and await found("zebra") == []

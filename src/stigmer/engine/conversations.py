@@ -392,6 +392,21 @@ def tags_in(tx: WriteTxn, conversation_id: str, add: list[str], remove: list[str
     return tags
 
 
+def draft(tenant: str, *, external_id: str | None = None, title: str | None = None, metadata: Any = None,
+          tags: list[str] | None = None, messages: list[MessageInput] | None = None) -> Conversation:
+    """A validated new conversation for `create_in`: its ids drawn (outside the mutation, so a rerun reuses
+    them), its times and counters set there."""
+    if external_id is not None:
+        _text(external_id, "external_id", 0, MAX_EXTERNAL_ID)
+    if title is not None:
+        _text(title, "title")
+    metadata = _object(metadata, "metadata")
+    tag_list = _tags(tags if tags is not None else [])
+    conversation_id = new_id()
+    items = _messages(messages if messages is not None else [], conversation_id, 0)
+    return Conversation(conversation_id, tenant, external_id, title, metadata, 0, 0, 0, 0, 0, 0, tag_list, items)
+
+
 class Conversations:
     """Conversation operations over a store."""
 
@@ -404,15 +419,7 @@ class Conversations:
                      metadata: Any = None, tags: list[str] | None = None,
                      messages: list[MessageInput] | None = None) -> Conversation:
         """A new conversation with all its messages, in input order; Conflict if `external_id` is taken."""
-        if external_id is not None:
-            _text(external_id, "external_id", 0, MAX_EXTERNAL_ID)
-        if title is not None:
-            _text(title, "title")
-        metadata = _object(metadata, "metadata")
-        tag_list = _tags(tags if tags is not None else [])
-        conversation_id = new_id()  # every id outside the mutation: a rerun reuses them
-        items = _messages(messages if messages is not None else [], conversation_id, 0)
-        c = Conversation(conversation_id, tenant, external_id, title, metadata, 0, 0, 0, 0, 0, 0, tag_list, items)
+        c = draft(tenant, external_id=external_id, title=title, metadata=metadata, tags=tags, messages=messages)
         return await self.store.submit(tenant, lambda tx: create_in(tx, c))
 
     async def append(self, tenant: str, conversation_id: str, messages: list[MessageInput]) -> list[Message]:
@@ -504,16 +511,17 @@ class Conversations:
         return await self.get(tenant, conversation_id, with_messages, max_messages=None)
 
     async def list(self, tenant: str, *, limit: int = 50, cursor: Cursor | None = None, order: str = "desc",
-                   tag: str | None = None) -> tuple[list[Conversation], Cursor | None]:
+                   tag: str | None = None, observed: bool = False) -> tuple[list[Conversation], Cursor | None]:
         """Conversations (with tags, without messages) by (updated_at, id) in `order`, strictly after
-        `cursor`, only those carrying `tag` if given; the second item is the next page's cursor, None when
+        `cursor`, only those carrying `tag` if given, only those with at least one message of an
+        `observation_type` (the traces) if `observed`; the second item is the next page's cursor, None when
         no row follows (pages are exact)."""
         limit, cursor = _limit(limit), _cursor(cursor)
         if order not in ORDERS:
             raise InvalidArgument("order must be asc or desc", field="order")
         if tag is not None:
             validate_tag(tag)
-        rows = await self.store.conversations.list(tenant, limit + 1, cursor, order, tag)
+        rows = await self.store.conversations.list(tenant, limit + 1, cursor, order, tag, observed)
         return rows[:limit], ((rows[limit - 1].updated_at, rows[limit - 1].id) if len(rows) > limit else None)
 
     async def messages(self, tenant: str, conversation_id: str, *, after: str | None = None,

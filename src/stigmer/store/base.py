@@ -42,6 +42,7 @@ from ..engine.types import (Change, ChangeFilter, Entry, IdempotencyRecord, KeyR
 
 if TYPE_CHECKING:
     from ..engine.claims import Claim, Cursor, Run
+    from ..engine.conversation_search import Matches
     from ..engine.conversations import Conversation, Cursor as ConversationCursor, Message
 
 T = TypeVar("T")
@@ -191,9 +192,10 @@ class ConversationReads(Protocol):
     async def id_by_external_id(self, tenant: str, external_id: str) -> str | None: ...
 
     async def list(self, tenant: str, limit: int, cursor: "ConversationCursor | None", order: str,
-                   tag: str | None) -> "list[Conversation]":
-        """Up to `limit` conversations (carrying `tag`, if given) by (updated_at, id) in `order`, strictly
-        after `cursor` in that order."""
+                   tag: str | None, observed: bool = False) -> "list[Conversation]":
+        """Up to `limit` conversations (carrying `tag`, if given; with at least one message of an
+        observation_type, if `observed`) by (updated_at, id) in `order`, strictly after `cursor` in that
+        order."""
 
     async def many(self, tenant: str, ids: list[str]) -> "list[Conversation]":
         """Those of `ids` the tenant has, in no particular order."""
@@ -205,6 +207,29 @@ class ConversationReads(Protocol):
 
     async def all_tags(self, tenant: str) -> list[str]:
         """The distinct tags of the tenant's conversations, sorted."""
+
+    async def contents(self, tenant: str, at: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """The content of the messages at those (conversation_id, position) that exist."""
+
+    async def search(self, tenant: str, wanted: list[str]) -> "Matches | None":
+        """The tenant's messages holding every one of the distinct tokens `wanted` (§6.6; one snapshot), with
+        the statistics BM25 needs; None when none does."""
+
+
+class AnalyticsReads(Protocol):
+    """Conversation figures added up in SQL (`store.analytics`): the tenant's conversations created in
+    [start, end] ms, both inclusive, carrying every one of `tags` (distinct; none: no tag filter)."""
+
+    async def totals(self, tenant: str, start: int, end: int, tags: list[str]) -> tuple[int, int, int]:
+        """(conversations, Σ message_count, Σ token_count)."""
+
+    async def days(self, tenant: str, start: int, end: int, tags: list[str]) -> list[tuple[int, int, int, int]]:
+        """(UTC day number since the epoch, conversations, Σ message_count, Σ token_count) of each day with a
+        conversation, ascending."""
+
+    async def tags(self, tenant: str, start: int, end: int, limit: int) -> list[tuple[str, int, int, int]]:
+        """(tag, conversations, Σ message_count, Σ token_count) of the `limit` tags carried by most
+        conversations (ties: tag ascending)."""
 
 
 class ConversationWrites(Protocol):
@@ -376,6 +401,7 @@ class Store(Protocol):
     states: StateReads
     claims: ClaimReads
     conversations: ConversationReads
+    analytics: AnalyticsReads
     idempotency: IdempotencyReads
     log: ChangeLog
     tick_seconds: float | None  # how often the change feed polls revisions; None when every commit is local

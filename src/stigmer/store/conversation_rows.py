@@ -3,14 +3,23 @@
 Metadata is compact JSON text as received (member order kept); SQL NULL is no metadata. A row of a
 conversation carries its tags as one comma-joined text (tags cannot hold a comma), read in the same
 statement as the row, so a row and its tags come from one snapshot.
+
+The search index (docs/search.md) holds each message as its §6.6 tokens, each written as an index term of
+the characters [a-z0-9_] only, behind the tenant's search id: `<tenant id>_<token>` for a short ASCII token,
+`<tenant id>__<UTF-8 hex>` for a short other one, `<tenant id>__h<SHA-256 hex>` for one over 64 bytes. So
+neither store's tokenizer or parser ever sees a user's text, and a tenant's terms are its own.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from ..engine import values
+from ..engine.conversation_search import tokens
 from ..engine.conversations import Conversation, Cursor, Message
+
+MAX_TERM_BYTES = 64
 
 COLUMNS = ("id, tenant, external_id, title, metadata, message_count, token_count, total_tokens,"
            " total_cost_microdollars, created_at, updated_at")
@@ -62,13 +71,16 @@ def message_of(r: tuple | list) -> Message:
 
 
 def list_sql(tag_list: str, tenant: str, limit: int, cursor: Cursor | None, order: str, tag: str | None,
-             mark: str) -> tuple[str, tuple]:
+             mark: str, observed: bool = False) -> tuple[str, tuple]:
     direction = "ASC" if order == "asc" else "DESC"
     sql, params = select(tag_list) + f" WHERE c.tenant = {mark}", [tenant]
     if tag is not None:
         sql += (f" AND EXISTS (SELECT 1 FROM conversation_tags g WHERE g.tenant = c.tenant"
                 f" AND g.conversation_id = c.id AND g.tag = {mark})")
         params.append(tag)
+    if observed:  # a trace: a probe of the partial index conversation_messages_observed (migration 11)
+        sql += (" AND EXISTS (SELECT 1 FROM conversation_messages o WHERE o.tenant = c.tenant"
+                " AND o.conversation_id = c.id AND o.observation_type IS NOT NULL)")
     if cursor is not None:
         sql += f" AND (c.updated_at, c.id) {'>' if order == 'asc' else '<'} ({mark}, {mark})"
         params.extend(cursor)
@@ -78,6 +90,12 @@ def list_sql(tag_list: str, tenant: str, limit: int, cursor: Cursor | None, orde
 def messages_sql(mark: str) -> str:
     return (f"SELECT {MESSAGE_COLUMNS} FROM conversation_messages WHERE tenant = {mark} AND conversation_id = {mark}"
             f" AND position > {mark} ORDER BY position LIMIT {mark}")
+
+
+def contents_sql(pairs: str, mark: str) -> str:
+    """The content of the messages at some (conversation_id, position) pairs; `pairs` is the store's table of them."""
+    return (f"SELECT conversation_id, position, content FROM conversation_messages WHERE tenant = {mark}"
+            f" AND (conversation_id, position) IN ({pairs})")
 
 
 def updates(c: Conversation) -> tuple:
@@ -100,3 +118,17 @@ SUBTRACT_COUNTS = ("UPDATE conversations SET message_count = message_count - {m}
                    " updated_at = {m} WHERE tenant = {m} AND id = {m}")
 MESSAGE_AT = (f"SELECT {MESSAGE_COLUMNS} FROM conversation_messages WHERE tenant = {{m}} AND conversation_id = {{m}}"
               " AND position = {m}")
+
+
+def index_term(tenant_id: int, token: str) -> str:
+    raw = token.encode()
+    if len(raw) > MAX_TERM_BYTES:
+        return f"{tenant_id}__h{hashlib.sha256(raw).hexdigest()}"
+    return f"{tenant_id}_{token}" if token.isascii() else f"{tenant_id}__{raw.hex()}"
+
+
+def index_terms(tenant_id: int, content: str) -> list[str]:
+    """The index terms of a message's content, in order (repeats kept: their count is the term frequency)."""
+    found = tokens(content)
+    term = {t: index_term(tenant_id, t) for t in set(found)}
+    return [term[t] for t in found]

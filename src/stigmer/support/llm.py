@@ -175,7 +175,7 @@ class LLM:
                                          json=body, headers=headers) as response:
                     if not response.is_success:
                         return self._failed(f"HTTP {response.status_code}")
-                    raw = await _read_bounded(response)
+                    raw = await read_bounded(response)
                     if raw is None:
                         return self._failed(f"answer larger than {MAX_RESPONSE_BYTES} bytes")
                 break
@@ -197,14 +197,15 @@ class LLM:
         log.warning("llm: %s (model %s); using the heuristic", why, self.model)
 
 
-async def _read_bounded(response: httpx.Response) -> bytes | None:
+async def read_bounded(response: httpx.Response, limit: int = MAX_RESPONSE_BYTES) -> bytes | None:
+    """The body of a streamed response, or None as soon as it is known to exceed `limit` bytes."""
     length = response.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_RESPONSE_BYTES:
+    if length.isdigit() and int(length) > limit:
         return None
     chunks, size = [], 0
     async for chunk in response.aiter_bytes():
         size += len(chunk)
-        if size > MAX_RESPONSE_BYTES:
+        if size > limit:
             return None
         chunks.append(chunk)
     return b"".join(chunks)

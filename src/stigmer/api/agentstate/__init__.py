@@ -15,7 +15,7 @@ from ...services import Services
 from ..kit.cors import Cors
 from ..kit.routing import AnyMethod
 from ..kit.surface import Surface
-from . import conversations, coordination, states, wire
+from . import analytics, conversations, coordination, states, traces, wire
 from .surface import ALLOW_HEADERS, ALLOW_METHODS, PREFIX, Dispatcher, request_id_rule, surface
 
 VERSION = "0.1.4"
@@ -25,7 +25,9 @@ __all__ = ["mount", "request_id_rule"]
 def mount(svc: Services) -> tuple[Surface, list[Route]]:
     """The surface's place at the edge, and its routes."""
     cors = Cors(svc.settings.agentstate_cors_origins, methods=ALLOW_METHODS, headers=ALLOW_HEADERS)
-    dispatch = AnyMethod(Dispatcher(svc, [*states.routes(svc), *coordination.routes(svc), *conversations.routes(svc)]))
+    # Traces before conversations: the dispatcher takes the first match, and `/conversations/traces` is a literal.
+    dispatch = AnyMethod(Dispatcher(svc, [*states.routes(svc), *coordination.routes(svc), *traces.routes(svc),
+                                          *conversations.routes(svc), *analytics.routes(svc)]))
 
     async def health(request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):

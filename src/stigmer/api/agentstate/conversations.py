@@ -126,7 +126,7 @@ def _fields(raw: str | None) -> tuple[frozenset[str], bool]:
 
 
 def _search_offset(raw: str | None) -> int:
-    if raw is None:
+    if not raw:  # absent or empty, as for every cursor of the surface
         return 0
     if not _DECIMAL.fullmatch(raw):
         raise wire.fail(400, "INVALID_CURSOR", "Invalid cursor")

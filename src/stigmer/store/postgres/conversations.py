@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ...engine.conversation_search import Matches
 from ...engine.conversations import Conversation, Cursor, Message
 from .. import conversation_rows as rows
+from . import search_index
 
 if TYPE_CHECKING:
     from .store import PostgresStore
@@ -19,6 +21,7 @@ _MANY = rows.select(_TAGS) + " WHERE c.tenant = %s AND c.id = ANY(%s::text[])"
 _BY_EXTERNAL = "SELECT id FROM conversations WHERE tenant = %s AND external_id = %s"
 _EXISTS = "SELECT 1 FROM conversations WHERE tenant = %s AND id = %s"
 _MESSAGES = rows.messages_sql("%s")
+_CONTENTS = rows.contents_sql("SELECT * FROM unnest(%s::text[], %s::int[])", "%s")
 _POSITION = "SELECT position FROM conversation_messages WHERE tenant = %s AND conversation_id = %s AND id = %s"
 _ALL_TAGS = "SELECT DISTINCT tag FROM conversation_tags WHERE tenant = %s"
 _INSERT = f"INSERT INTO conversations ({rows.COLUMNS}) VALUES ({', '.join(['%s'] * 11)})"
@@ -58,8 +61,8 @@ class PostgresConversations:
         return found[0][0] if found else None
 
     async def list(self, tenant: str, limit: int, cursor: Cursor | None, order: str,
-                   tag: str | None) -> list[Conversation]:
-        sql, params = rows.list_sql(_TAGS, tenant, limit, cursor, order, tag, "%s")
+                   tag: str | None, observed: bool = False) -> list[Conversation]:
+        sql, params = rows.list_sql(_TAGS, tenant, limit, cursor, order, tag, "%s", observed)
         return [rows.of(r) for r in await self._store.fetch(sql, params)]
 
     async def many(self, tenant: str, ids: list[str]) -> list[Conversation]:
@@ -75,6 +78,17 @@ class PostgresConversations:
 
     async def all_tags(self, tenant: str) -> list[str]:
         return sorted(r[0] for r in await self._store.fetch(_ALL_TAGS, (tenant,)))
+
+    async def contents(self, tenant: str, at: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        found = await self._store.fetch(_CONTENTS, (tenant, [c for c, _ in at], [p for _, p in at]))
+        return {(c, p): text for c, p, text in found}
+
+    async def search(self, tenant: str, wanted: list[str]) -> Matches | None:
+        found = await self._store.fetch(search_index.TENANT_ID, (tenant,))
+        if not found:
+            return None
+        tsquery, terms = search_index.query(found[0][0], wanted)
+        return search_index.matches(await self._store.fetch(search_index.MATCHES, (tenant, tsquery, terms)), terms)
 
 
 class ConversationWritesPG:
@@ -108,6 +122,7 @@ class ConversationWritesPG:
         if messages:
             self._tx.write(_INSERT_MESSAGES, tuple(list(column) for column in zip(
                 *rows.message_rows(self._tx.tenant, messages))))
+            search_index.index(self._tx, messages)
 
     def append(self, conversation_id: str, messages: list[Message], tokens: int, total_tokens: int, cost: int,
                now: int) -> None:

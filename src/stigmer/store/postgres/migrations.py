@@ -11,6 +11,8 @@ import time
 
 import psycopg
 
+from . import search_index
+
 MIGRATIONS: list[tuple[int, str]] = [
     (
         1,
@@ -272,7 +274,23 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE UNIQUE INDEX conversation_messages_by_id ON conversation_messages (tenant, id);
         """,
     ),
+    (10, search_index.SCHEMA),  # docs/search.md; then search_index.backfill
+    (
+        11,
+        # Traces and analytics (engine/traces.py, engine/analytics.py): the traces list probes a conversation's
+        # observations in a partial index; analytics read a project's conversations by creation time, with
+        # the figures they add up in the index itself.
+        """
+        CREATE INDEX conversation_messages_observed ON conversation_messages (tenant, conversation_id)
+            WHERE observation_type IS NOT NULL;
+        CREATE INDEX conversations_by_creation ON conversations (tenant, created_at)
+            INCLUDE (id, message_count, token_count);
+        """,
+    ),
 ]
+
+# Python work a step does after its SQL, in the same transaction: filling what it made from existing rows.
+AFTER = {10: search_index.backfill}
 
 # pg_advisory_xact_lock key: any constant shared by every replica ("stig" in ASCII).
 LOCK_KEY = 0x73746967
@@ -292,6 +310,8 @@ async def migrate(conn: psycopg.AsyncConnection) -> int:
             if await cur.fetchone() is not None:
                 continue
             await conn.execute(script)  # several statements, no parameters: one simple query
+            if version in AFTER:
+                await AFTER[version](conn)
             await conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (%s, %s)",
                                (version, time.time()))
     return max(v for v, _ in MIGRATIONS)

@@ -21,6 +21,7 @@ from ...clock import Clock, SystemClock
 from ...engine.errors import EngineError
 from ..base import Change, CommitListener, StorageFault
 from ..dsn import mask_url
+from .analytics import postgres_analytics
 from .claims import PostgresClaims
 from .conversations import PostgresConversations
 from .doorbell import Doorbell
@@ -64,6 +65,7 @@ class PostgresStore:
         self.states = PostgresStates(self)
         self.claims = PostgresClaims(self)
         self.conversations = PostgresConversations(self)
+        self.analytics = postgres_analytics(self)
         self.idempotency = PostgresIdempotency(self)
         self.keys = PostgresKeys(self)
         self.tokens = PostgresTokens(self)

@@ -8,8 +8,10 @@ import json
 import sqlite3
 from typing import TYPE_CHECKING
 
+from ...engine.conversation_search import Matches
 from ...engine.conversations import Conversation, Cursor, Message
 from .. import conversation_rows as rows
+from . import search_index
 from .faults import storage_error
 
 if TYPE_CHECKING:
@@ -21,6 +23,7 @@ _MANY = rows.select(_TAGS) + " WHERE c.tenant = ? AND c.id IN (SELECT value FROM
 _BY_EXTERNAL = "SELECT id FROM conversations WHERE tenant = ? AND external_id = ?"
 _EXISTS = "SELECT 1 FROM conversations WHERE tenant = ? AND id = ?"
 _MESSAGES = rows.messages_sql("?")
+_CONTENTS = rows.contents_sql("SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?)", "?")
 _POSITION = "SELECT position FROM conversation_messages WHERE tenant = ? AND conversation_id = ? AND id = ?"
 _ALL_TAGS = "SELECT DISTINCT tag FROM conversation_tags WHERE tenant = ? ORDER BY tag"
 _INSERT = f"INSERT INTO conversations ({rows.COLUMNS}) VALUES ({','.join('?' * 11)})"
@@ -63,8 +66,8 @@ class SQLiteConversations:
         return None if r is None else r[0]
 
     async def list(self, tenant: str, limit: int, cursor: Cursor | None, order: str,
-                   tag: str | None) -> list[Conversation]:
-        sql, params = rows.list_sql(_TAGS, tenant, limit, cursor, order, tag, "?")
+                   tag: str | None, observed: bool = False) -> list[Conversation]:
+        sql, params = rows.list_sql(_TAGS, tenant, limit, cursor, order, tag, "?", observed)
         return [rows.of(r) for r in await self._store.in_pool(sql, params)]
 
     async def many(self, tenant: str, ids: list[str]) -> list[Conversation]:
@@ -80,6 +83,13 @@ class SQLiteConversations:
 
     async def all_tags(self, tenant: str) -> list[str]:
         return sorted(r[0] for r in await self._store.in_pool(_ALL_TAGS, (tenant,)))
+
+    async def contents(self, tenant: str, at: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        found = await self._store.in_pool(_CONTENTS, (tenant, json.dumps(at)))
+        return {(c, p): text for c, p, text in found}
+
+    async def search(self, tenant: str, wanted: list[str]) -> Matches | None:
+        return await self._store.in_pool_do(lambda conn: search_index.search(conn, tenant, wanted))
 
 
 class ConversationWrites:
@@ -105,10 +115,12 @@ class ConversationWrites:
         self._conn.execute(_INSERT, rows.row(c))
         self._conn.executemany(_INSERT_TAG, [(c.tenant, c.id, t) for t in c.tags])
         self._conn.executemany(_INSERT_MESSAGE, rows.message_rows(c.tenant, c.messages))
+        search_index.index(self._conn, c.tenant, c.messages)
 
     def append(self, conversation_id: str, messages: list[Message], tokens: int, total_tokens: int, cost: int,
                now: int) -> None:
         self._conn.executemany(_INSERT_MESSAGE, rows.message_rows(self._tenant, messages))
+        search_index.index(self._conn, self._tenant, messages)
         self._conn.execute(_ADD_COUNTS, (len(messages), tokens, total_tokens, cost, now, self._tenant,
                                          conversation_id))
 

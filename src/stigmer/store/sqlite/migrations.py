@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from . import search_index
 
 MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -264,7 +265,34 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE UNIQUE INDEX conversation_messages_by_id ON conversation_messages (tenant, id);
         """,
     ),
+    (10, search_index.SCHEMA),  # docs/search.md; then search_index.backfill
+    (
+        11,
+        # Traces and analytics (engine/traces.py, engine/analytics.py): the traces list probes a conversation's
+        # observations in a partial index; analytics read a project's conversations by creation time, with
+        # the figures they add up in the index itself.
+        """
+        CREATE INDEX conversation_messages_observed ON conversation_messages (tenant, conversation_id)
+            WHERE observation_type IS NOT NULL;
+        CREATE INDEX conversations_by_creation ON conversations (tenant, created_at, message_count, token_count);
+        """,
+    ),
 ]
+
+
+# Python work a step does after its SQL, in the same transaction: filling what it made from existing rows.
+AFTER = {10: search_index.backfill}
+
+
+def _statements(script: str):
+    """The script's statements; a `;` inside one (a trigger's body) does not end it."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -276,8 +304,10 @@ def migrate(conn: sqlite3.Connection) -> int:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in filter(str.strip, script.split(";")):
+            for statement in _statements(script):
                 conn.execute(statement)
+            if version in AFTER:
+                AFTER[version](conn)
             conn.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", (version, time.time()))
             conn.execute("COMMIT")
         except BaseException:

@@ -11,6 +11,7 @@ from typing import Any, Callable, TypeVar
 
 from ...clock import Clock, SystemClock
 from ..base import CommitListener, StorageFault
+from .analytics import sqlite_analytics
 from .claims import SQLiteClaims
 from .conversations import SQLiteConversations
 from .faults import storage_error
@@ -59,6 +60,7 @@ class SQLiteStore:
         self.states = SQLiteStates(self)
         self.claims = SQLiteClaims(self)
         self.conversations = SQLiteConversations(self)
+        self.analytics = sqlite_analytics(self)
         self.idempotency = SQLiteIdempotency(self)
         self.keys = SQLiteKeys(self)
         self.tokens = SQLiteTokens(self)
@@ -137,9 +139,13 @@ class SQLiteStore:
         return conn
 
     async def in_pool(self, sql: str, params: tuple) -> list[tuple]:
-        def run() -> list[tuple]:
+        return await self.in_pool_do(lambda conn: conn.execute(sql, params).fetchall())
+
+    async def in_pool_do(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work(conn)` on a reader of the pool (its statements may share one read transaction)."""
+        def run() -> T:
             try:
-                return self._reader().execute(sql, params).fetchall()
+                return work(self._reader())
             except sqlite3.Error as exc:
                 raise storage_error(exc) or exc from None
 
