@@ -276,3 +276,12 @@ async def test_three_replica_processes_on_one_postgresql_deliver_each_event_once
     assert sum(made) == 300 and sum(1 for m in made if m) >= 2, made  # they shared the work
     assert sorted(receiver.seen) == sorted(ids) and set(receiver.seen.values()) == {1}
     assert [s.delivered for s in stats] == [100, 100, 100]
+
+
+def test_serve_refuses_a_webhook_url_that_is_not_http(tmp_path):
+    from click.testing import CliRunner
+
+    from stigmer.cli import main
+
+    r = CliRunner().invoke(main, ["serve", "--data-dir", str(tmp_path)], env={"STIGMER_WEBHOOK_URL": "ftp://x/hook"})
+    assert r.exit_code == 2 and "must be an http:// or https:// URL" in r.output
