@@ -213,7 +213,8 @@ async def test_stats_and_reads_are_per_tenant(store, clock):
     assert await hooks.stats(T) == wh.WebhookStats(1, 1, 1, 3, 5.0)
     assert await hooks.stats(U) == wh.WebhookStats(1, 0, 0, 1, 5.0)
     assert await hooks.stats("nobody") == wh.WebhookStats(0, 0, 0, 0, None)
-    assert [(await hooks.get(T, i)).status for i in (delivered, dead, pending)] == ["delivered", "dead_letter", "pending"]
+    statuses = [(await hooks.get(T, i)).status for i in (delivered, dead, pending)]
+    assert statuses == ["delivered", "dead_letter", "pending"]
     assert await hooks.get(U, delivered) is None and await hooks.get(T, theirs) is None
     assert await hooks.get(T, "not-an-id") is None
 
@@ -274,5 +275,6 @@ async def test_after_commit_runs_only_for_mutations_that_commit(store):
 
 def test_the_body_keeps_the_bytes_and_the_offset_timestamp():
     e = wh.WebhookEvent("t", "id", "x.y", None, b'{"b":1,"a":"\xc3\xa9"}', None, "pending", 0, 5, 1_767_225_600.0, 0.0)
-    assert body_of(e) == '{"event":"x.y","timestamp":"2026-01-01T00:00:00+00:00","data":{"b":1,"a":"é"},"tenant_id":null}'.encode()
+    assert body_of(e) == ('{"event":"x.y","timestamp":"2026-01-01T00:00:00+00:00","data":{"b":1,"a":"é"},'
+                          '"tenant_id":null}').encode()
     assert wh.offset_time(1_767_225_600.123456) == "2026-01-01T00:00:00.123456+00:00"

@@ -201,13 +201,16 @@ class Webhooks:
         headers = {"Content-Type": "application/json", "X-Webhook-Id": e.id}
         if self._secret:
             headers["X-Signature"] = signature(self._secret, body)
-        status: int | None = None
+        status: int | None
         try:
             async with asyncio.timeout(self.timeout):
                 async with self._http().stream("POST", self.url, content=body, headers=headers) as response:
                     status = response.status_code
                     head = await _head(response, READ_BYTES)
-            error = None if 200 <= status < 300 else f"HTTP {status}: {head.decode('utf-8', 'replace')[:ERROR_BODY_CHARS]}"
+            if 200 <= status < 300:
+                error = None
+            else:
+                error = f"HTTP {status}: {head.decode('utf-8', 'replace')[:ERROR_BODY_CHARS]}"
         except TimeoutError:
             status, error = None, f"TimeoutError: no answer within {self.timeout:g} s"
         except Exception as exc:  # any failure to get an answer is the attempt's outcome, never the worker's
