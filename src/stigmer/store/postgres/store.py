@@ -27,6 +27,7 @@ from .conversations import PostgresConversations
 from .doorbell import Doorbell
 from .faults import request_refused, storage_error, unavailable
 from .idempotency import PostgresIdempotency
+from .jobs import PostgresJobs
 from .keys import PostgresKeys
 from .kv import PostgresKV
 from .leases import PostgresLeases
@@ -67,6 +68,7 @@ class PostgresStore:
         self.conversations = PostgresConversations(self)
         self.analytics = postgres_analytics(self)
         self.idempotency = PostgresIdempotency(self)
+        self.jobs = PostgresJobs(self)
         self.keys = PostgresKeys(self)
         self.tokens = PostgresTokens(self)
         self._listener: CommitListener | None = None

@@ -39,6 +39,7 @@ from .faults import is_retryable, request_refused, storage_error, unavailable
 from .claims import ClaimWritesPG
 from .conversations import ConversationWritesPG
 from .idempotency import IdempotencyWritesPG
+from .jobs import JobWritesPG
 from .leases import LeaseWritesPG
 from .states import StateWritesPG
 
@@ -134,6 +135,10 @@ class WriteTxnPG:
     @property
     def conversations(self) -> ConversationWritesPG:
         return ConversationWritesPG(self)
+
+    @property
+    def jobs(self) -> JobWritesPG:
+        return JobWritesPG(self)
 
     def new_revision(self) -> int:
         self.rev += 1

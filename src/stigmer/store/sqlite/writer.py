@@ -33,6 +33,7 @@ from .kv import GroupWrites, KVWrites
 from .claims import ClaimWrites
 from .conversations import ConversationWrites
 from .idempotency import IdempotencyWrites
+from .jobs import JobWrites
 from .leases import LeaseWrites
 from .states import StateWrites
 
@@ -69,6 +70,10 @@ class WriteTxnSQLite:
     @property
     def conversations(self) -> ConversationWrites:
         return ConversationWrites(self.conn, self.tenant)
+
+    @property
+    def jobs(self) -> JobWrites:
+        return JobWrites(self.conn, self.tenant)
 
     def new_revision(self) -> int:
         t = self.tenant
