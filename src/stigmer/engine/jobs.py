@@ -89,6 +89,7 @@ class Jobs:
         self.kinds[kind] = Kind(handler, on_interrupt)
         if self.on_register is not None:
             self.on_register()
+        self.wake()  # a running worker claims the new kind's jobs now
 
     # enqueue
 
