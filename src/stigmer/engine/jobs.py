@@ -110,8 +110,12 @@ class Jobs:
             raise InvalidArgument("no free job id: too many jobs are kept for this tenant")
         job = Job(tx.tenant, job_id, kind, payload, max_attempts=attempts, created_at=tx.now)
         tx.jobs.insert(job)
-        if self._loop is not None:  # wake this process's worker; on SQLite its claim follows this commit
-            self._loop.call_soon_threadsafe(self.wake)
+        loop = self._loop  # read once: the worker may stop meanwhile (this runs on the writer's thread)
+        if loop is not None:  # wake this process's worker; on SQLite its claim follows this commit
+            try:
+                loop.call_soon_threadsafe(self.wake)
+            except RuntimeError:
+                pass  # the loop is closed: no worker to wake
         return job
 
     async def submit(self, tenant: str, kind: str, payload: Any, *, max_attempts: int | None = None) -> Job:

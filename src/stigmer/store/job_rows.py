@@ -7,13 +7,15 @@ from ..engine.jobs import Job
 
 COLUMNS = ("tenant, id, kind, payload, status, result, error, attempts, max_attempts, created_at, started_at,"
            " completed_at, claimed_until, claim")
+# Spelled as the partial index `jobs_unfinished` says it, so SQLite uses that index for the two below.
+UNFINISHED = "status IN ('pending', 'running')"
 # What makes a job due: of a kind handled here with attempts left, and never claimed, or claimed by a worker
 # whose lease ran out when its kind is run again after that.
-DUE = ("kind IN {kinds} AND attempts < max_attempts"
+DUE = (UNFINISHED + " AND kind IN {kinds} AND attempts < max_attempts"
        " AND (status = 'pending' OR (status = 'running' AND claimed_until <= {now} AND kind IN {retrying}))")
 # A running job whose lease ran out that must not run again: no attempts left, or a kind that fails then.
-ABANDONED = "status = 'running' AND claimed_until <= {now} AND (attempts >= max_attempts OR kind IN {kinds})"
-
+ABANDONED = (UNFINISHED + " AND status = 'running' AND claimed_until <= {now}"
+             " AND (attempts >= max_attempts OR kind IN {kinds})")
 LEASE_RAN_OUT = "'its lease ran out ' || attempts || ' times (no attempts left)'"  # the error, in SQL
 
 
