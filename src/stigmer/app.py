@@ -17,7 +17,7 @@ from .api.kit import body
 from .api.kit.requestid import RequestIDMiddleware
 from .api.native import admin, docs, kv as native_kv, leases as native_leases, surface as native_surface
 from .api.native import claims as native_claims, tokens as native_tokens, txn as native_txn
-from .api.native import watch as native_watch
+from .api.native import conversations as native_conversations, watch as native_watch
 from .api.native.fastpath import KeyFastPath
 from .config import Settings
 from .engine import keys as engine_keys, maintenance
@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         *native_txn.routes(svc),
         *native_leases.routes(svc),
         *native_claims.routes(svc),
+        *native_conversations.routes(svc),
         *native_watch.routes(svc),
         *health.routes(svc),
         *admin.routes(svc),

@@ -85,7 +85,7 @@ def test_the_validator_itself():
 def find_operation(spec: dict[str, Any], method: str, path: str) -> tuple[str, dict[str, Any]]:
     for template, ops in spec["paths"].items():
         pattern = re.escape(template).replace(r"\{namespace\}", "[^/:]+").replace(r"\{key\}", ".+").replace(
-            r"\{id\}", "[^/]+").replace(r"\{resource\}", ".+")
+            r"\{id\}", "[^/]+").replace(r"\{resource\}", ".+").replace(r"\{external_id\}", ".+").replace(r"\{tag\}", "[^/]+")
         if re.fullmatch(pattern, path) and method.lower() in ops:
             return template, ops[method.lower()]
     raise AssertionError(f"{method} {path}: no documented operation")
@@ -213,6 +213,47 @@ def exchanges(c) -> list[httpx.Response]:
           c.get("/v1/claims", params={"cursor": "!!"}), c.get("/v1/claims", params={"order": "up"}),
           c.get(f"/v1/claims/{cid}/runs", params={"limit": "5", "order": "desc"}), c.get("/v1/claims/nope/runs"),
           c.get(f"/v1/claims/{cid}/runs", params={"limit": "0"})]
+    conv = c.post("/v1/conversations", json={"external_id": "oa/1", "title": "T", "metadata": {"k": 1}, "tags": ["a"],
+                                             "messages": [{"role": "user", "content": "hi", "metadata": {"x": None}},
+                                                          {"role": "assistant", "content": "yo", "token_count": 2}]})
+    conv_id = conv.json()["id"]
+    page = c.get(f"/v1/conversations/{conv_id}/messages", params={"limit": "1"})
+    r += [conv, c.post("/v1/conversations", json={"external_id": "oa/1"}),
+          c.post("/v1/conversations", json={"messages": [{"role": "robot", "content": "x"}]}),
+          c.post("/v1/conversations", content=b"x" * (11 * 1024 * 1024)),
+          c.get("/v1/conversations", params={"limit": "1", "order": "asc", "tag": "a"}),
+          c.get("/v1/conversations", params={"cursor": "!!"}),
+          c.get("/v1/conversations:export", params={"limit": "5"}), c.get("/v1/conversations:export", params={"limit": "0"}),
+          c.get("/v1/conversations:tags"),
+          c.get("/v1/conversations:by-external-id/oa/1"), c.get("/v1/conversations:by-external-id/oa/1",
+                                                                params={"messages": "false"}),
+          c.get("/v1/conversations:by-external-id/nope"), c.get("/v1/conversations:by-external-id/oa/1",
+                                                                params={"messages": "maybe"}),
+          c.get(f"/v1/conversations/{conv_id}"), c.get(f"/v1/conversations/{conv_id}", params={"messages": "false"}),
+          c.get("/v1/conversations/nope"), c.get(f"/v1/conversations/{conv_id}", params={"messages": "x"}),
+          c.patch(f"/v1/conversations/{conv_id}", json={"title": None, "metadata": {"k": 2}}),
+          c.patch(f"/v1/conversations/{conv_id}", json={"title": 1}), c.patch("/v1/conversations/nope", json={}),
+          c.patch(f"/v1/conversations/{c.post('/v1/conversations', json={}).json()['id']}",
+                  json={"external_id": "oa/1"}),
+          c.patch(f"/v1/conversations/{conv_id}", content=b"x" * (11 * 1024 * 1024)),
+          c.post(f"/v1/conversations/{conv_id}/messages", json={"messages": [{"role": "tool", "content": "t"}]}),
+          c.post(f"/v1/conversations/{conv_id}/messages", json={"messages": []}),
+          c.post("/v1/conversations/nope/messages", json={"messages": [{"role": "tool", "content": "t"}]}),
+          c.post(f"/v1/conversations/{conv_id}/messages", content=b"x" * (11 * 1024 * 1024)),
+          page, c.get(f"/v1/conversations/{conv_id}/messages", params={"cursor": page.json()["next_cursor"]}),
+          c.get(f"/v1/conversations/{conv_id}/messages", params={"last": "2"}),
+          c.get(f"/v1/conversations/{conv_id}/messages", params={"limit": "0"}),
+          c.get("/v1/conversations/nope/messages"),
+          c.delete(f"/v1/conversations/{conv_id}/messages/last"), c.delete("/v1/conversations/nope/messages/last"),
+          c.get(f"/v1/conversations/{conv_id}/tags"), c.get("/v1/conversations/nope/tags"),
+          c.post(f"/v1/conversations/{conv_id}/tags", json={"tags": ["b"]}),
+          c.post(f"/v1/conversations/{conv_id}/tags", json={"tags": ["no tag"]}),
+          c.post("/v1/conversations/nope/tags", json={"tags": ["b"]}),
+          c.post(f"/v1/conversations/{conv_id}/tags", content=b"x" * (11 * 1024 * 1024)),
+          c.delete(f"/v1/conversations/{conv_id}/tags/b"), c.delete("/v1/conversations/nope/tags/b"),
+          c.delete(f"/v1/conversations/{conv_id}/messages"), c.delete("/v1/conversations/nope/messages"),
+          c.delete(f"/v1/conversations/{conv_id}/messages/last"),
+          c.delete(f"/v1/conversations/{conv_id}"), c.delete(f"/v1/conversations/{conv_id}")]
     r += [c.get(p) for p in ("/v1/revision", "/v1/settings", "/healthz", "/health", "/readyz", "/ready",
                              "/openapi.json", "/docs")]
     return r
@@ -269,13 +310,26 @@ def test_every_response_is_documented(small_client, make_client):
     assert {201, 400} <= seen["post /v1/claims"] and {200, 400} <= seen["get /v1/claims"]
     assert {200, 404} <= seen["get /v1/claims/{id}"] and {201, 404} <= seen["post /v1/claims/{id}/verify"]
     assert {200, 400, 404} <= seen["get /v1/claims/{id}/runs"]
+    assert {201, 400, 409, 413} <= seen["post /v1/conversations"] and {200, 400} <= seen["get /v1/conversations"]
+    assert {200, 400} <= seen["get /v1/conversations:export"]
+    assert {200, 400, 404} <= seen["get /v1/conversations:by-external-id/{external_id}"]
+    assert {200, 400, 404} <= seen["get /v1/conversations/{id}"]
+    assert {200, 400, 404, 409, 413} <= seen["patch /v1/conversations/{id}"]
+    assert {200, 404} <= seen["delete /v1/conversations/{id}"]
+    assert {201, 400, 404, 413} <= seen["post /v1/conversations/{id}/messages"]
+    assert {200, 400, 404} <= seen["get /v1/conversations/{id}/messages"]
+    assert {200, 404} <= seen["delete /v1/conversations/{id}/messages"]
+    assert {200, 404} <= seen["delete /v1/conversations/{id}/messages/last"]
+    assert {200, 404} <= seen["get /v1/conversations/{id}/tags"] and {200, 404} <= seen["delete /v1/conversations/{id}/tags/{tag}"]
+    assert {200, 400, 404, 413} <= seen["post /v1/conversations/{id}/tags"]
 
 
 def test_allow_matches_the_documented_methods(client):
     spec = client.get("/openapi.json").json()
     mismatched = {}
     for template, ops in spec["paths"].items():
-        path = template.replace("{namespace}", "oa").replace("{key}", "k/1").replace("{resource}", "r/1")
+        path = template.replace("{namespace}", "oa").replace("{key}", "k/1").replace("{resource}", "r/1").replace(
+            "{external_id}", "e/1").replace("{tag}", "t")
         documented = {m.upper() for m in ops} | ({"HEAD"} if "get" in ops else set())
         probe = next(m for m in ("POST", "PUT", "DELETE", "GET") if m not in documented)
         r = client.request(probe, path)

@@ -416,3 +416,105 @@ async def test_conversations_survive_a_restart(open_store):
     await s.close()
     second = Conversations(await open_store())
     assert await second.get(T, c.id) == c
+
+
+async def test_pop_removes_the_last_message_and_its_counts(convs, clock):
+    c = await convs.create(T, messages=[msg(0, token_count=3, input_tokens=1, output_tokens=2, cost_microdollars=7),
+                                        msg(1, token_count=5, input_tokens=4, cost_microdollars=None)])
+    clock.advance(1)
+    popped = await convs.pop_message(T, c.id)
+    assert (popped.content, popped.position, popped.token_count, popped.input_tokens) == ("message 1", 1, 5, 4)
+    got = await convs.get(T, c.id)
+    assert (got.message_count, got.token_count, got.total_tokens, got.total_cost_microdollars) == (1, 3, 3, 7)
+    assert [m.content for m in got.messages] == ["message 0"] and got.updated_at == c.updated_at + 1000
+    added = await convs.append(T, c.id, [msg(2)])  # the position freed is used again: positions stay 0..n-1
+    assert added[0].position == 1 and [m.position for m in (await convs.get(T, c.id)).messages] == [0, 1]
+    assert (await convs.pop_message(T, c.id)).id == added[0].id
+    assert (await convs.pop_message(T, c.id)).content == "message 0"
+    clock.advance(1)
+    assert await convs.pop_message(T, c.id) is None  # empty: nothing to pop, nothing changes
+    empty = await convs.get(T, c.id)
+    assert (empty.message_count, empty.token_count, empty.total_tokens, empty.total_cost_microdollars) == (0, 0, 0, 0)
+    assert empty.updated_at == c.updated_at + 1000 and empty.messages == []
+    for unknown in ("nope", "\udc80"):
+        with pytest.raises(NotFound):
+            await convs.pop_message(T, unknown)
+    with pytest.raises(NotFound):
+        await convs.pop_message("t2", c.id)
+
+
+async def test_clear_removes_every_message_and_keeps_the_conversation(convs, clock):
+    c = await convs.create(T, external_id="e", title="T", tags=["a"],
+                           messages=[msg(i, token_count=1, output_tokens=2, cost_microdollars=3) for i in range(1000)])
+    await convs.append(T, c.id, [msg(i, token_count=1) for i in range(500)])
+    other = await convs.create(T, messages=[msg(0)])
+    clock.advance(1)
+    assert await convs.clear_messages(T, c.id) == 1500
+    got = await convs.get(T, c.id)
+    assert (got.message_count, got.token_count, got.total_tokens, got.total_cost_microdollars) == (0, 0, 0, 0)
+    assert (got.title, got.tags, got.external_id, got.messages) == ("T", ["a"], "e", [])
+    assert got.updated_at == c.updated_at + 1000
+    assert (await convs.messages(T, c.id))[0] == [] and len((await convs.get(T, other.id)).messages) == 1
+    assert await convs.clear_messages(T, c.id) == 0
+    assert (await convs.append(T, c.id, [msg(7)]))[0].position == 0
+    with pytest.raises(NotFound):
+        await convs.clear_messages("t2", c.id)
+
+
+async def test_pop_and_clear_reach_the_mirror_and_its_watchers(convs, store, kv):
+    hub = ChangeHub(store)
+    c = await convs.create(T, messages=[msg(0, token_count=2), msg(1, token_count=3)])
+    watcher = await hub.watch(ChangeFilter(T, CONVERSATIONS))
+    await convs.pop_message(T, c.id)
+    await convs.clear_messages(T, c.id)
+    await convs.pop_message(T, c.id)  # nothing to pop: no event
+    await convs.clear_messages(T, c.id)  # nothing to clear: no event
+    await convs.update(T, c.id, title="end")
+    changes = []
+    while len(changes) < 3:
+        changes.extend((await watcher.next(5)).changes)
+    watcher.close()
+    docs = [values.decode(ch.value) for ch in changes]
+    assert [(d["message_count"], d["token_count"], d["title"]) for d in docs] == [(1, 2, None), (0, 0, None),
+                                                                                 (0, 0, "end")]
+    assert values.decode((await kv.get(T, CONVERSATIONS, c.id)).value)["message_count"] == 0
+
+
+async def test_the_last_messages_in_order(convs):
+    c = await convs.create(T, messages=[msg(i) for i in range(10)])
+    rows, nxt = await convs.messages(T, c.id, last=3)
+    assert [m.content for m in rows] == ["message 7", "message 8", "message 9"] and nxt is None
+    rows, nxt = await convs.messages(T, c.id, last=5, limit=2)
+    assert [m.position for m in rows] == [5, 6] and nxt == rows[-1].id
+    assert [m.position for m in (await convs.messages(T, c.id, after=nxt, limit=5))[0]] == [7, 8, 9]
+    assert len((await convs.messages(T, c.id, last=50))[0]) == 10 and (await convs.messages(T, c.id, last=0))[0] == []
+    with pytest.raises(InvalidArgument):
+        await convs.messages(T, c.id, last=-1)
+    with pytest.raises(InvalidArgument):
+        await convs.messages(T, c.id, last=1, after=rows[0].id)
+    with pytest.raises(NotFound):
+        await convs.messages("t2", c.id, last=1)
+
+
+async def test_by_external_id_without_messages(convs):
+    c = await convs.create(T, external_id="e", messages=[msg(0)])
+    got = await convs.by_external_id(T, "e", with_messages=False)
+    assert got.id == c.id and got.messages == [] and got.message_count == 1
+
+
+async def test_search_follows_pop_and_clear(convs, store):
+    from stigmer.engine.conversation_search import ConversationSearch
+
+    search = ConversationSearch(store)
+    c = await convs.create(T, messages=[msg(0, content="alpha common"), msg(1, content="zebra common")])
+
+    async def found(q):
+        return [h.id for h in (await search.search(T, q))[0]]
+
+    assert await found("zebra") == [c.id]
+    await convs.pop_message(T, c.id)
+    assert await found("zebra") == [] and await found("alpha") == [c.id]
+    await convs.append(T, c.id, [msg(2, content="zebra again")])  # the freed position holds a new message
+    assert await found("zebra again") == [c.id]
+    await convs.clear_messages(T, c.id)
+    assert await found("common") == [] and await found("zebra") == []

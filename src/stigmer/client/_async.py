@@ -10,8 +10,8 @@ import httpx
 
 from . import _base as b
 from .models import (
-    ChangeSet, Claim, ClaimPage, ClaimRun, ClaimRunPage, Compare, CreatedToken, Deleted, Entry, HistoryPage, Lease,
-    Op, Page, PollResult, Revision, Token, TxnResult
+    UNSET, ChangeSet, Claim, ClaimPage, ClaimRun, ClaimRunPage, Compare, Conversation, ConversationPage, CreatedToken,
+    Deleted, Entry, HistoryPage, Lease, Message, MessagePage, Op, Page, PollResult, Revision, Token, TxnResult
 )
 
 
@@ -187,6 +187,79 @@ class AsyncClient(b.BaseClient):
                    order: str | None = None) -> ClaimRunPage:
         """Every verification run of the claim, newest first unless `order="asc"`."""
         return await self._call(b.claim_runs(claim_id, limit, cursor, order))
+
+    # conversations
+
+    async def create_conversation(self, *, external_id: str | None = None, title: str | None = None,
+                            metadata: Mapping[str, Any] | None = None, tags: Iterable[str] | None = None,
+                            messages: Iterable[Mapping[str, Any]] | None = None,
+                            idempotency_key: str | None = None) -> Conversation:
+        """A new conversation with its messages (dicts: `role`, `content`, optional members; up to 1000) and
+        tags, created at once (ConflictError when `external_id` is taken)."""
+        return await self._call(b.create_conversation(external_id, title, metadata, tags, messages),
+                          idempotency_key=idempotency_key)
+
+    async def get_conversation(self, conversation_id: str, *, messages: bool = True) -> Conversation:
+        """The conversation and its first 1000 messages (none with `messages=False`); NotFoundError."""
+        return await self._call(b.get_conversation(conversation_id, messages))
+
+    async def get_conversation_by_external_id(self, external_id: str, *, messages: bool = True) -> Conversation:
+        """The conversation with this external id and all its messages; NotFoundError."""
+        return await self._call(b.conversation_by_external_id(external_id, messages))
+
+    async def list_conversations(self, *, limit: int | None = None, cursor: str | None = None, order: str | None = None,
+                           tag: str | None = None) -> ConversationPage:
+        """Conversations without messages by (updated_at, id), newest first unless `order="asc"`."""
+        return await self._call(b.list_conversations(limit, cursor, order, tag))
+
+    async def update_conversation(self, conversation_id: str, *, title: str | None = UNSET, metadata: Any = UNSET,
+                            external_id: str | None = UNSET, idempotency_key: str | None = None) -> Conversation:
+        """Change the members given (None clears one); the answer has no messages."""
+        return await self._call(b.update_conversation(conversation_id, {"title": title, "metadata": metadata,
+                                                                  "external_id": external_id}),
+                          idempotency_key=idempotency_key)
+
+    async def delete_conversation(self, conversation_id: str, *, idempotency_key: str | None = None) -> None:
+        await self._call(b.delete_conversation(conversation_id), idempotency_key=idempotency_key)
+
+    async def append_messages(self, conversation_id: str, messages: Iterable[Mapping[str, Any]], *,
+                        idempotency_key: str | None = None) -> list[Message]:
+        """Append 1-1000 messages at once; returns them as stored."""
+        return await self._call(b.append_messages(conversation_id, messages), idempotency_key=idempotency_key)
+
+    async def list_messages(self, conversation_id: str, *, limit: int | None = None, cursor: str | None = None,
+                      last: int | None = None) -> MessagePage:
+        """A page of messages in order, after `cursor`, or from the `last` N."""
+        return await self._call(b.list_messages(conversation_id, limit, cursor, last))
+
+    async def pop_message(self, conversation_id: str, *, idempotency_key: str | None = None) -> Message | None:
+        """Remove and return the last message (None when there is none)."""
+        return await self._call(b.pop_message(conversation_id), idempotency_key=idempotency_key)
+
+    async def clear_messages(self, conversation_id: str, *, idempotency_key: str | None = None) -> int:
+        """Remove every message (the conversation stays); how many went."""
+        return await self._call(b.clear_messages(conversation_id), idempotency_key=idempotency_key)
+
+    async def conversation_tags(self, conversation_id: str) -> list[str]:
+        return await self._call(b.conversation_tags(conversation_id))
+
+    async def add_conversation_tags(self, conversation_id: str, tags: Iterable[str]) -> list[str]:
+        """Add tags (existing ones ignored); all the conversation's tags, sorted."""
+        return await self._call(b.add_conversation_tags(conversation_id, tags))
+
+    async def remove_conversation_tag(self, conversation_id: str, tag: str) -> list[str]:
+        return await self._call(b.remove_conversation_tag(conversation_id, tag))
+
+    async def export_conversations(self, *, limit: int | None = None) -> AsyncIterator[Conversation]:
+        """Every conversation with all its messages, newest first, streamed one at a time."""
+        async with self._http.stream("GET", "/v1/conversations:export", params=b.export_params(limit)) as response:
+            if not response.is_success:
+                await response.aread()
+                raise b.error_from_response(response)
+            async for line in response.aiter_lines():
+                c = b.export_line(line)
+                if c is not None:
+                    yield c
 
     # changes
 

@@ -18,8 +18,8 @@ import msgspec
 
 from . import errors
 from .models import (
-    UNSET, ChangeSet, Claim, ClaimPage, ClaimRun, ClaimRunPage, Compare, CreatedToken, Deleted, Entry, HistoryPage,
-    Lease, Op, Page, PollResult, Revision, Token, TxnResult
+    UNSET, ChangeSet, Claim, ClaimPage, ClaimRun, ClaimRunPage, Compare, Conversation, ConversationPage, CreatedToken,
+    Deleted, Entry, HistoryPage, Lease, Message, MessagePage, Op, Page, PollResult, Revision, Token, TxnResult
 )
 
 DEFAULT_URL = "http://127.0.0.1:7474"
@@ -358,6 +358,115 @@ def verify_claim(claim_id: str) -> Call:
 def claim_runs(claim_id: str, limit: int | None, cursor: str | None, order: str | None) -> Call:
     return Call("GET", _claim_path(claim_id, "/runs"), _model(ClaimRunPage), _pages(limit, cursor, order),
                 idempotent=True)
+
+
+# ---- conversations --------------------------------------------------------------------------------
+
+
+def _conversation_path(conversation_id: str, tail: str = "") -> str:
+    return f"/v1/conversations/{quote(conversation_id, safe='')}{tail}"
+
+
+def _messages_body(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [dict(m) for m in messages]
+
+
+class _Messages(msgspec.Struct):
+    messages: list[Message]
+
+
+class _Popped(msgspec.Struct):
+    message: Message | None
+
+
+class _Cleared(msgspec.Struct):
+    deleted: int
+
+
+class _Tags(msgspec.Struct):
+    tags: list[str]
+
+
+def _with_messages(messages: bool) -> dict[str, Any] | None:
+    return None if messages else {"messages": "false"}
+
+
+def create_conversation(external_id: str | None, title: str | None, metadata: Mapping[str, Any] | None,
+                        tags: Iterable[str] | None, messages: Iterable[Mapping[str, Any]] | None) -> Call:
+    body: dict[str, Any] = {k: v for k, v in (("external_id", external_id), ("title", title),
+                                              ("metadata", metadata)) if v is not None}
+    if tags:
+        body["tags"] = list(tags)
+    if messages:
+        body["messages"] = _messages_body(messages)
+    return Call("POST", "/v1/conversations", _model(Conversation), content=_json(body))
+
+
+def get_conversation(conversation_id: str, messages: bool) -> Call:
+    return Call("GET", _conversation_path(conversation_id), _model(Conversation), _with_messages(messages),
+                idempotent=True)
+
+
+def conversation_by_external_id(external_id: str, messages: bool) -> Call:
+    path = "/v1/conversations:by-external-id/" + key_path("_", external_id).removeprefix("/v1/kv/_/")
+    return Call("GET", path, _model(Conversation), _with_messages(messages), idempotent=True)
+
+
+def list_conversations(limit: int | None, cursor: str | None, order: str | None, tag: str | None) -> Call:
+    return Call("GET", "/v1/conversations", _model(ConversationPage), _pages(limit, cursor, order, tag=tag),
+                idempotent=True)
+
+
+def update_conversation(conversation_id: str, changes: dict[str, Any]) -> Call:
+    """`changes` holds only the members to change (None clears one)."""
+    body = {k: v for k, v in changes.items() if v is not UNSET}
+    return Call("PATCH", _conversation_path(conversation_id), _model(Conversation), content=_json(body))
+
+
+def delete_conversation(conversation_id: str) -> Call:
+    return Call("DELETE", _conversation_path(conversation_id), _check)
+
+
+def append_messages(conversation_id: str, messages: Iterable[Mapping[str, Any]]) -> Call:
+    return Call("POST", _conversation_path(conversation_id, "/messages"), lambda r: _model(_Messages)(r).messages,
+                content=_json({"messages": _messages_body(messages)}))
+
+
+def list_messages(conversation_id: str, limit: int | None, cursor: str | None, last: int | None) -> Call:
+    params = {k: v for k, v in (("limit", limit), ("cursor", cursor), ("last", last)) if v is not None}
+    return Call("GET", _conversation_path(conversation_id, "/messages"), _model(MessagePage), params,
+                idempotent=True)
+
+
+def pop_message(conversation_id: str) -> Call:
+    return Call("DELETE", _conversation_path(conversation_id, "/messages/last"),
+                lambda r: _model(_Popped)(r).message)
+
+
+def clear_messages(conversation_id: str) -> Call:
+    return Call("DELETE", _conversation_path(conversation_id, "/messages"), lambda r: _model(_Cleared)(r).deleted)
+
+
+def conversation_tags(conversation_id: str) -> Call:
+    return Call("GET", _conversation_path(conversation_id, "/tags"), lambda r: _model(_Tags)(r).tags, idempotent=True)
+
+
+def add_conversation_tags(conversation_id: str, tags: Iterable[str]) -> Call:
+    return Call("POST", _conversation_path(conversation_id, "/tags"), lambda r: _model(_Tags)(r).tags,
+                content=_json({"tags": list(tags)}), idempotent=True)
+
+
+def remove_conversation_tag(conversation_id: str, tag: str) -> Call:
+    return Call("DELETE", _conversation_path(conversation_id, "/tags/" + quote(tag, safe="")),
+                lambda r: _model(_Tags)(r).tags, idempotent=True)
+
+
+def export_params(limit: int | None) -> dict[str, Any]:
+    return {"limit": limit} if limit is not None else {}
+
+
+def export_line(line: str) -> Conversation | None:
+    return decode(line.encode(), Conversation) if line else None
 
 
 def revision() -> Call:

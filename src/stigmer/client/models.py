@@ -217,5 +217,60 @@ class ClaimRunPage(msgspec.Struct, frozen=True):
     next_cursor: str | None
 
 
+class Message(msgspec.Struct, frozen=True):
+    """One message of a conversation; `position` is its 0-based place in it."""
+
+    id: str
+    conversation_id: str
+    position: int
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str
+    created_at: datetime.datetime
+    metadata: dict[str, Any] | None = None
+    token_count: int = 0
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_microdollars: int | None = None
+    parent_message_id: str | None = None
+    observation_type: str | None = None
+    start_time: int | None = None
+    end_time: int | None = None
+    status: str | None = None
+    level: str | None = None
+
+
+class Conversation(msgspec.Struct, frozen=True):
+    """A conversation; `messages` is empty where they were not asked for (lists, `messages=False`)."""
+
+    id: str
+    external_id: str | None
+    title: str | None
+    metadata: dict[str, Any] | None
+    tags: list[str]
+    message_count: int
+    token_count: int
+    total_tokens: int
+    total_cost_microdollars: int
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    messages: list[Message] = []
+
+
+class ConversationPage(msgspec.Struct, frozen=True):
+    """One page of `list_conversations`; pass `next_cursor` back as `cursor` (None: no more pages)."""
+
+    conversations: list[Conversation]
+    next_cursor: str | None
+
+
+class MessagePage(msgspec.Struct, frozen=True):
+    """One page of `list_messages`; pass `next_cursor` back as `cursor` (None: no more pages)."""
+
+    messages: list[Message]
+    next_cursor: str | None = None
+
+
 __all__ = ["Entry", "Deleted", "Change", "ChangeSet", "Page", "HistoryPage", "TxnResult", "Revision",
-           "PollResult", "Compare", "Op", "Evidence", "Claim", "ClaimResult", "ClaimRun", "ClaimPage", "ClaimRunPage"]
+           "PollResult", "Compare", "Op", "Evidence", "Claim", "ClaimResult", "ClaimRun", "ClaimPage", "ClaimRunPage",
+           "Message", "Conversation", "ConversationPage", "MessagePage"]

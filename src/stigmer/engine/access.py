@@ -278,6 +278,18 @@ def check_claim(p: Principal, scope: str, claim_id: str = "") -> None:
         raise _deny("this credential is not allowed on claims", namespace=CLAIMS)
 
 
+CONVERSATIONS_READ, CONVERSATIONS_WRITE = "conversations:read", "conversations:write"  # native read/write imply them
+
+
+def check_conversation(p: Principal, scope: str, conversation_id: str = "") -> None:
+    """A conversation is checked as the key `_conversations/<id>` (one not made yet, or every one, as the
+    whole namespace), without the reserved namespace's write rule: this is the route that writes it.
+    `scope` is conversations:read or conversations:write, which no capability token can hold."""
+    require(p, scope)
+    if not p.covers(CONVERSATIONS, conversation_id if isinstance(conversation_id, str) else ""):
+        raise _deny("this credential is not allowed on conversations", namespace=CONVERSATIONS)
+
+
 def check_evidence_reads(p: Principal, items: Iterable[Any]) -> None:
     """What verifying evidence reads, the credential must read: the key of a key_value item, and (state
     events being tenant-wide) the whole tenant for a state_event item."""

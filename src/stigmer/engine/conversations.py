@@ -11,7 +11,9 @@ Rules:
 - messages are ordered by insertion (`position`, 0-based per conversation); all messages of one request
   share one `created_at`. Times are integer milliseconds of the store clock;
 - tags are `^[A-Za-z0-9_-]{1,50}$`, kept sorted by code point and without duplicates; adding or removing
-  tags does not move `updated_at`; update (title, metadata, external_id) and append do;
+  tags does not move `updated_at`; update (title, metadata, external_id), append, pop and clear do;
+- only a suffix of the messages is ever removed (the last one, or all), so positions stay 0..n-1 and the
+  next append continues at message_count; the counters lose exactly the removed messages' sums;
 - every conversation is also the key `_conversations/<id>` (a reserved namespace, written only here)
   holding its document without messages: put on create, update, append and each tag change, deleted with
   the conversation, so watchers and the change feed see conversation changes in revision order.
@@ -247,6 +249,11 @@ def holdable(value: Any) -> bool:
     return True
 
 
+def _before_last(c: Conversation, n: int) -> int:
+    """The position after which the last `n` messages of `c` start (-1: from the first)."""
+    return max(c.message_count - n, 0) - 1
+
+
 def ms(seconds: float) -> int:
     return round(seconds * 1000)
 
@@ -333,6 +340,28 @@ def append_in(tx: WriteTxn, conversation_id: str, messages: list[Message]) -> li
     return messages
 
 
+def remove_in(tx: WriteTxn, conversation_id: str, from_position: int) -> int:
+    """Remove the messages at `from_position` and after; how many went (nothing changes when none)."""
+    c = _existing(tx, conversation_id)
+    if from_position >= c.message_count:
+        return 0
+    now = _at(tx, c)
+    count, tokens, total, cost = tx.conversations.remove_messages(conversation_id, from_position, now)
+    _mirror(tx, msgspec.structs.replace(
+        c, message_count=c.message_count - count, token_count=c.token_count - tokens,
+        total_tokens=c.total_tokens - total, total_cost_microdollars=c.total_cost_microdollars - cost,
+        updated_at=now))
+    return count
+
+
+def pop_in(tx: WriteTxn, conversation_id: str) -> Message | None:
+    c = _existing(tx, conversation_id)
+    last = tx.conversations.message_at(conversation_id, c.message_count - 1) if c.message_count else None
+    if last is not None:
+        remove_in(tx, conversation_id, last.position)
+    return last
+
+
 def update_in(tx: WriteTxn, conversation_id: str, changes: dict[str, Any]) -> Conversation:
     c = _existing(tx, conversation_id)
     if "external_id" in changes:
@@ -399,6 +428,16 @@ class Conversations:
         self._check_id(conversation_id)
         return await self.store.submit(tenant, lambda tx: append_in(tx, conversation_id, items))
 
+    async def pop_message(self, tenant: str, conversation_id: str) -> Message | None:
+        """Remove and return the last message (None when there is none); NotFound if unknown."""
+        self._check_id(conversation_id)
+        return await self.store.submit(tenant, lambda tx: pop_in(tx, conversation_id))
+
+    async def clear_messages(self, tenant: str, conversation_id: str) -> int:
+        """Remove every message (the conversation, its tags and title stay); how many went."""
+        self._check_id(conversation_id)
+        return await self.store.submit(tenant, lambda tx: remove_in(tx, conversation_id, 0))
+
     async def update(self, tenant: str, conversation_id: str, *, title: Any = UNSET, metadata: Any = UNSET,
                      external_id: Any = UNSET) -> Conversation:
         """Change only the members given (None clears one); `updated_at` moves. Without messages."""
@@ -458,16 +497,18 @@ class Conversations:
         c = await self.get(tenant, conversation_id, with_messages=False)
         if c is None:
             return None
-        after = -1 if first else max(-1, c.message_count - size - 1)
+        after = -1 if first else _before_last(c, size)
         rows = await self.store.conversations.messages(tenant, conversation_id, after, size)
         return msgspec.structs.replace(c, messages=rows)
 
-    async def by_external_id(self, tenant: str, external_id: str) -> Conversation | None:
-        """The conversation with this external id and ALL its messages, or None."""
+    async def by_external_id(self, tenant: str, external_id: str, with_messages: bool = True) -> Conversation | None:
+        """The conversation with this external id and (unless not asked for) ALL its messages, or None."""
         if not holdable(external_id):
             return None
         conversation_id = await self.store.conversations.id_by_external_id(tenant, external_id)
-        return None if conversation_id is None else await self.get(tenant, conversation_id, max_messages=None)
+        if conversation_id is None:
+            return None
+        return await self.get(tenant, conversation_id, with_messages, max_messages=None)
 
     async def list(self, tenant: str, *, limit: int = 50, cursor: Cursor | None = None, order: str = "desc",
                    tag: str | None = None, observed: bool = False) -> tuple[list[Conversation], Cursor | None]:
@@ -484,13 +525,25 @@ class Conversations:
         return rows[:limit], ((rows[limit - 1].updated_at, rows[limit - 1].id) if len(rows) > limit else None)
 
     async def messages(self, tenant: str, conversation_id: str, *, after: str | None = None,
-                       limit: int = 100) -> tuple[list[Message], str | None]:
+                       limit: int = 100, last: int | None = None) -> tuple[list[Message], str | None]:
         """Messages in order after the message `after` (exclusive; an id not of this conversation is
-        ignored, D33); the second item is the page's last id when more follow. NotFound if unknown."""
+        ignored, D33), or from the `last`-th message from the end; the second item is the page's last
+        id when more follow. NotFound if unknown."""
         limit = _limit(limit)
-        if not self._valid_id(conversation_id) or not await self.store.conversations.exists(tenant, conversation_id):
+        if last is not None:
+            last = _count(last, "last", False)
+            if after is not None:
+                raise InvalidArgument("give after or last, not both", field="last")
+        if not self._valid_id(conversation_id):
             raise NotFound("Conversation not found", conversation_id=conversation_id)
         position = -1
+        if last is not None:
+            c = await self.store.conversations.get(tenant, conversation_id)
+            if c is None:
+                raise NotFound("Conversation not found", conversation_id=conversation_id)
+            position = _before_last(c, last)
+        elif not await self.store.conversations.exists(tenant, conversation_id):
+            raise NotFound("Conversation not found", conversation_id=conversation_id)
         if holdable(after):
             found = await self.store.conversations.message_position(tenant, conversation_id, after)
             position = found if found is not None else -1

@@ -248,6 +248,12 @@ class ConversationWrites(Protocol):
                now: int) -> None:
         """Store the messages and add to the counters (in SQL); `updated_at` becomes `now`."""
 
+    def message_at(self, conversation_id: str, position: int) -> "Message | None": ...
+
+    def remove_messages(self, conversation_id: str, from_position: int, now: int) -> tuple[int, int, int, int]:
+        """Delete the messages at `from_position` and after and take them off the counters (in SQL);
+        `updated_at` becomes `now`. Returns (count, token_count, total_tokens, cost) of those removed."""
+
     def update(self, c: "Conversation") -> None:
         """Make external_id, title, metadata and updated_at those of `c`."""
 

@@ -107,6 +107,17 @@ UPDATE = "UPDATE conversations SET external_id = {m}, title = {m}, metadata = {m
 ADD_COUNTS = ("UPDATE conversations SET message_count = message_count + {m}, token_count = token_count + {m},"
               " total_tokens = total_tokens + {m}, total_cost_microdollars = total_cost_microdollars + {m},"
               " updated_at = {m} WHERE tenant = {m} AND id = {m}")
+# What a removal takes off the counters: (count, token_count, total_tokens, cost) of the messages removed.
+REMOVED_SUMS = ("SELECT count(*), coalesce(sum(token_count), 0),"
+                " coalesce(sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)), 0),"
+                " coalesce(sum(coalesce(cost_microdollars, 0)), 0) FROM conversation_messages"
+                " WHERE tenant = {m} AND conversation_id = {m} AND position >= {m}")
+REMOVE = "DELETE FROM conversation_messages WHERE tenant = {m} AND conversation_id = {m} AND position >= {m}"
+SUBTRACT_COUNTS = ("UPDATE conversations SET message_count = message_count - {m}, token_count = token_count - {m},"
+                   " total_tokens = total_tokens - {m}, total_cost_microdollars = total_cost_microdollars - {m},"
+                   " updated_at = {m} WHERE tenant = {m} AND id = {m}")
+MESSAGE_AT = (f"SELECT {MESSAGE_COLUMNS} FROM conversation_messages WHERE tenant = {{m}} AND conversation_id = {{m}}"
+              " AND position = {m}")
 
 
 def index_term(tenant_id: int, token: str) -> str:

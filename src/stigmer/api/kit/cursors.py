@@ -1,4 +1,5 @@
-"""Opaque page cursors: the last key of a page, versioned and URL-safe, for every surface."""
+"""Opaque page cursors: the last key of a page, versioned and URL-safe, for every surface; and the
+cursor of a page ordered by (time in ms, id), which stands for its last row's `<ms>.<id>`."""
 
 from __future__ import annotations
 
@@ -25,3 +26,17 @@ def decode_cursor(cursor: str) -> str:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
     raise InvalidArgument("invalid cursor", field="cursor")
+
+
+def encode_row_cursor(row: tuple[int, str] | None) -> str | None:
+    """The cursor of a page whose last row is (ms, id); None when no row follows."""
+    return None if row is None else encode_cursor(f"{row[0]}.{row[1]}")
+
+
+def decode_row_cursor(cursor: str | None) -> tuple[int, str] | None:
+    if not cursor:
+        return None
+    at, dot, row_id = decode_cursor(cursor).partition(".")
+    if not dot or not at.isascii() or not at.isdigit() or len(at) > 18 or not row_id:
+        raise InvalidArgument("invalid cursor", field="cursor")
+    return int(at), row_id

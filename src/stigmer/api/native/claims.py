@@ -11,13 +11,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...engine.access import GuardedClaims
-from ...engine.claims import MISSING, Claim, Cursor, Evidence, EvidenceInput, Outcome, Run
+from ...engine.claims import MISSING, Claim, Evidence, EvidenceInput, Outcome, Run
 from ...engine.errors import InvalidArgument
 from ...services import Services
 from ..errors import APIError
 from ..http import json_response, rfc3339
 from ..kit.body import request_body
-from ..kit.cursors import decode_cursor, encode_cursor
+from ..kit.cursors import decode_row_cursor, encode_row_cursor
 from ..kit.params import optional_int
 from ..kit.idempotency import idempotent
 from ..kit.routing import by_method
@@ -145,29 +145,13 @@ def run_out(r: Run) -> RunOut:
                                               for x in r.results], _time(r.created_at))
 
 
-# cursors: `<created_at ms>.<id>` of a page's last row, opaque
-
-
-def cursor_text(cursor: Cursor | None) -> str | None:
-    return None if cursor is None else encode_cursor(f"{cursor[0]}.{cursor[1]}")
-
-
-def parse_cursor(raw: str | None) -> Cursor | None:
-    if not raw:
-        return None
-    at, dot, claim_id = decode_cursor(raw).partition(".")
-    if not dot or not at.isascii() or not at.isdigit() or len(at) > 18 or not claim_id:
-        raise InvalidArgument("invalid cursor", field="cursor")
-    return int(at), claim_id
-
-
 def _page(request: Request) -> dict[str, Any]:
     q = request.query_params
     order = q.get("order") or "desc"
     if order not in ("asc", "desc"):
         raise InvalidArgument("order must be asc or desc", field="order")
     return {"limit": optional_int(q.get("limit"), "limit", DEFAULT_PAGE, lo=1, hi=MAX_PAGE),
-            "cursor": parse_cursor(q.get("cursor")), "order": order}
+            "cursor": decode_row_cursor(q.get("cursor")), "order": order}
 
 
 def _evidence_input(e: EvidenceIn) -> EvidenceInput:
@@ -199,7 +183,7 @@ def routes(svc: Services) -> list[Route]:
         q = request.query_params
         rows, nxt = await claims.list(**_page(request), subject_type=q.get("subject_type"),
                                       subject_id=q.get("subject_id"))
-        return json_response(ClaimsOut([summary_out(c) for c in rows], cursor_text(nxt)))
+        return json_response(ClaimsOut([summary_out(c) for c in rows], encode_row_cursor(nxt)))
 
     async def get_claim(request: Request) -> Response:
         claim_id = request.path_params["id"]
@@ -214,7 +198,7 @@ def routes(svc: Services) -> list[Route]:
 
     async def runs(request: Request) -> Response:
         rows, nxt = await guarded(request).runs(request.path_params["id"], **_page(request))
-        return json_response(RunsOut([run_out(r) for r in rows], cursor_text(nxt)))
+        return json_response(RunsOut([run_out(r) for r in rows], encode_row_cursor(nxt)))
 
     return [
         Route("/v1/claims", by_method({"GET": list_claims, "POST": once(create)}), methods=["GET", "POST"]),

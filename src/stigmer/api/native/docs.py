@@ -18,7 +18,7 @@ from starlette.routing import Route
 from ... import __version__
 from ...services import Services
 from ..http import json_response
-from . import claims as c, models as m
+from . import claims as c, conversations as cv, models as m
 
 MAX_PAGE = 1000  # engine Limits.max_page
 MAX_WAIT = 60  # watch.MAX_WAIT
@@ -45,9 +45,15 @@ QUERY: dict[str, dict[str, Any]] = {
     "lease_id": {"schema": {"type": "string"}, "description": "The lease to release (or give `fencing_token`)."},
     "fencing_token": {"schema": {"type": "integer", "minimum": 1}, "description": "The lease to release, by its token."},
     "order": {"schema": {"type": "string", "enum": ["asc", "desc"], "default": "desc"},
-              "description": "By (created_at, id)."},
+              "description": "Claims by (created_at, id), conversations by (updated_at, id)."},
     "subject_type": {"schema": {"type": "string"}, "description": "Only claims about this subject type."},
     "subject_id": {"schema": {"type": "string"}, "description": "Only claims about this subject id."},
+    "tag": {"schema": {"type": "string"}, "description": "Only conversations carrying this tag."},
+    "messages": {"schema": {"type": "boolean", "default": True}, "description": "false leaves the messages out."},
+    "last": {"schema": {"type": "integer", "minimum": 0},
+             "description": "Start at the last N messages (instead of `cursor`)."},
+    "export_limit": {"name": "limit", "schema": {"type": "integer", "minimum": 1},
+                     "description": "Only the N most recently updated conversations."},
 }
 
 HEADERS: dict[str, dict[str, Any]] = {
@@ -71,8 +77,9 @@ PUBLIC = {"/healthz", "/health", "/readyz", "/ready", "/openapi.json", "/docs"}
 ERRORS = {
     400: "Invalid argument or body", 401: "No valid API key (missing, unknown, revoked or expired)",
     403: "The key lacks the scope or prefix; a reserved namespace; a cross-site write; a non-loopback Host in open mode",
-    404: "No such key, lease or claim", 408: "The body did not arrive in time",
-    409: "Version, type or compare conflict; a lease held, expired or a stale fence; an Idempotency-Key reused",
+    404: "No such key, lease, claim or conversation", 408: "The body did not arrive in time",
+    409: "Version, type or compare conflict; a lease held, expired or a stale fence; an Idempotency-Key reused; "
+         "an external_id taken",
     410: "History needed is compacted", 412: "If-Match `*` and the key does not exist",
     413: "Body or value too large", 429: "Rate limit, or too many open streams", 503: "Not ready",
 }
@@ -97,6 +104,9 @@ class Op:
 
 
 ANY: dict[str, Any] = {}
+CONVERSATION = {"anyOf": [{"$ref": "#/components/schemas/ConversationWithMessagesOut"},
+                          {"$ref": "#/components/schemas/ConversationOut"}],
+                "description": "ConversationOut with messages=false"}
 OPS: list[Op] = [
     Op("get", "/v1/kv/{namespace}", "List live keys by key byte order", {200: m.ListOut}, (400,),
        ("prefix", "cursor", "limit", "values")),
@@ -133,6 +143,36 @@ OPS: list[Op] = [
        {201: c.RunOut}, (404,)),
     Op("get", "/v1/claims/{id}/runs", "Every verification run of a claim", {200: c.RunsOut}, (400, 404),
        ("limit", "cursor", "order")),
+    Op("post", "/v1/conversations", "Create a conversation with its messages (up to 1000) and tags (up to 50)",
+       {201: cv.ConversationWithMessagesOut}, (400, 409, 413), headers=("Idempotency-Key",),
+       body=cv.CreateConversationRequest),
+    Op("get", "/v1/conversations", "List conversations (without messages) by (updated_at, id)",
+       {200: cv.ConversationsOut}, (400,), ("limit", "cursor", "order", "tag")),
+    Op("get", "/v1/conversations:export", "Every conversation with all its messages, newest first, one per line "
+       "(NDJSON, streamed)", {200: {cv.NDJSON: {"type": "string"}}}, (400,), ("export_limit",)),
+    Op("get", "/v1/conversations:tags", "The distinct tags of the tenant's conversations", {200: cv.TagsOut}),
+    Op("get", "/v1/conversations:by-external-id/{external_id}", "The conversation with this external id and all "
+       "its messages", {200: {JSON: CONVERSATION}}, (400, 404), ("messages",)),
+    Op("get", "/v1/conversations/{id}", "A conversation and its first 1000 messages",
+       {200: {JSON: CONVERSATION}}, (400, 404), ("messages",)),
+    Op("patch", "/v1/conversations/{id}", "Change title, metadata or external_id (members left out stay)",
+       {200: cv.ConversationOut}, (400, 404, 409, 413), headers=("Idempotency-Key",),
+       body=cv.UpdateConversationRequest),
+    Op("delete", "/v1/conversations/{id}", "Delete a conversation, its messages and tags",
+       {200: cv.DeletedConversationOut}, (404,), headers=("Idempotency-Key",)),
+    Op("post", "/v1/conversations/{id}/messages", "Append 1-1000 messages", {201: cv.MessagesOut},
+       (400, 404, 413), headers=("Idempotency-Key",), body=cv.AppendRequest),
+    Op("get", "/v1/conversations/{id}/messages", "Messages in order, a page at a time", {200: cv.MessagesOut},
+       (400, 404), ("limit", "cursor", "last")),
+    Op("delete", "/v1/conversations/{id}/messages", "Remove every message (the conversation stays)",
+       {200: cv.ClearedOut}, (404,), headers=("Idempotency-Key",)),
+    Op("delete", "/v1/conversations/{id}/messages/last", "Remove and return the last message (null when none)",
+       {200: cv.PoppedOut}, (404,), headers=("Idempotency-Key",)),
+    Op("get", "/v1/conversations/{id}/tags", "A conversation's tags, sorted", {200: cv.TagsOut}, (404,)),
+    Op("post", "/v1/conversations/{id}/tags", "Add 1-50 tags", {200: cv.TagsOut}, (400, 404, 413),
+       headers=("Idempotency-Key",), body=cv.TagsRequest),
+    Op("delete", "/v1/conversations/{id}/tags/{tag}", "Remove one tag (absent: nothing happens)", {200: cv.TagsOut},
+       (404,), headers=("Idempotency-Key",)),
     Op("get", "/v1/watch", "Change stream over SSE; with `index`, a JSON long-poll instead",
        {200: {SSE: {"type": "string"}, JSON: m.WatchPollOut}}, (400, 410),
        ("namespace", "prefix", "key", "from", "index", "wait", "prev_value", "access_token"), ("Last-Event-ID",)),
@@ -206,7 +246,7 @@ def _operation(op: Op) -> dict[str, Any]:
         r["headers"] = {**r.get("headers", {}), "X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
     parameters: list[dict[str, Any]] = [
         {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-        for n in ("namespace", "key", "id", "resource") if "{" + n + "}" in op.path]
+        for n in ("namespace", "key", "id", "resource", "external_id", "tag") if "{" + n + "}" in op.path]
     parameters += [{"name": n, "in": "query", "required": False, **QUERY[n]} for n in op.query]
     parameters += [{"name": n, "in": "header", "required": False, **HEADERS[n]} for n in op.headers]
     parameters.append({"$ref": "#/components/parameters/X-Request-ID"})

@@ -332,7 +332,8 @@ def convert(body: Any, model: type) -> Any:
         # msgspec says where: "Expected `int`, got `str` - at `$.ops[0].version`"
         message, _, where = str(exc).partition(" - at `")
         field = where.rstrip("`").removeprefix("$").removeprefix(".")
-        if "unknown field `" in message:  # "Object contains unknown field `compares`"
-            name = message.split("unknown field `", 1)[1].rstrip("`")
-            field = f"{field}.{name}" if field else name
+        for marker in ("unknown field `", "missing required field `"):  # "Object contains unknown field `compares`"
+            if marker in message:
+                name = message.split(marker, 1)[1].rstrip("`")
+                field = f"{field}.{name}" if field else name
         raise APIError(400, "invalid_argument", str(exc), {"field": field} if field else None) from None

@@ -34,6 +34,10 @@ _INSERT_TAGS = ("INSERT INTO conversation_tags (tenant, conversation_id, tag) SE
 _DELETE_TAGS = "DELETE FROM conversation_tags WHERE tenant = %s AND conversation_id = %s AND tag = ANY(%s::text[])"
 _UPDATE = rows.UPDATE.format(m="%s")
 _ADD_COUNTS = rows.ADD_COUNTS.format(m="%s")
+_REMOVED_SUMS = rows.REMOVED_SUMS.format(m="%s")
+_REMOVE = rows.REMOVE.format(m="%s")
+_SUBTRACT_COUNTS = rows.SUBTRACT_COUNTS.format(m="%s")
+_MESSAGE_AT = rows.MESSAGE_AT.format(m="%s")
 _DELETE = ("DELETE FROM conversation_messages WHERE tenant = %s AND conversation_id = %s",
            "DELETE FROM conversation_tags WHERE tenant = %s AND conversation_id = %s",
            "DELETE FROM conversations WHERE tenant = %s AND id = %s")
@@ -124,6 +128,18 @@ class ConversationWritesPG:
                now: int) -> None:
         self._messages(messages)
         self._tx.write(_ADD_COUNTS, (len(messages), tokens, total_tokens, cost, now, self._tx.tenant, conversation_id))
+
+    def message_at(self, conversation_id: str, position: int) -> Message | None:
+        r = self._one(_MESSAGE_AT, (self._tx.tenant, conversation_id, position))
+        return None if r is None else rows.message_of(r)
+
+    def remove_messages(self, conversation_id: str, from_position: int, now: int) -> tuple[int, int, int, int]:
+        tx = self._tx
+        key = (tx.tenant, conversation_id, from_position)
+        sums = tuple(int(x) for x in self._one(_REMOVED_SUMS, key))  # sum() of bigint is numeric
+        tx.write(_REMOVE, key)
+        tx.write(_SUBTRACT_COUNTS, (*sums, now, tx.tenant, conversation_id))
+        return sums  # type: ignore[return-value]
 
     def update(self, c: Conversation) -> None:
         self._tx.check_tenant(c.tenant)

@@ -33,6 +33,10 @@ _INSERT_TAG = "INSERT OR IGNORE INTO conversation_tags (tenant, conversation_id,
 _DELETE_TAG = "DELETE FROM conversation_tags WHERE tenant = ? AND conversation_id = ? AND tag = ?"
 _UPDATE = rows.UPDATE.format(m="?")
 _ADD_COUNTS = rows.ADD_COUNTS.format(m="?")
+_REMOVED_SUMS = rows.REMOVED_SUMS.format(m="?")
+_REMOVE = rows.REMOVE.format(m="?")
+_SUBTRACT_COUNTS = rows.SUBTRACT_COUNTS.format(m="?")
+_MESSAGE_AT = rows.MESSAGE_AT.format(m="?")
 _DELETE = ("DELETE FROM conversation_messages WHERE tenant = ? AND conversation_id = ?",
            "DELETE FROM conversation_tags WHERE tenant = ? AND conversation_id = ?",
            "DELETE FROM conversations WHERE tenant = ? AND id = ?")
@@ -119,6 +123,17 @@ class ConversationWrites:
         search_index.index(self._conn, self._tenant, messages)
         self._conn.execute(_ADD_COUNTS, (len(messages), tokens, total_tokens, cost, now, self._tenant,
                                          conversation_id))
+
+    def message_at(self, conversation_id: str, position: int) -> Message | None:
+        r = self._conn.execute(_MESSAGE_AT, (self._tenant, conversation_id, position)).fetchone()
+        return None if r is None else rows.message_of(r)
+
+    def remove_messages(self, conversation_id: str, from_position: int, now: int) -> tuple[int, int, int, int]:
+        key = (self._tenant, conversation_id, from_position)
+        sums = tuple(self._conn.execute(_REMOVED_SUMS, key).fetchone())
+        self._conn.execute(_REMOVE, key)
+        self._conn.execute(_SUBTRACT_COUNTS, (*sums, now, self._tenant, conversation_id))
+        return sums  # type: ignore[return-value]
 
     def update(self, c: Conversation) -> None:
         self._conn.execute(_UPDATE, rows.updates(c))
