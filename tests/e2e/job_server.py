@@ -5,7 +5,7 @@ app (`create_app`), serves it on uvicorn, registers its kinds through `svc.jobs.
 jobs named on the command line through `svc.jobs.submit`. Every handler run appends
 `<kind> <job id> <attempt> <pid>` to the record file before doing its work.
 
-    python job_server.py PORT RECORD_FILE [--register-late] [KIND:PAYLOAD ...]
+    python job_server.py PORT RECORD_FILE [--register-late] [KIND:PAYLOAD ...]   (PORT 0: any free one)
 
 Settings come from STIGMER_* variables (data dir or database URL, job lease). A payload `hang` makes the
 first attempt of its job wait for ever, so a kill lands while it runs.

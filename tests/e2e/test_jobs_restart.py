@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -22,8 +23,6 @@ from stigmer.clock import SystemClock
 from stigmer.config import Settings
 from stigmer.engine.jobs import INTERRUPTED
 from stigmer.store.select import open_store
-
-from conftest import free_port
 
 SCRIPT = Path(__file__).with_name("job_server.py")
 DEADLINE = 30.0
@@ -41,7 +40,7 @@ class JobServer:
 
     def start(self, *args: str) -> int:
         log = open(self.record.with_suffix(f".log{time.monotonic_ns()}"), "wb")
-        self.proc = subprocess.Popen([sys.executable, str(SCRIPT), str(free_port()), str(self.record), *args],
+        self.proc = subprocess.Popen([sys.executable, str(SCRIPT), "0", str(self.record), *args],
                                      env=self.env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         return self.proc.pid
@@ -62,6 +61,30 @@ class JobServer:
         self.proc.send_signal(sig)
         self.proc.wait(15)
         self.proc = None
+
+
+def status_now(data_dir: Path, job_id: str) -> str | None:
+    """A job's status read from the database while a server holds it (SQLite: a read-only connection)."""
+    sql = "SELECT status FROM jobs WHERE tenant = 'default' AND id = {}"
+    if ON_POSTGRES:
+        import psycopg
+
+        with psycopg.connect(database_for(str(data_dir))) as conn:
+            row = conn.execute(sql.format("%s"), (job_id,)).fetchone()
+    else:
+        conn = sqlite3.connect(f"file:{data_dir / 'stigmer.db'}?mode=ro", uri=True)
+        try:
+            row = conn.execute(sql.format("?"), (job_id,)).fetchone()
+        finally:
+            conn.close()
+    return row and row[0]
+
+
+def wait_status(data_dir: Path, job_id: str, status: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while status_now(data_dir, job_id) != status:
+        assert time.monotonic() < deadline, f"job {job_id} did not become {status}"
+        time.sleep(0.02)
 
 
 def stored_jobs(data_dir: Path) -> dict:
@@ -88,11 +111,13 @@ def test_jobs_survive_a_kill_9(tmp_path):
     ids = {(line[1], line[3]): line[2] for line in held if line[0] == "submitted"}
     hang, once, compile_, later = (ids["record", "hang"], ids["record", "once"], ids["compile", "hang"],
                                    ids["later", "after-restart"])
-    server.wait_for(f"record {hang} 1", f"record {once} 1", f"compile {compile_} 1")
+    server.wait_for(f"record {hang} 1", f"compile {compile_} 1")
+    wait_status(data_dir, once, "completed")
     server.signal(signal.SIGKILL)  # two handlers are running; no shutdown code runs
 
     second = server.start("--register-late")
     server.wait_for(f"record {hang} 2 {second}", f"later {later} 1 {second}")
+    wait_status(data_dir, compile_, "failed")  # once its own lease has run out
     server.signal(signal.SIGTERM)
 
     jobs = stored_jobs(data_dir)
