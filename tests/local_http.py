@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator, TypeVar
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (for a server to start on, or a refused connection)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class LocalServer(ThreadingHTTPServer):

@@ -12,8 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import free_port
-from local_http import JSONHandler, LocalServer, running
+from local_http import JSONHandler, LocalServer, free_port, running
 from stigmer.support.embeddings import MAX_RESPONSE_BYTES, OPENAI_BATCH, EmbeddingUnavailable, OpenAIEmbedder
 
 KEY = "sk-embed-51c0ffee-NEVER-LOGGED"
