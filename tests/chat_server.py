@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
 
+from local_http import JSONHandler, LocalServer, running
 from stigmer.support.llm import FOLLOW_UPS_PROMPT, MAX_RESPONSE_BYTES, TITLE_PROMPT
 
 SLOW_SECONDS = 3.0  # the slow server's delay: far beyond any client timeout of the tests
@@ -26,38 +23,14 @@ def chat_answer(content) -> bytes:
                                     "message": {"role": "assistant", "content": content}}]}).encode()
 
 
-class ChatServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), ChatHandler)
-        self.requests: list[dict] = []
-        self.release = threading.Event()  # set at teardown so a slow handler ends at once
-
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that gave up first is the test
-            super().handle_error(request, client_address)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class ChatHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: ChatServer
-
-    def log_message(self, *args):
-        pass
-
+class ChatHandler(JSONHandler):
     def reply(self, status: int, body: bytes, trickle: bool = False) -> None:
+        if not trickle:
+            return super().reply(status, body)
         self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))
         self.end_headers()
-        if not trickle:
-            self.wfile.write(body)
-            return
         for i in range(len(body)):
             if self.server.release.wait(0.1):
                 return
@@ -65,8 +38,7 @@ class ChatHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
 
     def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-        self.server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        body = self.read_json()
         mode = self.path.split("/")[1]
         if mode not in MODES or self.path != f"/{mode}/chat/completions":
             return self.reply(404, b'{"error":"not found"}')
@@ -96,14 +68,5 @@ class ChatHandler(BaseHTTPRequestHandler):
             self.reply(200, chat_answer("x" * (MAX_RESPONSE_BYTES + 10)))
 
 
-@contextlib.contextmanager
-def running_chat_server() -> Iterator[ChatServer]:
-    server = ChatServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.release.set()
-        server.shutdown()
-        server.server_close()
+def running_chat_server() -> contextlib.AbstractContextManager[LocalServer]:
+    return running(LocalServer(ChatHandler))

@@ -64,6 +64,15 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         ]
         if svc.store.tick_seconds is not None:
             tasks.append(asyncio.create_task(svc.hub.feed.run(svc.store.tick_seconds)))
+
+        def start_job_worker() -> None:  # once, when the first job kind is registered (docs/jobs.md)
+            svc.jobs.on_register = None
+            tasks.append(asyncio.create_task(svc.jobs.run()))
+
+        if svc.jobs.kinds:
+            start_job_worker()
+        else:
+            svc.jobs.on_register = start_job_worker
         if svc.webhooks.enabled:
             tasks.append(asyncio.create_task(svc.webhooks.run()))
         # What is alive now (modules, the app, its settings) lives as long as the server: keep it out of the
@@ -75,6 +84,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             yield
         finally:
             gc.unfreeze()
+            svc.jobs.on_register = None
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

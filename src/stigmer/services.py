@@ -12,6 +12,7 @@ from .engine.claims import Claims
 from .engine.conversation_search import ConversationSearch
 from .engine.conversations import Conversations
 from .engine.idempotency import Idempotency
+from .engine.jobs import Jobs
 from .engine.keys import Keys
 from .engine.kv import KV
 from .engine.leases import LeaseLimits, Leases
@@ -43,6 +44,7 @@ class Services:
     traces: Traces = None  # type: ignore[assignment]  # likewise
     analytics: Analytics = None  # type: ignore[assignment]  # likewise
     llm: LLM = None  # type: ignore[assignment]  # from the settings when not given; closed at shutdown
+    jobs: Jobs = None  # type: ignore[assignment]  # likewise; its worker runs once a kind is registered
     webhooks: Webhooks = None  # type: ignore[assignment]  # likewise; its worker runs only when a URL is set
 
     def __post_init__(self) -> None:
@@ -70,5 +72,9 @@ class Services:
             self.analytics = Analytics(self.store)
         if self.llm is None:
             self.llm = LLM.from_settings(self.settings)
+        if self.jobs is None:
+            s = self.settings
+            self.jobs = Jobs(self.store, self.clock, lease_seconds=s.job_lease_seconds,
+                             max_attempts=s.job_max_attempts, retention_hours=s.job_retention_hours)
         if self.webhooks is None:
             self.webhooks = Webhooks.from_settings(self.store, self.settings, self.clock)

@@ -8,23 +8,12 @@ import json
 
 import pytest
 
-from agentstate_support import V1, agentstate_app, err
+from agentstate_support import V1, err
 
 CLAIM_KEYS = ["id", "project_id", "subject_type", "subject_id", "statement", "status", "created_at", "updated_at"]
 EVIDENCE_KEYS = ["id", "project_id", "claim_id", "kind", "source", "data", "hash", "json_path", "expected_value",
                  "created_at"]
 HELLO = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"  # sha256("hello world")
-
-
-@pytest.fixture
-def app(tmp_path):
-    with agentstate_app(tmp_path) as pair:
-        yield pair
-
-
-@pytest.fixture
-def c(app):
-    return app[0]
 
 
 def claim(c, *evidence, subject=("state", "w1")):

@@ -17,17 +17,6 @@ NOT_FOUND = "Conversation not found"
 T0 = 1_795_460_000_000
 
 
-@pytest.fixture
-def app(tmp_path):
-    with agentstate_app(tmp_path) as pair:
-        yield pair
-
-
-@pytest.fixture
-def c(app):
-    return app[0]
-
-
 def create(c, **body):
     r = c.post(f"{V1}/conversations", json=body)
     assert r.status_code == 201, r.text

@@ -14,17 +14,6 @@ EVENT_KEYS = ["sequence", "id", "state_key", "agent_id", "event_type", "data", "
               "idempotency_key", "created_at"]
 
 
-@pytest.fixture
-def app(tmp_path):
-    with agentstate_app(tmp_path) as pair:
-        yield pair
-
-
-@pytest.fixture
-def c(app):
-    return app[0]
-
-
 def put(c, key, body=None, **headers):
     return c.put(f"{V1}/states/{key}", json=body if body is not None else {"agent_id": "w1", "data": {"n": 1}},
                  headers=headers)

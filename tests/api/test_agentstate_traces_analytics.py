@@ -23,17 +23,6 @@ MESSAGE_KEYS = ["id", "role", "content", "metadata", "token_count", "model", "in
 DAY = 86_400_000
 
 
-@pytest.fixture
-def app(tmp_path):
-    with agentstate_app(tmp_path) as pair:
-        yield pair
-
-
-@pytest.fixture
-def c(app):
-    return app[0]
-
-
 def bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from local_http import free_port
 from pg_support import ON_POSTGRES, database_for, new_database, postgres_url
 
 START_TIMEOUT = 20.0
@@ -24,12 +24,6 @@ def pytest_terminal_summary(terminalreporter):
         reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
         if "not-run: " in reason:
             terminalreporter.write_line("example " + reason[reason.index("not-run: "):])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ServerProcess:

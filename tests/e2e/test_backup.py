@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
+from local_http import free_port
 from pg_support import ON_POSTGRES, drop_database, new_database, postgres_url
 from stigmer.store.sqlite.migrations import MIGRATIONS
 
@@ -34,12 +34,6 @@ NS = "bk"
 # Both stores' halves run in `make test` (the PostgreSQL half where PostgreSQL answers); on the PostgreSQL
 # run they would only repeat themselves.
 pytestmark = pytest.mark.skipif(ON_POSTGRES, reason="runs in `make test`, both stores")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stigmer(*args: str, ok: bool = True, timeout: float = 60, **extra_env: str) -> subprocess.CompletedProcess:

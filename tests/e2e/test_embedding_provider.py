@@ -7,15 +7,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 
-from conftest import free_port
+from local_http import JSONHandler, LocalServer, free_port, running
 from stigmer.support.embeddings import MAX_RESPONSE_BYTES, OPENAI_BATCH, EmbeddingUnavailable, OpenAIEmbedder
 
 KEY = "sk-embed-51c0ffee-NEVER-LOGGED"
@@ -35,40 +32,9 @@ def expected(texts: list[str]) -> np.ndarray:
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
-class EmbeddingServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), EmbeddingHandler)
-        self.requests: list[dict] = []
-        self.release = threading.Event()
-
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that gave up first is the test
-            super().handle_error(request, client_address)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class EmbeddingHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: EmbeddingServer
-
-    def log_message(self, *args):
-        pass
-
-    def reply(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
+class EmbeddingHandler(JSONHandler):
     def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-        self.server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        body = self.read_json()
         mode = self.path.split("/")[1]
         if self.path != f"/{mode}/embeddings":
             return self.reply(404, b'{"error":"not found"}')
@@ -99,15 +65,8 @@ class EmbeddingHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    server = EmbeddingServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.release.set()
-        server.shutdown()
-        server.server_close()
+    with running(LocalServer(EmbeddingHandler)) as started:
+        yield started
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from chat_server import FOLLOW_UPS, TITLE, running_chat_server
-from conftest import free_port
+from local_http import free_port
 from stigmer.config import Settings
 from stigmer.support.llm import LLM, TITLE_PROMPT
 

@@ -47,10 +47,11 @@ if TYPE_CHECKING:
     from ..engine.claims import Claim, Cursor, Run
     from ..engine.conversation_search import Matches
     from ..engine.conversations import Conversation, Cursor as ConversationCursor, Message
+    from ..engine.jobs import Job
 
 T = TypeVar("T")
 
-__all__ = ["Change", "ChangeFilter", "ChangeLog", "ClaimReads", "ClaimWrites", "CommitListener", "ConversationReads", "ConversationWrites", "Entry", "IdempotencyReads", "IdempotencyRecord", "IdempotencyWrites", "KVReads", "KVWrites",
+__all__ = ["Change", "ChangeFilter", "ChangeLog", "ClaimReads", "ClaimWrites", "CommitListener", "ConversationReads", "ConversationWrites", "Entry", "IdempotencyReads", "IdempotencyRecord", "IdempotencyWrites", "JobReads", "JobWrites", "KVReads", "KVWrites",
            "KeyRecord", "KeyRepository", "LeaseReads", "LeaseRecord", "LeaseWrites", "RevisionInfo", "StateEventRecord", "StateReads", "StateWrites", "StorageFault", "Store", "TokenCheck",
            "TokenRecord", "TokenRepository", "WebhookEvent", "WebhookOutcome", "WebhookReads", "WebhookWrites", "WriteTxn"]
 
@@ -289,6 +290,47 @@ class IdempotencyWrites(Protocol):
     def delete(self, scope: str, key: str) -> None: ...
 
 
+# jobs (engine/jobs.py)
+
+
+class JobReads(Protocol):
+    """The job queue (`store.jobs`). Claims, renewals and outcomes are the store's own atomic writes, not
+    tenant mutations: a claim takes rows of any tenant, and no two claims ever take one job."""
+
+    async def get(self, tenant: str, job_id: str) -> "Job | None": ...
+
+    async def list(self, tenant: str, status: str | None, kind: str | None, limit: int,
+                   offset: int) -> "tuple[list[Job], int]":
+        """A page of the tenant's jobs matching the filters, newest first, and the count of all matches."""
+
+    async def claim(self, kinds: list[str], retrying: list[str], now: float, until: float, token: str,
+                    limit: int) -> "list[Job]":
+        """Mark up to `limit` due jobs (oldest first) running under `token` until `until`, one attempt more:
+        jobs of `kinds` with attempts left that are pending, or running with a lease ended by `now` when
+        their kind is in `retrying`."""
+
+    async def abandon(self, now: float, failing: list[str], error: str) -> int:
+        """Fail every running job whose lease ended by `now` and that may not run again: `error` for a kind in
+        `failing`, else (no attempts left) a message saying so; return how many."""
+
+    async def renew(self, tenant: str, job_id: str, token: str, until: float) -> bool:
+        """Extend the lease of a job still running under `token`; whether it was."""
+
+    async def finish(self, tenant: str, job_id: str, token: str, status: str, result: str | None,
+                     error: str | None, now: float) -> bool:
+        """Record the outcome (result as JSON text) of a job still running under `token`; whether it was."""
+
+    async def purge(self, before: float) -> int:
+        """Delete completed and failed jobs created before `before`; return how many."""
+
+
+class JobWrites(Protocol):
+    """Jobs inside a mutation (`tx.jobs`), of the transaction's tenant: a job inserted here exists iff the
+    mutation commits."""
+
+    def exists(self, job_id: str) -> bool: ...
+
+    def insert(self, job: "Job") -> None: ...
 # the webhook outbox
 
 
@@ -413,6 +455,7 @@ class WriteTxn(Protocol):
     claims: ClaimWrites
     conversations: ConversationWrites
     idempotency: IdempotencyWrites
+    jobs: JobWrites
     webhooks: WebhookWrites
 
     def after_commit(self, fn: Callable[[], None]) -> None:
@@ -444,6 +487,7 @@ class Store(Protocol):
     conversations: ConversationReads
     analytics: AnalyticsReads
     idempotency: IdempotencyReads
+    jobs: JobReads
     webhooks: WebhookReads
     log: ChangeLog
     tick_seconds: float | None  # how often the change feed polls revisions; None when every commit is local

@@ -34,7 +34,7 @@ import httpx
 import numpy as np
 
 from ..config import SettingsError
-from .llm import read_bounded
+from .outbound import LoopClient, read_bounded
 
 log = logging.getLogger("stigmer.embeddings")
 
@@ -184,9 +184,7 @@ class OpenAIEmbedder(Embedder):
         self.id = "openai:" + model
         self.timeout = float(timeout)
         self.dimension = dimension
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._http = LoopClient(self.timeout, transport)
 
     def __repr__(self) -> str:  # the key is never shown
         return (f"OpenAIEmbedder(base_url={self.base_url!r}, model={self.model!r}, dimension={self.dimension}, "
@@ -211,9 +209,7 @@ class OpenAIEmbedder(Embedder):
         return out
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        await self._http.aclose()
 
     async def _request(self, batch: list[str]) -> np.ndarray:
         try:
@@ -235,7 +231,7 @@ class OpenAIEmbedder(Embedder):
 
     async def _post(self, batch: list[str]) -> bytes:
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        client = self._client_for_this_loop()
+        client = self._http.get()
         for attempt in (1, 2):
             try:
                 async with client.stream("POST", self.base_url + "/embeddings", headers=headers,
@@ -250,15 +246,6 @@ class OpenAIEmbedder(Embedder):
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
-
-    def _client_for_this_loop(self) -> httpx.AsyncClient:
-        # pooled connections belong to one event loop; a new loop (a test, asyncio.run) gets its own client
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            self._client = httpx.AsyncClient(transport=self._transport, timeout=self.timeout,
-                                             follow_redirects=False)
-            self._loop = loop
-        return self._client
 
     def _failed(self, why: str) -> EmbeddingUnavailable:
         log.warning("embeddings: %s (model %s)", why, self.model)

@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from .outbound import LoopClient, read_bounded
+
 log = logging.getLogger("stigmer.llm")
 
 MAX_RESPONSE_BYTES = 1 << 20  # a chat answer is small; a bigger body is a broken or hostile endpoint
@@ -111,9 +113,7 @@ class LLM:
         self._api_key = api_key or ""
         self.model = model
         self.timeout = float(timeout)
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._http = LoopClient(self.timeout, transport)
 
     @classmethod
     def from_settings(cls, settings: Any) -> LLM:
@@ -160,22 +160,20 @@ class LLM:
         return None
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        await self._http.aclose()
 
     async def _post(self, system: str, user: str) -> str | None:
         body = {"model": self.model, "messages": [{"role": "system", "content": system},
                                                   {"role": "user", "content": user}]}
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        client = self._client_for_this_loop()
+        client = self._http.get()
         for attempt in (1, 2):
             try:
                 async with client.stream("POST", self.base_url + "/chat/completions",
                                          json=body, headers=headers) as response:
                     if not response.is_success:
                         return self._failed(f"HTTP {response.status_code}")
-                    raw = await read_bounded(response)
+                    raw = await read_bounded(response, MAX_RESPONSE_BYTES)
                     if raw is None:
                         return self._failed(f"answer larger than {MAX_RESPONSE_BYTES} bytes")
                 break
@@ -184,31 +182,8 @@ class LLM:
                     raise
         return _answer(raw) or self._failed("no usable content in the answer")
 
-    def _client_for_this_loop(self) -> httpx.AsyncClient:
-        # pooled connections belong to one event loop; a new loop (a test, asyncio.run) gets its own client
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            self._client = httpx.AsyncClient(transport=self._transport, timeout=self.timeout,
-                                             follow_redirects=False)
-            self._loop = loop
-        return self._client
-
     def _failed(self, why: str) -> None:
         log.warning("llm: %s (model %s); using the heuristic", why, self.model)
-
-
-async def read_bounded(response: httpx.Response, limit: int = MAX_RESPONSE_BYTES) -> bytes | None:
-    """The body of a streamed response, or None as soon as it is known to exceed `limit` bytes."""
-    length = response.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        return None
-    chunks, size = [], 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _answer(raw: bytes) -> str | None:

@@ -288,6 +288,33 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (
+        12,
+        # The durable job queue (engine/jobs.py, docs/jobs.md): due jobs are found oldest first, a tenant's
+        # jobs are listed newest first, finished ones are purged by age.
+        """
+        CREATE TABLE jobs (
+            tenant TEXT COLLATE "C" NOT NULL,
+            id TEXT COLLATE "C" NOT NULL,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL,
+            result TEXT,
+            error TEXT,
+            attempts INTEGER NOT NULL,
+            max_attempts INTEGER NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            started_at DOUBLE PRECISION,
+            completed_at DOUBLE PRECISION,
+            claimed_until DOUBLE PRECISION,
+            claim TEXT,
+            PRIMARY KEY (tenant, id)
+        );
+        CREATE INDEX jobs_unfinished ON jobs (created_at) WHERE status IN ('pending', 'running');
+        CREATE INDEX jobs_finished ON jobs (created_at) WHERE status IN ('completed', 'failed');
+        CREATE INDEX jobs_by_tenant ON jobs (tenant, created_at);
+        """,
+    ),
+    (
         13,
         # The webhook outbox (engine/webhooks.py): workers find due events by next attempt; stats read a
         # tenant's counts per status and its oldest pending event; a subject delete finds a subject's events.

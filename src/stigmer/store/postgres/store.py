@@ -27,6 +27,7 @@ from .conversations import PostgresConversations
 from .doorbell import Doorbell
 from .faults import request_refused, storage_error, unavailable
 from .idempotency import PostgresIdempotency
+from .jobs import PostgresJobs
 from .keys import PostgresKeys
 from .kv import PostgresKV
 from .leases import PostgresLeases
@@ -68,6 +69,7 @@ class PostgresStore:
         self.conversations = PostgresConversations(self)
         self.analytics = postgres_analytics(self)
         self.idempotency = PostgresIdempotency(self)
+        self.jobs = PostgresJobs(self)
         self.webhooks = PostgresWebhooks(self)
         self.keys = PostgresKeys(self)
         self.tokens = PostgresTokens(self)

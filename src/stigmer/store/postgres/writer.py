@@ -39,6 +39,7 @@ from .faults import is_retryable, request_refused, storage_error, unavailable
 from .claims import ClaimWritesPG
 from .conversations import ConversationWritesPG
 from .idempotency import IdempotencyWritesPG
+from .jobs import JobWritesPG
 from .leases import LeaseWritesPG
 from .states import StateWritesPG
 from .webhooks import WebhookWritesPG
@@ -138,6 +139,8 @@ class WriteTxnPG:
         return ConversationWritesPG(self)
 
     @property
+    def jobs(self) -> JobWritesPG:
+        return JobWritesPG(self)
     def webhooks(self) -> WebhookWritesPG:
         return WebhookWritesPG(self)
 

@@ -16,6 +16,7 @@ from .claims import SQLiteClaims
 from .conversations import SQLiteConversations
 from .faults import storage_error
 from .idempotency import SQLiteIdempotency
+from .jobs import SQLiteJobs
 from .keys import SQLiteKeys
 from .kv import SQLiteKV
 from .leases import SQLiteLeases
@@ -63,6 +64,7 @@ class SQLiteStore:
         self.conversations = SQLiteConversations(self)
         self.analytics = sqlite_analytics(self)
         self.idempotency = SQLiteIdempotency(self)
+        self.jobs = SQLiteJobs(self)
         self.webhooks = SQLiteWebhooks(self)
         self.keys = SQLiteKeys(self)
         self.tokens = SQLiteTokens(self)

@@ -33,6 +33,7 @@ from .kv import GroupWrites, KVWrites
 from .claims import ClaimWrites
 from .conversations import ConversationWrites
 from .idempotency import IdempotencyWrites
+from .jobs import JobWrites
 from .leases import LeaseWrites
 from .states import StateWrites
 from .webhooks import WebhookWrites
@@ -73,6 +74,8 @@ class WriteTxnSQLite:
         return ConversationWrites(self.conn, self.tenant)
 
     @property
+    def jobs(self) -> JobWrites:
+        return JobWrites(self.conn, self.tenant)
     def webhooks(self) -> WebhookWrites:
         return WebhookWrites(self.conn, self.tenant)
 
