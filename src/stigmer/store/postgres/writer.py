@@ -141,6 +141,8 @@ class WriteTxnPG:
     @property
     def jobs(self) -> JobWritesPG:
         return JobWritesPG(self)
+
+    @property
     def webhooks(self) -> WebhookWritesPG:
         return WebhookWritesPG(self)
 

@@ -76,6 +76,8 @@ class WriteTxnSQLite:
     @property
     def jobs(self) -> JobWrites:
         return JobWrites(self.conn, self.tenant)
+
+    @property
     def webhooks(self) -> WebhookWrites:
         return WebhookWrites(self.conn, self.tenant)
 
