@@ -14,9 +14,7 @@ import os
 import subprocess
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -24,28 +22,26 @@ from stigmer.clock import ManualClock
 from stigmer.engine import webhooks as wh
 from stigmer.engine.webhooks import Webhooks
 from stigmer.store.sqlite import SQLiteStore
-from conftest import free_port
+from local_http import JSONHandler, LocalServer, free_port, running
 from pg_support import ON_POSTGRES, database_for, fresh_tables, postgres_url
 
 SECRET = "whsec-test-0001"
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
-class Receiver(ThreadingHTTPServer):
+class Receiver(LocalServer):
     """Answers POSTs with the statuses in `script` in turn ("hang": no answer until released), then 200;
     keeps every request and counts each X-Webhook-Id."""
 
-    daemon_threads = True
     request_queue_size = 256  # many workers connect at once
 
     def __init__(self, script=(), delay: float = 0.0):
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.script = list(script)
         self.delay = delay
         self.requests: list[tuple[dict, bytes]] = []
         self.seen: collections.Counter[str] = collections.Counter()
         self.lock = threading.Condition()
-        self.release = threading.Event()
 
     @property
     def url(self) -> str:
@@ -55,17 +51,9 @@ class Receiver(ThreadingHTTPServer):
         with self.lock:
             return self.lock.wait_for(lambda: len(self.requests) >= n, timeout)
 
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], ConnectionError):  # a worker that gave up first is the test
-            super().handle_error(request, client_address)
 
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(JSONHandler):
     server: Receiver
-
-    def log_message(self, *args):
-        pass
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["content-length"]))
@@ -86,16 +74,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(reply)
 
 
-@contextlib.contextmanager
-def receiving(script=(), delay: float = 0.0) -> Iterator[Receiver]:
-    server = Receiver(script, delay)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server
-    finally:
-        server.release.set()
-        server.shutdown()
-        server.server_close()
+def receiving(script=(), delay: float = 0.0) -> contextlib.AbstractContextManager[Receiver]:
+    return running(Receiver(script, delay))
 
 
 def verified(headers: dict, body: bytes, secret: str) -> bool:

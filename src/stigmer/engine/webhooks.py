@@ -33,6 +33,7 @@ import httpx
 import msgspec
 
 from ..clock import Clock
+from ..support.outbound import LoopClient
 from ..store.base import Store, WriteTxn
 from . import values
 from .types import WebhookEvent, WebhookOutcome
@@ -109,8 +110,7 @@ class Webhooks:
         self.max_attempts = max_attempts
         self._secret = secret or ""
         self._rng = rng
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._http = LoopClient(self.timeout + 1.0, transport)  # the attempt's asyncio.timeout fires first
         self._wake = asyncio.Event()
 
     @classmethod
@@ -192,9 +192,7 @@ class Webhooks:
             made += len(events)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        await self._http.aclose()
 
     async def _attempt(self, e: WebhookEvent, claim: str) -> WebhookOutcome:
         body = body_of(e)
@@ -204,7 +202,7 @@ class Webhooks:
         status: int | None
         try:
             async with asyncio.timeout(self.timeout):
-                async with self._http().stream("POST", self.url, content=body, headers=headers) as response:
+                async with self._http.get().stream("POST", self.url, content=body, headers=headers) as response:
                     status = response.status_code
                     head = await _head(response, READ_BYTES)
             if 200 <= status < 300:
@@ -223,13 +221,6 @@ class Webhooks:
             return WebhookOutcome(e.id, claim, DEAD_LETTER, attempt, None, error, status, None)
         return WebhookOutcome(e.id, claim, PENDING, attempt, now + backoff(attempt, self._rng()), error,
                               status, None)
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:  # the attempt's own bound (asyncio.timeout) fires first; this is a backstop
-            self._client = httpx.AsyncClient(transport=self._transport, timeout=self.timeout + 1.0,
-                                             follow_redirects=False)
-        return self._client
-
 
 async def _head(response: httpx.Response, limit: int) -> bytes:
     """Up to the first `limit` bytes of a streamed body (the rest is not waited for)."""
