@@ -80,7 +80,6 @@ class Jobs:
         self.concurrency = concurrency
         self.kinds: dict[str, Kind] = {}
         self.on_register: Callable[[], None] | None = None  # the app starts its worker on the first kind
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
 
     def register(self, kind: str, handler: Handler, *, on_interrupt: str = "retry") -> None:
@@ -110,18 +109,11 @@ class Jobs:
             raise InvalidArgument("no free job id: too many jobs are kept for this tenant")
         job = Job(tx.tenant, job_id, kind, payload, max_attempts=attempts, created_at=tx.now)
         tx.jobs.insert(job)
-        loop = self._loop  # read once: the worker may stop meanwhile (this runs on the writer's thread)
-        if loop is not None:  # wake this process's worker; on SQLite its claim follows this commit
-            try:
-                loop.call_soon_threadsafe(self.wake)
-            except RuntimeError:
-                pass  # the loop is closed: no worker to wake
+        tx.after_commit(self.wake)  # this process's worker claims it once it is durable, on both stores
         return job
 
     async def submit(self, tenant: str, kind: str, payload: Any, *, max_attempts: int | None = None) -> Job:
-        job = await self.store.submit(tenant, lambda tx: self.submit_in(tx, kind, payload, max_attempts=max_attempts))
-        self.wake()  # committed now: the worker's claim sees it on every store
-        return job
+        return await self.store.submit(tenant, lambda tx: self.submit_in(tx, kind, payload, max_attempts=max_attempts))
 
     # reads
 
@@ -148,7 +140,7 @@ class Jobs:
         Cancelled, it cancels the handlers it runs and leaves their jobs claimed: their leases expire and
         they are retried."""
         extra = {kind: Kind(handler, "retry") for kind, handler in (handlers or {}).items()}
-        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        self._wake = asyncio.Event()
         running: set[asyncio.Task] = set()
         purged_at = float("-inf")
         skipping = False
@@ -185,7 +177,7 @@ class Jobs:
                 except TimeoutError:
                     pass
         finally:
-            self._loop = self._wake = None
+            self._wake = None
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
