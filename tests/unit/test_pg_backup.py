@@ -1,8 +1,12 @@
 """What a PostgreSQL URL becomes for pg_dump and pg_restore: the password only ever in PGPASSWORD."""
 
+import re
+from pathlib import Path
+
 import pytest
 
 from stigmer.store.backups import BackupError
+from stigmer.store import pg_backup
 from stigmer.store.pg_backup import Target, _copy_rows, _unescape
 
 
@@ -34,3 +38,9 @@ def test_copy_blocks_of_a_restore_script():
     assert rows["tenant_revisions"] == [["default", "41", "0"], ["te\\tam", "7", "2"]]
     assert [r[0] for r in rows["schema_migrations"]] == ["1", "3"]
     assert _unescape("te\\tam\\\\x") == "te\tam\\x"
+
+
+def test_every_table_the_migrations_create_is_known_to_backup_and_restore():
+    """A forced restore drops the tables it knows: one a migration adds must be among them."""
+    source = "".join(p.read_text() for p in Path(pg_backup.__file__).parent.joinpath("postgres").glob("*.py"))
+    assert set(re.findall(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+)", source)) == set(pg_backup.TABLES)
