@@ -30,6 +30,7 @@ _EXPORTED = ("id", "role", "content", "metadata", "token_count", "model", "input
              "cost_microdollars", "created_at")
 EXPORT_MAX = 100
 NO_QUERY = "Query parameter 'q' is required and must not be empty"
+NOT_FOUND = "Conversation not found"
 
 
 # wire shapes
@@ -90,18 +91,19 @@ def message_inputs(f: wire.Fields, lo: int, required: bool) -> list[MessageInput
     return [message_input(item) for item in f.array("messages", lo, MAX_MESSAGES, required=required) or []]
 
 
-def _strings(f: wire.Fields, name: str, lo: int, hi: int) -> list[str] | None:
-    items = f.array(name, lo, hi)
+def _strings(f: wire.Fields, name: str, lo: int, hi: int, required: bool = False) -> list[str] | None:
+    items = f.array(name, lo, hi, required=required)
     return None if items is None else [wire.check_string(v) for v in items]
 
 
-def _body_tag(v: Any) -> str:
+def _tag(v: Any, code: str = "BAD_REQUEST") -> str:
+    """A conversation tag with the §5.7 messages: BAD_REQUEST in a body, INVALID_TAG as the list filter."""
     if not isinstance(v, str):
         raise wire.expected("string", v)
     try:
         return validate_tag(v)
     except InvalidArgument as exc:
-        raise wire.bad(exc.message) from None
+        raise wire.fail(400, code, exc.message) from None
 
 
 def _path_id(call: Call) -> str:
@@ -133,20 +135,8 @@ def _search_offset(raw: str | None) -> int:
     return int(raw)
 
 
-def _list_tag(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    try:
-        return validate_tag(raw)
-    except InvalidArgument as exc:
-        raise wire.fail(400, "INVALID_TAG", exc.message) from None
-
-
 def _texts(messages: list[Message]) -> list[dict[str, str]]:
     return [{"role": m.role, "content": m.content} for m in messages]
-
-
-NOT_FOUND = "Conversation not found"
 
 
 def routes(svc: Services) -> list[Route]:
@@ -171,7 +161,7 @@ def routes(svc: Services) -> list[Route]:
         limit = wire.lenient_limit(q.get("limit"), 50, 100)
         cursor = wire.page_cursor(q.get("cursor"), order)
         rows, nxt = await conversations.list(call.p.tenant, limit=limit, cursor=cursor, order=order,
-                                             tag=_list_tag(q.get("tag")))
+                                             tag=None if q.get("tag") is None else _tag(q["tag"], "INVALID_TAG"))
         return wire.json({"data": [conversation_out(c) for c in rows],
                           "pagination": {"limit": limit, "next_cursor": None if nxt is None else wire.time_cursor(*nxt)}})
 
@@ -203,9 +193,7 @@ def routes(svc: Services) -> list[Route]:
         return wire.json(conversation_out(c, messages=True))
 
     async def bulk_delete(call: Call) -> Response:
-        ids = _strings(await body(call), "ids", 1, 100)
-        if ids is None:
-            raise wire.bad("Required")
+        ids = _strings(await body(call), "ids", 1, 100, required=True)
         return wire.json({"deleted": await conversations.bulk_delete(call.p.tenant, ids)})
 
     async def export(call: Call) -> Response:
@@ -248,7 +236,7 @@ def routes(svc: Services) -> list[Route]:
 
     async def add_tags(call: Call) -> Response:
         items = (await body(call)).array("tags", 1, 50, required=True)
-        wanted = [_body_tag(t) for t in items]
+        wanted = [_tag(t) for t in items]
         found = await wire.or_not_found(conversations.add_tags(call.p.tenant, call.params[0], wanted), NOT_FOUND)
         return wire.json({"data": {"tags": found}}, 201)
 
