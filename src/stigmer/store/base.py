@@ -48,10 +48,12 @@ if TYPE_CHECKING:
     from ..engine.conversation_search import Matches
     from ..engine.conversations import Conversation, Cursor as ConversationCursor, Message
     from ..engine.jobs import Job
+    from ..engine.memory import Episode, MemoryRecord
 
 T = TypeVar("T")
 
 __all__ = ["Change", "ChangeFilter", "ChangeLog", "ClaimReads", "ClaimWrites", "CommitListener", "ConversationReads", "ConversationWrites", "Entry", "IdempotencyReads", "IdempotencyRecord", "IdempotencyWrites", "JobReads", "JobWrites", "KVReads", "KVWrites",
+           "MemoryReads", "MemoryWrites",
            "KeyRecord", "KeyRepository", "LeaseReads", "LeaseRecord", "LeaseWrites", "RevisionInfo", "StateEventRecord", "StateReads", "StateWrites", "StorageFault", "Store", "TokenCheck",
            "TokenRecord", "TokenRepository", "WebhookEvent", "WebhookOutcome", "WebhookReads", "WebhookWrites", "WriteTxn"]
 
@@ -331,6 +333,44 @@ class JobWrites(Protocol):
     def exists(self, job_id: str) -> bool: ...
 
     def insert(self, job: "Job") -> None: ...
+# the memory engine (Statewave)
+
+
+class MemoryReads(Protocol):
+    """Episodes and memories (`store.memory`). `tenant` is the Stigmer tenant; `tenant_id` the request's
+    Statewave scope: a tenant id sees only its rows, None (unscoped) every row of the Stigmer tenant."""
+
+    async def episodes(self, tenant: str, tenant_id: str | None, subject_id: str) -> "list[Episode]":
+        """The subject's episodes in scope, ascending (created_at, seq)."""
+
+    async def memories(self, tenant: str, tenant_id: str | None, subject_id: str,
+                       status: str | None) -> "list[MemoryRecord]":
+        """The subject's memories in scope (of that status, if given), newest first (created_at descending,
+        then seq ascending)."""
+
+
+class MemoryWrites(Protocol):
+    """Episodes and memories inside a mutation (`tx.memory`), of the transaction's Stigmer tenant."""
+
+    def insert_episodes(self, episodes: "list[Episode]") -> None:
+        """Insert in list order (so `seq` follows it)."""
+
+    def uncompiled(self, tenant_id: str | None, subject_id: str, limit: int) -> "list[Episode]":
+        """The oldest `limit` episodes in scope with no `last_compiled_at`, ascending."""
+
+    def mark_compiled(self, episode_ids: list[str], now: int) -> None: ...
+
+    def insert_memories(self, memories: "list[MemoryRecord]") -> None:
+        """Insert in list order (so `seq` follows compiler output order)."""
+
+    def newest_active(self, tenant_id: str | None, subject_id: str, limit: int) -> "list[MemoryRecord]":
+        """The newest `limit` active memories of exactly this Statewave tenant value (None matches only
+        NULL), returned in ascending order."""
+
+    def supersede(self, valid_to: dict[str, int], now: int) -> None:
+        """Mark each memory id superseded with its `valid_to` and `updated_at = now`."""
+
+
 # the webhook outbox
 
 
@@ -457,6 +497,7 @@ class WriteTxn(Protocol):
     idempotency: IdempotencyWrites
     jobs: JobWrites
     webhooks: WebhookWrites
+    memory: MemoryWrites
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Call `fn()` on the event loop once this run's writes are durable; never if it fails or is undone."""
@@ -489,6 +530,7 @@ class Store(Protocol):
     idempotency: IdempotencyReads
     jobs: JobReads
     webhooks: WebhookReads
+    memory: MemoryReads
     log: ChangeLog
     tick_seconds: float | None  # how often the change feed polls revisions; None when every commit is local
 

@@ -28,6 +28,7 @@ from .doorbell import Doorbell
 from .faults import request_refused, storage_error, unavailable
 from .idempotency import PostgresIdempotency
 from .jobs import PostgresJobs
+from .memory import PostgresMemory
 from .keys import PostgresKeys
 from .kv import PostgresKV
 from .leases import PostgresLeases
@@ -71,6 +72,7 @@ class PostgresStore:
         self.idempotency = PostgresIdempotency(self)
         self.jobs = PostgresJobs(self)
         self.webhooks = PostgresWebhooks(self)
+        self.memory = PostgresMemory(self)
         self.keys = PostgresKeys(self)
         self.tokens = PostgresTokens(self)
         self._listener: CommitListener | None = None

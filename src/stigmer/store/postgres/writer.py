@@ -40,6 +40,7 @@ from .claims import ClaimWritesPG
 from .conversations import ConversationWritesPG
 from .idempotency import IdempotencyWritesPG
 from .jobs import JobWritesPG
+from .memory import MemoryWritesPG
 from .leases import LeaseWritesPG
 from .states import StateWritesPG
 from .webhooks import WebhookWritesPG
@@ -145,6 +146,10 @@ class WriteTxnPG:
     @property
     def webhooks(self) -> WebhookWritesPG:
         return WebhookWritesPG(self)
+
+    @property
+    def memory(self) -> MemoryWritesPG:
+        return MemoryWritesPG(self)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         if self.after is None:

@@ -332,6 +332,54 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX webhook_events_by_subject ON webhook_events (tenant, subject_id) WHERE subject_id IS NOT NULL;
         """,
     ),
+    (
+        14,
+        # The Statewave memory engine (docs/memory.md): `tenant` is the Stigmer tenant, `tenant_id` the
+        # Statewave tenant (NULL: written unscoped); `seq` breaks timestamp ties (§6.12). A compile reads a
+        # subject's uncompiled episodes oldest first and its active memories newest first.
+        """
+        CREATE TABLE episodes (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL,
+            tenant TEXT NOT NULL,
+            tenant_id TEXT,
+            subject_id TEXT NOT NULL,
+            source TEXT NOT NULL,
+            type TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            metadata TEXT NOT NULL,
+            provenance TEXT NOT NULL,
+            session_id TEXT,
+            created_at INTEGER NOT NULL,
+            last_compiled_at INTEGER,
+            UNIQUE (tenant, id)
+        );
+        CREATE INDEX episodes_by_subject ON episodes (tenant, subject_id, created_at, seq);
+        CREATE INDEX episodes_uncompiled ON episodes (tenant, subject_id, created_at, seq)
+            WHERE last_compiled_at IS NULL;
+        CREATE TABLE memories (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL,
+            tenant TEXT NOT NULL,
+            tenant_id TEXT,
+            subject_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            content TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            confidence REAL NOT NULL,
+            valid_from INTEGER NOT NULL,
+            valid_to INTEGER,
+            source_episode_ids TEXT NOT NULL,
+            metadata TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            UNIQUE (tenant, id)
+        );
+        CREATE INDEX memories_by_subject ON memories (tenant, subject_id, created_at, seq);
+        CREATE INDEX memories_active ON memories (tenant, subject_id, created_at, seq) WHERE status = 'active';
+        """,
+    ),
 ]
 
 

@@ -17,6 +17,7 @@ from .conversations import SQLiteConversations
 from .faults import storage_error
 from .idempotency import SQLiteIdempotency
 from .jobs import SQLiteJobs
+from .memory import SQLiteMemory
 from .keys import SQLiteKeys
 from .kv import SQLiteKV
 from .leases import SQLiteLeases
@@ -66,6 +67,7 @@ class SQLiteStore:
         self.idempotency = SQLiteIdempotency(self)
         self.jobs = SQLiteJobs(self)
         self.webhooks = SQLiteWebhooks(self)
+        self.memory = SQLiteMemory(self)
         self.keys = SQLiteKeys(self)
         self.tokens = SQLiteTokens(self)
 

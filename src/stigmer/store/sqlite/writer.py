@@ -35,6 +35,7 @@ from .conversations import ConversationWrites
 from .idempotency import IdempotencyWrites
 from .jobs import JobWrites
 from .leases import LeaseWrites
+from .memory import MemoryWrites
 from .states import StateWrites
 from .webhooks import WebhookWrites
 
@@ -80,6 +81,10 @@ class WriteTxnSQLite:
     @property
     def webhooks(self) -> WebhookWrites:
         return WebhookWrites(self.conn, self.tenant)
+
+    @property
+    def memory(self) -> MemoryWrites:
+        return MemoryWrites(self.conn, self.tenant)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         if self.after is None:

@@ -1,0 +1,85 @@
+"""Episodes and memories on PostgreSQL: reads on the pool, writes inside the writer's transaction. Many rows
+go in one statement of array parameters (unnest), so no batch meets the bound-parameter limit."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ...engine.memory import Episode, MemoryRecord
+from .. import memory_rows as rows
+
+if TYPE_CHECKING:
+    from .store import PostgresStore
+    from .writer import WriteTxnPG
+
+
+def _insert_many(table: str, columns: tuple[str, ...], types: tuple[str, ...]) -> str:
+    return (f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest("
+            + ", ".join(f"%s::{t}[]" for t in types) + ")")
+
+
+_INSERT_EPISODES = _insert_many("episodes", rows.EPISODE_COLUMNS, (
+    "text", "text", "text", "text", "text", "text", "text", "text", "text", "text", "bigint", "bigint"))
+_INSERT_MEMORIES = _insert_many("memories", rows.MEMORY_COLUMNS, (
+    "text", "text", "text", "text", "text", "text", "text", "double precision", "bigint", "bigint", "text", "text",
+    "text", "bigint", "bigint"))
+_MARK_COMPILED = "UPDATE episodes SET last_compiled_at = %s WHERE tenant = %s AND id = ANY(%s::text[])"
+_SUPERSEDE = ("UPDATE memories m SET status = 'superseded', valid_to = c.valid_to, updated_at = %s"
+              " FROM unnest(%s::text[], %s::bigint[]) AS c(id, valid_to) WHERE m.tenant = %s AND m.id = c.id")
+
+
+def _columns(records: list[tuple]) -> tuple:
+    return tuple(list(column) for column in zip(*records))
+
+
+class PostgresMemory:
+    """`store.memory`."""
+
+    def __init__(self, store: "PostgresStore"):
+        self._store = store
+
+    async def episodes(self, tenant: str, tenant_id: str | None, subject_id: str) -> list[Episode]:
+        sql, params = rows.episodes_sql(tenant, tenant_id, subject_id, "%s")
+        return [rows.episode_of(r) for r in await self._store.fetch(sql, tuple(params))]
+
+    async def memories(self, tenant: str, tenant_id: str | None, subject_id: str,
+                       status: str | None) -> list[MemoryRecord]:
+        sql, params = rows.memories_sql(tenant, tenant_id, subject_id, status, "%s")
+        return [rows.memory_of(r) for r in await self._store.fetch(sql, tuple(params))]
+
+
+class MemoryWritesPG:
+    """`tx.memory`: episodes and memories of one Stigmer tenant's mutation."""
+
+    __slots__ = ("_tx",)
+
+    def __init__(self, tx: "WriteTxnPG"):
+        self._tx = tx
+
+    def insert_episodes(self, episodes: list[Episode]) -> None:
+        for e in episodes:
+            self._tx.check_tenant(e.tenant)
+        if episodes:
+            self._tx.write(_INSERT_EPISODES, _columns([rows.episode_row(e) for e in episodes]))
+
+    def uncompiled(self, tenant_id: str | None, subject_id: str, limit: int) -> list[Episode]:
+        sql, params = rows.uncompiled_sql(self._tx.tenant, tenant_id, subject_id, limit, "%s")
+        return [rows.episode_of(r) for r in self._tx.cur.execute(sql, params).fetchall()]
+
+    def mark_compiled(self, episode_ids: list[str], now: int) -> None:
+        if episode_ids:
+            self._tx.write(_MARK_COMPILED, (now, self._tx.tenant, episode_ids))
+
+    def insert_memories(self, memories: list[MemoryRecord]) -> None:
+        for m in memories:
+            self._tx.check_tenant(m.tenant)
+        if memories:
+            self._tx.write(_INSERT_MEMORIES, _columns([rows.memory_row(m) for m in memories]))
+
+    def newest_active(self, tenant_id: str | None, subject_id: str, limit: int) -> list[MemoryRecord]:
+        sql, params = rows.newest_active_sql(self._tx.tenant, tenant_id, subject_id, limit, "%s")
+        return [rows.memory_of(r) for r in self._tx.cur.execute(sql, params).fetchall()]
+
+    def supersede(self, valid_to: dict[str, int], now: int) -> None:
+        if valid_to:
+            self._tx.write(_SUPERSEDE, (now, list(valid_to), list(valid_to.values()), self._tx.tenant))

@@ -1,0 +1,71 @@
+"""Episodes and memories on SQLite: reads on the reader pool, writes on the writer's connection (many rows
+in one executemany, so no batch meets the bound-parameter limit)."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING
+
+from ...engine.memory import Episode, MemoryRecord
+from .. import memory_rows as rows
+
+if TYPE_CHECKING:
+    from .store import SQLiteStore
+
+_INSERT_EPISODE = rows.insert_sql("episodes", rows.EPISODE_COLUMNS, "?")
+_INSERT_MEMORY = rows.insert_sql("memories", rows.MEMORY_COLUMNS, "?")
+_MARK_COMPILED = "UPDATE episodes SET last_compiled_at = ? WHERE tenant = ? AND id = ?"
+_SUPERSEDE = ("UPDATE memories SET status = 'superseded', valid_to = ?, updated_at = ?"
+              " WHERE tenant = ? AND id = ?")
+
+
+class SQLiteMemory:
+    """`store.memory`."""
+
+    def __init__(self, store: "SQLiteStore"):
+        self._store = store
+
+    async def episodes(self, tenant: str, tenant_id: str | None, subject_id: str) -> list[Episode]:
+        sql, params = rows.episodes_sql(tenant, tenant_id, subject_id, "?")
+        return [rows.episode_of(r) for r in await self._store.in_pool(sql, tuple(params))]
+
+    async def memories(self, tenant: str, tenant_id: str | None, subject_id: str,
+                       status: str | None) -> list[MemoryRecord]:
+        sql, params = rows.memories_sql(tenant, tenant_id, subject_id, status, "?")
+        return [rows.memory_of(r) for r in await self._store.in_pool(sql, tuple(params))]
+
+
+class MemoryWrites:
+    """`tx.memory`: episodes and memories of one Stigmer tenant's mutation."""
+
+    __slots__ = ("_conn", "_tenant")
+
+    def __init__(self, conn: sqlite3.Connection, tenant: str):
+        self._conn = conn
+        self._tenant = tenant
+
+    def _check(self, records: list) -> None:
+        if any(r.tenant != self._tenant for r in records):
+            raise ValueError(f"a mutation of tenant {self._tenant!r} may only write its own rows")
+
+    def insert_episodes(self, episodes: list[Episode]) -> None:
+        self._check(episodes)
+        self._conn.executemany(_INSERT_EPISODE, [rows.episode_row(e) for e in episodes])
+
+    def uncompiled(self, tenant_id: str | None, subject_id: str, limit: int) -> list[Episode]:
+        sql, params = rows.uncompiled_sql(self._tenant, tenant_id, subject_id, limit, "?")
+        return [rows.episode_of(r) for r in self._conn.execute(sql, params)]
+
+    def mark_compiled(self, episode_ids: list[str], now: int) -> None:
+        self._conn.executemany(_MARK_COMPILED, [(now, self._tenant, i) for i in episode_ids])
+
+    def insert_memories(self, memories: list[MemoryRecord]) -> None:
+        self._check(memories)
+        self._conn.executemany(_INSERT_MEMORY, [rows.memory_row(m) for m in memories])
+
+    def newest_active(self, tenant_id: str | None, subject_id: str, limit: int) -> list[MemoryRecord]:
+        sql, params = rows.newest_active_sql(self._tenant, tenant_id, subject_id, limit, "?")
+        return [rows.memory_of(r) for r in self._conn.execute(sql, params)]
+
+    def supersede(self, valid_to: dict[str, int], now: int) -> None:
+        self._conn.executemany(_SUPERSEDE, [(to, now, self._tenant, i) for i, to in valid_to.items()])
