@@ -9,7 +9,7 @@ import pytest
 
 from stigmer.engine.errors import InvalidArgument
 from stigmer.engine.memory import EpisodeInput, Memory
-from stigmer.engine.memory.compiler import text
+from stigmer.engine.memory.compiler import compile_in, text
 from stigmer.engine.memory.episodes import micros
 
 T = "t1"
@@ -211,6 +211,33 @@ async def test_supersession_stays_inside_the_statewave_tenant_value(memory, cloc
     assert sorted((m.tenant_id or "", m.kind, m.content) for m in closed) == [  # summaries need 0.8
         ("", "profile_fact", "I work at Initech"), ("sw-a", "profile_fact", "I work at Initech")]
     assert [m.status for m in await memory.memories(T, "sw-b", SUBJECT)] == ["active", "active"]
+
+
+async def test_supersession_considers_the_newest_500_active_memories(memory, clock):
+    old = await compile_texts(memory, clock, "I work at Initech")
+    for b in range(5):  # 500 newer summaries, none conflicting
+        clock.advance(1)
+        await memory.add_episodes(T, None, [ep(f"note {b * 100 + i}") for i in range(100)])
+    await memory.compile(T, None, SUBJECT)
+    clock.advance(1)
+    new = await compile_texts(memory, clock, "I work at Globex")
+    assert [m.status for m in new.memories] == ["active", "active"]
+    fact = next(m for m in await memory.memories(T, None, SUBJECT) if m.id == old.memories[1].id)
+    assert fact.status == "active"  # outside the newest 500: left alone (Decision 42)
+
+
+async def test_a_failed_compile_mutation_leaves_nothing(store, memory, clock):
+    await memory.add_episode(T, None, ep("I work at Initech"))
+
+    def compile_then_fail(tx):
+        assert compile_in(tx, None, SUBJECT)
+        raise RuntimeError("after the compile, in the same mutation")
+
+    with pytest.raises(RuntimeError):
+        await store.submit(T, compile_then_fail)
+    assert await memory.memories(T, None, SUBJECT) == []
+    assert [e.last_compiled_at for e in await memory.episodes(T, None, SUBJECT)] == [None]
+    assert (await memory.compile(T, None, SUBJECT)).memories_created == 2
 
 
 # episodes: validation, batches, one timestamp per request, order
