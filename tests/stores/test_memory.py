@@ -317,6 +317,13 @@ async def test_memories_read_newest_first_keeping_run_order(memory, clock):
         await memory.memories(T, None, SUBJECT, "gone")
 
 
+@pytest.mark.parametrize("subject_id", ["", "s" * 257, None])
+async def test_compile_needs_a_subject(memory, subject_id):
+    with pytest.raises(InvalidArgument) as err:
+        await memory.compile(T, None, subject_id)
+    assert err.value.details["loc"] == ["body", "subject_id"]
+
+
 # tenancy
 
 

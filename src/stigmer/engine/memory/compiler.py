@@ -102,8 +102,8 @@ def compile_in(tx, tenant_id: str | None, subject_id: str) -> list[MemoryRecord]
     created = memories_of(episodes, now)
     tx.memory.insert_memories(created)
     closed: dict[str, int] = {}
-    for value in dict.fromkeys(m.tenant_id for m in created):  # unscoped: each tenant value on its own
-        closed |= superseded(tx.memory.newest_active(value, subject_id, BATCH))
+    for tenant_value in dict.fromkeys(m.tenant_id for m in created):  # unscoped: each tenant value on its own
+        closed |= superseded(tx.memory.newest_active(tenant_value, subject_id, BATCH))
     tx.memory.supersede(closed, now)
     return [m if m.id not in closed else _closed(m, closed[m.id], now) for m in created]
 
