@@ -3,6 +3,7 @@ supersession (§6.3), ordering (§6.12), one timestamp per request (§3.4) and t
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -137,6 +138,15 @@ async def test_a_run_takes_the_oldest_500_uncompiled_episodes(memory, clock):
     assert [m.content for m in first.memories] == [f"note {i}" for i in range(500)]
     second = await memory.compile(T, None, SUBJECT)
     assert [m.content for m in second.memories] == ["note 500"]
+
+
+async def test_concurrent_compiles_compile_each_episode_once(memory, open_store, store_kind):
+    await memory.add_episodes(T, None, [ep(f"note {i}") for i in range(50)])
+    # PostgreSQL: a second replica on the same database; SQLite has one server per data directory
+    replicas = [memory, Memory(await open_store()) if store_kind == "postgres" else memory]
+    results = await asyncio.gather(*(r.compile(T, None, SUBJECT) for _ in range(4) for r in replicas))
+    assert sorted(r.memories_created for r in results) == [0] * 7 + [50]  # Decision 29
+    assert len(await memory.memories(T, None, SUBJECT)) == 50
 
 
 # §6.3 supersession
