@@ -1,0 +1,61 @@
+"""How a tool reaches the server: the SDK client, and plain HTTP for routes the SDK has no method for.
+
+A `Link` carries one credential. Over stdio it is the process's (`--api-key`); over `/mcp` it is the
+credential of the MCP request being served, attached by `CallerTransport` to every request the tool makes,
+whatever else the clients would send: a tool never acts with more than its caller's key allows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Any, AsyncIterator
+
+import httpx
+import msgspec
+
+from ...client import AsyncClient, StigmerError
+from ...client._base import error_from_response
+
+
+@dataclasses.dataclass
+class Link:
+    client: AsyncClient
+    http: httpx.AsyncClient  # same server, same credential: the compatible surfaces' routes
+
+    async def get_json(self, path: str, params: dict[str, Any]) -> Any:
+        """GET a route of another surface; its error envelope becomes a `StigmerError`."""
+        response = await self.http.get(path, params=params)
+        if not response.is_success:
+            raise error_from_response(response)
+        return msgspec.json.decode(response.content)
+
+
+@contextlib.asynccontextmanager
+async def open_link(url: str, *, api_key: str | None = None, transport: httpx.AsyncBaseTransport | None = None,
+                    timeout: float = 10.0) -> AsyncIterator[Link]:
+    async with AsyncClient(url, api_key=api_key, transport=transport, timeout=timeout) as client:
+        async with httpx.AsyncClient(base_url=client.url, headers=client.headers, transport=transport,
+                                     timeout=timeout) as http:
+            yield Link(client, http)
+
+
+class CallerTransport(httpx.AsyncBaseTransport):
+    """Sends each request with exactly the caller's credential (or none) and the caller's request id."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, credential: str | None, request_id: str | None):
+        self.inner, self.credential, self.request_id = inner, credential, request_id
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request.headers.pop("authorization", None)  # e.g. a STIGMER_API_KEY of the server's own environment
+        if self.credential:
+            request.headers["Authorization"] = f"Bearer {self.credential}"
+        if self.request_id:
+            request.headers["X-Request-ID"] = self.request_id
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+__all__ = ["CallerTransport", "Link", "StigmerError", "open_link"]
