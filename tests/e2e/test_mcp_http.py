@@ -79,10 +79,18 @@ async def test_without_a_valid_key_mcp_is_refused(keyed):
         assert body["jsonrpc"] == "2.0" and body["error"]["data"]["code"] == "unauthenticated"
     from mcp.shared.exceptions import MCPError
 
-    with pytest.raises(Exception) as raised:  # the SDK client reports the refusal; no session starts
+    with pytest.raises(BaseExceptionGroup) as raised:  # the SDK client reports the refusal; no session starts
         async with mcp_session(keyed.url, {"Authorization": "Bearer stg_wrong"}):
             pass
-    assert isinstance(raised.value, (MCPError, httpx.HTTPError, Exception))
+    matched, _ = raised.value.split(MCPError)
+    assert matched is not None
+    errors = []
+    pending = [matched]
+    while pending:
+        e = pending.pop()
+        pending.extend(e.exceptions) if isinstance(e, BaseExceptionGroup) else errors.append(e)
+    assert [(e.error.message, e.error.data["code"]) for e in errors] == [("missing or invalid API key",
+                                                                            "unauthenticated")]
 
 
 async def test_open_mode_serves_the_tools(shared_server, ns):
