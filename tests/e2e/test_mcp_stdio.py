@@ -4,6 +4,8 @@ every tool, a version conflict, a read-only key refused on writes, a missing key
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import AsyncIterator
@@ -12,8 +14,14 @@ import pytest
 
 from mcp_support import ADMIN, answer, every_tool, failure, make_key, needs_mcp
 
-pytestmark = needs_mcp
 SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def test_without_the_mcp_package_the_command_says_what_to_install():
+    blocked = "import sys; sys.modules['mcp'] = None; sys.argv = ['stigmer', 'mcp']; from stigmer.cli import main; main()"
+    p = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PYTHONPATH": SRC})
+    assert p.returncode == 1 and "pip install 'stigmer[mcp]'" in p.stderr and p.stdout == "", p.stderr
 
 
 @pytest.fixture
@@ -37,12 +45,14 @@ async def stdio_session(url: str, api_key: str | None = None, *args: str) -> Asy
             yield session
 
 
+@needs_mcp
 async def test_every_tool_over_stdio(keyed, ns):
     key = make_key(keyed.url, "team-s", ["read", "write", "watch"])
     async with stdio_session(keyed.url, key) as session:
         await every_tool(session, ns)
 
 
+@needs_mcp
 async def test_a_read_only_key_is_refused_on_writes(keyed, ns):
     writer = make_key(keyed.url, "team-ro", ["read", "write"])
     reader = make_key(keyed.url, "team-ro", ["read"])
@@ -59,6 +69,7 @@ async def test_a_read_only_key_is_refused_on_writes(keyed, ns):
         assert answer(await session.call_tool("kv_get", {"namespace": ns, "key": "k"}))["value"] == "w"
 
 
+@needs_mcp
 async def test_without_a_key_every_call_is_unauthenticated(keyed, ns):
     async with stdio_session(keyed.url) as session:
         assert len((await session.list_tools()).tools) == 18
@@ -66,6 +77,7 @@ async def test_without_a_key_every_call_is_unauthenticated(keyed, ns):
         assert "unauthenticated" in refused
 
 
+@needs_mcp
 async def test_an_unreachable_server_is_a_tool_error(ns):
     from local_http import free_port
 
