@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     settings = settings or Settings.load()
     svc = build_services(settings, clock)
     body.TIMEOUT = settings.body_timeout_seconds
-    mcp_mount = mcp.Mount()
+    mcp_mount = mcp.Mount(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -73,3 +73,15 @@ def test_the_tools_act_with_the_one_credential_of_the_request(tmp_path):
         denied = tool(c, "kv_put", {"namespace": "app", "key": "who", "value": "r"}, **{"X-API-Key": reader})
         text = denied["content"][0]["text"]
         assert denied["isError"] and "forbidden" in text and reader not in text and "Traceback" not in text
+
+
+def test_a_browser_preflight_is_answered_by_the_surface(tmp_path):
+    with agentstate_app(tmp_path, cors_origins="https://app.example") as (c, _):
+        r = c.options("/mcp", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+                                       "Access-Control-Request-Headers": "authorization, content-type"})
+        assert r.status_code == 204, r.text
+        assert r.headers["access-control-allow-origin"] == "https://app.example"
+        assert "POST" in r.headers["access-control-allow-methods"]
+        assert r.headers["access-control-allow-headers"] == "authorization, content-type"
+        refused = rpc(c, "tools/list", Origin="https://evil.example")  # a cross-site write: refused at the edge
+        assert refused.status_code == 403 and refused.json()["error"]["data"]["code"] == "cross_site"

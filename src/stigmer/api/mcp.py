@@ -43,8 +43,6 @@ def credential(scope: Scope) -> str | None:
 
 def render(request: Request, p: Problem) -> Response:
     """A JSON-RPC error object (no request id: the request was refused before it was read)."""
-    if request.method == "OPTIONS" and p.status == 405:
-        return Response(status_code=204, headers={"Allow": "GET, POST, DELETE, OPTIONS"})
     rid = request.scope.get("state", {}).get("request_id", "")
     data: dict[str, Any] = {"code": p.code, "status": p.status, "request_id": rid}
     if p.details:
@@ -54,11 +52,14 @@ def render(request: Request, p: Problem) -> Response:
     return json_response(body, p.status, {**p.headers, "X-Request-ID": rid})
 
 
-def surface(settings: Settings) -> Surface:
-    cors = Cors(settings.cors_origins, expose="Mcp-Session-Id, X-Request-ID", methods="GET, POST, DELETE, OPTIONS",
+def cors(settings: Settings) -> Cors:
+    return Cors(settings.cors_origins, expose="Mcp-Session-Id, X-Request-ID", methods="GET, POST, DELETE, OPTIONS",
                 headers="Authorization, X-API-Key, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, "
                         "Last-Event-ID")
-    return Surface("mcp", (PATH,), render, lambda scope: [credential(scope)], cors)
+
+
+def surface(settings: Settings) -> Surface:
+    return Surface("mcp", (PATH,), render, lambda scope: [credential(scope)], cors(settings))
 
 
 def caller_link(request: Request) -> contextlib.AbstractAsyncContextManager[Any]:
@@ -79,7 +80,8 @@ class Mount:
     costs about a second of CPU that a server nobody asks for MCP should not pay.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings) -> None:
+        self.cors = cors(settings)
         self.available = importlib.util.find_spec("mcp") is not None
         self.routes = [Route(PATH, endpoint=self)]
         self._handler: Any = None
@@ -89,6 +91,11 @@ class Mount:
         self._open = False  # between the lifespan's start and end
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "OPTIONS":  # a browser's preflight (the edge added the CORS headers)
+            extra = self.cors.preflight(header(scope, b"access-control-request-headers")) if self.cors.enabled else {}
+            await Response(status_code=204, headers={"Allow": "GET, POST, DELETE, OPTIONS", **extra})(
+                scope, receive, send)
+            return
         if not self.available:
             raise Problem(503, "mcp_unavailable", UNAVAILABLE)
         handler = self._handler or await self._start()
