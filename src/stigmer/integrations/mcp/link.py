@@ -16,6 +16,7 @@ import msgspec
 
 from ...client import AsyncClient, StigmerError
 from ...client._base import error_from_response
+from ...api.kit.surface import bearer
 
 
 @dataclasses.dataclass
@@ -35,7 +36,11 @@ class Link:
 async def open_link(url: str, *, api_key: str | None = None, transport: httpx.AsyncBaseTransport | None = None,
                     timeout: float = 10.0) -> AsyncIterator[Link]:
     async with AsyncClient(url, api_key=api_key, transport=transport, timeout=timeout) as client:
-        async with httpx.AsyncClient(base_url=client.url, headers=client.headers, transport=transport,
+        headers = dict(client.headers)
+        token = bearer(headers.get("Authorization"))
+        if token:  # the surfaces that read their key from X-API-Key (Statewave) get the same one
+            headers["X-API-Key"] = token
+        async with httpx.AsyncClient(base_url=client.url, headers=headers, transport=transport,
                                      timeout=timeout) as http:
             yield Link(client, http)
 
@@ -48,8 +53,10 @@ class CallerTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         request.headers.pop("authorization", None)  # e.g. a STIGMER_API_KEY of the server's own environment
-        if self.credential:
+        request.headers.pop("x-api-key", None)
+        if self.credential:  # in the header each surface reads: the bearer, X-API-Key for Statewave
             request.headers["Authorization"] = f"Bearer {self.credential}"
+            request.headers["X-API-Key"] = self.credential
         if self.request_id:
             request.headers["X-Request-ID"] = self.request_id
         return await self.inner.handle_async_request(request)
