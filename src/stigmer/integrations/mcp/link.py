@@ -25,11 +25,27 @@ class Link:
     http: httpx.AsyncClient  # same server, same credential: the compatible surfaces' routes
 
     async def get_json(self, path: str, params: dict[str, Any]) -> Any:
-        """GET a route of another surface; its error envelope becomes a `StigmerError`."""
-        response = await self.http.get(path, params=params)
-        if not response.is_success:
-            raise error_from_response(response)
+        """GET a route of another surface; its error answer becomes a `StigmerError`."""
+        return answer(await self.http.get(path, params=params))
+
+    async def post_json(self, path: str, body: dict[str, Any]) -> Any:
+        return answer(await self.http.post(path, content=msgspec.json.encode(body),
+                                           headers={"Content-Type": "application/json"}))
+
+
+def answer(response: httpx.Response) -> Any:
+    """The JSON of a success; else a `StigmerError` with the surface's message: `{"error": {code, message}}`
+    (ours and Statewave's) or FastAPI's `{"detail": ...}` (semvec's)."""
+    if response.is_success:
         return msgspec.json.decode(response.content)
+    error = error_from_response(response)
+    try:
+        detail = msgspec.json.decode(response.content).get("detail")
+    except (msgspec.DecodeError, AttributeError):
+        detail = None
+    if detail is not None:
+        error.message = detail if isinstance(detail, str) else msgspec.json.encode(detail).decode()
+    raise error
 
 
 @contextlib.asynccontextmanager

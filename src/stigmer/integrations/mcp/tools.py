@@ -88,8 +88,8 @@ def error_text(exc: StigmerError) -> str:
     return text
 
 
-class Tools:
-    """The tools, over `links`: for each call, the `Link` that carries its caller's credential."""
+class ToolBase:
+    """Tools over `links`: for each call, the `Link` that carries its caller's credential."""
 
     def __init__(self, links: Links):
         self.links = links
@@ -106,6 +106,10 @@ class Tools:
             except Exception:  # a bug of ours: logged here, never shown to the caller
                 log.exception("MCP tool failed")
                 raise ToolError("internal error: the tool failed (the server log has the details)") from None
+
+
+class Tools(ToolBase):
+    """Keys, watch, transactions, leases, claims and conversations."""
 
     # ---- keys -----------------------------------------------------------------------------------
 
