@@ -85,3 +85,20 @@ def test_a_browser_preflight_is_answered_by_the_surface(tmp_path):
         assert r.headers["access-control-allow-headers"] == "authorization, content-type"
         refused = rpc(c, "tools/list", Origin="https://evil.example")  # a cross-site write: refused at the edge
         assert refused.status_code == 403 and refused.json()["error"]["data"]["code"] == "cross_site"
+
+
+@needs_mcp
+def test_bad_requests_get_json_rpc_errors_and_nothing_hangs(tmp_path):
+    with agentstate_app(tmp_path) as (c, _):
+        for method in ("GET", "DELETE", "PUT"):  # stateless: no GET stream that would stay open, no session
+            r = c.request(method, "/mcp", headers={"Accept": "text/event-stream"})
+            assert r.status_code == 405 and r.headers["allow"] == "POST, OPTIONS", r.text
+            assert r.json()["error"]["data"]["code"] == "method_not_allowed"
+        r = c.post("/mcp", content=b"{}", headers={**HEADERS, "Content-Type": "text/plain"})
+        assert r.status_code == 415 and r.json()["error"]["data"]["code"] == "unsupported_media_type"
+        r = c.post("/mcp", content=b"x" * (10 * 1024 * 1024 + 1), headers=HEADERS)
+        assert r.status_code == 413 and r.json()["error"]["data"]["code"] == "payload_too_large"
+        r = c.post("/mcp", content=b"{nope", headers=HEADERS)
+        assert r.status_code == 400 and r.json()["error"]["code"] == -32700  # the SDK's parse error
+        unknown = tool(c, "nope", {})
+        assert unknown["isError"] and "Unknown tool: nope" in unknown["content"][0]["text"]

@@ -33,6 +33,7 @@ from .kit.surface import Surface, bearer, header
 PATH = "/mcp"
 MAX_BODY = 10 * 1024 * 1024  # as the native conversation and claim routes
 INTERNAL_BASE = "http://127.0.0.1"  # a loopback name, so that open mode's Host check passes the tools' requests
+ALLOW = "POST, OPTIONS"
 UNAVAILABLE = "the MCP server needs the mcp package on the server: pip install 'stigmer[mcp]'"
 
 
@@ -53,7 +54,7 @@ def render(request: Request, p: Problem) -> Response:
 
 
 def cors(settings: Settings) -> Cors:
-    return Cors(settings.cors_origins, expose="Mcp-Session-Id, X-Request-ID", methods="GET, POST, DELETE, OPTIONS",
+    return Cors(settings.cors_origins, expose="Mcp-Session-Id, X-Request-ID", methods=ALLOW,
                 headers="Authorization, X-API-Key, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, "
                         "Last-Event-ID")
 
@@ -71,6 +72,17 @@ def caller_link(request: Request) -> contextlib.AbstractAsyncContextManager[Any]
                                 raise_app_exceptions=False)
     transport = CallerTransport(inner, credential(request.scope), state.get("request_id"))
     return open_link(INTERNAL_BASE, transport=transport, timeout=90.0)  # outlasts a 60 s watch or lease wait
+
+
+def check_post(scope: Scope) -> None:
+    """What the SDK would refuse in plain text, refused here in the surface's shape."""
+    kind = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise Problem(415, "unsupported_media_type", "an MCP request is JSON: send Content-Type: application/json")
+    length = header(scope, b"content-length")
+    if length is not None and length.strip().isdigit() and int(length) > MAX_BODY:
+        raise Problem(413, "payload_too_large", f"the request body is larger than {MAX_BODY} bytes",
+                      {"limit": MAX_BODY})
 
 
 class Mount:
@@ -91,11 +103,15 @@ class Mount:
         self._open = False  # between the lifespan's start and end
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] == "OPTIONS":  # a browser's preflight (the edge added the CORS headers)
+        method = scope["method"]
+        if method == "OPTIONS":  # a browser's preflight (the edge added the CORS headers)
             extra = self.cors.preflight(header(scope, b"access-control-request-headers")) if self.cors.enabled else {}
-            await Response(status_code=204, headers={"Allow": "GET, POST, DELETE, OPTIONS", **extra})(
-                scope, receive, send)
+            await Response(status_code=204, headers={"Allow": ALLOW, **extra})(scope, receive, send)
             return
+        if method != "POST":  # stateless: no GET stream (it would stay open with nothing to say), no session to DELETE
+            raise Problem(405, "method_not_allowed", f"{method} is not served: MCP requests are POSTs to /mcp",
+                          headers={"Allow": ALLOW})
+        check_post(scope)
         if not self.available:
             raise Problem(503, "mcp_unavailable", UNAVAILABLE)
         handler = self._handler or await self._start()
