@@ -10,6 +10,7 @@ import pytest
 from pg_support import new_database, postgres_url
 from server_process import ServerProcess
 
+
 def pytest_terminal_summary(terminalreporter):
     """Say which documentation examples are not run, and why (test_doc_examples.py skips them)."""
     for report in terminalreporter.stats.get("skipped", []):
