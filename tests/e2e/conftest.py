@@ -10,6 +10,15 @@ import pytest
 from pg_support import new_database, postgres_url
 from server_process import ServerProcess
 
+
+def pytest_terminal_summary(terminalreporter):
+    """Say which documentation examples are not run, and why (test_doc_examples.py skips them)."""
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+        if "not-run: " in reason:
+            terminalreporter.write_line("example " + reason[reason.index("not-run: "):])
+
+
 @pytest.fixture
 def server(tmp_path):
     """A server for this test alone (tests that stop, kill or restart it)."""
