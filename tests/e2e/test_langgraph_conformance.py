@@ -45,3 +45,61 @@ async def test_sync_face_passes_the_conformance_suite(shared_server, ns, capsys)
             yield StigmerSaver(client, namespace=ns)
 
     await check(saver, capsys)
+
+
+# beyond the suite: values larger than one key holds, and concurrent writers on one thread
+
+from langgraph.checkpoint.conformance.test_utils import generate_checkpoint, generate_config, generate_metadata  # noqa: E402,I001
+
+
+def keys_left(client, ns):
+    return [e.key for e in client.list(ns, values=False)]
+
+
+async def test_values_larger_than_a_key_are_kept_in_parts(shared_server, ns):
+    big, bigger = "x" * 3_000_000, {"rows": ["y" * 1000] * 1500}
+    with Client(shared_server.url) as client:
+        saver = StigmerSaver(client, namespace=ns)
+        cp = generate_checkpoint(channel_values={"big": big, "small": 1}, channel_versions={"big": 1, "small": 1})
+        first = saver.put(generate_config("t1"), cp, generate_metadata(step=0), {"big": 1, "small": 1})
+        saver.put_writes(first, [("out", bigger), ("err", "e")], "task-1")
+        saver.put_writes(first, [("out", bigger), ("err", "e")], "task-1")  # a repeat is not stored twice
+        tup = saver.get_tuple(first)
+        assert tup.checkpoint["channel_values"] == {"big": big, "small": 1}
+        assert tup.pending_writes == [("task-1", "out", bigger), ("task-1", "err", "e")]
+        assert {k.rsplit("/", 1)[0] for k in keys_left(client, ns) if k.startswith("p/")} == {
+            "p/b/t1//big/1", "p/w/t1//" + first["configurable"]["checkpoint_id"] + "/task-1/0"}
+        saver.copy_thread("t1", "t2")
+        copied = saver.get_tuple(generate_config("t2"))
+        assert copied.checkpoint["channel_values"]["big"] == big and copied.pending_writes == tup.pending_writes
+        cp2 = generate_checkpoint(channel_values={"small": 2}, channel_versions={"small": 2})
+        config = generate_config("t1")
+        config["configurable"]["checkpoint_id"] = first["configurable"]["checkpoint_id"]
+        saver.put(config, cp2, generate_metadata(step=1), {"small": 2})
+        saver.prune(["t1"], strategy="keep_latest")  # the big value is no longer referenced: its parts go
+        assert not any(k.startswith(("p/b/t1/", "p/w/t1/", "b/t1//big/")) for k in keys_left(client, ns))
+        assert saver.get_tuple(generate_config("t1")).checkpoint["channel_values"] == {"small": 2}
+        saver.delete_thread("t1")
+        saver.delete_thread("t2")
+        assert keys_left(client, ns) == []
+
+
+async def test_concurrent_writers_on_one_thread(shared_server, ns):
+    import asyncio
+
+    async with AsyncClient(shared_server.url) as client:
+        saver = StigmerSaver(async_client=client, namespace=ns)
+        cps = [generate_checkpoint(channel_values={"n": i}, channel_versions={"n": saver.get_next_version(i, None)})
+               for i in range(20)]
+        stored = await asyncio.gather(*[
+            saver.aput(generate_config("t"), cp, generate_metadata(step=i), cp["channel_versions"])
+            for i, cp in enumerate(cps)])
+        listed = [t async for t in saver.alist(generate_config("t"))]
+        assert [t.checkpoint["id"] for t in listed] == sorted((cp["id"] for cp in cps), reverse=True)
+        assert sorted(t.checkpoint["channel_values"]["n"] for t in listed) == list(range(20))
+        target = stored[0]
+        await asyncio.gather(*[saver.aput_writes(target, [("a", 1), ("b", 2)], "same-task") for _ in range(10)],
+                             *[saver.aput_writes(target, [("c", i)], f"task-{i}") for i in range(10)])
+        writes = (await saver.aget_tuple(target)).pending_writes
+        assert sorted(w for w in writes if w[0] == "same-task") == [("same-task", "a", 1), ("same-task", "b", 2)]
+        assert sorted(w[2] for w in writes if w[1] == "c") == list(range(10))

@@ -17,6 +17,7 @@ key order is newest first (`_kv.descending`):
     b/T/N/<channel>/<version>     one channel value at one version (shared by every checkpoint that has it)
     w/T/N/<id>/<task>/<idx>       a pending write of a task against checkpoint <id>
     r/<run>/T/N/D                 index: the checkpoints written by run <run> (for delete_for_runs)
+    p/<key>/<i>                   part i of a value too large for one key (PART characters of its base64)
 
 Every serialized value is the serializer's (type, bytes) as `{"t", "b": base64}`. docs/integrations.md
 has the guarantees and what scales how.
@@ -40,6 +41,7 @@ from . import _kv
 from ._kv import Call, Emit, Flow, part
 
 NAMESPACE = "langgraph"
+PART = 512 * 1024  # base64 characters per key: a value larger than this is kept in parts (p/<key>/<i>)
 NO_CLIENT = "this StigmerSaver has only an AsyncClient: use the async methods (aget_tuple, alist, aput, …)"
 
 
@@ -61,6 +63,13 @@ def writes_prefix(thread_id: str, ns: str, checkpoint_id: str) -> str:
 
 def run_key(run_id: str, thread_id: str, ns: str, checkpoint_id: str) -> str:
     return f"r/{part(str(run_id))}/{_thread(thread_id)}/{part(ns)}/{_kv.descending(checkpoint_id)}"
+
+
+FAMILIES = ("w", "b", "p/w", "p/b")  # a thread's keys besides its checkpoints (c/) and run index (r/)
+
+
+def part_key(key: str, i: int) -> str:
+    return f"p/{key}/{i:06d}"
 
 
 def _config(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
@@ -107,6 +116,25 @@ class StigmerSaver(BaseCheckpointSaver[str]):
     def _dumps(self, value: Any) -> dict[str, str]:
         return _kv.pack(self.serde.dumps_typed(value))
 
+    def _dumps_at(self, key: str, value: Any) -> tuple[dict[str, Any], list[Op]]:
+        """A value to store at `key`, and the ops writing its parts when it is too large for one key: its
+        base64 is cut into PART-sized pieces at `p/<key>/<i>` and the value itself names how many."""
+        packed = self._dumps(value)
+        data = packed["b"]
+        if len(data) <= PART:
+            return packed, []
+        pieces = [data[i:i + PART] for i in range(0, len(data), PART)]
+        ops = [Op("put", self.namespace, part_key(key, i), value=piece) for i, piece in enumerate(pieces)]
+        return {"t": packed["t"], "parts": len(pieces)}, ops
+
+    def _loads_at(self, key: str, value: dict[str, Any]) -> Flow:
+        if "parts" not in value:
+            return self._loads(value)
+        pieces = yield from _kv.batch_get(self.namespace, [part_key(key, i) for i in range(value["parts"])])
+        if any(p is None for p in pieces):
+            raise RuntimeError(f"a part of {key!r} is missing")
+        return self._loads({"t": value["t"], "b": "".join(p.value for p in pieces)})
+
     def _tuple(self, stored: dict[str, Any]) -> Flow:
         """The CheckpointTuple of a stored checkpoint: its channel values and pending writes read with it."""
         thread_id, ns, checkpoint_id = stored["thread_id"], stored["checkpoint_ns"], stored["checkpoint_id"]
@@ -114,17 +142,23 @@ class StigmerSaver(BaseCheckpointSaver[str]):
         versions = checkpoint.get("channel_versions") or {}
         channels = list(versions)
         blobs = yield from _kv.batch_get(self.namespace, [blob_key(thread_id, ns, c, versions[c]) for c in channels])
-        values = {c: self._loads(e.value) for c, e in zip(channels, blobs)
-                  if e is not None and not e.value.get("empty")}
+        values = {}
+        for c, e in zip(channels, blobs):
+            if e is not None and not e.value.get("empty"):
+                values[c] = yield from self._loads_at(e.key, e.value)
         found = yield from _kv.entries(self.namespace, writes_prefix(thread_id, ns, checkpoint_id))
-        writes = sorted((e.value for e in found), key=lambda w: writes_sort_key(w["task_path"], w["task_id"], w["idx"]))
+        found.sort(key=lambda e: writes_sort_key(e.value["task_path"], e.value["task_id"], e.value["idx"]))
+        writes = []
+        for e in found:
+            w = e.value
+            writes.append((w["task_id"], w["channel"], (yield from self._loads_at(e.key, w["value"]))))
         parent = stored.get("parent_id")
         return CheckpointTuple(
             config=_config(thread_id, ns, checkpoint_id),
             checkpoint={**checkpoint, "channel_values": values},
             metadata=self._loads(stored["metadata"]),
             parent_config=_config(thread_id, ns, parent) if parent else None,
-            pending_writes=[(w["task_id"], w["channel"], self._loads(w["value"])) for w in writes])
+            pending_writes=writes)
 
     # flows
 
@@ -180,9 +214,14 @@ class StigmerSaver(BaseCheckpointSaver[str]):
         thread_id, ns = str(conf["thread_id"]), conf.get("checkpoint_ns", "")
         stored_checkpoint = checkpoint.copy()
         values = stored_checkpoint.pop("channel_values", {})  # type: ignore[misc]
-        ops = [Op("put", self.namespace, blob_key(thread_id, ns, c, v),
-                  value=self._dumps(values[c]) if c in values else {"empty": True})
-               for c, v in new_versions.items()]
+        parts: list[Op] = []
+        blobs: list[Op] = []
+        for c, v in new_versions.items():
+            key = blob_key(thread_id, ns, c, v)
+            value, extra = self._dumps_at(key, values[c]) if c in values else ({"empty": True}, [])
+            parts.extend(extra)
+            blobs.append(Op("put", self.namespace, key, value=value))
+        ops = parts + blobs  # parts, then the values naming them, then the checkpoint
         meta = get_checkpoint_metadata(config, metadata)
         stored = {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint["id"],
                   "parent_id": conf.get("checkpoint_id"), "checkpoint": self._dumps(stored_checkpoint),
@@ -203,17 +242,22 @@ class StigmerSaver(BaseCheckpointSaver[str]):
         thread_id, ns, checkpoint_id = str(conf["thread_id"]), conf.get("checkpoint_ns", ""), conf["checkpoint_id"]
         prefix = writes_prefix(thread_id, ns, checkpoint_id) + part(task_id) + "/"
         rows = []
+        parts: list[Op] = []
         for i, (channel, value) in enumerate(writes):
             idx = WRITES_IDX_MAP.get(channel, i)
-            rows.append((prefix + str(idx), idx, {"task_id": task_id, "task_path": task_path, "idx": idx,
-                                                  "channel": channel, "value": self._dumps(value)}))
+            key = prefix + str(idx)
+            packed, extra = self._dumps_at(key, value)
+            parts.extend(extra)
+            rows.append((key, idx, {"task_id": task_id, "task_path": task_path, "idx": idx, "channel": channel,
+                                    "value": packed}))
         for _ in range(5):
             # A regular write (idx >= 0) is kept once: a repeat is skipped and a racing writer's copy wins
             # (the create-only guard); a special one (error, interrupt, …) replaces what was there.
             present = yield from _kv.batch_get(self.namespace, [key for key, idx, _ in rows if idx >= 0])
             exists = {e.key for e in present if e is not None}
-            ops = [Op("put", self.namespace, key, value=row, version=0 if idx >= 0 else None)
-                   for key, idx, row in rows if key not in exists]
+            ops = [op for op in parts if op.key.rsplit("/", 1)[0][2:] not in exists]
+            ops += [Op("put", self.namespace, key, value=row, version=0 if idx >= 0 else None)
+                    for key, idx, row in rows if key not in exists]
             try:
                 yield from _kv.write(ops)
                 return
@@ -236,6 +280,10 @@ class StigmerSaver(BaseCheckpointSaver[str]):
                                            writes_prefix(s["thread_id"], s["checkpoint_ns"], s["checkpoint_id"]),
                                            values=False)
             write_keys.extend(e.key for e in found)
+            parts = yield from _kv.entries(
+                self.namespace, "p/" + writes_prefix(s["thread_id"], s["checkpoint_ns"], s["checkpoint_id"]),
+                values=False)
+            write_keys.extend(e.key for e in parts)
         yield from _kv.delete_keys(self.namespace, write_keys)
 
     def _thread_checkpoints(self, thread_id: str) -> Flow:
@@ -246,7 +294,7 @@ class StigmerSaver(BaseCheckpointSaver[str]):
         thread_id = str(thread_id)
         stored = yield from self._thread_checkpoints(thread_id)
         yield from self._delete_checkpoints(stored)
-        for family in ("w", "b"):  # what is left: writes of checkpoints never stored, and every blob
+        for family in FAMILIES:  # what is left: writes of checkpoints never stored, every blob, their parts
             found = yield from _kv.entries(self.namespace, f"{family}/{_thread(thread_id)}/", values=False)
             yield from _kv.delete_keys(self.namespace, [e.key for e in found])
 
@@ -266,7 +314,7 @@ class StigmerSaver(BaseCheckpointSaver[str]):
         source, target = str(source_thread_id), str(target_thread_id)
         src, dst = _thread(source), _thread(target)
         ops = []
-        for family in ("b", "w"):  # values and writes first, the checkpoints that need them last
+        for family in reversed(FAMILIES):  # parts, values and writes first, the checkpoints needing them last
             found = yield from _kv.entries(self.namespace, f"{family}/{src}/")
             for e in found:
                 ops.append(Op("put", self.namespace, f"{family}/{dst}/" + e.key[len(f"{family}/{src}/"):],
@@ -303,7 +351,9 @@ class StigmerSaver(BaseCheckpointSaver[str]):
                 versions = self._loads(s["checkpoint"]).get("channel_versions") or {}
                 keep_blobs.update(blob_key(thread_id, ns, c, v) for c, v in versions.items())
             blobs = yield from _kv.entries(self.namespace, f"b/{_thread(thread_id)}/", values=False)
-            yield from _kv.delete_keys(self.namespace, [e.key for e in blobs if e.key not in keep_blobs])
+            parts = yield from _kv.entries(self.namespace, f"p/b/{_thread(thread_id)}/", values=False)
+            yield from _kv.delete_keys(self.namespace, [e.key for e in blobs if e.key not in keep_blobs] +
+                                       [e.key for e in parts if e.key[2:].rsplit("/", 1)[0] not in keep_blobs])
 
     # the sync face
 
