@@ -190,8 +190,12 @@ class StigmerSaver(BaseCheckpointSaver[str]):
             return
         left = limit
         cursor = None
+        # Within one thread and namespace, `before` is where the listing starts (keys are newest first).
+        start = (checkpoint_key(str(conf["thread_id"]), conf["checkpoint_ns"], before_id)
+                 if before_id and prefix.count("/") == 3 else None)
         while True:
-            page = yield Call("list_page", (self.namespace,), {"prefix": prefix, "cursor": cursor, "limit": 100})
+            page = yield Call("list_page", (self.namespace,), {"prefix": prefix, "cursor": cursor, "limit": 100,
+                                                              "start_after": None if cursor else start})
             for e in page.entries:
                 stored = e.value
                 cid = stored["checkpoint_id"]
