@@ -224,3 +224,17 @@ def test_two_tenants_never_see_each_others_items(tmp_path, start_server):
         assert [i.value for i in sa.search(())] == [{"owner": "a"}]
         sa.delete(("users", "1"), "prefs")
         assert sb.get(("users", "1"), "prefs").value == {"owner": "b"}
+
+
+async def test_concurrent_puts_of_one_item_keep_one_value_and_its_first_created_at(shared_server, ns):
+    import asyncio
+
+    async with AsyncClient(shared_server.url) as ac:
+        store = StigmerStore(async_client=ac, namespace=ns)
+        await store.aput(("c",), "k", {"n": -1})
+        created = (await store.aget(("c",), "k")).created_at
+        await asyncio.gather(*[store.aput(("c",), "k", {"n": i}) for i in range(10)],
+                             *[store.aput(("c",), f"k{i}", {"n": i}) for i in range(10)])
+        got = await store.aget(("c",), "k")
+        assert got.value["n"] in range(10) and got.created_at == created
+        assert len(await store.asearch(("c",), limit=100)) == 11
