@@ -170,9 +170,12 @@ def test_default_ttl_and_refresh_on_read(client, ns):
     assert first is not None
     store.get(("t",), "k", refresh_ttl=False)
     assert expiry(client, ns, ("t",), "k") == first
+    before = store.get(("t",), "k", refresh_ttl=False)
     store.get(("t",), "k")  # refresh_on_read: the TTL starts again
     second = expiry(client, ns, ("t",), "k")
     assert second > first
+    after = store.get(("t",), "k")
+    assert (after.created_at, after.updated_at, after.value) == (before.created_at, before.updated_at, before.value)
     store.search(("t",))
     assert expiry(client, ns, ("t",), "k") > second
     assert store.get(("t",), "k").value == {"v": 1}

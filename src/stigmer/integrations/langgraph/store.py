@@ -12,7 +12,8 @@ thread when only that is given. An item is one key of one Stigmer namespace (def
 `i/` then each namespace label percent-encoded and followed by `/`, then `:` and the percent-encoded item
 key (`("users", "42"), "prefs"` → `i/users/42/:prefs`). Encoded labels hold no `/` or `:`, so a namespace
 prefix is a key prefix and the `:` ends the namespace. The value is
-`{"value", "created_at", "updated_at", "ttl"}` (`ttl` in minutes, kept for refresh on read); the expiry is
+`{"value", "ttl"}` (`ttl` in minutes, kept for refresh on read); `created_at` and `updated_at` are the key's own
+(server) times, the latter kept in the record as `updated_at` once a refresh rewrites the key; the expiry is
 the key's own TTL, so expired items are never read and the server sweeps them. docs/integrations.md has
 the search, filter and TTL rules.
 """
@@ -31,12 +32,11 @@ from langgraph.store.base import (
 
 from ...client import AsyncClient, Client, Entry
 from ...client import Op as KvOp
-from ...client import VersionConflictError
+from ...client import NotFoundError, VersionConflictError
 from . import _kv
 from ._kv import Flow, part, unpart
 
 NAMESPACE = "langgraph-store"
-PUT_RETRIES = 5
 _WORD = re.compile(r"\w+")
 
 
@@ -53,15 +53,16 @@ def parse_key(stored_key: str) -> tuple[tuple[str, ...], str]:
     return tuple(unpart(label) for label in labels.split("/")) if labels else (), unpart(key)
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat()
+def _updated_at(entry: Entry) -> datetime.datetime:
+    kept = entry.value.get("updated_at")
+    return datetime.datetime.fromisoformat(kept) if kept else entry.updated_at
 
 
 def _item(entry: Entry, cls: type = Item, **extra: Any) -> Any:
     namespace, key = parse_key(entry.key)
     v = entry.value
-    return cls(namespace=namespace, key=key, value=v["value"], created_at=v["created_at"],
-               updated_at=v["updated_at"], **extra)
+    return cls(namespace=namespace, key=key, value=v["value"], created_at=entry.created_at,
+               updated_at=_updated_at(entry), **extra)
 
 
 def matches_filter(value: dict[str, Any], filter: dict[str, Any] | None) -> bool:
@@ -189,7 +190,8 @@ class StigmerStore(BaseStore):
     def _search(self, op: SearchOp, refresh: dict[str, Entry]) -> Flow:
         found = yield from _kv.entries(self.namespace, namespace_prefix(op.namespace_prefix))
         rows = [e for e in found if matches_filter(e.value["value"], op.filter)]
-        rows.sort(key=lambda e: e.value["updated_at"], reverse=True)  # PostgresStore's order: newest first
+        # PostgresStore's order: newest updated_at first (ties, within a millisecond, by the later write)
+        rows.sort(key=lambda e: (_updated_at(e), e.mod_revision), reverse=True)
         scored: list[tuple[Entry, float | None]]
         if op.query:
             scored = [(e, query_score(op.query, e.value["value"])) for e in rows]
@@ -220,34 +222,33 @@ class StigmerStore(BaseStore):
             ttl = e.value.get("ttl")
             if ttl is None:
                 continue
+            # The item's updated_at is the key's until a refresh rewrites the key: then it is kept in the record.
+            record = {**e.value, "updated_at": e.value.get("updated_at") or e.updated_at.isoformat()}
             try:
-                yield _kv.Call("put", (self.namespace, e.key, e.value), {"ttl": ttl * 60, "if_version": e.version})
+                yield _kv.Call("put", (self.namespace, e.key, record), {"ttl": ttl * 60, "if_version": e.version})
             except VersionConflictError:
                 pass
 
     def _put(self, puts: dict[str, PutOp]) -> Flow:
-        """Every put and delete of the batch in one transaction (or as few as the limits allow), each guarded by
-        the version read, so a concurrent writer's item is neither lost nor given a wrong created_at."""
-        keys = list(puts)
-        for _ in range(PUT_RETRIES):
-            current = yield from _kv.batch_get(self.namespace, keys)
-            now = _now()
-            ops = []
-            for key, entry in zip(keys, current):
-                op = puts[key]
-                if op.value is None:
-                    if entry is not None:
-                        ops.append(KvOp("delete", self.namespace, key, version=entry.version))
-                    continue
-                ttl = op.ttl  # BaseStore.put has applied ttl_config's default_ttl already
-                record = {"value": dict(op.value), "created_at": entry.value["created_at"] if entry else now,
-                          "updated_at": now, "ttl": ttl}
-                expiry = {"ttl": ttl * 60} if ttl is not None else {}
-                ops.append(KvOp("put", self.namespace, key, value=record, version=entry.version if entry else 0,
-                                **expiry))
-            try:
-                yield from _kv.write(ops)
-                return
-            except VersionConflictError:
+        """Every put and delete of the batch in one transaction (or as few as the limits allow). A put is a plain
+        write (the last writer wins; the key's own creation time is the item's created_at, so nothing needs
+        reading first); a delete is sent only for an item that exists, and re-read if another writer removed it
+        first (a transaction's delete of an absent key fails it whole)."""
+        writes = []
+        deletes = []
+        for key, op in puts.items():
+            if op.value is None:
+                deletes.append(key)
                 continue
-        raise RuntimeError("put: the items kept changing under concurrent writers")
+            ttl = op.ttl  # BaseStore.put has applied ttl_config's default_ttl already
+            expiry = {"ttl": ttl * 60} if ttl is not None else {}
+            writes.append(KvOp("put", self.namespace, key, value={"value": dict(op.value), "ttl": ttl},
+                               **expiry))
+        while True:
+            found = yield from _kv.batch_get(self.namespace, deletes)
+            deletes = [key for key, e in zip(deletes, found) if e is not None]
+            try:
+                yield from _kv.write(writes + [KvOp("delete", self.namespace, key) for key in deletes])
+                return
+            except NotFoundError:
+                continue
