@@ -4,6 +4,9 @@ async methods then running it in a worker thread). The suite's report is printed
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import pytest
 
 pytest.importorskip("langgraph.checkpoint.conformance", reason="the `langgraph` extra is not installed")
@@ -16,11 +19,13 @@ from stigmer.client import AsyncClient, Client  # noqa: E402
 from stigmer.integrations.langgraph import StigmerSaver  # noqa: E402
 
 
-async def check(registered, capsys):
+async def check(registered, record_property):
     report = await validate(registered, progress=ProgressCallbacks.verbose())
-    report.print_report()
-    with capsys.disabled():  # the report is part of the test output, also without -s
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
         report.print_report()
+    print(printed.getvalue())  # in the test's captured output, and at the end of the run (conftest.py):
+    record_property("printed_report", printed.getvalue())
     failures = {name: r.failures for name, r in report.results.items() if r.failures}
     assert report.passed_all_base(), failures
     for cap in EXTENDED_CAPABILITIES:
@@ -29,22 +34,22 @@ async def check(registered, capsys):
     assert report.conformance_level() == "FULL"
 
 
-async def test_async_face_passes_the_conformance_suite(shared_server, ns, capsys):
+async def test_async_face_passes_the_conformance_suite(shared_server, ns, record_property):
     @checkpointer_test(name="StigmerSaver (AsyncClient)")
     async def saver():
         async with AsyncClient(shared_server.url) as client:
             yield StigmerSaver(async_client=client, namespace=ns)
 
-    await check(saver, capsys)
+    await check(saver, record_property)
 
 
-async def test_sync_face_passes_the_conformance_suite(shared_server, ns, capsys):
+async def test_sync_face_passes_the_conformance_suite(shared_server, ns, record_property):
     @checkpointer_test(name="StigmerSaver (Client)")
     async def saver():
         with Client(shared_server.url) as client:
             yield StigmerSaver(client, namespace=ns)
 
-    await check(saver, capsys)
+    await check(saver, record_property)
 
 
 # beyond the suite: values larger than one key holds, and concurrent writers on one thread
