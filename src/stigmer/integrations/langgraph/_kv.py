@@ -16,7 +16,7 @@ from urllib.parse import quote, unquote
 
 import msgspec
 
-from ...client import NotFoundError, Op, StigmerError, VersionConflictError
+from ...client import NotFoundError, Op, StigmerError
 
 MAX_OPS = 100  # compares + ops per transaction and keys per batch read (the server's max_batch default)
 MAX_TXN_BYTES = 3 * 1024 * 1024  # well inside the transaction body limit (4 x value limit + 64 KiB)
@@ -210,4 +210,4 @@ async def emitted_async(client: Any, flow: Flow) -> AsyncIterator[Any]:
 
 
 __all__ = ["Call", "Emit", "Flow", "part", "unpart", "descending", "pack", "unpack", "entries", "batch_get",
-           "write", "delete_keys", "run_sync", "run_async", "emitted_sync", "emitted_async", "VersionConflictError"]
+           "write", "delete_keys", "run_sync", "run_async", "emitted_sync", "emitted_async"]
