@@ -108,3 +108,26 @@ async def test_concurrent_writers_on_one_thread(shared_server, ns):
         writes = (await saver.aget_tuple(target)).pending_writes
         assert sorted(w for w in writes if w[0] == "same-task") == [("same-task", "a", 1), ("same-task", "b", 2)]
         assert sorted(w[2] for w in writes if w[1] == "c") == list(range(10))
+
+
+def test_list_across_namespaces_and_threads_and_by_id(shared_server, ns):
+    with Client(shared_server.url) as client:
+        saver = StigmerSaver(client, namespace=ns)
+        made = {}
+        for thread in ("a", "b"):
+            for cns in ("", "child:1"):
+                cp = generate_checkpoint()
+                saver.put(generate_config(thread, checkpoint_ns=cns), cp, generate_metadata(source=thread), {})
+                made[(thread, cns)] = cp["id"]
+        every_ns = [(t.config["configurable"]["checkpoint_ns"], t.checkpoint["id"])
+                    for t in saver.list({"configurable": {"thread_id": "a"}})]
+        assert sorted(every_ns) == sorted([("", made[("a", "")]), ("child:1", made[("a", "child:1")])])
+        assert len(list(saver.list(None))) == 4
+        assert {t.config["configurable"]["thread_id"] for t in saver.list(None, filter={"source": "b"})} == {"b"}
+        assert len(list(saver.list(None, limit=3))) == 3
+        one = generate_config("a", checkpoint_ns="child:1", checkpoint_id=made[("a", "child:1")])
+        assert [t.checkpoint["id"] for t in saver.list(one)] == [made[("a", "child:1")]]
+        assert list(saver.list(one, filter={"source": "b"})) == []
+        assert list(saver.list(generate_config("a", checkpoint_id="no-such-id"))) == []
+        with pytest.raises(ValueError):
+            saver.prune(["a"], strategy="keep_some")

@@ -188,6 +188,12 @@ class StigmerSaver(BaseCheckpointSaver[str]):
         before_id = get_checkpoint_id(before) if before else None
         if limit is not None and limit <= 0:
             return
+        if only_id and prefix.count("/") == 3:  # one checkpoint named: read it, not the thread
+            [entry] = yield from _kv.batch_get(self.namespace, [prefix + _kv.descending(only_id)])
+            if (entry is not None and not (before_id and only_id >= before_id)
+                    and _matches(self._loads(entry.value["metadata"]), filter)):
+                yield Emit((yield from self._tuple(entry.value)))
+            return
         left = limit
         cursor = None
         # Within one thread and namespace, `before` is where the listing starts (keys are newest first).
