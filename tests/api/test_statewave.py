@@ -239,3 +239,41 @@ def test_cors(sw):
     assert "POST" in r.headers["access-control-allow-methods"]
     r = sw.post("/v1/episodes", json=episode(), headers={"Origin": "https://app.example"})
     assert r.status_code == 201 and r.headers["access-control-allow-origin"] == "*"
+
+
+def test_health_and_readiness(tmp_path):
+    """§5.1, §5.2: liveness never touches the store; readiness is `degraded` while a job has run > 30 min."""
+    import asyncio
+    import threading
+
+    from starlette.testclient import TestClient
+
+    from stigmer.app import create_app
+    from stigmer.clock import ManualClock
+    from support import app_settings
+
+    clock = ManualClock(1_795_460_000.0)
+    settings = app_settings({"data_dir": str(tmp_path / "d"), "job_lease_seconds": 86_400})
+    with TestClient(create_app(settings, clock), base_url="http://localhost") as c:
+        for path in ("/healthz", "/health"):
+            assert c.get(path).json() == {"status": "ok"}
+        for path in ("/readyz", "/ready"):
+            body = c.get(path).json()
+            assert body["status"] == "ready" and body["checks"][0]["name"] == "database"
+            assert body["checks"][0]["status"] == "ok" and isinstance(body["checks"][0]["latency_ms"], float)
+        jobs = c.app.state.services.jobs
+        started = threading.Event()
+
+        async def long_job(job):
+            started.set()
+            await asyncio.sleep(3600)  # cancelled when the app stops
+
+        c.portal.call(lambda: jobs.register("test.long", long_job))
+        c.portal.call(jobs.submit, "default", "test.long", {})
+        assert started.wait(10)
+        clock.advance(29 * 60)
+        assert c.get("/readyz").json()["status"] == "ready"
+        clock.advance(2 * 60)
+        assert c.get("/readyz").json()["checks"][1:] == [
+            {"name": "queue", "status": "degraded", "detail": "1 job(s) running > 30 min"}]
+        assert c.get("/readyz").json()["status"] == "degraded" and c.get("/readyz").status_code == 200
