@@ -219,6 +219,11 @@ def test_api_keys(make_client):
     reader = new_key(c, tenant="acme", scopes=("read",))
     err(c.post("/v1/episodes", json=episode(), headers={"X-API-Key": reader}), 403, "forbidden")
     assert c.get("/v1/subjects", headers={"X-API-Key": reader}).status_code == 200
+    # a key limited to other namespaces reaches none of it; one limited to `statewave` does
+    narrow = new_key(c, tenant="acme", prefixes=("cntrlnode",))
+    err(c.get("/v1/subjects", headers={"X-API-Key": narrow}), 403, "forbidden")
+    mine = new_key(c, tenant="acme", prefixes=("statewave",))
+    assert c.get("/v1/subjects", headers={"X-API-Key": mine}).json()["total"] == 1
 
 
 def test_rate_limit(make_client):
