@@ -240,10 +240,13 @@ def test_rate_limit(make_client):
 def test_cors(sw):
     r = sw.options("/v1/episodes", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST",
                                             "Access-Control-Request-Headers": "x-api-key, content-type"})
-    assert r.status_code == 204 and r.headers["access-control-allow-origin"] == "*"
-    assert "POST" in r.headers["access-control-allow-methods"]
+    # `*` with credentials allowed: the origin is echoed (a browser refuses `*` with credentials)
+    assert r.status_code == 204 and r.headers["access-control-allow-origin"] == "https://app.example"
+    assert "POST" in r.headers["access-control-allow-methods"] and r.headers["access-control-allow-credentials"] == "true"
+    assert r.headers["access-control-allow-headers"] == "x-api-key, content-type"
     r = sw.post("/v1/episodes", json=episode(), headers={"Origin": "https://app.example"})
-    assert r.status_code == 201 and r.headers["access-control-allow-origin"] == "*"
+    assert r.status_code == 201 and r.headers["access-control-allow-origin"] == "https://app.example"
+    assert r.headers["access-control-allow-credentials"] == "true" and "X-Request-ID" in r.headers["access-control-expose-headers"]
 
 
 def test_health_and_readiness(tmp_path):

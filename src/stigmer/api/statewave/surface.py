@@ -246,7 +246,7 @@ class Dispatcher:
         return Response(status_code=204, headers={
             "Access-Control-Allow-Methods": ALLOW_METHODS,
             "Access-Control-Allow-Headers": request.headers.get("access-control-request-headers") or ALLOW_HEADERS,
-            "Access-Control-Allow-Credentials": "true", "Access-Control-Max-Age": "600"})
+            "Access-Control-Max-Age": "600"})
 
 
 def cors_origins(text: str) -> list[str]:
@@ -264,6 +264,6 @@ def cors_origins(text: str) -> list[str]:
 
 def surface(svc: Services, owned: tuple[str, ...]) -> Surface:
     cors = Cors(cors_origins(svc.settings.statewave_cors_origins), expose="X-Request-ID, Retry-After", methods=ALLOW_METHODS,
-                headers=ALLOW_HEADERS)
+                headers=ALLOW_HEADERS, credentials=True)
     return Surface("statewave", owned, render, credentials, cors, problem=problem, checks_path=False,
                    open_as=lambda: OPEN, open_credential=lambda scope: None)
