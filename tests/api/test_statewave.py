@@ -324,3 +324,31 @@ def test_preflight_needs_no_key(make_client):
     assert r.status_code == 204 and r.headers["access-control-allow-origin"] == "https://app.example"
     assert r.headers["access-control-allow-credentials"] == "true"
     err(c.post("/v1/episodes", json=episode(), headers={"Origin": "https://app.example"}), 401, "missing_api_key")
+
+
+def test_finished_jobs_are_deleted_after_the_retention(tmp_path):
+    """§6.6: completed jobs older than COMPILE_JOB_RETENTION_HOURS (our job_retention_hours) answer 404."""
+    import time
+
+    from starlette.testclient import TestClient
+
+    from stigmer.app import create_app
+    from stigmer.clock import ManualClock
+    from support import app_settings
+
+    clock = ManualClock(1_795_460_000.0)
+    settings = app_settings({"data_dir": str(tmp_path / "d"), "job_retention_hours": 2})
+    with TestClient(create_app(settings, clock), base_url="http://localhost") as c:
+        c.post("/v1/episodes", json=episode())
+        job = c.post("/v1/memories/compile", json={"subject_id": "user-42", "async": True}).json()["job_id"]
+        poll = f"/v1/memories/compile/{job}"
+        deadline = time.monotonic() + 20
+        while c.get(poll).json()["status"] != "completed":  # the worker runs it on its own
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        clock.advance(2 * 3600 + 1)  # past the retention, and past the worker's hourly purge
+        c.portal.call(c.app.state.services.jobs.wake)
+        while c.get(poll).status_code != 404:
+            assert time.monotonic() < deadline, c.get(poll).text
+            time.sleep(0.02)
+        err(c.get(poll), 404, "not_found", "Job not found or expired")
