@@ -51,7 +51,6 @@ def tfs_of(term_text: str, wanted: list[str]) -> tuple[int, ...]:
     return tuple(counted[t] for t in wanted)
 
 
-def in_order(found: list, seqs: list[int]) -> list:
-    """Memory rows (seq first) as records in the order of `seqs`."""
-    by_seq = {r[0]: memory_of(r[1:]) for r in found}
-    return [by_seq[s] for s in seqs if s in by_seq]
+def by_seq(found: list) -> dict:
+    """Memory rows (seq first) as seq → record."""
+    return {r[0]: memory_of(r[1:]) for r in found}

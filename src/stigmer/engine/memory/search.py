@@ -119,9 +119,14 @@ class MemorySearch:
         if semantic and self.real_provider:
             found = await self.vector_ranking(tenant, tenant_id, subject_id, q, kind)
             if found is not None:
-                return await index.by_seq(tenant, [seq for seq, _ in found[:limit]])
-        return await index.by_seq(tenant, [seq for seq, _ in (await self.text_ranking(
+                return await self.records(tenant, [seq for seq, _ in found[:limit]])
+        return await self.records(tenant, [seq for seq, _ in (await self.text_ranking(
             tenant, tenant_id, subject_id, q, kind))[:limit]])
+
+    async def records(self, tenant: str, seqs: list[int]) -> list[MemoryRecord]:
+        """The memories of `seqs` still active, in that order."""
+        found = await self._store.memory_index.by_seq(tenant, seqs)
+        return [found[s] for s in seqs if s in found]
 
     async def text_ranking(self, tenant: str, tenant_id: str | None, subject_id: str, q: str,
                            kind: str | None = None) -> list[tuple[int, float]]:
@@ -167,7 +172,7 @@ class MemorySearch:
         limit = check_limit(limit)
         found = (await self.hybrid_ranking(tenant, tenant_id, subject_id, q, kind))[:limit]
         records = await self._store.memory_index.by_seq(tenant, [seq for seq, _ in found])
-        return list(zip(records, [score for _, score in found]))
+        return [(records[seq], score) for seq, score in found if seq in records]
 
     async def embed_memories(self, tenant: str, memories: list[MemoryRecord]) -> int:
         """Store the embedder's vectors of the active ones among `memories` (after a compile or an import), in

@@ -142,11 +142,11 @@ class PostgresMemoryIndex:
         sql, params = rows.newest_sql(tenant, tenant_id, subject_id, kinds, limit, "%s")
         return [memory_rows.memory_of(r) for r in await self._store.fetch(sql, tuple(params))]
 
-    async def by_seq(self, tenant: str, seqs: list[int]) -> list[MemoryRecord]:
-        """The active memories of these seqs, in that order."""
+    async def by_seq(self, tenant: str, seqs: list[int]) -> dict[int, MemoryRecord]:
+        """The active memories among these seqs."""
         if not seqs:
-            return []
-        return rows.in_order(await self._store.fetch(_BY_SEQ, (tenant, seqs)), seqs)
+            return {}
+        return rows.by_seq(await self._store.fetch(_BY_SEQ, (tenant, seqs)))
 
     async def vectors(self, tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
                       embedder: str) -> list[tuple[int, int, bytes]]:

@@ -163,11 +163,11 @@ class SQLiteMemoryIndex:
         sql, params = rows.newest_sql(tenant, tenant_id, subject_id, kinds, limit, "?")
         return [memory_rows.memory_of(r) for r in await self._store.in_pool(sql, tuple(params))]
 
-    async def by_seq(self, tenant: str, seqs: list[int]) -> list[MemoryRecord]:
-        """The active memories of these seqs, in that order."""
+    async def by_seq(self, tenant: str, seqs: list[int]) -> dict[int, MemoryRecord]:
+        """The active memories among these seqs."""
         if not seqs:
-            return []
-        return rows.in_order(await self._store.in_pool(_BY_SEQ, (tenant, json.dumps(seqs))), seqs)
+            return {}
+        return rows.by_seq(await self._store.in_pool(_BY_SEQ, (tenant, json.dumps(seqs))))
 
     async def vectors(self, tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
                       embedder: str) -> list[tuple[int, int, bytes]]:
