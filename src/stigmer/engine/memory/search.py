@@ -129,12 +129,14 @@ class MemorySearch:
         return [found[s] for s in seqs if s in found]
 
     async def text_ranking(self, tenant: str, tenant_id: str | None, subject_id: str, q: str,
-                           kind: str | None = None) -> list[tuple[int, float]]:
-        """Every match of `q` as (seq, BM25 score), best first; [] when `q` has no token."""
+                           kind: str | None = None, every: bool = True) -> list[tuple[int, float]]:
+        """Every match of `q` as (seq, BM25 score), best first; [] when `q` has no token. `every` (§6.5, the
+        Statewave search) matches memories holding all the terms; otherwise any of them (a task in plain
+        language, for hybrid and the query-driven context: the terms absent from a memory add 0 to its score)."""
         wanted = terms(q)
         if not wanted:
             return []
-        return ranked(await self._store.memory_index.lexical(tenant, tenant_id, subject_id, kind, wanted))
+        return ranked(await self._store.memory_index.lexical(tenant, tenant_id, subject_id, kind, wanted, every))
 
     async def vector_ranking(self, tenant: str, tenant_id: str | None, subject_id: str, q: str,
                              kind: str | None = None) -> list[tuple[int, float]] | None:
@@ -156,9 +158,9 @@ class MemorySearch:
 
     async def hybrid_ranking(self, tenant: str, tenant_id: str | None, subject_id: str, q: str,
                              kind: str | None = None, pool: int = POOL) -> list[tuple[int, float]]:
-        """The top `pool` of the text ranking and of the vector ranking (any embedder, hash-v1 included) fused
-        by reciprocal rank: (seq, fused score) best first. Text alone without an embedder."""
-        text = [seq for seq, _ in (await self.text_ranking(tenant, tenant_id, subject_id, q, kind))[:pool]]
+        """The top `pool` of the any-term text ranking and of the vector ranking (any embedder, hash-v1
+        included) fused by reciprocal rank: (seq, fused score) best first. Text alone without an embedder."""
+        text = [seq for seq, _ in (await self.text_ranking(tenant, tenant_id, subject_id, q, kind, False))[:pool]]
         vector = await self.vector_ranking(tenant, tenant_id, subject_id, q, kind)
         if not vector:
             return fused(text)

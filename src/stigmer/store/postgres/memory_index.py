@@ -109,13 +109,13 @@ async def backfill(conn: psycopg.AsyncConnection) -> None:
 
 
 def lexical_sql(tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
-                terms: list[str]) -> tuple[str, list]:
+                terms: list[str], every: bool = True) -> tuple[str, list]:
     where, params = rows.scope(tenant, tenant_id, subject_id, [kind] if kind is not None else None, "%s")
     frequencies = ", ".join(f"count(*) FILTER (WHERE lexemes @@ %s::tsquery) AS d{i}" for i in range(len(terms)))
     sql = (f"WITH s AS (SELECT memory_seq, created_at, length, terms, lexemes FROM memory_index WHERE {where}),"
            f" st AS (SELECT count(*) AS n, coalesce(sum(length), 0) AS l, {frequencies} FROM s)"
            " SELECT st.*, s.memory_seq, s.created_at, s.length, s.terms FROM st LEFT JOIN s ON s.lexemes @@ %s::tsquery")
-    return sql, [*params, *(f"'{t}'" for t in terms), " & ".join(f"'{t}'" for t in terms)]
+    return sql, [*params, *(f"'{t}'" for t in terms), (" & " if every else " | ").join(f"'{t}'" for t in terms)]
 
 
 class PostgresMemoryIndex:
@@ -125,12 +125,12 @@ class PostgresMemoryIndex:
         self._store = store
 
     async def lexical(self, tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
-                      wanted: list[str]) -> Matches | None:
+                      wanted: list[str], every: bool = True) -> Matches | None:
         terms = [rows.index_term(PREFIX, t) for t in wanted]
-        sql, params = lexical_sql(tenant, tenant_id, subject_id, kind, terms)
+        sql, params = lexical_sql(tenant, tenant_id, subject_id, kind, terms, every)
         found = await self._store.fetch(sql, tuple(params))
         n, length, df = found[0][0], found[0][1], list(found[0][2:2 + len(terms)])
-        if not all(df):
+        if not any(df) or (every and not all(df)):
             return None
         width = 2 + len(terms)
         return Matches(n, int(length), df, [(seq, created_at, dl, rows.tfs_of(text, terms))

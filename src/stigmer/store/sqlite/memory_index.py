@@ -120,8 +120,9 @@ def backfill(conn: sqlite3.Connection) -> None:
 
 
 def lexical(conn: sqlite3.Connection, tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
-            wanted: list[str]) -> Matches | None:
-    """The scope's statistics and its memories holding every token of `wanted`, in one read transaction."""
+            wanted: list[str], every: bool = True) -> Matches | None:
+    """The scope's statistics and its memories holding every token of `wanted` (any of them, if not `every`),
+    in one read transaction."""
     conn.execute("BEGIN")
     try:
         found = conn.execute(_SUBJECT, (tenant, subject_id)).fetchone()
@@ -135,13 +136,13 @@ def lexical(conn: sqlite3.Connection, tenant: str, tenant_id: str | None, subjec
         for term in terms:
             df.append(conn.execute(f"SELECT count(*) FROM memory_index_rows WHERE {_HOLDING} AND {where}",
                                    [f'"{term}"', *params]).fetchone()[0])
-            if not df[-1]:
+            if every and not df[-1]:
                 return None
         r_where, _ = rows.scope(tenant, tenant_id, subject_id, [kind] if kind is not None else None, "?", "r.")
         found_rows = conn.execute(
             "SELECT r.seq, r.created_at, r.length, c.c0 FROM memory_index_rows r"
             " JOIN memory_index_terms_content c ON c.id = r.seq"
-            f" WHERE r.{_HOLDING} AND {r_where}", [" ".join(f'"{t}"' for t in terms), *params]).fetchall()
+            f" WHERE r.{_HOLDING} AND {r_where}", [(" " if every else " OR ").join(f'"{t}"' for t in terms), *params]).fetchall()
     finally:
         conn.execute("COMMIT")
     return Matches(n, int(length), df, [(seq, created_at, dl, rows.tfs_of(text, terms))
@@ -155,8 +156,9 @@ class SQLiteMemoryIndex:
         self._store = store
 
     async def lexical(self, tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
-                      wanted: list[str]) -> Matches | None:
-        return await self._store.in_pool_do(lambda conn: lexical(conn, tenant, tenant_id, subject_id, kind, wanted))
+                      wanted: list[str], every: bool = True) -> Matches | None:
+        return await self._store.in_pool_do(lambda conn: lexical(conn, tenant, tenant_id, subject_id, kind, wanted,
+                                                                 every))
 
     async def newest(self, tenant: str, tenant_id: str | None, subject_id: str, kinds: list[str] | None,
                      limit: int) -> list[MemoryRecord]:
