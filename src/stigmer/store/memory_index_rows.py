@@ -7,8 +7,6 @@ parser. Reads select active memories only (supersession and deletion drop index 
 
 from __future__ import annotations
 
-from collections import Counter
-
 from ..engine.memory.search import tokens
 from .conversation_rows import index_term
 from .memory_rows import MEMORY_COLUMNS, NEWEST_FIRST, memory_of
@@ -47,8 +45,9 @@ def newest_sql(tenant: str, tenant_id: str | None, subject_id: str, kinds: list[
 
 
 def tfs_of(term_text: str, wanted: list[str]) -> tuple[int, ...]:
-    counted = Counter(term_text.split())
-    return tuple(counted[t] for t in wanted)
+    """Each wanted term's count in a memory's terms (list.count: a few terms over a short text, in C)."""
+    found = term_text.split()
+    return tuple(found.count(t) for t in wanted)
 
 
 def by_seq(found: list) -> dict:

@@ -15,6 +15,8 @@ The Statewave route never uses it (§5.8 stays exact); it is `Memory.recall` in 
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import TYPE_CHECKING, Callable
 
 import msgspec
@@ -30,6 +32,26 @@ if TYPE_CHECKING:
 RECENT = 50  # newest summaries offered after the search hits
 KINDS = ("profile_fact", "procedure", "episode_summary")
 RELEVANT, RECENT_TITLE = "## Relevant memories", "## Recent history"
+CHUNK = 64  # ranked memories read per store call
+MIN_LINE = 2  # tokens of the shortest line ("- " and one word): below this much room nothing more fits
+
+
+# cl100k_base pre-tokenises before merging, and none of its pre-token patterns holds a newline followed by a
+# non-space character, so a text's count is the sum of its pieces' counts when cut at such places.
+_PIECE = re.compile(r"(?<=\n)(?=\S)")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def line_tokens(line: str) -> int:
+    """A line's token count: memory lines are immutable and asked for again by every task of their subject."""
+    return tokencount.count(line)
+
+
+def text_tokens(text: str) -> int:
+    """tokens(text), exactly, summed over cached pieces (a context is mostly lines already counted)."""
+    if not tokencount.exact():
+        return tokencount.count(text)  # ceil(len/4) does not add up piece by piece
+    return sum(line_tokens(piece) for piece in _PIECE.split(text))
 
 
 class RecallLine(msgspec.Struct, frozen=True):
@@ -58,27 +80,39 @@ def render(task: str, lines: list[RecallLine]) -> str:
     return "\n".join(parts)
 
 
-def pack(task: str, candidates: list[RecallLine], budget: int,
-         count: Callable[[str], int] = tokencount.count) -> tuple[list[RecallLine], str, int]:
-    """The §6.8 packing rule over candidates in rank order, section titles counted; then lines are dropped from
-    the end while the rendering still passes the budget (a join can merge tokens differently)."""
-    used = count("## Task\n" + task + "\n") + count(RELEVANT) + count(RECENT_TITLE)
-    covered: set[str] = set()
-    packed: list[RecallLine] = []
-    for c in candidates:
-        if c.episode_ids and covered.issuperset(c.episode_ids):
-            continue
-        cost = count(c.line)
-        if used + cost + 10 > budget:
-            continue
-        packed.append(c)
-        covered.update(c.episode_ids)
-        used += cost
-    text = render(task, packed)
-    while packed and count(text) > budget:
-        packed.pop()
-        text = render(task, packed)
-    return packed, text, count(text)
+class Packing:
+    """The §6.8 packing rule over candidates offered in rank order (section titles counted up front)."""
+
+    def __init__(self, task: str, budget: int, count_line: Callable[[str], int] = line_tokens):
+        self.task, self.budget, self._count = task, budget, count_line
+        self.used = tokencount.count("## Task\n" + task + "\n") + count_line(RELEVANT) + count_line(RECENT_TITLE)
+        self.covered: set[str] = set()
+        self.packed: list[RecallLine] = []
+
+    @property
+    def full(self) -> bool:
+        return self.used + MIN_LINE + 10 > self.budget
+
+    def offer(self, c: RecallLine) -> None:
+        if self.full or (c.episode_ids and self.covered.issuperset(c.episode_ids)):
+            return
+        cost = self._count(c.line)
+        if self.used + cost + 10 > self.budget:
+            return
+        self.packed.append(c)
+        self.covered.update(c.episode_ids)
+        self.used += cost
+
+    def result(self) -> tuple[list[RecallLine], str, int]:
+        """Lines are dropped from the end while the rendering passes the budget (a join can merge tokens)."""
+        packed = list(self.packed)
+        text = render(self.task, packed)
+        tokens = text_tokens(text)
+        while packed and tokens > self.budget:
+            packed.pop()
+            text = render(self.task, packed)
+            tokens = text_tokens(text)
+        return packed, text, tokens
 
 
 class Recall:
@@ -91,14 +125,23 @@ class Recall:
                      max_tokens: int | None = None) -> RecallBundle:
         tenant_id = check_tenant_id(tenant_id)
         subject_id, task, max_tokens, _ = check_request(subject_id, task, max_tokens, None)
+        index = self._store.memory_index
         ranking = await self._search.hybrid_ranking(tenant, tenant_id, subject_id, task)
-        found = await self._store.memory_index.by_seq(tenant, [seq for seq, _ in ranking])
-        candidates = [RecallLine(memory_line(m), m.id, m.kind, m.source_episode_ids, "search", score)
-                      for m, score in ((found.get(seq), score) for seq, score in ranking)
-                      if m is not None and m.kind in KINDS]
-        seen = {c.memory_id for c in candidates}
-        for m in await self._store.memory_index.newest(tenant, tenant_id, subject_id, ["episode_summary"], RECENT):
-            if m.id not in seen:
-                candidates.append(RecallLine(memory_line(m), m.id, m.kind, m.source_episode_ids, "recent", 0.0))
-        packed, text, tokens = pack(task, candidates, max_tokens or self.default_max_tokens)
+        packing = Packing(task, max_tokens or self.default_max_tokens)
+        seen: set[str] = set()
+        for start in range(0, len(ranking), CHUNK):  # records are read as far down the ranking as the budget goes
+            if packing.full:
+                break
+            chunk = ranking[start:start + CHUNK]
+            found = await index.by_seq(tenant, [seq for seq, _ in chunk])
+            for seq, score in chunk:
+                m = found.get(seq)
+                if m is not None and m.kind in KINDS:
+                    seen.add(m.id)
+                    packing.offer(RecallLine(memory_line(m), m.id, m.kind, m.source_episode_ids, "search", score))
+        if not packing.full:
+            for m in await index.newest(tenant, tenant_id, subject_id, ["episode_summary"], RECENT):
+                if m.id not in seen:
+                    packing.offer(RecallLine(memory_line(m), m.id, m.kind, m.source_episode_ids, "recent", 0.0))
+        packed, text, tokens = packing.result()
         return RecallBundle(subject_id, task, text, tokens, packed)

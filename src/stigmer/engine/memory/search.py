@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ...support.embeddings import STOPWORDS
 from ..conversation_search import Matches, bm25
 from ..errors import InvalidArgument
 from .episodes import check_subject_id, check_tenant_id
@@ -132,8 +133,11 @@ class MemorySearch:
                            kind: str | None = None, every: bool = True) -> list[tuple[int, float]]:
         """Every match of `q` as (seq, BM25 score), best first; [] when `q` has no token. `every` (§6.5, the
         Statewave search) matches memories holding all the terms; otherwise any of them (a task in plain
-        language, for hybrid and the query-driven context: the terms absent from a memory add 0 to its score)."""
+        language, for hybrid and the query-driven context: the terms absent from a memory add 0 to its score,
+        and the task's stop words (hash-v1's list) are dropped, unless nothing else is left)."""
         wanted = terms(q)
+        if not every:
+            wanted = [t for t in wanted if t not in STOPWORDS] or wanted
         if not wanted:
             return []
         return ranked(await self._store.memory_index.lexical(tenant, tenant_id, subject_id, kind, wanted, every))

@@ -133,10 +133,10 @@ def lexical(conn: sqlite3.Connection, tenant: str, tenant_id: str | None, subjec
         n, length = conn.execute(f"SELECT count(*), total(length) FROM memory_index_rows WHERE {where}",
                                  params).fetchone()
         df = []
-        for term in terms:
+        for term in terms if every else ():  # any-term: every row holding a term is a candidate, counted below
             df.append(conn.execute(f"SELECT count(*) FROM memory_index_rows WHERE {_HOLDING} AND {where}",
                                    [f'"{term}"', *params]).fetchone()[0])
-            if every and not df[-1]:
+            if not df[-1]:
                 return None
         r_where, _ = rows.scope(tenant, tenant_id, subject_id, [kind] if kind is not None else None, "?", "r.")
         found_rows = conn.execute(
@@ -145,8 +145,10 @@ def lexical(conn: sqlite3.Connection, tenant: str, tenant_id: str | None, subjec
             f" WHERE r.{_HOLDING} AND {r_where}", [(" " if every else " OR ").join(f'"{t}"' for t in terms), *params]).fetchall()
     finally:
         conn.execute("COMMIT")
-    return Matches(n, int(length), df, [(seq, created_at, dl, rows.tfs_of(text, terms))
-                                        for seq, created_at, dl, text in found_rows])
+    matched = [(seq, created_at, dl, rows.tfs_of(text, terms)) for seq, created_at, dl, text in found_rows]
+    if not every:
+        df = [sum(1 for r in matched if r[3][i]) for i in range(len(terms))]
+    return Matches(n, int(length), df, matched)
 
 
 class SQLiteMemoryIndex:
