@@ -73,8 +73,8 @@ async def load(memory: Memory, subject: str, conversation: dict) -> dict[str, st
     for i in range(0, len(items), 100):
         for e in await memory.add_episodes(TENANT, None, items[i:i + 100]):
             dia[e.id] = e.provenance["dia_id"]
-    while (result := await memory.compile(TENANT, None, subject)).memories_created:
-        await memory.embed(TENANT, result.memories)
+    while (await memory.compile(TENANT, None, subject)).memories_created:  # a compile embeds what it made
+        pass
     return dia
 
 
@@ -93,7 +93,7 @@ async def run(data: list[dict], embedder_name: str, store_dir: str) -> dict:
     tokens_used: list[int] = []
     started = time.perf_counter()
     try:
-        memory = Memory(store, embedder)
+        memory = Memory(store, embedder=embedder)
         for sample in data:
             subject = sample["sample_id"]
             dia = await load(memory, subject, sample["conversation"])

@@ -173,7 +173,7 @@ def test_equal_scores_keep_candidate_order():
 
 
 async def test_recall_fills_the_budget_from_the_task_with_provenance(store, clock):
-    memory = Memory(store, HashEmbedder())
+    memory = Memory(store, embedder=HashEmbedder())
     texts = [f"note {i}: the weather was mild and the garden grew" for i in range(60)]
     texts[7] = "I adopted a grey cat called Miso last spring"
     texts[41] = "Miso the cat likes the garden"

@@ -162,7 +162,7 @@ async def delete_memories(store, store_kind, tenant, ids):
 
 
 async def test_the_index_and_vectors_follow_deletion(memory, clock, store, store_kind):
-    hashed = Memory(store, HashEmbedder())
+    hashed = Memory(store, embedder=HashEmbedder())
     created = await compiled(hashed, clock, "alpha beta", "alpha gamma", one_run=True)
     assert await hashed.embed(T, created) == 2
     await delete_memories(store, store_kind, T, [created[0].id])
@@ -211,7 +211,7 @@ def test_reciprocal_rank_fusion_worked_example():
 
 
 async def test_hybrid_fuses_any_term_bm25_with_hash_v1(store, clock):
-    hashed = Memory(store, HashEmbedder())
+    hashed = Memory(store, embedder=HashEmbedder())
     texts = ["the train was late again", "trains and buses", "late night train home", "a quiet morning"]
     created = await compiled(hashed, clock, *texts, one_run=True)
     assert await hashed.embed(T, created) == 4
@@ -259,7 +259,7 @@ def endpoint():
 
 
 async def test_semantic_search_with_a_real_provider_orders_by_cosine(store, clock, endpoint):
-    real = Memory(store, OpenAIEmbedder(endpoint.url, "", "topics", 5.0))
+    real = Memory(store, embedder=OpenAIEmbedder(endpoint.url, "", "topics", 5.0))
     try:
         created = await compiled(real, clock, "a truck and a car", "banana bread", "rain and apple", one_run=True)
         assert await real.embed(T, created) == 3
@@ -276,7 +276,7 @@ async def test_semantic_search_with_a_real_provider_orders_by_cosine(store, cloc
 
 
 async def test_a_failing_provider_falls_back_to_text_and_never_fails_the_compile(store, clock):
-    down = Memory(store, OpenAIEmbedder("http://127.0.0.1:1/v1", "", "down", 1.0, 3))
+    down = Memory(store, embedder=OpenAIEmbedder("http://127.0.0.1:1/v1", "", "down", 1.0, 3))
     try:
         created = await compiled(down, clock, "green tea", "black tea", one_run=True)
         assert await down.embed(T, created) == 0
@@ -286,7 +286,7 @@ async def test_a_failing_provider_falls_back_to_text_and_never_fails_the_compile
 
 
 async def test_superseded_memories_lose_their_vectors(store, clock):
-    hashed = Memory(store, HashEmbedder())
+    hashed = Memory(store, embedder=HashEmbedder())
     await hashed.embed(T, await compiled(hashed, clock, "I work at Initech"))
     assert len(await store.memory_index.vectors(T, None, SUBJECT, "profile_fact", "hash-v1")) == 1
     await hashed.embed(T, await compiled(hashed, clock, "I work at Globex"))
