@@ -223,14 +223,22 @@ def _bundle(subject_id: str, task: str, header: str, packed: list, session_id: s
 
 
 def check_request(subject_id: Any, task: Any, max_tokens: Any, session_id: Any) -> tuple[str, str, int | None, str | None]:
+    """The §5.8 body's rules (pydantic `type`s, so a surface renders them as its validation items)."""
     subject_id = check_subject_id(subject_id, ["body", "subject_id"])
-    if not isinstance(task, str) or not 1 <= len(task) <= MAX_TASK:
-        raise InvalidArgument(f"task must be a string of 1–{MAX_TASK} characters", loc=["body", "task"])
-    if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool)
-                                   or not 1 <= max_tokens <= MAX_TOKENS):
-        raise InvalidArgument(f"max_tokens must be an integer from 1 to {MAX_TOKENS}", loc=["body", "max_tokens"])
+    if not isinstance(task, str):
+        raise InvalidArgument("Input should be a valid string", loc=["body", "task"], type="string_type")
+    if not 1 <= len(task) <= MAX_TASK:
+        raise InvalidArgument(f"task must be a string of 1–{MAX_TASK} characters", loc=["body", "task"],
+                              type="string_too_short" if not task else "string_too_long")
+    if max_tokens is not None:
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
+            raise InvalidArgument("Input should be a valid integer", loc=["body", "max_tokens"], type="int_parsing")
+        if not 1 <= max_tokens <= MAX_TOKENS:
+            raise InvalidArgument(f"max_tokens must be an integer from 1 to {MAX_TOKENS}", loc=["body", "max_tokens"],
+                                  type="greater_than_equal" if max_tokens < 1 else "less_than_equal")
     if session_id is not None and (not isinstance(session_id, str) or len(session_id) > 256):
-        raise InvalidArgument("session_id must be a string of at most 256 characters", loc=["body", "session_id"])
+        raise InvalidArgument("session_id must be a string of at most 256 characters", loc=["body", "session_id"],
+                              type="string_too_long" if isinstance(session_id, str) else "string_type")
     return subject_id, task, max_tokens, session_id or None
 
 

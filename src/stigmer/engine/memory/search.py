@@ -88,8 +88,11 @@ def fused(*rankings: list[int], k: int = RRF_K) -> list[tuple[int, float]]:
 
 
 def check_limit(limit: Any) -> int:
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
-        raise InvalidArgument(f"limit must be an integer from 1 to {MAX_LIMIT}", loc=["query", "limit"])
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        raise InvalidArgument("Input should be a valid integer", loc=["query", "limit"], type="int_parsing")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidArgument(f"limit must be an integer from 1 to {MAX_LIMIT}", loc=["query", "limit"],
+                              type="greater_than_equal" if limit < 1 else "less_than_equal")
     return limit
 
 
