@@ -2,7 +2,7 @@
 recall@10 of search, with context-assembly latency. No LLM, no network.
 
   python bench/memory.py [--data PATH] [--conversations N] [--embedder none|hash-v1] [--out FILE]
-  make bench-memory        # both embedders, all ten conversations; writes bench/results/memory.md
+  python bench/memory.py --report FILE   # both embedders, all ten conversations, a Markdown table (make bench-memory)
 
 Each conversation is one subject: every turn is one episode (payload `messages` [{role: speaker, content: text,
 plus the shared image's caption when the turn has one}], session_id `session_N`, provenance {dia_id}), then the
@@ -82,7 +82,7 @@ def hit(episode_ids, dia: dict[str, str], evidence: set[str]) -> bool:
     return any(dia.get(i) in evidence for i in episode_ids)
 
 
-async def run(data: list[dict], embedder_name: str, store_dir: str) -> dict:
+async def run(data: list[dict], embedder_name: str, store_dir: str, questions: int = 0) -> dict:
     embedder = HashEmbedder() if embedder_name == "hash-v1" else None
     store = SQLiteStore(store_dir)
     await store.open()
@@ -101,6 +101,8 @@ async def run(data: list[dict], embedder_name: str, store_dir: str) -> dict:
             for qa in sample["qa"]:
                 if qa.get("category") not in CATEGORIES or not qa.get("evidence"):
                     continue
+                if questions and counts["questions"] >= questions:
+                    break
                 evidence, question = set(qa["evidence"]), qa["question"]
                 counts["questions"] += 1
                 t0, c0 = time.perf_counter(), time.process_time()
@@ -122,7 +124,7 @@ async def run(data: list[dict], embedder_name: str, store_dir: str) -> dict:
                 all_terms = await memory.search(TENANT, None, subject, question, limit=10)
                 counts["search_all_terms"] += hit([i for m in all_terms for i in m.source_episode_ids], dia, evidence)
                 any_term = await finder.records(TENANT, [s for s, _ in (await finder.text_ranking(
-                    TENANT, None, subject, question, every=False))[:10]])
+                    TENANT, None, subject, question, every=False, top=10))])
                 counts["search_any_term"] += hit([i for m in any_term for i in m.source_episode_ids], dia, evidence)
                 hybrid = await memory.hybrid(TENANT, None, subject, question, limit=10)
                 counts["search_hybrid"] += hit([i for m, _ in hybrid for i in m.source_episode_ids], dia, evidence)
@@ -135,7 +137,7 @@ async def run(data: list[dict], embedder_name: str, store_dir: str) -> dict:
         **{f"{k}_p50_ms": round(statistics.median(v), 3) for k, v in times.items()},
         **{f"{k}_p99_ms": round(percentile(v, 99), 3) for k, v in times.items()},
         "recall_tokens_mean": round(statistics.mean(tokens_used), 1),
-        "seconds": round(time.perf_counter() - started, 1), "load_average": os.getloadavg()[0],
+        "seconds": round(time.perf_counter() - started, 1), "load_average": round(os.getloadavg()[0], 2),
     }
 
 
@@ -144,16 +146,50 @@ def main() -> None:
     parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--conversations", type=int, default=0, help="the first N (0: all)")
     parser.add_argument("--embedder", choices=["none", "hash-v1"], default="none")
+    parser.add_argument("--questions", type=int, default=0, help="stop after N questions (0: all; a smoke run)")
+    parser.add_argument("--report", help="run both embedders and write this Markdown file (the figures table)")
     args = parser.parse_args()
     with open(args.data) as f:
         data = json.load(f)
     if args.conversations:
         data = data[:args.conversations]
-    store_dir = tempfile.mkdtemp(prefix="stigmer-bench-memory-")
-    try:
-        print(json.dumps(asyncio.run(run(data, args.embedder, store_dir))))
-    finally:
-        shutil.rmtree(store_dir, ignore_errors=True)
+    results = []
+    for embedder in (["none", "hash-v1"] if args.report else [args.embedder]):
+        store_dir = tempfile.mkdtemp(prefix="stigmer-bench-memory-")
+        try:
+            results.append(asyncio.run(run(data, embedder, store_dir, args.questions)))
+            print(json.dumps(results[-1]), flush=True)
+        finally:
+            shutil.rmtree(store_dir, ignore_errors=True)
+    if args.report:
+        with open(args.report, "w") as f:
+            f.write(report(results))
+
+
+ROWS = [("context_recall", "evidence recall, query-driven context (`Memory.recall`), 2,000 tokens"),
+        ("context_spec", "evidence recall, §6.8 context (`Memory.context`), 2,000 tokens"),
+        ("search_all_terms", "search recall@10, Statewave text search (all terms, §6.5)"),
+        ("search_any_term", "search recall@10, any-term BM25"),
+        ("search_hybrid", "search recall@10, hybrid (RRF with the embedder; = any-term without one)"),
+        ("context_recall_p50_ms", "query-driven context p50, ms (wall)"),
+        ("context_recall_p99_ms", "query-driven context p99, ms (wall)"),
+        ("context_recall_cpu_p50_ms", "query-driven context p50, ms (CPU)"),
+        ("context_spec_p50_ms", "§6.8 context p50, ms (wall)"),
+        ("context_spec_p99_ms", "§6.8 context p99, ms (wall)"),
+        ("recall_tokens_mean", "query-driven context, mean tokens"),
+        ("load_average", "machine load average (1 min) at the end, 2 cores"),
+        ("seconds", "run time, s")]
+
+
+def report(results: list[dict]) -> str:
+    """The figures table of bench/results/memory.md (the notes below it are kept by hand)."""
+    head = "| measure | " + " | ".join(f"embedder `{r['embedder']}`" for r in results) + " |\n"
+    head += "|---|" + "---:|" * len(results) + "\n"
+    body = "".join(f"| {label} | " + " | ".join(str(r[key]) for r in results) + " |\n" for key, label in ROWS)
+    n = results[0]
+    return (f"# Memory quality on LoCoMo\n\n`make bench-memory` ({n['conversations']} conversations, "
+            f"{n['questions']} questions of categories 1–4 with evidence; no LLM, no network; SQLite store, "
+            f"in-process). Method: docs/memory.md \"Memory quality\", bench/memory.py.\n\n{head}{body}")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ import json
 import sqlite3
 from typing import TYPE_CHECKING
 
-from ...engine.conversation_search import Matches
 from ...engine.memory import Episode, MemoryRecord
+from ...engine.memory.search import MemoryMatches
 from .. import memory_index_rows as rows
 from .. import memory_rows
 
@@ -120,9 +120,10 @@ def backfill(conn: sqlite3.Connection) -> None:
 
 
 def lexical(conn: sqlite3.Connection, tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
-            wanted: list[str], every: bool = True) -> Matches | None:
+            wanted: list[str], every: bool = True, common: float | None = None) -> MemoryMatches | None:
     """The scope's statistics and its memories holding every token of `wanted` (any of them, if not `every`),
-    in one read transaction."""
+    in one read transaction. With `common` (any-term only), the rows are those holding one of the terms held
+    by at most that share of the scope (`among`), unless there is none or all are."""
     conn.execute("BEGIN")
     try:
         found = conn.execute(_SUBJECT, (tenant, subject_id)).fetchone()
@@ -133,22 +134,28 @@ def lexical(conn: sqlite3.Connection, tenant: str, tenant_id: str | None, subjec
         n, length = conn.execute(f"SELECT count(*), total(length) FROM memory_index_rows WHERE {where}",
                                  params).fetchone()
         df = []
-        for term in terms if every else ():  # any-term: every row holding a term is a candidate, counted below
+        counted = every or common is not None  # else every row holding a term is read, and counted below
+        for term in terms if counted else ():
             df.append(conn.execute(f"SELECT count(*) FROM memory_index_rows WHERE {_HOLDING} AND {where}",
                                    [f'"{term}"', *params]).fetchone()[0])
-            if not df[-1]:
+            if every and not df[-1]:
                 return None
+        among = tuple(range(len(terms)))
+        if not every and common is not None:
+            rare = tuple(i for i, d in enumerate(df) if d and d <= common * n)
+            among = rare if rare else among
         r_where, _ = rows.scope(tenant, tenant_id, subject_id, [kind] if kind is not None else None, "?", "r.")
         found_rows = conn.execute(
             "SELECT r.seq, r.created_at, r.length, c.c0 FROM memory_index_rows r"
             " JOIN memory_index_terms_content c ON c.id = r.seq"
-            f" WHERE r.{_HOLDING} AND {r_where}", [(" " if every else " OR ").join(f'"{t}"' for t in terms), *params]).fetchall()
+            f" WHERE r.{_HOLDING} AND {r_where}",
+            [(" " if every else " OR ").join(f'"{terms[i]}"' for i in among), *params]).fetchall()
     finally:
         conn.execute("COMMIT")
     matched = [(seq, created_at, dl, rows.tfs_of(text, terms)) for seq, created_at, dl, text in found_rows]
-    if not every:
+    if not counted:
         df = [sum(1 for r in matched if r[3][i]) for i in range(len(terms))]
-    return Matches(n, int(length), df, matched)
+    return MemoryMatches(n, int(length), df, matched, among)
 
 
 class SQLiteMemoryIndex:
@@ -158,9 +165,9 @@ class SQLiteMemoryIndex:
         self._store = store
 
     async def lexical(self, tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
-                      wanted: list[str], every: bool = True) -> Matches | None:
+                      wanted: list[str], every: bool = True, common: float | None = None) -> MemoryMatches | None:
         return await self._store.in_pool_do(lambda conn: lexical(conn, tenant, tenant_id, subject_id, kind, wanted,
-                                                                 every))
+                                                                 every, common))
 
     async def newest(self, tenant: str, tenant_id: str | None, subject_id: str, kinds: list[str] | None,
                      limit: int) -> list[MemoryRecord]:
