@@ -219,6 +219,11 @@ def test_api_keys(make_client):
     reader = new_key(c, tenant="acme", scopes=("read",))
     err(c.post("/v1/episodes", json=episode(), headers={"X-API-Key": reader}), 403, "forbidden")
     assert c.get("/v1/subjects", headers={"X-API-Key": reader}).status_code == 200
+    # a key limited to other namespaces reaches none of it; one limited to `statewave` does
+    narrow = new_key(c, tenant="acme", prefixes=("cntrlnode",))
+    err(c.get("/v1/subjects", headers={"X-API-Key": narrow}), 403, "forbidden")
+    mine = new_key(c, tenant="acme", prefixes=("statewave",))
+    assert c.get("/v1/subjects", headers={"X-API-Key": mine}).json()["total"] == 1
 
 
 def test_rate_limit(make_client):
@@ -235,7 +240,115 @@ def test_rate_limit(make_client):
 def test_cors(sw):
     r = sw.options("/v1/episodes", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST",
                                             "Access-Control-Request-Headers": "x-api-key, content-type"})
-    assert r.status_code == 204 and r.headers["access-control-allow-origin"] == "*"
-    assert "POST" in r.headers["access-control-allow-methods"]
+    # `*` with credentials allowed: the origin is echoed (a browser refuses `*` with credentials)
+    assert r.status_code == 204 and r.headers["access-control-allow-origin"] == "https://app.example"
+    assert "POST" in r.headers["access-control-allow-methods"] and r.headers["access-control-allow-credentials"] == "true"
+    assert r.headers["access-control-allow-headers"] == "x-api-key, content-type"
     r = sw.post("/v1/episodes", json=episode(), headers={"Origin": "https://app.example"})
-    assert r.status_code == 201 and r.headers["access-control-allow-origin"] == "*"
+    assert r.status_code == 201 and r.headers["access-control-allow-origin"] == "https://app.example"
+    assert r.headers["access-control-allow-credentials"] == "true" and "X-Request-ID" in r.headers["access-control-expose-headers"]
+
+
+def test_health_and_readiness(tmp_path):
+    """§5.1, §5.2: liveness never touches the store; readiness is `degraded` while a job has run > 30 min."""
+    import asyncio
+    import threading
+
+    from starlette.testclient import TestClient
+
+    from stigmer.app import create_app
+    from stigmer.clock import ManualClock
+    from support import app_settings
+
+    clock = ManualClock(1_795_460_000.0)
+    settings = app_settings({"data_dir": str(tmp_path / "d"), "job_lease_seconds": 86_400})
+    with TestClient(create_app(settings, clock), base_url="http://localhost") as c:
+        for path in ("/healthz", "/health"):
+            assert c.get(path).json() == {"status": "ok"}
+        for path in ("/readyz", "/ready"):
+            body = c.get(path).json()
+            assert body["status"] == "ready" and body["checks"][0]["name"] == "database"
+            assert body["checks"][0]["status"] == "ok" and isinstance(body["checks"][0]["latency_ms"], float)
+        jobs = c.app.state.services.jobs
+        started = threading.Event()
+
+        async def long_job(job):
+            started.set()
+            await asyncio.sleep(3600)  # cancelled when the app stops
+
+        c.portal.call(lambda: jobs.register("test.long", long_job))
+        c.portal.call(jobs.submit, "default", "test.long", {})
+        assert started.wait(10)
+        clock.advance(29 * 60)
+        assert c.get("/readyz").json()["status"] == "ready"
+        clock.advance(2 * 60)
+        assert c.get("/readyz").json()["checks"][1:] == [
+            {"name": "queue", "status": "degraded", "detail": "1 job(s) running > 30 min"}]
+        assert c.get("/readyz").json()["status"] == "degraded" and c.get("/readyz").status_code == 200
+
+
+def test_error_mapping_of_what_a_request_cannot_show():
+    """§3.5 for errors no request here provokes: a 500 says nothing of its cause; storage faults and the
+    edge's own refusals keep the envelope."""
+    from starlette.requests import Request
+
+    from stigmer.api.kit.errors import Problem
+    from stigmer.api.statewave.surface import problem, render
+    from stigmer.engine.errors import StorageFull, StorageUnavailable
+
+    def answer(exc, headers=()):
+        scope = {"type": "http", "method": "GET", "path": "/v1/subjects", "headers": list(headers),
+                 "query_string": b"", "state": {"request_id": "rid-1"}}
+        r = render(Request(scope), problem(exc))
+        return r.status_code, __import__("json").loads(r.body), r.headers
+
+    status, body, headers = answer(RuntimeError("secret detail /etc/passwd"))
+    assert (status, body) == (500, {"error": {"code": "internal_error", "message": "An unexpected error occurred",
+                                              "request_id": "rid-1"}})
+    assert headers["x-request-id"] == "rid-1"
+    assert answer(StorageUnavailable("db down"))[:2] == (503, {"error": {
+        "code": "service_unavailable", "message": "db down", "request_id": "rid-1"}})
+    assert answer(StorageFull("disk full"))[0] == 507
+    assert answer(Problem(403, "cross_site", "cross-site write refused"))[1]["error"]["code"] == "cross_site"
+    # the edge's 401: missing or invalid by what was sent
+    assert answer(Problem(401, "unauthenticated", "x"))[:2] == (401, {"error": {
+        "code": "missing_api_key", "message": "X-API-Key header is required.", "request_id": "rid-1"}})
+    status, body, headers = answer(Problem(401, "unauthenticated", "x", headers={"WWW-Authenticate": "Bearer"}),
+                                   [(b"x-api-key", b"k")])
+    assert (status, body["error"]["code"]) == (403, "invalid_api_key") and "www-authenticate" not in headers
+
+
+def test_preflight_needs_no_key(make_client):
+    c = make_client(admin_key=ADMIN_KEY, statewave_cors_origins='["https://app.example"]')
+    r = c.options("/v1/episodes", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
+    assert r.status_code == 204 and r.headers["access-control-allow-origin"] == "https://app.example"
+    assert r.headers["access-control-allow-credentials"] == "true"
+    err(c.post("/v1/episodes", json=episode(), headers={"Origin": "https://app.example"}), 401, "missing_api_key")
+
+
+def test_finished_jobs_are_deleted_after_the_retention(tmp_path):
+    """§6.6: completed jobs older than COMPILE_JOB_RETENTION_HOURS (our job_retention_hours) answer 404."""
+    import time
+
+    from starlette.testclient import TestClient
+
+    from stigmer.app import create_app
+    from stigmer.clock import ManualClock
+    from support import app_settings
+
+    clock = ManualClock(1_795_460_000.0)
+    settings = app_settings({"data_dir": str(tmp_path / "d"), "job_retention_hours": 2})
+    with TestClient(create_app(settings, clock), base_url="http://localhost") as c:
+        c.post("/v1/episodes", json=episode())
+        job = c.post("/v1/memories/compile", json={"subject_id": "user-42", "async": True}).json()["job_id"]
+        poll = f"/v1/memories/compile/{job}"
+        deadline = time.monotonic() + 20
+        while c.get(poll).json()["status"] != "completed":  # the worker runs it on its own
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        clock.advance(2 * 3600 + 1)  # past the retention, and past the worker's hourly purge
+        c.portal.call(c.app.state.services.jobs.wake)
+        while c.get(poll).status_code != 404:
+            assert time.monotonic() < deadline, c.get(poll).text
+            time.sleep(0.02)
+        err(c.get(poll), 404, "not_found", "Job not found or expired")

@@ -44,6 +44,7 @@ log = logging.getLogger("stigmer.statewave")
 ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
 ALLOW_HEADERS = "X-API-Key, X-Tenant-ID, X-Request-ID, Content-Type"
 OPEN = Principal("default", frozenset({"*"}), kind="open")
+NAMESPACE = "statewave"  # what a key limited by namespace prefixes must cover to reach this surface
 # Paths the surface answers with its own 404 although it has no route there (later upstream features, §1).
 OUT_OF_SCOPE = ("/v1/receipts",)
 MESSAGES = {404: "Not Found", 405: "Method Not Allowed", 500: "An unexpected error occurred"}
@@ -226,6 +227,8 @@ class Dispatcher:
             principal: Principal = request.scope["state"]["principal"]
             if r is not None and not principal.has(r.scope):
                 raise wire.fail(403, "forbidden", f"This API key lacks the `{r.scope}` scope.")
+            if r is not None and not principal.covers(NAMESPACE):
+                raise wire.fail(403, "forbidden", f"This API key is limited to other namespaces than `{NAMESPACE}`.")
             self._charge(request)
             if r is None:
                 if allowed:
@@ -243,7 +246,7 @@ class Dispatcher:
         return Response(status_code=204, headers={
             "Access-Control-Allow-Methods": ALLOW_METHODS,
             "Access-Control-Allow-Headers": request.headers.get("access-control-request-headers") or ALLOW_HEADERS,
-            "Access-Control-Allow-Credentials": "true", "Access-Control-Max-Age": "600"})
+            "Access-Control-Max-Age": "600"})
 
 
 def cors_origins(text: str) -> list[str]:
@@ -261,6 +264,6 @@ def cors_origins(text: str) -> list[str]:
 
 def surface(svc: Services, owned: tuple[str, ...]) -> Surface:
     cors = Cors(cors_origins(svc.settings.statewave_cors_origins), expose="X-Request-ID, Retry-After", methods=ALLOW_METHODS,
-                headers=ALLOW_HEADERS)
+                headers=ALLOW_HEADERS, credentials=True)
     return Surface("statewave", owned, render, credentials, cors, problem=problem, checks_path=False,
                    open_as=lambda: OPEN, open_credential=lambda scope: None)
