@@ -17,6 +17,7 @@ from .engine.keys import Keys
 from .engine.kv import KV
 from .engine.leases import LeaseLimits, Leases
 from .engine.memory import Memory
+from .engine.memory.context import store_resolutions
 from .engine.states import States
 from .engine.tokens import Tokens
 from .engine.traces import Traces
@@ -83,7 +84,8 @@ class Services:
             self.webhooks = Webhooks.from_settings(self.store, self.settings, self.clock)
         if self.memory is None:
             self.memory = Memory(self.store, self.webhooks, embedder=memory_embedder(self.settings),
-                                 default_max_tokens=self.settings.memory_max_context_tokens)
+                                 default_max_tokens=self.settings.memory_max_context_tokens,
+                                 resolutions_of=store_resolutions(self.store))
 
 
 def memory_embedder(settings: Settings):

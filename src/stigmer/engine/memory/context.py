@@ -249,6 +249,21 @@ async def no_resolutions(tenant: str, tenant_id: str | None, subject_id: str) ->
     return []
 
 
+RESOLUTIONS = 1000  # the most recently updated resolutions §6.8 reads (it needs those of ≤ 30 sessions)
+
+
+def store_resolutions(store: "Store") -> ResolutionsOf:
+    """The support layer's resolutions (`store.support.resolutions`, most recently updated first) for §6.8;
+    none on a store without that repository."""
+    async def of(tenant: str, tenant_id: str | None, subject_id: str) -> list[SessionResolution]:
+        support = getattr(store, "support", None)
+        if support is None:
+            return []
+        found = await support.resolutions(tenant, tenant_id, subject_id, None, RESOLUTIONS, 0)
+        return [SessionResolution(r.session_id, r.status, r.resolution_summary) for r in found]
+    return of
+
+
 class ContextAssembly:
     """§6.8 over a store. `resolutions_of(tenant, tenant_id, subject_id)` gives the subject's resolutions most
     recently updated first (the support layer's); `search` gives the semantic relevance with a real provider."""
