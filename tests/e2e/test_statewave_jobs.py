@@ -8,7 +8,6 @@ lost run had not committed. A completed job keeps its memories across a restart.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -20,19 +19,12 @@ import httpx
 
 from local_http import free_port
 from pg_support import ON_POSTGRES, database_for
+from server_process import ServerProcess
 
 SCRIPT = Path(__file__).with_name("statewave_server.py")
 DEADLINE = 30.0
 
 
-def _server_class():
-    spec = importlib.util.spec_from_file_location("_e2e_conftest_statewave", Path(__file__).with_name("conftest.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.ServerProcess
-
-
-ServerProcess = _server_class()
 
 
 def until(check, what: str):

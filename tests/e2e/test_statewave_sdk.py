@@ -1,55 +1,34 @@
 """The real `statewave` SDK (PyPI statewave 1.5.0, its sync and async clients) against the real server
 process, for every SDK method the surface has routes for (specs/statewave.md §1).
 
-The SDK lives in its own virtual environment, made once by the `sdk_python` fixture under the test cache
-(`TEST_CACHE_DIR`, default `~/.cache/stigmer-tests`) with `python -m venv` and
-`pip install statewave==1.5.0`; the test is skipped, with pip's answer, only when pip cannot reach the
-package index. The SDK runs in that interpreter (statewave_sdk_driver.py), never in ours.
+The SDK lives in its own virtual environment (tests/venvs.py: made once under the test cache,
+`TEST_CACHE_DIR`, default `~/.cache/stigmer-tests`, with `pip install statewave==1.5.0`; skipped, with pip's
+answer, only when pip cannot reach the package index). It runs in that interpreter (statewave_sdk_driver.py),
+never in ours.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
+from server_process import ServerProcess
 from support import ADMIN_KEY
+from venvs import python_with
 
 SDK = "statewave==1.5.0"
 DRIVER = Path(__file__).with_name("statewave_sdk_driver.py")
 
 
-def _server_class():
-    spec = importlib.util.spec_from_file_location("_e2e_conftest_statewave_sdk", Path(__file__).with_name("conftest.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.ServerProcess
-
-
-ServerProcess = _server_class()
 
 
 @pytest.fixture(scope="session")
 def sdk_python() -> str:
-    root = Path(os.environ.get("TEST_CACHE_DIR", Path.home() / ".cache" / "stigmer-tests")) / "statewave-1.5.0"
-    python = root / "bin" / "python"
-    probe = [str(python), "-c", "import importlib.metadata as m; assert m.version('statewave') == '1.5.0'"]
-    if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
-        return str(python)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(root)], check=True, capture_output=True)
-    pip = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", SDK],
-                         capture_output=True, text=True, timeout=600)
-    if pip.returncode != 0:
-        pytest.skip(f"pip could not install {SDK}: {(pip.stderr or pip.stdout).strip()[-500:]}")
-    subprocess.run(probe, check=True)
-    return str(python)
+    return python_with(SDK)
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from .idempotency import SQLiteIdempotency
 from .jobs import SQLiteJobs
 from .memory import SQLiteMemory
 from .memory_index import SQLiteMemoryIndex
+from .ratewindows import SQLiteRateWindows
 from .keys import SQLiteKeys
 from .kv import SQLiteKV
 from .leases import SQLiteLeases
@@ -70,6 +71,7 @@ class SQLiteStore:
         self.webhooks = SQLiteWebhooks(self)
         self.memory = SQLiteMemory(self)
         self.memory_index = SQLiteMemoryIndex(self)
+        self.rate_windows = SQLiteRateWindows(self)
         self.keys = SQLiteKeys(self)
         self.tokens = SQLiteTokens(self)
 
