@@ -308,3 +308,35 @@ async def test_the_pruned_any_term_top_is_the_full_rankings_top(memory, clock):
         full = await finder.text_ranking(T, None, SUBJECT, q, every=False)
         for k in (1, 5, 20, 100, 500):
             assert await finder.text_ranking(T, None, SUBJECT, q, every=False, top=k) == full[:k], (q, k)
+
+
+async def test_migration_16_backfill_indexes_the_active_memories_it_finds(memory, clock, store, store_kind):
+    """Memories written before the index existed (their index rows gone): the backfill step of migration 16
+    indexes every active one, and only those, in the migration's transaction."""
+    await compiled(memory, clock, "I work at Initech")
+    await compiled(memory, clock, "I work at Globex", tenant="t2")
+    await compiled(memory, clock, "I work at Globex")  # supersedes t1's Initech fact
+    if store_kind == "sqlite":
+        import sqlite3
+
+        from stigmer.store.sqlite import memory_index as sqlite_index
+        conn = sqlite3.connect(store.path, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for table in ("memory_index_terms", "memory_index_rows", "memory_index_subjects"):
+                conn.execute(f"DELETE FROM {table}")
+            sqlite_index.backfill(conn)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+    else:
+        import psycopg
+
+        from stigmer.store.postgres import memory_index as pg_index
+        async with await psycopg.AsyncConnection.connect(store.url) as conn:
+            async with conn.transaction():
+                await conn.execute("DELETE FROM memory_index")
+                await pg_index.backfill(conn)
+    assert contents(await memory.search(T, None, SUBJECT, "work", kind="profile_fact")) == ["I work at Globex"]
+    assert contents(await memory.search("t2", None, SUBJECT, "globex")) == ["I work at Globex", "I work at Globex"]
+    assert (await store.memory_index.lexical(T, None, SUBJECT, None, ["work"])).messages == 3
