@@ -28,6 +28,7 @@ M = TypeVar("M", bound=BaseModel)
 MAX_BODY = 10 * 1024 * 1024  # §3.9
 _encode = msgspec.json.Encoder().encode
 
+
 def json(content: Any, status: int = 200) -> Response:
     """A JSON response; non-ASCII is sent as UTF-8 (§3.9)."""
     return Response(_encode(content), status, media_type="application/json")
