@@ -296,20 +296,6 @@ async def test_superseded_memories_lose_their_vectors(store, clock):
     assert found[0][1] == globex.created_at
 
 
-async def test_the_pruned_any_term_top_is_the_full_rankings_top(memory, clock):
-    """text_ranking(top=k) reads rows for the rarer terms first (MaxScore): the same top k as ranking all."""
-    rng = __import__("random").Random(5)
-    common, rare = ["alex", "sam"], [f"w{i}" for i in range(40)]
-    texts = [" ".join([rng.choice(common)] + rng.sample(rare, rng.randint(0, 3)) + ["x"] * rng.randint(0, 4))
-             for _ in range(120)]
-    await compiled(memory, clock, *texts, one_run=True)
-    finder = memory.finder
-    for q in ["alex w1", "alex sam w2 w3", "sam", "w7 w8 w9 alex", "alex sam", "zzz alex"]:
-        full = await finder.text_ranking(T, None, SUBJECT, q, every=False)
-        for k in (1, 5, 20, 100, 500):
-            assert await finder.text_ranking(T, None, SUBJECT, q, every=False, top=k) == full[:k], (q, k)
-
-
 async def test_migration_16_backfill_indexes_the_active_memories_it_finds(memory, clock, store, store_kind):
     """Memories written before the index existed (their index rows gone): the backfill step of migration 16
     indexes every active one, and only those, in the migration's transaction."""

@@ -44,6 +44,20 @@ def newest_sql(tenant: str, tenant_id: str | None, subject_id: str, kinds: list[
     return f"{SELECT_MEMORIES} WHERE {where} AND status = 'active'{NEWEST_FIRST} LIMIT {mark}", [*params, limit]
 
 
+def repeats(found: list[str]) -> str:
+    """The terms a memory holds more than once, with their counts: "term count term count"."""
+    counted: dict[str, int] = {}
+    for t in found:
+        counted[t] = counted.get(t, 0) + 1
+    return " ".join(f"{t} {c}" for t, c in counted.items() if c > 1)
+
+
+def tfs_from(seq: int, repeats_text: str, terms: list[str], holders: list[set[int]]) -> tuple[int, ...]:
+    """Each term's frequency in memory `seq`: 0 unless it holds it, then its count in `repeats`, else 1."""
+    more = dict(zip(*[iter(repeats_text.split())] * 2)) if repeats_text else {}
+    return tuple((int(more.get(t, 1)) if seq in h else 0) for t, h in zip(terms, holders))
+
+
 def tfs_of(term_text: str, wanted: list[str]) -> tuple[int, ...]:
     """Each wanted term's count in a memory's terms (list.count: a few terms over a short text, in C)."""
     found = term_text.split()

@@ -20,14 +20,13 @@ The scan is exact (numpy over the scope's vectors): no vector index (pgvector, s
 from __future__ import annotations
 
 import logging
-import math
 import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ...support.embeddings import STOPWORDS
-from ..conversation_search import K1, Matches, bm25
+from ..conversation_search import Matches, bm25
 from ..errors import InvalidArgument
 from .episodes import check_subject_id, check_tenant_id
 from .memories import MemoryRecord
@@ -42,7 +41,6 @@ MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
 RRF_K = 60  # reciprocal-rank constant of Cormack et al. (2009); not tuned here
 POOL = 100  # hits of each ranking that hybrid fuses
-COMMON = 0.25  # any-term: rows are first read for the terms held by at most this share of the scope (a speed-up)
 REAL_KINDS = ("local", "openai")  # embedders whose vectors may rank a Statewave search (§6.5)
 
 _TOKEN = re.compile(r"[^\W_]+")
@@ -56,20 +54,6 @@ def tokens(text: str) -> list[str]:
 def terms(q: str) -> list[str]:
     """The distinct tokens of a query, in first-seen order."""
     return list(dict.fromkeys(tokens(q)))
-
-
-class MemoryMatches(Matches, frozen=True):
-    """A store's lexical matches of memories; rows are (seq, created_at, length, tfs). `among`: the indices of
-    the terms whose holders the rows are (all of them unless the store was asked to split off common terms)."""
-
-    among: tuple[int, ...] = ()
-
-
-def common_bound(matches: MemoryMatches) -> float:
-    """The highest score a memory holding none of the `among` terms can have: Σ idf · (k1 + 1) over the others."""
-    n = matches.messages
-    return sum(math.log(1 + (n - df + 0.5) / (df + 0.5)) * (K1 + 1)
-               for i, df in enumerate(matches.df) if i not in matches.among)
 
 
 def ranked(matches: Matches | None) -> list[tuple[int, float]]:
@@ -153,24 +137,15 @@ class MemorySearch:
         """Every match of `q` as (seq, BM25 score), best first; [] when `q` has no token. `every` (§6.5, the
         Statewave search) matches memories holding all the terms; otherwise any of them (a task in plain
         language, for hybrid and the query-driven context: the terms absent from a memory add 0 to its score,
-        and the task's stop words (hash-v1's list) are dropped, unless nothing else is left). With `top`, only
-        the best `top` (exactly those, in order): any-term rows are then first read for the rarer terms only
-        (MaxScore), and for all only when a memory holding none of them could still enter the top."""
+        and the task's stop words (hash-v1's list) are dropped, unless nothing else is left). `top`: only the
+        best `top`."""
         wanted = terms(q)
         if not every:
             wanted = [t for t in wanted if t not in STOPWORDS] or wanted
         if not wanted:
             return []
-        index = self._store.memory_index
-        if every or top is None:
-            found = ranked(await index.lexical(tenant, tenant_id, subject_id, kind, wanted, every))
-            return found if top is None else found[:top]
-        matches = await index.lexical(tenant, tenant_id, subject_id, kind, wanted, False, COMMON)
-        found = ranked(matches)
-        if matches is not None and len(matches.among) < len(wanted):
-            if len(found) < top or found[top - 1][1] <= common_bound(matches):
-                found = ranked(await index.lexical(tenant, tenant_id, subject_id, kind, wanted, False))
-        return found[:top]
+        found = ranked(await self._store.memory_index.lexical(tenant, tenant_id, subject_id, kind, wanted, every))
+        return found if top is None else found[:top]
 
     async def vector_ranking(self, tenant: str, tenant_id: str | None, subject_id: str, q: str,
                              kind: str | None = None) -> list[tuple[int, float]] | None:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import psycopg
 
+from ...engine.conversation_search import Matches
 from ...engine.memory import Episode, MemoryRecord
-from ...engine.memory.search import MemoryMatches
 from .. import memory_index_rows as rows
 from .. import memory_rows
 
@@ -125,8 +125,7 @@ class PostgresMemoryIndex:
         self._store = store
 
     async def lexical(self, tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
-                      wanted: list[str], every: bool = True, common: float | None = None) -> MemoryMatches | None:
-        """As SQLite's; `common` is accepted and every holder read (one statement: no split, same answer)."""
+                      wanted: list[str], every: bool = True) -> Matches | None:
         terms = [rows.index_term(PREFIX, t) for t in wanted]
         sql, params = lexical_sql(tenant, tenant_id, subject_id, kind, terms, every)
         found = await self._store.fetch(sql, tuple(params))
@@ -134,9 +133,9 @@ class PostgresMemoryIndex:
         if not any(df) or (every and not all(df)):
             return None
         width = 2 + len(terms)
-        return MemoryMatches(n, int(length), df, [(seq, created_at, dl, rows.tfs_of(text, terms))
-                                                  for seq, created_at, dl, text in (r[width:] for r in found)
-                                                  if seq is not None], tuple(range(len(terms))))
+        return Matches(n, int(length), df, [(seq, created_at, dl, rows.tfs_of(text, terms))
+                                            for seq, created_at, dl, text in (r[width:] for r in found)
+                                            if seq is not None])
 
     async def newest(self, tenant: str, tenant_id: str | None, subject_id: str, kinds: list[str] | None,
                      limit: int) -> list[MemoryRecord]:

@@ -4,7 +4,8 @@ Each active memory has a narrow row in `memory_index_rows` (scope columns, `crea
 whose `seq` is the memory's own and the rowid of its index terms in the FTS5 table `memory_index_terms`. Terms
 carry the id of their (Stigmer tenant, subject) in `memory_index_subjects` as prefix, so a term's postings are
 one subject's and document frequencies are counted over a subject's rows only. Vectors (float32 bytes, one per
-memory and embedder) are in `memory_vectors`. Rows are written in the memory insert's transaction (Python
+memory and embedder) are in `memory_vectors`. A row's `repeats` lists its terms that occur more than once
+("term count ..."), so a search reads term frequencies from the postings and the narrow rows alone. Rows are written in the memory insert's transaction (Python
 computes the terms); triggers drop them when a memory stops being active or is deleted, whatever the path.
 """
 
@@ -14,8 +15,8 @@ import json
 import sqlite3
 from typing import TYPE_CHECKING
 
+from ...engine.conversation_search import Matches
 from ...engine.memory import Episode, MemoryRecord
-from ...engine.memory.search import MemoryMatches
 from .. import memory_index_rows as rows
 from .. import memory_rows
 
@@ -36,7 +37,8 @@ CREATE TABLE memory_index_rows (
     subject_id TEXT NOT NULL,
     kind TEXT NOT NULL,
     created_at INTEGER NOT NULL,
-    length INTEGER NOT NULL
+    length INTEGER NOT NULL,
+    repeats TEXT NOT NULL
 );
 CREATE INDEX memory_index_rows_scope ON memory_index_rows (tenant, subject_id, kind);
 CREATE VIRTUAL TABLE memory_index_terms USING fts5 (terms, tokenize = "ascii tokenchars '_'", detail = none);
@@ -68,8 +70,10 @@ _SUBJECT = "SELECT id FROM memory_index_subjects WHERE tenant = ? AND subject_id
 _NEW_SUBJECT = "INSERT INTO memory_index_subjects (tenant, subject_id) VALUES (?, ?) RETURNING id"
 _SEQS = ("SELECT seq, id FROM memories WHERE tenant = ? AND status = 'active'"
          " AND id IN (SELECT value FROM json_each(?))")
-_INSERT_ROW = ("INSERT INTO memory_index_rows (seq, tenant, tenant_id, subject_id, kind, created_at, length)"
-               " VALUES (?, ?, ?, ?, ?, ?, ?)")
+_INSERT_ROW = ("INSERT INTO memory_index_rows (seq, tenant, tenant_id, subject_id, kind, created_at, length,"
+               " repeats) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+_META = ("SELECT seq, created_at, length, repeats FROM memory_index_rows"
+         " WHERE seq IN (SELECT value FROM json_each(?))")
 _INSERT_TERMS = "INSERT INTO memory_index_terms (rowid, terms) VALUES (?, ?)"
 _HOLDING = "seq IN (SELECT rowid FROM memory_index_terms WHERE memory_index_terms MATCH ?)"
 _PUT_VECTOR = ("INSERT OR REPLACE INTO memory_vectors (seq, embedder, tenant, tenant_id, subject_id, kind, created_at,"
@@ -95,7 +99,7 @@ def _add(conn: sqlite3.Connection, items: list[tuple[int, str, str | None, str, 
         if key not in prefixes:
             prefixes[key] = _prefix(conn, tenant, subject_id)
         found = rows.term_list(prefixes[key], content)
-        index_rows.append((seq, tenant, tenant_id, subject_id, kind, created_at, len(found)))
+        index_rows.append((seq, tenant, tenant_id, subject_id, kind, created_at, len(found), rows.repeats(found)))
         term_rows.append((seq, " ".join(found)))
     conn.executemany(_INSERT_ROW, index_rows)
     conn.executemany(_INSERT_TERMS, term_rows)
@@ -120,10 +124,10 @@ def backfill(conn: sqlite3.Connection) -> None:
 
 
 def lexical(conn: sqlite3.Connection, tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
-            wanted: list[str], every: bool = True, common: float | None = None) -> MemoryMatches | None:
+            wanted: list[str], every: bool = True) -> Matches | None:
     """The scope's statistics and its memories holding every token of `wanted` (any of them, if not `every`),
-    in one read transaction. With `common` (any-term only), the rows are those holding one of the terms held
-    by at most that share of the scope (`among`), unless there is none or all are."""
+    in one read transaction. Each term's holders come from its postings (a term's document frequency is their
+    count); a holder's term frequency is 1 unless its row's `repeats` says more."""
     conn.execute("BEGIN")
     try:
         found = conn.execute(_SUBJECT, (tenant, subject_id)).fetchone()
@@ -133,29 +137,19 @@ def lexical(conn: sqlite3.Connection, tenant: str, tenant_id: str | None, subjec
         where, params = rows.scope(tenant, tenant_id, subject_id, [kind] if kind is not None else None, "?")
         n, length = conn.execute(f"SELECT count(*), total(length) FROM memory_index_rows WHERE {where}",
                                  params).fetchone()
-        df = []
-        counted = every or common is not None  # else every row holding a term is read, and counted below
-        for term in terms if counted else ():
-            df.append(conn.execute(f"SELECT count(*) FROM memory_index_rows WHERE {_HOLDING} AND {where}",
-                                   [f'"{term}"', *params]).fetchone()[0])
-            if every and not df[-1]:
+        holders: list[set[int]] = []
+        for term in terms:
+            holders.append({seq for (seq,) in conn.execute(
+                f"SELECT seq FROM memory_index_rows WHERE {_HOLDING} AND {where}", [f'"{term}"', *params])})
+            if every and not holders[-1]:
                 return None
-        among = tuple(range(len(terms)))
-        if not every and common is not None:
-            rare = tuple(i for i, d in enumerate(df) if d and d <= common * n)
-            among = rare if rare else among
-        r_where, _ = rows.scope(tenant, tenant_id, subject_id, [kind] if kind is not None else None, "?", "r.")
-        found_rows = conn.execute(
-            "SELECT r.seq, r.created_at, r.length, c.c0 FROM memory_index_rows r"
-            " JOIN memory_index_terms_content c ON c.id = r.seq"
-            f" WHERE r.{_HOLDING} AND {r_where}",
-            [(" " if every else " OR ").join(f'"{terms[i]}"' for i in among), *params]).fetchall()
+        chosen = set.intersection(*holders) if every else set().union(*holders)
+        meta = conn.execute(_META, (json.dumps(sorted(chosen)),)).fetchall() if chosen else []
     finally:
         conn.execute("COMMIT")
-    matched = [(seq, created_at, dl, rows.tfs_of(text, terms)) for seq, created_at, dl, text in found_rows]
-    if not counted:
-        df = [sum(1 for r in matched if r[3][i]) for i in range(len(terms))]
-    return MemoryMatches(n, int(length), df, matched, among)
+    return Matches(n, int(length), [len(h) for h in holders],
+                   [(seq, created_at, dl, rows.tfs_from(seq, repeats, terms, holders))
+                    for seq, created_at, dl, repeats in meta])
 
 
 class SQLiteMemoryIndex:
@@ -165,9 +159,9 @@ class SQLiteMemoryIndex:
         self._store = store
 
     async def lexical(self, tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
-                      wanted: list[str], every: bool = True, common: float | None = None) -> MemoryMatches | None:
+                      wanted: list[str], every: bool = True) -> Matches | None:
         return await self._store.in_pool_do(lambda conn: lexical(conn, tenant, tenant_id, subject_id, kind, wanted,
-                                                                 every, common))
+                                                                 every))
 
     async def newest(self, tenant: str, tenant_id: str | None, subject_id: str, kinds: list[str] | None,
                      limit: int) -> list[MemoryRecord]:
