@@ -23,18 +23,26 @@ class Setting:
     max: float | None = None
     secret: bool = False  # never served, never logged
     aliases: tuple[str, ...] = ()  # other variables read when STIGMER_<NAME> is not set (STATEWAVE_*, §3.10)
+    parse: Any = None  # text -> value, after the type conversion (a spelling accepted for another)
 
     @property
     def env(self) -> str:
         return "STIGMER_" + self.name.upper()
 
 
+def _database_url(url: str) -> str:
+    """Statewave's spelling `postgresql+asyncpg://…` is `postgresql://…`: a `+driver` suffix is ignored."""
+    scheme, sep, rest = url.strip().partition("://")
+    base = scheme.split("+", 1)[0]
+    return f"{base}://{rest}" if sep and base in ("postgresql", "postgres") else url.strip()
+
+
 S = Setting
 SETTINGS: tuple[Setting, ...] = (
-    S("host", str, "127.0.0.1", "Address to listen on."),
-    S("port", int, 7474, "TCP port to listen on.", 0, 65535),
+    S("host", str, "127.0.0.1", "Address to listen on.", aliases=("STATEWAVE_HOST",)),
+    S("port", int, 7474, "TCP port to listen on.", 0, 65535, aliases=("STATEWAVE_PORT",)),
     S("data_dir", str, "./data", "Directory holding the embedded SQLite database."),
-    S("database_url", str, "", "A `postgresql://` URL: use that PostgreSQL (shared by every replica) instead of the embedded SQLite store.", secret=True),
+    S("database_url", str, "", "A `postgresql://` URL (`postgresql+asyncpg://` is read as the same): use that PostgreSQL (shared by every replica) instead of the embedded SQLite store.", secret=True, aliases=("STATEWAVE_DATABASE_URL",), parse=_database_url),
     S("pg_pool_size", int, 8, "PostgreSQL: connections in each replica's read pool.", 1, 1000),
     S("pg_writers", int, 2, "PostgreSQL: writer connections per replica (each commits groups of mutations).", 1, 64),
     S("feed_tick_seconds", float, 1.0, "PostgreSQL: how often each replica polls for commits whose doorbell it missed.", 0.01, 3600),
@@ -141,6 +149,8 @@ def _convert(setting: Setting, raw: Any) -> Any:
                                 f"got {raw!r}") from None
     if want is float and not math.isfinite(value):
         raise SettingsError(f"{what} must be a finite number, got {raw!r}")
+    if setting.parse is not None:
+        value = setting.parse(value)
     if setting.min is not None and value < setting.min or setting.max is not None and value > setting.max:
         bounds = f">= {setting.min:g}" if setting.max is None else f"between {setting.min:g} and {setting.max:g}"
         raise SettingsError(f"{what} must be {bounds}, got {raw!r}")

@@ -24,3 +24,11 @@ def test_alias_values_are_checked_like_ours():
         Settings.load(environ={"STATEWAVE_REQUIRE_TENANT": "maybe"})
     with pytest.raises(SettingsError, match="statewave_rate_limit_rpm"):
         Settings.load(environ={"STATEWAVE_RATE_LIMIT_RPM": "-1"})
+
+
+def test_database_url_driver_suffix_and_server_aliases():
+    s = Settings.load(environ={"STATEWAVE_DATABASE_URL": "postgresql+asyncpg://sw:pw@db:5432/statewave",
+                               "STATEWAVE_HOST": "0.0.0.0", "STATEWAVE_PORT": "8100"})
+    assert (s.database_url, s.host, s.port) == ("postgresql://sw:pw@db:5432/statewave", "0.0.0.0", 8100)
+    assert Settings.load({"database_url": "postgres+psycopg://h/d"}, environ={}).database_url == "postgres://h/d"
+    assert Settings.load(environ={"STIGMER_PORT": "7474", "STATEWAVE_PORT": "8100"}).port == 7474

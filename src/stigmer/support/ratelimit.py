@@ -9,6 +9,7 @@ to share buckets between replicas).
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import ipaddress
 import math
@@ -116,11 +117,12 @@ class SlidingLog:
 class StoreWindows:
     """A fixed window per UTC minute counted in the store (Statewave §6.11 `distributed`), so every
     process on one database shares it: denied when the count after the increment exceeds `limit`;
-    `retry_after = max(1, 60 - seconds into the window)`. It fails open (allows) when the store errs, and
-    purges windows older than five minutes about once a minute."""
+    `retry_after = max(1, 60 - seconds into the window)`. It fails open (allows) when the store errs or
+    does not answer within TIMEOUT, and purges windows older than five minutes about once a minute."""
 
     PURGE_EVERY = 60.0
     KEEP = 300
+    TIMEOUT = 2.0  # seconds: a limiter that waits longer than this is not worth the request's time
 
     def __init__(self, store, clock: Callable[[], float] = time.time):
         self.store = store
@@ -134,8 +136,9 @@ class StoreWindows:
         if now - self._purged_at >= self.PURGE_EVERY:
             self._purged_at, purge = now, window - self.KEEP
         try:
-            count = await self.store.rate_windows.hit(bucket, window, purge)
-        except Exception:  # the limiter never takes the service down with the store
+            async with asyncio.timeout(self.TIMEOUT):
+                count = await self.store.rate_windows.hit(bucket, window, purge)
+        except Exception:  # the limiter never takes the service down with the store (a timeout included)
             return Decision(True, limit, limit, window + 60, 0)
         if count > limit:
             return Decision(False, limit, 0, window + 60, max(1, 60 - int(now - window)))
