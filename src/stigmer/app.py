@@ -90,6 +90,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             await asyncio.gather(*tasks, return_exceptions=True)
             await svc.llm.aclose()
             await svc.webhooks.aclose()
+            if svc.memory.finder.embedder is not None:
+                await svc.memory.finder.embedder.aclose()
             await svc.store.close()
 
     statevec_surface, statevec_routes = statevec.mount(svc)

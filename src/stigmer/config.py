@@ -102,6 +102,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("embedding_dimension", int, 0, "Vector size D; 0 = the provider's own (384 for `hash-v1` and all-MiniLM-L6-v2, the first answer of an `openai:` endpoint). Fixed for the life of the data.", 0, 65_536),
     S("embedding_base_url", str, "https://api.openai.com/v1", "Base URL of the OpenAI-compatible embeddings endpoint of an `openai:<model>` provider (`http://127.0.0.1:11434/v1`)."),
     S("embedding_api_key", str, "", "Key sent as `Authorization: Bearer` to the embeddings endpoint; empty = no header.", secret=True),
+    S("memory_embedding_provider", str, "none", "Embedder of the memory engine (docs/memory.md \"Search\"): `none` (text search only), `stub` (the same as none), `hash-v1` (hybrid ranking and the query-driven context only; never Statewave ranking), `local:<model>` or `openai:<model>` (real providers: Statewave `semantic=true` and §6.8 relevance too). `embedding_base_url`, `embedding_api_key`, `embedding_dimension` and `embedding_timeout_seconds` apply."),
+    S("memory_max_context_tokens", int, 4000, "Context budget when a request gives no `max_tokens` (Statewave DEFAULT_MAX_CONTEXT_TOKENS).", 1, 128_000, aliases=("STATEWAVE_DEFAULT_MAX_CONTEXT_TOKENS",)),
     S("embedding_timeout_seconds", float, 10.0, "Longest wait for one embeddings request (its one retry included); then the call fails as unavailable.", 0.1, 600),
     # webhooks (docs/webhooks.md)
     S("webhook_url", str, "", "URL every webhook event is POSTed to (`http://` or `https://`); empty = webhooks off: no event is written or sent.", aliases=("STATEWAVE_WEBHOOK_URL",)),

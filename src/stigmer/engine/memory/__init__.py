@@ -1,7 +1,8 @@
 """The memory engine (Statewave): episodes in, memories out. `Memory(store, webhooks)` is the facade; the
 mutation functions (`episodes.insert_in`, `compiler.compile_run`, `subjects.delete_in`) are what it submits,
 so a job can submit them too. With `webhooks` (engine/webhooks.py), each change writes its §6.10 event in
-its own transaction."""
+its own transaction. With `embedder` (support/embeddings.py; None: text search only), compiled memories get
+vectors and search and context may use them (search.py, context.py, recall.py)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,25 @@ from .compiler import compile_in, compile_run
 from .episodes import Episode, EpisodeInput, check_subject_id, check_tenant_id, checked_batch, checked_one, insert_in
 from .memories import STATUSES, CompileResult, MemoryRecord, Timeline
 from .subjects import Cascade, SubjectDeleted, SubjectPage, delete_in
+from .context import DEFAULT_MAX_TOKENS, ContextAssembly, ContextBundle, SessionResolution, no_resolutions
+from .recall import Recall, RecallBundle
+from .search import DEFAULT_LIMIT, MemorySearch
 from ..errors import InvalidArgument
 
 __all__ = ["Memory", "Episode", "EpisodeInput", "MemoryRecord", "CompileResult", "Timeline", "SubjectPage",
-           "SubjectDeleted", "compile_in"]
+           "SubjectDeleted", "compile_in", "ContextBundle", "RecallBundle", "SessionResolution"]
 
 
 class Memory:
-    def __init__(self, store, webhooks=None):
+    def __init__(self, store, webhooks=None, *, embedder=None, default_max_tokens: int = DEFAULT_MAX_TOKENS,
+                 resolutions_of=no_resolutions):
         self._store = store
         self.webhooks = webhooks
         self.cascades: list[Cascade] = []  # what a subject delete also erases (subjects.py)
+        self.finder = MemorySearch(store, embedder)
+        # resolutions_of(tenant, tenant_id, subject_id): the support layer's resolutions, for §6.8
+        self.assembly = ContextAssembly(store, self.finder, default_max_tokens, resolutions_of)
+        self._recall = Recall(store, self.finder, default_max_tokens)
 
     def _event(self, tx, event: str, data: dict, tenant_id: str | None) -> None:
         if self.webhooks is not None:
@@ -60,6 +69,7 @@ class Memory:
             return created
 
         created = await self._store.submit(tenant, run)
+        await self.embed(tenant, created)  # after the commit: a provider failure never fails the compile
         return CompileResult(subject_id, len(created), created)
 
     async def episodes(self, tenant: str, tenant_id: str | None, subject_id: str) -> list[Episode]:
@@ -99,3 +109,28 @@ class Memory:
         tenant_id, subject_id = check_tenant_id(tenant_id), check_subject_id(subject_id, ["path", "subject_id"])
         return await self._store.submit(
             tenant, lambda tx: delete_in(tx, tenant_id, subject_id, self.cascades, self.webhooks))
+
+    async def search(self, tenant: str, tenant_id: str | None, subject_id: str, q: str | None = None,
+                     kind: str | None = None, semantic: bool = False, limit: int = DEFAULT_LIMIT) -> list[MemoryRecord]:
+        """§5.7 / §6.5: active memories, newest first without `q`, else BM25 (or cosine with a real provider)."""
+        return await self.finder.search(tenant, tenant_id, subject_id, q, kind, semantic, limit)
+
+    async def hybrid(self, tenant: str, tenant_id: str | None, subject_id: str, q: str, kind: str | None = None,
+                     limit: int = DEFAULT_LIMIT) -> list[tuple[MemoryRecord, float]]:
+        """Any-term BM25 fused with the embedder's ranking by reciprocal rank (engine only, docs/memory.md)."""
+        return await self.finder.hybrid(tenant, tenant_id, subject_id, q, kind, limit)
+
+    async def embed(self, tenant: str, memories: list[MemoryRecord]) -> int:
+        """Store the embedder's vectors of the active ones among `memories` (a compile does; call it after an
+        import or a compile job); 0 without an embedder or when the provider fails."""
+        return await self.finder.embed_memories(tenant, memories)
+
+    async def context(self, tenant: str, tenant_id: str | None, subject_id: str, task: str,
+                      max_tokens: int | None = None, session_id: str | None = None) -> ContextBundle:
+        """§5.8 / §6.8 exactly."""
+        return await self.assembly.context(tenant, tenant_id, subject_id, task, max_tokens, session_id)
+
+    async def recall(self, tenant: str, tenant_id: str | None, subject_id: str, task: str,
+                     max_tokens: int | None = None) -> RecallBundle:
+        """The query-driven context (engine/memory/recall.py): the task's retrieval fills the budget."""
+        return await self._recall.recall(tenant, tenant_id, subject_id, task, max_tokens)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from ...engine.memory import Episode, MemoryRecord
 from ...engine.memory.subjects import SubjectCount
 from .. import memory_rows as rows
+from . import memory_index
 
 if TYPE_CHECKING:
     from .store import PostgresStore
@@ -111,6 +112,7 @@ class MemoryWritesPG:
             self._tx.check_tenant(m.tenant)
         if memories:
             self._tx.write(_INSERT_MEMORIES, _columns([rows.memory_row(m) for m in memories]))
+            memory_index.index(self._tx, memories)  # the search index, in the same transaction
 
     def newest_active(self, tenant_id: str | None, subject_id: str, limit: int) -> list[MemoryRecord]:
         sql, params = rows.newest_active_sql(self._tx.tenant, tenant_id, subject_id, limit, "%s")

@@ -11,7 +11,7 @@ import time
 
 import psycopg
 
-from . import search_index
+from . import memory_index, search_index
 
 MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -404,9 +404,10 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX rate_windows_by_start ON rate_windows (window_start);
         """,
     ),
+    (16, memory_index.SCHEMA),  # memory search index and vectors (docs/memory.md); then memory_index.backfill
 ]
 # Python work a step does after its SQL, in the same transaction: filling what it made from existing rows.
-AFTER = {10: search_index.backfill}
+AFTER = {10: search_index.backfill, 16: memory_index.backfill}
 
 # pg_advisory_xact_lock key: any constant shared by every replica ("stig" in ASCII).
 LOCK_KEY = 0x73746967

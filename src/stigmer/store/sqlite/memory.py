@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from ...engine.memory import Episode, MemoryRecord
 from ...engine.memory.subjects import SubjectCount
 from .. import memory_rows as rows
+from . import memory_index
 
 if TYPE_CHECKING:
     from .store import SQLiteStore
@@ -94,6 +95,7 @@ class MemoryWrites:
     def insert_memories(self, memories: list[MemoryRecord]) -> None:
         self._check(memories)
         self._conn.executemany(_INSERT_MEMORY, [rows.memory_row(m) for m in memories])
+        memory_index.index(self._conn, self._tenant, memories)  # the search index, in the same transaction
 
     def newest_active(self, tenant_id: str | None, subject_id: str, limit: int) -> list[MemoryRecord]:
         sql, params = rows.newest_active_sql(self._tenant, tenant_id, subject_id, limit, "?")
