@@ -29,6 +29,8 @@ from .faults import request_refused, storage_error, unavailable
 from .idempotency import PostgresIdempotency
 from .jobs import PostgresJobs
 from .memory import PostgresMemory
+from .memory_index import PostgresMemoryIndex
+from .ratewindows import PostgresRateWindows
 from .keys import PostgresKeys
 from .kv import PostgresKV
 from .leases import PostgresLeases
@@ -73,6 +75,8 @@ class PostgresStore:
         self.jobs = PostgresJobs(self)
         self.webhooks = PostgresWebhooks(self)
         self.memory = PostgresMemory(self)
+        self.memory_index = PostgresMemoryIndex(self)
+        self.rate_windows = PostgresRateWindows(self)
         self.keys = PostgresKeys(self)
         self.tokens = PostgresTokens(self)
         self._listener: CommitListener | None = None

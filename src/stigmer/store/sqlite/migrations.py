@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from . import search_index
+from . import memory_index, search_index
 
 MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -380,11 +380,25 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX memories_active ON memories (tenant, subject_id, created_at, seq) WHERE status = 'active';
         """,
     ),
+    (
+        15,
+        # Rate-limit windows shared by every process on the database (Statewave §6.11 `distributed`): one
+        # counter per (bucket, window start); windows older than five minutes are purged.
+        """
+        CREATE TABLE rate_windows (
+            bucket TEXT NOT NULL,
+            window_start INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (bucket, window_start)
+        );
+        CREATE INDEX rate_windows_by_start ON rate_windows (window_start);
+        """,
+    ),
+    (16, memory_index.SCHEMA),  # memory search index and vectors (docs/memory.md); then memory_index.backfill
 ]
 
-
 # Python work a step does after its SQL, in the same transaction: filling what it made from existing rows.
-AFTER = {10: search_index.backfill}
+AFTER = {10: search_index.backfill, 16: memory_index.backfill}
 
 
 def _statements(script: str):

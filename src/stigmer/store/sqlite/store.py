@@ -18,6 +18,8 @@ from .faults import storage_error
 from .idempotency import SQLiteIdempotency
 from .jobs import SQLiteJobs
 from .memory import SQLiteMemory
+from .memory_index import SQLiteMemoryIndex
+from .ratewindows import SQLiteRateWindows
 from .keys import SQLiteKeys
 from .kv import SQLiteKV
 from .leases import SQLiteLeases
@@ -68,6 +70,8 @@ class SQLiteStore:
         self.jobs = SQLiteJobs(self)
         self.webhooks = SQLiteWebhooks(self)
         self.memory = SQLiteMemory(self)
+        self.memory_index = SQLiteMemoryIndex(self)
+        self.rate_windows = SQLiteRateWindows(self)
         self.keys = SQLiteKeys(self)
         self.tokens = SQLiteTokens(self)
 
