@@ -16,7 +16,8 @@ needs_mcp = pytest.mark.skipif(not HAS_MCP, reason="the mcp package is not insta
 
 TOOLS = {"kv_get", "kv_put", "kv_incr", "kv_merge", "kv_delete", "kv_list", "watch", "txn", "lease_acquire",
          "lease_renew", "lease_release", "claim_create", "claim_get", "claim_verify", "conversation_create",
-         "conversation_append", "conversation_get", "conversation_search"}
+         "conversation_append", "conversation_get", "conversation_search", "memory_add_episode", "memory_compile",
+         "memory_search", "memory_context"}
 
 
 def make_key(url: str, tenant: str, scopes: list[str]) -> str:
@@ -128,3 +129,18 @@ async def every_tool(session: Any, ns: str) -> None:
     assert [r["id"] for r in found["results"]] == [conv["id"]] and "zebra" in found["results"][0]["snippet"]
     assert "role" in failure(await call("conversation_append", {"conversation_id": conv["id"],
                                                                 "messages": [{"role": "boss", "content": "x"}]}))
+
+    # memory (the Statewave surface): an episode, compiled into memories, searched, assembled for a task
+    subject = f"{ns}-user"
+    episode = answer(await call("memory_add_episode", {"subject_id": subject, "session_id": "s1", "payload": {
+        "messages": [{"role": "user", "content": "I live in Lisbon and I work at Initech"}]}}))
+    assert episode["subject_id"] == subject and episode["source"] == "mcp"
+    compiled = answer(await call("memory_compile", {"subject_id": subject}))
+    assert compiled["memories_created"] >= 1
+    assert all(episode["id"] in m["source_episode_ids"] for m in compiled["memories"])
+    found = answer(await call("memory_search", {"subject_id": subject, "query": "Lisbon"}))["memories"]
+    assert found and all(m["status"] == "active" and "Lisbon" in m["content"] for m in found)
+    context = answer(await call("memory_context", {"subject_id": subject, "task": "Help with billing"}))
+    assert context["assembled_context"].startswith("## Task\nHelp with billing")
+    assert "Initech" in context["assembled_context"] and context["token_estimate"] > 0
+    assert "validation" in failure(await call("memory_search", {"subject_id": subject, "limit": 101}))

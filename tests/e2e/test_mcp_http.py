@@ -50,6 +50,8 @@ async def test_x_api_key_and_a_read_only_key(keyed, ns):
         assert refused.startswith("Error executing tool kv_put: forbidden:") and reader not in refused
         assert "forbidden" in failure(await session.call_tool("kv_incr", {"namespace": ns, "key": "k"}))
         assert "forbidden" in failure(await session.call_tool("lease_acquire", {"resource": "r", "holder": "h"}))
+        assert "forbidden" in failure(await session.call_tool("memory_add_episode", {"subject_id": ns,
+                                                                                     "payload": {"text": "x"}}))
     r = httpx.get(keyed.url + f"/v1/kv/{ns}/k", headers={"Authorization": f"Bearer {writer}"})
     assert r.json()["value"] == 1  # the refused writes did not happen
 
@@ -61,6 +63,8 @@ async def test_a_key_of_tenant_a_never_sees_tenant_b(keyed, ns):
         answer(await session.call_tool("kv_put", {"namespace": ns, "key": "secret", "value": "b's"}))
         conv = answer(await session.call_tool("conversation_create", {
             "messages": [{"role": "user", "content": f"quokka {ns}"}]}))
+        answer(await session.call_tool("memory_add_episode", {"subject_id": ns, "payload": {"text": "B lives in Oslo"}}))
+        assert answer(await session.call_tool("memory_compile", {"subject_id": ns}))["memories_created"] >= 1
     async with mcp_session(keyed.url, {"Authorization": f"Bearer {a}"}) as session:
         assert "not_found" in failure(await session.call_tool("kv_get", {"namespace": ns, "key": "secret"}))
         assert answer(await session.call_tool("kv_list", {"namespace": ns}))["entries"] == []
@@ -68,6 +72,9 @@ async def test_a_key_of_tenant_a_never_sees_tenant_b(keyed, ns):
         assert seen["events"] == []
         assert "not_found" in failure(await session.call_tool("conversation_get", {"conversation_id": conv["id"]}))
         assert answer(await session.call_tool("conversation_search", {"query": f"quokka {ns}"}))["results"] == []
+        assert answer(await session.call_tool("memory_search", {"subject_id": ns}))["memories"] == []
+        context = answer(await session.call_tool("memory_context", {"subject_id": ns, "task": "where"}))
+        assert "Oslo" not in context["assembled_context"] and context["facts"] == []
 
 
 async def test_without_a_valid_key_mcp_is_refused(keyed):

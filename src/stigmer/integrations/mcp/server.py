@@ -12,17 +12,26 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 
 from ... import __version__
-from .tools import NAMES, READ_ONLY, Links, Tools
+from . import memory_tools, tools
+
+NAMES = tools.NAMES + memory_tools.NAMES
+READ_ONLY = tools.READ_ONLY | memory_tools.READ_ONLY
+
+
+class AllTools(tools.Tools, memory_tools.MemoryTools):
+    """Every tool, over one `links`."""
+
 
 INSTRUCTIONS = (
     "Stigmer is shared state, coordination and memory for a fleet of agents. Keys hold JSON values with a "
     "version each: read with kv_get, write back with kv_put and expected_version to avoid lost updates, or use "
     "the atomic kv_incr / kv_merge / txn. watch returns the changes after a revision. Leases give one agent at a "
     "time a resource; their fence makes writes conditional on still holding it. Claims record statements with "
-    "checkable evidence; conversations keep transcripts you can search.")
+    "checkable evidence; conversations keep transcripts you can search. Memory: record episodes about a subject, "
+    "compile them into memories, then search them or ask for a context assembled for a task.")
 
 
-def build_server(links: Links) -> MCPServer:
+def build_server(links: tools.Links) -> MCPServer:
     # MCPServer calls logging.basicConfig: a handler on the root logger for that moment makes it a no-op,
     # so the process keeps the logging it was given (the server's; stderr for `stigmer mcp`).
     root = logging.getLogger()
@@ -35,8 +44,8 @@ def build_server(links: Links) -> MCPServer:
     finally:
         if guard is not None:
             root.removeHandler(guard)
-    tools = Tools(links)
+    every = AllTools(links)
     for name in NAMES:
-        server.add_tool(getattr(tools, name), name=name,
+        server.add_tool(getattr(every, name), name=name,
                         annotations=ToolAnnotations(read_only_hint=name in READ_ONLY, open_world_hint=False))
     return server
