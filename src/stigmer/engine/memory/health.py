@@ -138,7 +138,8 @@ def observe_in(tx, webhooks, tenant_id: str | None, health: Health, generated_at
     stored = tx.support.health_state(tenant_id, health.subject_id)
     previous = stored or HEALTHY
     if stored is None or stored != health.state:
-        tx.support.put_health_state(tenant_id, health.subject_id, health.state, health.score, micros(tx.now))
+        tx.support.put_health_state(tenant_id, health.subject_id, health.state, health.score, micros(tx.now),
+                                    exists=stored is not None)
     rise = SEVERITY[health.state] - SEVERITY[previous]
     event = "subject.health_degraded" if rise > 0 else "subject.health_improved" if rise < 0 and stored else None
     if event is not None and webhooks is not None:

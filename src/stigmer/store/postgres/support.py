@@ -115,18 +115,20 @@ class SupportWritesPG:
         found = self._all(*rows.health_get_sql(self._tx.tenant, tenant_id, subject_id, "%s"))
         return found[0][0] if found else None
 
-    def put_health_state(self, tenant_id: str | None, subject_id: str, state: str, score: int, now: int) -> None:
+    def put_health_state(self, tenant_id: str | None, subject_id: str, state: str, score: int, now: int,
+                         exists: bool) -> None:
         tx = self._tx
-        sql, params = rows.health_update_sql(tx.tenant, tenant_id, subject_id, state, score, now, "%s")
-        tx.write(sql, tuple(params))
-        if tx.cur.rowcount == 0:
+        if exists:
+            tx.write(*_tuple(rows.health_update_sql(tx.tenant, tenant_id, subject_id, state, score, now, "%s")))
+        else:
             tx.write(_INSERT_HEALTH, (tx.tenant, tenant_id, subject_id, state, score, now))
 
     def delete_subject(self, tenant_id: str | None, subject_id: str) -> int:
-        tx = self._tx
+        tx = self._tx  # counted by the statement itself: in pipeline mode a cursor's rowcount is not known yet
         tx.write(*_tuple(rows.delete_sql("health_states", tx.tenant, tenant_id, subject_id, "%s")))
-        tx.write(*_tuple(rows.delete_sql("resolutions", tx.tenant, tenant_id, subject_id, "%s")))
-        return tx.cur.rowcount
+        sql, params = rows.delete_sql("resolutions", tx.tenant, tenant_id, subject_id, "%s")
+        tx.write(f"WITH gone AS ({sql} RETURNING 1) SELECT count(*) FROM gone", tuple(params))
+        return tx.cur.fetchone()[0]  # type: ignore[index]
 
     def existing_ids(self, table: str, ids: list[str]) -> int:
         """How many of `ids` the Stigmer tenant's `episodes` or `memories` already hold (import, §5.17)."""

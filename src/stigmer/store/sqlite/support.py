@@ -132,9 +132,11 @@ class SupportWrites:
         row = self._conn.execute(sql, params).fetchone()
         return None if row is None else row[0]
 
-    def put_health_state(self, tenant_id: str | None, subject_id: str, state: str, score: int, now: int) -> None:
-        sql, params = rows.health_update_sql(self._tenant, tenant_id, subject_id, state, score, now, "?")
-        if self._conn.execute(sql, params).rowcount == 0:
+    def put_health_state(self, tenant_id: str | None, subject_id: str, state: str, score: int, now: int,
+                         exists: bool) -> None:
+        if exists:
+            self._conn.execute(*rows.health_update_sql(self._tenant, tenant_id, subject_id, state, score, now, "?"))
+        else:
             self._conn.execute(_INSERT_HEALTH, (self._tenant, tenant_id, subject_id, state, score, now))
 
     def delete_subject(self, tenant_id: str | None, subject_id: str) -> int:
