@@ -11,7 +11,7 @@ from typing import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from .api import agentstate, cntrlnode, errors, health, statevec
+from .api import agentstate, cntrlnode, errors, health, statevec, statewave
 from .api.edge import Edge
 from .api.kit import body
 from .api.kit.requestid import RequestIDMiddleware
@@ -95,13 +95,16 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     statevec_surface, statevec_routes = statevec.mount(svc)
     cntrlnode_surface, cntrlnode_routes = cntrlnode.mount(svc)
     agentstate_surface, agentstate_routes = agentstate.mount(svc)
-    surfaces = [statevec_surface, cntrlnode_surface, agentstate_surface, native_surface.surface(settings)]
+    statewave_surface, statewave_routes = statewave.mount(svc)
+    surfaces = [statevec_surface, cntrlnode_surface, agentstate_surface, statewave_surface,
+                native_surface.surface(settings)]
     # No two surfaces share a path, so the order only sets the cost of matching: Starlette tries routes in
     # turn, and the compatible surfaces' key reads should not pay for two dozen native patterns first.
     routes = [
         *cntrlnode_routes,
         *statevec_routes,
         *agentstate_routes,
+        *statewave_routes,
         *native_kv.routes(svc),
         *native_txn.routes(svc),
         *native_leases.routes(svc),
@@ -118,7 +121,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                       allowed_hosts=frozenset(h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip()))
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIDMiddleware, rules=(agentstate.request_id_rule(),)), edge, Middleware(KeyFastPath, svc=svc)],
+        middleware=[Middleware(RequestIDMiddleware, rules=(agentstate.request_id_rule(), *statewave.request_id_rules(statewave_surface.prefixes))), edge, Middleware(KeyFastPath, svc=svc)],
         exception_handlers={cls: errors.handle for cls in errors.HANDLED},
         lifespan=lifespan,
     )

@@ -16,6 +16,7 @@ from .engine.jobs import Jobs
 from .engine.keys import Keys
 from .engine.kv import KV
 from .engine.leases import LeaseLimits, Leases
+from .engine.memory import Memory
 from .engine.states import States
 from .engine.tokens import Tokens
 from .engine.traces import Traces
@@ -46,6 +47,7 @@ class Services:
     llm: LLM = None  # type: ignore[assignment]  # from the settings when not given; closed at shutdown
     jobs: Jobs = None  # type: ignore[assignment]  # likewise; its worker runs once a kind is registered
     webhooks: Webhooks = None  # type: ignore[assignment]  # likewise; its worker runs only when a URL is set
+    memory: Memory = None  # type: ignore[assignment]  # likewise, over the webhooks (its events are theirs)
 
     def __post_init__(self) -> None:
         if self.tokens is None:
@@ -78,3 +80,5 @@ class Services:
                              max_attempts=s.job_max_attempts, retention_hours=s.job_retention_hours)
         if self.webhooks is None:
             self.webhooks = Webhooks.from_settings(self.store, self.settings, self.clock)
+        if self.memory is None:
+            self.memory = Memory(self.store, self.webhooks)

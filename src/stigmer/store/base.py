@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from ..engine.conversations import Conversation, Cursor as ConversationCursor, Message
     from ..engine.jobs import Job
     from ..engine.memory import Episode, MemoryRecord
+    from ..engine.memory.subjects import SubjectCount
 
 T = TypeVar("T")
 
@@ -333,6 +334,12 @@ class JobWrites(Protocol):
     def exists(self, job_id: str) -> bool: ...
 
     def insert(self, job: "Job") -> None: ...
+
+    def of_kind(self, kind: str) -> "list[Job]":
+        """The tenant's jobs of `kind`, in no particular order."""
+
+    def delete(self, job_ids: list[str]) -> int:
+        """Delete those of the tenant's jobs; return how many there were."""
 # the memory engine (Statewave)
 
 
@@ -347,6 +354,17 @@ class MemoryReads(Protocol):
                        status: str | None) -> "list[MemoryRecord]":
         """The subject's memories in scope (of that status, if given), newest first (created_at descending,
         then seq ascending)."""
+
+    async def timeline(self, tenant: str, tenant_id: str | None, subject_id: str, limit: int, offset: int,
+                       newest_first: bool) -> "tuple[list[Episode], int, list[MemoryRecord], int]":
+        """One snapshot: the episodes' window and total, the memories' (every status) window and total. A
+        window is rows [offset, offset+limit) ascending, or counted back from the newest with
+        `newest_first`; either way returned ascending (created_at, seq)."""
+
+    async def subjects(self, tenant: str, tenant_id: str | None, limit: int,
+                       offset: int) -> "tuple[list[SubjectCount], int]":
+        """One snapshot: a page of the distinct subject ids of the episodes and memories in scope, by code
+        point, with their counts, and how many there are in all."""
 
 
 class MemoryWrites(Protocol):
@@ -369,6 +387,9 @@ class MemoryWrites(Protocol):
 
     def supersede(self, valid_to: dict[str, int], now: int) -> None:
         """Mark each memory id superseded with its `valid_to` and `updated_at = now`."""
+
+    def delete_subject(self, tenant_id: str | None, subject_id: str) -> tuple[int, int]:
+        """Delete the subject's episodes and memories in scope; return how many of each."""
 
 
 # the webhook outbox

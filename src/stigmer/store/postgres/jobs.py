@@ -121,3 +121,17 @@ class JobWritesPG:
         tx = self._tx
         tx.check_tenant(job.tenant)
         tx.write(_INSERT, job_row(job))
+
+    def of_kind(self, kind: str) -> list[Job]:
+        """The transaction's tenant's jobs of `kind` (a subject delete picks its compile jobs among them)."""
+        tx = self._tx
+        return [job_of(r) for r in tx.cur.execute(f"SELECT {COLUMNS} FROM jobs WHERE tenant = %s AND kind = %s",
+                                                  (tx.tenant, kind)).fetchall()]
+
+    def delete(self, job_ids: list[str]) -> int:
+        if not job_ids:
+            return 0
+        tx = self._tx
+        tx.write("WITH gone AS (DELETE FROM jobs WHERE tenant = %s AND id = ANY(%s::text[]) RETURNING 1)"
+                 " SELECT count(*) FROM gone", (tx.tenant, list(job_ids)))
+        return tx.cur.fetchone()[0]

@@ -127,3 +127,12 @@ class JobWrites:
         if job.tenant != self._tenant:
             raise ValueError(f"a mutation of tenant {self._tenant!r} may not write tenant {job.tenant!r}")
         self._conn.execute(_INSERT, job_row(job))
+
+    def of_kind(self, kind: str) -> list[Job]:
+        """The transaction's tenant's jobs of `kind` (a subject delete picks its compile jobs among them)."""
+        return [job_of(r) for r in self._conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE tenant = ? AND kind = ?",
+                                                      (self._tenant, kind))]
+
+    def delete(self, job_ids: list[str]) -> int:
+        return sum(self._conn.execute("DELETE FROM jobs WHERE tenant = ? AND id = ?", (self._tenant, i)).rowcount
+                   for i in job_ids)
