@@ -677,7 +677,7 @@ async def test_admin_jobs_lists_compile_jobs(admin, store, clock):
     from stigmer.engine.jobs import Job
 
     def submit(tx, i, subject, tenant_id):
-        tx.jobs.insert(Job(T, f"0000000{i}", "memory.compile", {"subject_id": subject, "tenant_id": tenant_id},
+        tx.jobs.insert(Job(T, f"0000000{i}", "statewave.compile", {"subject_id": subject, "tenant_id": tenant_id},
                            created_at=tx.now))
     for i, (subject, tenant_id) in enumerate([("a", None), ("b", "x"), ("a", "x")]):
         clock.set(T0 + i)

@@ -18,12 +18,13 @@ from typing import Any
 import msgspec
 
 from ..errors import EngineError, InvalidArgument
+from . import compile_jobs
 from .episodes import Episode, micros
 from .memories import MemoryRecord
 from .support import offset_form
 
 FORMAT_VERSION = "1.0"
-COMPILE_KIND = "memory.compile"  # the job kind of an async compile (api/statewave/compile.py)
+COMPILE_KIND = compile_jobs.KIND  # async compiles are jobs of the durable queue
 JOB_STATUSES = ("pending", "running", "completed", "failed")
 MEMORY_KINDS = ("profile_fact", "episode_summary", "procedure", "artifact_ref")
 MEMORY_STATUSES = ("active", "superseded", "deleted")
@@ -79,6 +80,12 @@ class _Bad(Exception):
     pass
 
 
+def _time(entry: dict, name: str, where: str, optional: bool = False) -> int | None:
+    if name not in entry and not optional:
+        raise _Bad(f"{where} is missing '{name}'")
+    return _timestamp(entry.get(name), f"{where}.{name}", optional)
+
+
 def _timestamp(value: Any, where: str, optional: bool = False) -> int | None:
     if value is None and optional:
         return None
@@ -123,8 +130,8 @@ def _episode(entry: Any, where: str, tenant: str, tenant_id: str | None, subject
                    _member(entry, "payload", where, (dict,), what="an object"),
                    _member(entry, "metadata", where, (dict,), {}, "an object"),
                    _member(entry, "provenance", where, (dict,), {}, "an object"), session_id,
-                   _timestamp(entry.get("created_at"), f"{where}.created_at"),
-                   _timestamp(entry.get("last_compiled_at"), f"{where}.last_compiled_at", optional=True))
+                   _time(entry, "created_at", where),
+                   _time(entry, "last_compiled_at", where, optional=True))
 
 
 def _memory(entry: Any, where: str, tenant: str, tenant_id: str | None, subject_id: str, new_id: str,
@@ -145,12 +152,12 @@ def _memory(entry: Any, where: str, tenant: str, tenant_id: str | None, subject_
     return MemoryRecord(new_id, tenant, tenant_id, subject_id, kind,
                         _member(entry, "content", where, (str,), what="a string"),
                         _member(entry, "summary", where, (str,), "", "a string"), float(confidence),
-                        _timestamp(entry.get("valid_from"), f"{where}.valid_from"),
-                        _timestamp(entry.get("valid_to"), f"{where}.valid_to", optional=True),
+                        _time(entry, "valid_from", where),
+                        _time(entry, "valid_to", where, optional=True),
                         [episode_ids.get(s, s) for s in sources],
                         _member(entry, "metadata", where, (dict,), {}, "an object"), status,
-                        _timestamp(entry.get("created_at"), f"{where}.created_at"),
-                        _timestamp(entry.get("updated_at"), f"{where}.updated_at"))
+                        _time(entry, "created_at", where),
+                        _time(entry, "updated_at", where))
 
 
 def _list(document: dict, name: str) -> list:

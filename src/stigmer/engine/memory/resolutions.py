@@ -43,9 +43,15 @@ class ResolutionInput(msgspec.Struct, frozen=True):
     metadata: dict[str, Any] = {}
 
 
+PATTERN = "^(open|resolved|unresolved)$"
+
+
 def check_status(status: Any, loc: list) -> str:
+    if not isinstance(status, str):
+        raise InvalidArgument("Input should be a valid string", loc=loc, type="string_type")
     if status not in STATUSES:
-        raise InvalidArgument("status must be open, resolved or unresolved", loc=loc, type="string_pattern_mismatch")
+        raise InvalidArgument(f"String should match pattern '{PATTERN}'", loc=loc, type="string_pattern_mismatch",
+                              input=status, ctx={"pattern": PATTERN})
     return status
 
 
@@ -54,10 +60,10 @@ def checked(r: ResolutionInput) -> ResolutionInput:
     session_id = check_subject_id(r.session_id, ["body", "session_id"])  # the same rule: 1–256 characters
     summary = r.resolution_summary
     if summary is not None and (not isinstance(summary, str) or len(summary) > MAX_SUMMARY):
-        raise InvalidArgument(f"resolution_summary must be a string of at most {MAX_SUMMARY} characters",
-                              loc=["body", "resolution_summary"])
+        raise InvalidArgument(f"String should have at most {MAX_SUMMARY} characters", loc=["body", "resolution_summary"],
+                              type="string_too_long", ctx={"max_length": MAX_SUMMARY})
     if not isinstance(r.metadata, dict):
-        raise InvalidArgument("metadata must be an object", loc=["body", "metadata"])
+        raise InvalidArgument("Input should be a valid dictionary", loc=["body", "metadata"], type="dict_type")
     return ResolutionInput(subject_id, session_id, check_status(r.status, ["body", "status"]), summary, r.metadata)
 
 

@@ -87,9 +87,15 @@ def _handoff_inputs_in(tx, webhooks, tenant_id: str | None, subject_id: str) -> 
 
 
 class Support:
-    def __init__(self, store, webhooks=None):
+    """With `memory` (the `Memory` facade), a subject delete there also erases the subject's resolutions and
+    health-state record (§5.11), in its own mutation."""
+
+    def __init__(self, store, webhooks=None, memory=None):
         self._store = store
         self._webhooks = webhooks  # None: transitions are recorded, no event is enqueued
+        if memory is not None:
+            memory.cascades.append(lambda tx, tenant_id, subject_id: {
+                "resolutions_deleted": delete_subject_in(tx, tenant_id, subject_id)})
 
     async def resolve(self, tenant: str, tenant_id: str | None, r: ResolutionInput) -> Resolution:
         """POST /v1/resolutions (§5.14): the atomic upsert; the stored resolution."""
