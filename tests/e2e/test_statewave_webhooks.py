@@ -22,7 +22,6 @@ import uuid
 from pathlib import Path
 
 import httpx
-import pytest
 
 from local_http import JSONHandler, LocalServer, free_port, running
 from pg_support import ON_POSTGRES, database_for, new_database, postgres_url
