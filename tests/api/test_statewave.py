@@ -219,6 +219,11 @@ def test_api_keys(make_client):
     reader = new_key(c, tenant="acme", scopes=("read",))
     err(c.post("/v1/episodes", json=episode(), headers={"X-API-Key": reader}), 403, "forbidden")
     assert c.get("/v1/subjects", headers={"X-API-Key": reader}).status_code == 200
+    # a key limited to other namespaces reaches none of it; one limited to `statewave` does
+    narrow = new_key(c, tenant="acme", prefixes=("cntrlnode",))
+    err(c.get("/v1/subjects", headers={"X-API-Key": narrow}), 403, "forbidden")
+    mine = new_key(c, tenant="acme", prefixes=("statewave",))
+    assert c.get("/v1/subjects", headers={"X-API-Key": mine}).json()["total"] == 1
 
 
 def test_rate_limit(make_client):
@@ -239,3 +244,41 @@ def test_cors(sw):
     assert "POST" in r.headers["access-control-allow-methods"]
     r = sw.post("/v1/episodes", json=episode(), headers={"Origin": "https://app.example"})
     assert r.status_code == 201 and r.headers["access-control-allow-origin"] == "*"
+
+
+def test_health_and_readiness(tmp_path):
+    """§5.1, §5.2: liveness never touches the store; readiness is `degraded` while a job has run > 30 min."""
+    import asyncio
+    import threading
+
+    from starlette.testclient import TestClient
+
+    from stigmer.app import create_app
+    from stigmer.clock import ManualClock
+    from support import app_settings
+
+    clock = ManualClock(1_795_460_000.0)
+    settings = app_settings({"data_dir": str(tmp_path / "d"), "job_lease_seconds": 86_400})
+    with TestClient(create_app(settings, clock), base_url="http://localhost") as c:
+        for path in ("/healthz", "/health"):
+            assert c.get(path).json() == {"status": "ok"}
+        for path in ("/readyz", "/ready"):
+            body = c.get(path).json()
+            assert body["status"] == "ready" and body["checks"][0]["name"] == "database"
+            assert body["checks"][0]["status"] == "ok" and isinstance(body["checks"][0]["latency_ms"], float)
+        jobs = c.app.state.services.jobs
+        started = threading.Event()
+
+        async def long_job(job):
+            started.set()
+            await asyncio.sleep(3600)  # cancelled when the app stops
+
+        c.portal.call(lambda: jobs.register("test.long", long_job))
+        c.portal.call(jobs.submit, "default", "test.long", {})
+        assert started.wait(10)
+        clock.advance(29 * 60)
+        assert c.get("/readyz").json()["status"] == "ready"
+        clock.advance(2 * 60)
+        assert c.get("/readyz").json()["checks"][1:] == [
+            {"name": "queue", "status": "degraded", "detail": "1 job(s) running > 30 min"}]
+        assert c.get("/readyz").json()["status"] == "degraded" and c.get("/readyz").status_code == 200

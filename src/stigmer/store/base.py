@@ -326,6 +326,9 @@ class JobReads(Protocol):
     async def purge(self, before: float) -> int:
         """Delete completed and failed jobs created before `before`; return how many."""
 
+    async def count_running(self, started_before: float) -> int:
+        """How many jobs of every tenant have been running since before `started_before` (readiness)."""
+
 
 class JobWrites(Protocol):
     """Jobs inside a mutation (`tx.jobs`), of the transaction's tenant: a job inserted here exists iff the

@@ -44,6 +44,7 @@ log = logging.getLogger("stigmer.statewave")
 ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
 ALLOW_HEADERS = "X-API-Key, X-Tenant-ID, X-Request-ID, Content-Type"
 OPEN = Principal("default", frozenset({"*"}), kind="open")
+NAMESPACE = "statewave"  # what a key limited by namespace prefixes must cover to reach this surface
 # Paths the surface answers with its own 404 although it has no route there (later upstream features, §1).
 OUT_OF_SCOPE = ("/v1/receipts",)
 MESSAGES = {404: "Not Found", 405: "Method Not Allowed", 500: "An unexpected error occurred"}
@@ -226,6 +227,8 @@ class Dispatcher:
             principal: Principal = request.scope["state"]["principal"]
             if r is not None and not principal.has(r.scope):
                 raise wire.fail(403, "forbidden", f"This API key lacks the `{r.scope}` scope.")
+            if r is not None and not principal.covers(NAMESPACE):
+                raise wire.fail(403, "forbidden", f"This API key is limited to other namespaces than `{NAMESPACE}`.")
             self._charge(request)
             if r is None:
                 if allowed:

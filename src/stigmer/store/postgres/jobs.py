@@ -8,13 +8,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...engine.jobs import Job
-from ..job_rows import ABANDONED, COLUMNS, DUE, LEASE_RAN_OUT, job_of, job_row
+from ..job_rows import ABANDONED, COLUMNS, DUE, LEASE_RAN_OUT, UNFINISHED, job_of, job_row
 
 if TYPE_CHECKING:
     from .store import PostgresStore
     from .writer import WriteTxnPG
 
 _KINDS = "(SELECT unnest(%s::text[]))"
+_RUNNING_SINCE = f"SELECT count(*) FROM jobs WHERE {UNFINISHED} AND status = 'running' AND started_at < %s"
 _GET = f"SELECT {COLUMNS} FROM jobs WHERE tenant = %s AND id = %s"
 _INSERT = f"INSERT INTO jobs ({COLUMNS}) VALUES ({', '.join(['%s'] * 14)})"
 _CLAIM = (
@@ -95,6 +96,9 @@ class PostgresJobs:
     async def finish(self, tenant: str, job_id: str, token: str, status: str, result: str | None,
                      error: str | None, now: float) -> bool:
         return await self._update(_FINISH, (status, result, error, now, tenant, job_id, token)) == 1
+
+    async def count_running(self, started_before: float) -> int:
+        return (await self._store.fetch(_RUNNING_SINCE, (started_before,)))[0][0]
 
     async def purge(self, before: float) -> int:
         total = 0

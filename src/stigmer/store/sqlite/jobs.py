@@ -9,7 +9,7 @@ import sqlite3
 from typing import TYPE_CHECKING
 
 from ...engine.jobs import Job
-from ..job_rows import ABANDONED, COLUMNS, DUE, LEASE_RAN_OUT, job_of, job_row
+from ..job_rows import ABANDONED, COLUMNS, DUE, LEASE_RAN_OUT, UNFINISHED, job_of, job_row
 from .faults import storage_error
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ _FINISH = (
 _PURGE = ("DELETE FROM jobs WHERE (tenant, id) IN (SELECT tenant, id FROM jobs"
           " WHERE status IN ('completed', 'failed') AND created_at < ? LIMIT ?)")
 PURGE_BATCH = 1000
+_RUNNING_SINCE = f"SELECT count(*) FROM jobs WHERE {UNFINISHED} AND status = 'running' AND started_at < ?"
 
 
 def _filters(tenant: str, status: str | None, kind: str | None) -> tuple[str, tuple]:
@@ -100,6 +101,10 @@ class SQLiteJobs:
                      error: str | None, now: float) -> bool:
         params = (status, result, error, now, tenant, job_id, token)
         return await self._store.submit_internal(lambda tx: tx.conn.execute(_FINISH, params).rowcount == 1)
+
+    async def count_running(self, started_before: float) -> int:
+        rows = await self._store.in_pool(_RUNNING_SINCE, (started_before,))
+        return rows[0][0]
 
     async def purge(self, before: float) -> int:
         total = 0
