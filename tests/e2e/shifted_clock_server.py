@@ -1,4 +1,4 @@
-"""A Stigmer server process whose clock the test can move forward, for tests/e2e/test_statewave_webhooks.py.
+"""A Stigmer server process whose clock the test can move forward (tests/e2e/test_statewave_webhooks_e2e.py).
 
 It is the real app (`create_app`) on uvicorn, with the system clock plus a shift: each SIGUSR1 adds
 SHIFT_SECONDS, so an event whose next attempt is due in 30 s (or 32 min) is due at the worker's next poll,
