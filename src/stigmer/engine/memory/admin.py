@@ -190,6 +190,8 @@ def import_in(tx, document: dict, subject_id: str, tenant_id: str | None, preser
     try:
         if not isinstance(subject_id, str) or len(subject_id) > 256:
             raise _Bad("subject_id must be a string of 1–256 characters")
+        if tenant_id is not None and (not isinstance(tenant_id, str) or not 1 <= len(tenant_id) <= 256):
+            raise _Bad("tenant_id must be a string of 1–256 characters or null")
         for name in ("episodes", "memories"):
             if not isinstance(document.get(name, []), list):
                 raise _Bad(f"{name} must be a list")
@@ -273,8 +275,6 @@ class Admin:
             raise InvalidArgument("document must be an object", loc=["body", "document"], type="dict_type")
         subject_id = _first_checks(document, target_subject_id)
         tenant_id = target_tenant_id if target_tenant_id is not None else document.get("tenant_id")
-        if tenant_id is not None and (not isinstance(tenant_id, str) or not 1 <= len(tenant_id) <= 256):
-            raise DocumentRejected("Invalid document: tenant_id must be a string of 1–256 characters or null")
         n, m = await self._store.submit(
             tenant, lambda tx: import_in(tx, document, subject_id, tenant_id, preserve_ids))
         return ImportResult(subject_id, tenant_id, n, m, preserve_ids)
