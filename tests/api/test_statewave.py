@@ -282,3 +282,42 @@ def test_health_and_readiness(tmp_path):
         assert c.get("/readyz").json()["checks"][1:] == [
             {"name": "queue", "status": "degraded", "detail": "1 job(s) running > 30 min"}]
         assert c.get("/readyz").json()["status"] == "degraded" and c.get("/readyz").status_code == 200
+
+
+def test_error_mapping_of_what_a_request_cannot_show():
+    """§3.5 for errors no request here provokes: a 500 says nothing of its cause; storage faults and the
+    edge's own refusals keep the envelope."""
+    from starlette.requests import Request
+
+    from stigmer.api.kit.errors import Problem
+    from stigmer.api.statewave.surface import problem, render
+    from stigmer.engine.errors import StorageFull, StorageUnavailable
+
+    def answer(exc, headers=()):
+        scope = {"type": "http", "method": "GET", "path": "/v1/subjects", "headers": list(headers),
+                 "query_string": b"", "state": {"request_id": "rid-1"}}
+        r = render(Request(scope), problem(exc))
+        return r.status_code, __import__("json").loads(r.body), r.headers
+
+    status, body, headers = answer(RuntimeError("secret detail /etc/passwd"))
+    assert (status, body) == (500, {"error": {"code": "internal_error", "message": "An unexpected error occurred",
+                                              "request_id": "rid-1"}})
+    assert headers["x-request-id"] == "rid-1"
+    assert answer(StorageUnavailable("db down"))[:2] == (503, {"error": {
+        "code": "service_unavailable", "message": "db down", "request_id": "rid-1"}})
+    assert answer(StorageFull("disk full"))[0] == 507
+    assert answer(Problem(403, "cross_site", "cross-site write refused"))[1]["error"]["code"] == "cross_site"
+    # the edge's 401: missing or invalid by what was sent
+    assert answer(Problem(401, "unauthenticated", "x"))[:2] == (401, {"error": {
+        "code": "missing_api_key", "message": "X-API-Key header is required.", "request_id": "rid-1"}})
+    status, body, headers = answer(Problem(401, "unauthenticated", "x", headers={"WWW-Authenticate": "Bearer"}),
+                                   [(b"x-api-key", b"k")])
+    assert (status, body["error"]["code"]) == (403, "invalid_api_key") and "www-authenticate" not in headers
+
+
+def test_preflight_needs_no_key(make_client):
+    c = make_client(admin_key=ADMIN_KEY, statewave_cors_origins='["https://app.example"]')
+    r = c.options("/v1/episodes", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
+    assert r.status_code == 204 and r.headers["access-control-allow-origin"] == "https://app.example"
+    assert r.headers["access-control-allow-credentials"] == "true"
+    err(c.post("/v1/episodes", json=episode(), headers={"Origin": "https://app.example"}), 401, "missing_api_key")

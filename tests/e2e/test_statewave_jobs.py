@@ -105,3 +105,36 @@ def test_compile_job_across_kill_9(tmp_path):
             "memories_created"] == 0
     finally:
         second.kill()
+
+
+def test_concurrent_compiles_create_each_memory_once(tmp_path):
+    """§6.16, Decision 29: sync and async compiles of one (tenant, subject) sent at once, over real HTTP,
+    compile every episode once; each episode written concurrently is stored, with its own id."""
+    import concurrent.futures
+
+    s = ServerProcess(tmp_path / "data").start()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            def add(i):
+                return httpx.post(s.url + "/v1/episodes", json={"subject_id": "u1", "source": "chat", "type": "note",
+                                                                "payload": {"text": f"I use tool{i}"}}).json()["id"]
+            ids = list(pool.map(add, range(40)))
+            assert len(set(ids)) == 40
+
+            def compile_(i):
+                r = httpx.post(s.url + "/v1/memories/compile", json={"subject_id": "u1", "async": i % 2 == 0},
+                               timeout=30)
+                return r.status_code, r.json()
+            answers = list(pool.map(compile_, range(12)))
+        created = sum(b["memories_created"] for status, b in answers if status == 200)
+        for status, b in answers:
+            if status == 202:
+                done = until(lambda: (j := httpx.get(f"{s.url}/v1/memories/compile/{b['job_id']}").json())["status"]
+                             in ("completed", "failed") and j, "a job")
+                assert done["status"] == "completed", done
+                created += done["memories_created"]
+        assert created == 80  # a summary and a fact per episode, once
+        timeline = httpx.get(s.url + "/v1/timeline", params={"subject_id": "u1", "limit": 200}).json()
+        assert len(timeline["memories"]) == 80 and len(timeline["episodes"]) == 40
+    finally:
+        s.kill()
