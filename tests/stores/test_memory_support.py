@@ -300,6 +300,18 @@ async def test_transitions_write_the_record_and_enqueue_events(support, memory, 
     assert [f["signal"] for f in data["factors"]] == ["recent_resolution", "high_resolution_rate"]
 
 
+async def test_concurrent_checks_on_replicas_enqueue_one_transition(support, store, open_store, store_kind, clock):
+    other = store
+    if store_kind == "postgres":  # a second replica on the same database
+        other = await open_store()
+    replica = Support(other, Webhooks(other, "http://127.0.0.1:9/hook"))
+    for s in ("s1", "s2", "s3"):
+        await resolve(support, clock, T0, s, "open")
+    states = await asyncio.gather(*(s.health(T, None, S) for _ in range(5) for s in (support, replica)))
+    assert {h.state for h in states} == {"watch"}
+    assert [e.event for e in await events(store, clock)] == ["subject.health_degraded"]  # compared and written at once
+
+
 async def test_first_observation_at_risk_degrades_and_tenants_keep_their_own_record(support, memory, store, clock):
     await at(clock, T0, memory, said("urgent", session="s1"), said("urgent", session="s2"), tenant_id="a")
     for s in ("s1", "s2", "s3"):
