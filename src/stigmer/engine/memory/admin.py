@@ -21,7 +21,7 @@ from ..errors import EngineError, InvalidArgument
 from . import compile_jobs
 from .episodes import Episode, micros
 from .memories import MemoryRecord
-from .support import offset_form
+from .support import check_limit, check_offset, offset_form
 
 FORMAT_VERSION = "1.0"
 COMPILE_KIND = compile_jobs.KIND  # async compiles are jobs of the durable queue
@@ -227,18 +227,6 @@ def _check_uuid(value: Any) -> str:
         raise InvalidArgument("event_id must be a UUID", loc=["path", "event_id"], type="uuid_parsing") from None
 
 
-def _page(limit: Any, offset: Any) -> tuple[int, int]:
-    for name, value, low in (("limit", limit, 1), ("offset", offset, 0)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidArgument(f"{name} must be an integer", loc=["query", name], type="int_parsing")
-        if value < low:
-            raise InvalidArgument(f"{name} must be at least {low}", loc=["query", name], type="greater_than_equal",
-                                  ge=low)
-    if limit > 100:
-        raise InvalidArgument("limit must be at most 100", loc=["query", "limit"], type="less_than_equal", le=100)
-    return limit, offset
-
-
 class Admin:
     def __init__(self, store, webhooks=None):
         self._store = store
@@ -247,7 +235,7 @@ class Admin:
     async def jobs(self, tenant: str, status: str | None = None, subject_id: str | None = None,
                    tenant_id: str | None = None, limit: int = 20, offset: int = 0) -> tuple[list[dict], int]:
         """Compile jobs newest first, and how many match (the page aside)."""
-        limit, offset = _page(limit, offset)
+        limit, offset = check_limit(limit, 100, ["query", "limit"]), check_offset(offset, ["query", "offset"])
         found, total = await self._store.support.compile_jobs(tenant, COMPILE_KIND, status, subject_id, tenant_id,
                                                               limit, offset)
         return [_job(j) for j in found], total

@@ -33,7 +33,7 @@ def offset_form(us: int) -> str:
     return (_EPOCH + dt.timedelta(microseconds=us)).isoformat()
 
 
-def _limit(value: Any, top: int, loc: list) -> int:
+def check_limit(value: Any, top: int, loc: list) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgument(f"{loc[-1]} must be an integer", loc=loc, type="int_parsing")
     if value < 1:
@@ -43,7 +43,7 @@ def _limit(value: Any, top: int, loc: list) -> int:
     return value
 
 
-def _offset(value: Any, loc: list) -> int:
+def check_offset(value: Any, loc: list) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgument(f"{loc[-1]} must be an integer", loc=loc, type="int_parsing")
     if value < 0:
@@ -111,7 +111,7 @@ class Support:
                                   type="string_too_short", min_length=1)
         if status is not None:
             check_status(status, ["query", "status"])
-        limit, offset = _limit(limit, MAX_PAGE, ["query", "limit"]), _offset(offset, ["query", "offset"])
+        limit, offset = check_limit(limit, MAX_PAGE, ["query", "limit"]), check_offset(offset, ["query", "offset"])
         return await self._store.support.resolutions(tenant, tenant_id, subject_id, status, limit, offset)
 
     async def health(self, tenant: str, tenant_id: str | None, subject_id: str) -> Health:
@@ -141,7 +141,7 @@ class Support:
             raise InvalidArgument(f"reason must be a string of at most {MAX_REASON} characters",
                                   loc=["body", "reason"], type="string_too_long", max_length=MAX_REASON)
         if max_tokens is not None:
-            max_tokens = _limit(max_tokens, MAX_HANDOFF_TOKENS, ["body", "max_tokens"])
+            max_tokens = check_limit(max_tokens, MAX_HANDOFF_TOKENS, ["body", "max_tokens"])
         facts, episodes, resolutions, health, now = await self._store.submit(
             tenant, lambda tx: _handoff_inputs_in(tx, self._webhooks, tenant_id, subject_id))
         figures = slafigures.sla(subject_id, episodes, resolutions, now)
