@@ -253,3 +253,15 @@ def test_scopes(make_client):
     assert sw.get("/v1/subjects/u/sla", headers=reader).status_code == 200
     err(sw.get("/v1/subjects/u/health"), 401, "missing_api_key", "X-API-Key header is required.")
     err(sw.get("/v1/subjects/u/health", headers={"X-API-Key": "nope"}), 403, "invalid_api_key", "Invalid API key.")
+
+
+def test_body_limit_and_rate_limit(make_client):
+    sw = make_client(statewave_rate_limit_rpm=2)
+    big = b'{"subject_id": "u", "session_id": "s", "metadata": {"x": "' + b"a" * (10 * 1024 * 1024) + b'"}}'
+    err(sw.post("/v1/resolutions", content=big, headers={"Content-Type": "application/json"}), 413,
+        "payload_too_large", "Request body exceeds 10485760 bytes.")
+    # five requests in at most two fixed one-minute windows: one window holds three, over the limit of 2
+    answers = [sw.post("/v1/handoff", json={"subject_id": "u", "session_id": "s"}) for _ in range(5)]
+    r = next(a for a in answers if a.status_code == 429)
+    err(r, 429, "rate_limited", "Rate limit exceeded. Max 2 requests per minute.")
+    assert int(r.headers["retry-after"]) >= 1
