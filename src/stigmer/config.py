@@ -104,7 +104,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("statewave_require_tenant", bool, False, "Statewave: every request except health needs the tenant header (400 `missing_tenant` without it).", aliases=("STATEWAVE_REQUIRE_TENANT",)),
     S("statewave_tenant_header", str, "X-Tenant-ID", "Statewave: the header naming the Statewave tenant of a request (inside the key's Stigmer tenant).", aliases=("STATEWAVE_TENANT_HEADER",)),
     S("statewave_cors_origins", str, "*", "Statewave: allowed CORS origins, a JSON array or comma-separated, or *.", aliases=("STATEWAVE_CORS_ORIGINS",)),
-    S("statewave_rate_limit_rpm", int, 0, "Statewave: requests per minute per client IP (a fixed window per UTC minute); 0 = off.", 0, aliases=("STATEWAVE_RATE_LIMIT_RPM",)),
+    S("statewave_rate_limit_rpm", int, 0, "Statewave: requests per minute per client IP; 0 = off.", 0, aliases=("STATEWAVE_RATE_LIMIT_RPM",)),
+    S("statewave_rate_limit_strategy", str, "distributed", "Statewave: `distributed` (a fixed window per UTC minute counted in the store, shared by every replica; fails open) or `memory` (a sliding 60 s log in this process).", aliases=("STATEWAVE_RATE_LIMIT_STRATEGY",)),
 )
 del S
 

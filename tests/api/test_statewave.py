@@ -226,24 +226,71 @@ def test_api_keys(make_client):
     assert c.get("/v1/subjects", headers={"X-API-Key": mine}).json()["total"] == 1
 
 
-def test_rate_limit(make_client):
-    c = make_client(statewave_rate_limit_rpm=2)
+@pytest.mark.parametrize("strategy", ["distributed", "memory"])
+def test_rate_limit(make_client, strategy):
+    c = make_client(statewave_rate_limit_rpm=2, statewave_rate_limit_strategy=strategy)
     assert c.get("/v1/subjects").status_code == 200
     assert c.get("/v1/subjects", params={"limit": 0}).status_code == 422  # a rejected request counts too
     r = c.get("/v1/subjects")
     err(r, 429, "rate_limited", "Rate limit exceeded. Max 2 requests per minute.")
-    assert 1 <= int(r.headers["retry-after"]) <= 60
+    assert 1 <= int(r.headers["retry-after"]) <= 61
     assert not any(h.startswith("x-ratelimit") for h in r.headers)
     assert c.get("/healthz").status_code == 200  # exempt
+    assert c.get("/v1/nope").status_code == 404  # not this surface's path: not counted here
+
+
+def test_rate_limit_windows(tmp_path):
+    """§6.11: `distributed` is a fixed window per UTC minute (Retry-After to its end); `memory` a sliding 60 s
+    log of allowed requests (Retry-After = floor(60 - age of the oldest) + 1)."""
+    from starlette.testclient import TestClient
+
+    from stigmer.app import create_app
+    from stigmer.clock import ManualClock
+    from support import app_settings
+
+    for strategy, first_retry in [("distributed", 45), ("memory", 51)]:
+        clock = ManualClock(1_795_459_980.0 + 5)  # 5 s into a UTC minute
+        settings = app_settings({"data_dir": str(tmp_path / strategy), "statewave_rate_limit_rpm": 2,
+                                 "statewave_rate_limit_strategy": strategy})
+        with TestClient(create_app(settings, clock), base_url="http://localhost") as c:
+            assert c.get("/v1/subjects").status_code == 200
+            clock.advance(10)
+            assert c.get("/v1/subjects").status_code == 200
+            r = c.get("/v1/subjects")
+            assert r.status_code == 429 and int(r.headers["retry-after"]) == first_retry, (strategy, r.headers)
+            clock.advance(45)  # 60 s into the minute: a new window; 55 s after the first request
+            r = c.get("/v1/subjects")
+            if strategy == "distributed":
+                assert r.status_code == 200
+            else:  # the log still holds both requests: the oldest leaves at 60 s
+                assert r.status_code == 429 and r.headers["retry-after"] == "6"
+                clock.advance(5)
+                assert c.get("/v1/subjects").status_code == 200
+                assert c.get("/v1/subjects").status_code == 429  # the second one is 50 s old
+
+
+def test_rate_limit_is_shared_by_replicas(make_client, tmp_path):
+    """`distributed` counts in the store: two replicas on one PostgreSQL share one window."""
+    from pg_support import ON_POSTGRES
+
+    if not ON_POSTGRES:
+        pytest.skip("replicas share a database on PostgreSQL only (SQLite: one server per data directory)")
+    one = make_client(data_dir=str(tmp_path / "shared"), statewave_rate_limit_rpm=3)
+    two = make_client(data_dir=str(tmp_path / "shared"), statewave_rate_limit_rpm=3)
+    assert [one.get("/v1/subjects").status_code, two.get("/v1/subjects").status_code,
+            one.get("/v1/subjects").status_code, two.get("/v1/subjects").status_code] == [200, 200, 200, 429]
 
 
 def test_cors(sw):
     r = sw.options("/v1/episodes", headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST",
                                             "Access-Control-Request-Headers": "x-api-key, content-type"})
-    assert r.status_code == 204 and r.headers["access-control-allow-origin"] == "*"
-    assert "POST" in r.headers["access-control-allow-methods"]
+    # `*` with credentials allowed: the origin is echoed (a browser refuses `*` with credentials)
+    assert r.status_code == 204 and r.headers["access-control-allow-origin"] == "https://app.example"
+    assert "POST" in r.headers["access-control-allow-methods"] and r.headers["access-control-allow-credentials"] == "true"
+    assert r.headers["access-control-allow-headers"] == "x-api-key, content-type"
     r = sw.post("/v1/episodes", json=episode(), headers={"Origin": "https://app.example"})
-    assert r.status_code == 201 and r.headers["access-control-allow-origin"] == "*"
+    assert r.status_code == 201 and r.headers["access-control-allow-origin"] == "https://app.example"
+    assert r.headers["access-control-allow-credentials"] == "true" and "X-Request-ID" in r.headers["access-control-expose-headers"]
 
 
 def test_health_and_readiness(tmp_path):
@@ -321,3 +368,31 @@ def test_preflight_needs_no_key(make_client):
     assert r.status_code == 204 and r.headers["access-control-allow-origin"] == "https://app.example"
     assert r.headers["access-control-allow-credentials"] == "true"
     err(c.post("/v1/episodes", json=episode(), headers={"Origin": "https://app.example"}), 401, "missing_api_key")
+
+
+def test_finished_jobs_are_deleted_after_the_retention(tmp_path):
+    """§6.6: completed jobs older than COMPILE_JOB_RETENTION_HOURS (our job_retention_hours) answer 404."""
+    import time
+
+    from starlette.testclient import TestClient
+
+    from stigmer.app import create_app
+    from stigmer.clock import ManualClock
+    from support import app_settings
+
+    clock = ManualClock(1_795_460_000.0)
+    settings = app_settings({"data_dir": str(tmp_path / "d"), "job_retention_hours": 2})
+    with TestClient(create_app(settings, clock), base_url="http://localhost") as c:
+        c.post("/v1/episodes", json=episode())
+        job = c.post("/v1/memories/compile", json={"subject_id": "user-42", "async": True}).json()["job_id"]
+        poll = f"/v1/memories/compile/{job}"
+        deadline = time.monotonic() + 20
+        while c.get(poll).json()["status"] != "completed":  # the worker runs it on its own
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        clock.advance(2 * 3600 + 1)  # past the retention, and past the worker's hourly purge
+        c.portal.call(c.app.state.services.jobs.wake)
+        while c.get(poll).status_code != 404:
+            assert time.monotonic() < deadline, c.get(poll).text
+            time.sleep(0.02)
+        err(c.get(poll), 404, "not_found", "Job not found or expired")

@@ -343,6 +343,14 @@ class JobWrites(Protocol):
 
     def delete(self, job_ids: list[str]) -> int:
         """Delete those of the tenant's jobs; return how many there were."""
+class RateWindows(Protocol):
+    """Fixed-window request counters shared by every process on the store (`store.rate_windows`)."""
+
+    async def hit(self, bucket: str, window_start: int, purge_before: int | None) -> int:
+        """Count one request in (bucket, window_start) atomically and return the count after it; first
+        delete every window that started before `purge_before`, when given."""
+
+
 # the memory engine (Statewave)
 
 
@@ -607,6 +615,7 @@ class Store(Protocol):
     jobs: JobReads
     webhooks: WebhookReads
     memory: MemoryReads
+    rate_windows: RateWindows
     support: SupportReads
     log: ChangeLog
     tick_seconds: float | None  # how often the change feed polls revisions; None when every commit is local

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from ...engine.memory.compile_jobs import CompileJobs
 from ...services import Services
@@ -12,8 +12,6 @@ from .surface import Call, Route, route
 
 
 class CompileBody(BaseModel):
-    model_config = ConfigDict(populate_by_name=False)
-
     subject_id: str
     async_: bool = Field(False, alias="async")  # only the key `async` selects async mode; `async_mode` is ignored
 

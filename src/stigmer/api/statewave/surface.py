@@ -30,6 +30,7 @@ from starlette.types import Scope
 from ...engine import errors as engine_errors
 from ...engine.access import Principal
 from ...services import Services
+from ...support.ratelimit import Decision, SlidingLog, StoreWindows
 from ..http import encode
 from ..kit.body import BodyTimeout, BodyTooLarge, ClientGone
 from ..kit.cors import Cors
@@ -181,6 +182,18 @@ class Dispatcher:
         self.svc = svc
         self.routes = routes
         self.rpm = s.statewave_rate_limit_rpm
+        strategy = s.statewave_rate_limit_strategy.strip().lower()
+        if strategy not in ("distributed", "memory"):
+            raise ValueError(f"statewave_rate_limit_strategy is `distributed` or `memory`, got {strategy!r}")
+        if strategy == "memory":
+            log = SlidingLog(svc.clock.now)
+
+            async def in_process(bucket: str, limit: int) -> Decision:
+                return log.hit(bucket, limit)
+
+            self._hit = in_process
+        else:
+            self._hit = StoreWindows(svc.store, svc.clock.now).hit
         self.require_tenant = s.statewave_require_tenant
         self.tenant_header = s.statewave_tenant_header
         self._tenant_key = s.statewave_tenant_header.lower().encode("latin-1")
@@ -209,10 +222,11 @@ class Dispatcher:
             raise wire.fail(400, "missing_tenant", f"{self.tenant_header} header is required.")
         return None
 
-    def _charge(self, request: Request) -> None:
+    async def _charge(self, request: Request) -> None:
         if self.rpm <= 0:
             return
-        d = self.svc.limiter.hit_minute(f"statewave:ip:{request.scope['state']['client_ip']}", self.rpm)
+        bucket = f"statewave:ip:{request.scope['state']['client_ip']}"
+        d = await self._hit(bucket, self.rpm)
         if not d.allowed:
             raise wire.fail(429, "rate_limited", f"Rate limit exceeded. Max {self.rpm} requests per minute.",
                             {"Retry-After": str(d.retry_after)})
@@ -229,7 +243,7 @@ class Dispatcher:
                 raise wire.fail(403, "forbidden", f"This API key lacks the `{r.scope}` scope.")
             if r is not None and not principal.covers(NAMESPACE):
                 raise wire.fail(403, "forbidden", f"This API key is limited to other namespaces than `{NAMESPACE}`.")
-            self._charge(request)
+            await self._charge(request)
             if r is None:
                 if allowed:
                     raise wire.fail(405, "method_not_allowed", MESSAGES[405], {"Allow": ", ".join(allowed)})
@@ -246,7 +260,7 @@ class Dispatcher:
         return Response(status_code=204, headers={
             "Access-Control-Allow-Methods": ALLOW_METHODS,
             "Access-Control-Allow-Headers": request.headers.get("access-control-request-headers") or ALLOW_HEADERS,
-            "Access-Control-Allow-Credentials": "true", "Access-Control-Max-Age": "600"})
+            "Access-Control-Max-Age": "600"})
 
 
 def cors_origins(text: str) -> list[str]:
@@ -264,6 +278,6 @@ def cors_origins(text: str) -> list[str]:
 
 def surface(svc: Services, owned: tuple[str, ...]) -> Surface:
     cors = Cors(cors_origins(svc.settings.statewave_cors_origins), expose="X-Request-ID, Retry-After", methods=ALLOW_METHODS,
-                headers=ALLOW_HEADERS)
+                headers=ALLOW_HEADERS, credentials=True)
     return Surface("statewave", owned, render, credentials, cors, problem=problem, checks_path=False,
                    open_as=lambda: OPEN, open_credential=lambda scope: None)

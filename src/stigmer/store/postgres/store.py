@@ -29,6 +29,7 @@ from .faults import request_refused, storage_error, unavailable
 from .idempotency import PostgresIdempotency
 from .jobs import PostgresJobs
 from .memory import PostgresMemory
+from .ratewindows import PostgresRateWindows
 from .support import PostgresSupport
 from .keys import PostgresKeys
 from .kv import PostgresKV
@@ -74,6 +75,7 @@ class PostgresStore:
         self.jobs = PostgresJobs(self)
         self.webhooks = PostgresWebhooks(self)
         self.memory = PostgresMemory(self)
+        self.rate_windows = PostgresRateWindows(self)
         self.support = PostgresSupport(self)
         self.keys = PostgresKeys(self)
         self.tokens = PostgresTokens(self)

@@ -381,6 +381,20 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (
+        15,
+        # Rate-limit windows shared by every process on the database (Statewave §6.11 `distributed`): one
+        # counter per (bucket, window start); windows older than five minutes are purged.
+        """
+        CREATE TABLE rate_windows (
+            bucket TEXT NOT NULL,
+            window_start INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (bucket, window_start)
+        );
+        CREATE INDEX rate_windows_by_start ON rate_windows (window_start);
+        """,
+    ),
+    (
         17,
         # The Statewave support layer (docs/memory.md, "Support"): one resolution per (Statewave tenant value,
         # subject, session), listed most recently updated first; one health-state record per (Statewave
@@ -415,7 +429,6 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
 ]
-
 
 # Python work a step does after its SQL, in the same transaction: filling what it made from existing rows.
 AFTER = {10: search_index.backfill}

@@ -18,6 +18,7 @@ from .faults import storage_error
 from .idempotency import SQLiteIdempotency
 from .jobs import SQLiteJobs
 from .memory import SQLiteMemory
+from .ratewindows import SQLiteRateWindows
 from .support import SQLiteSupport
 from .keys import SQLiteKeys
 from .kv import SQLiteKV
@@ -69,6 +70,7 @@ class SQLiteStore:
         self.jobs = SQLiteJobs(self)
         self.webhooks = SQLiteWebhooks(self)
         self.memory = SQLiteMemory(self)
+        self.rate_windows = SQLiteRateWindows(self)
         self.support = SQLiteSupport(self)
         self.keys = SQLiteKeys(self)
         self.tokens = SQLiteTokens(self)
