@@ -1,7 +1,6 @@
 """The real `statewave` SDK 1.5.0 (sync and async clients) against the real server process, for the support
 methods (specs/statewave.md §1, §5.12–§5.16): create_resolution, list_resolutions, get_health, get_sla,
-create_handoff. The SDK runs in its own virtual environment through statewave_sdk_driver.py (the
-`sdk_python` fixture of test_statewave_sdk.py makes it)."""
+create_handoff. The SDK runs in its own virtual environment (tests/venvs.py) through statewave_sdk_driver.py."""
 
 from __future__ import annotations
 
@@ -11,9 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from test_statewave_sdk import sdk_python  # noqa: F401  (the fixture: the SDK's own interpreter)
+from venvs import python_with
 
 DRIVER = Path(__file__).with_name("statewave_sdk_driver.py")
+
+
+@pytest.fixture(scope="module")
+def sdk_python() -> str:
+    return python_with("statewave==1.5.0")
 
 
 def drive(python: str, url: str, calls: list, tenant_id: str | None, use_async: bool) -> list:
@@ -29,7 +33,7 @@ def ok(result: dict):
 
 
 @pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
-def test_sdk_support_methods(sdk_python, start_server, use_async):  # noqa: F811
+def test_sdk_support_methods(sdk_python, start_server, use_async):
     s = start_server()
     subject = "cust-async" if use_async else "cust-sync"
     said = {"messages": [{"role": "user", "content": "I was charged twice, this is urgent"}]}
