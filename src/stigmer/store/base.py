@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 __all__ = ["Change", "ChangeFilter", "ChangeLog", "ClaimReads", "ClaimWrites", "CommitListener", "ConversationReads", "ConversationWrites", "Entry", "IdempotencyReads", "IdempotencyRecord", "IdempotencyWrites", "JobReads", "JobWrites", "KVReads", "KVWrites",
-           "MemoryReads", "MemoryWrites",
+           "MemoryReads", "MemoryWrites", "SupportReads", "SupportWrites",
            "KeyRecord", "KeyRepository", "LeaseReads", "LeaseRecord", "LeaseWrites", "RevisionInfo", "StateEventRecord", "StateReads", "StateWrites", "StorageFault", "Store", "TokenCheck",
            "TokenRecord", "TokenRepository", "WebhookEvent", "WebhookOutcome", "WebhookReads", "WebhookWrites", "WriteTxn"]
 
@@ -437,6 +437,57 @@ class WebhookWrites(Protocol):
         status; return how many."""
 
 
+# the Statewave support layer and admin (engine/memory/support.py, admin.py)
+
+
+class SupportReads(Protocol):
+    """Resolutions and the reads of the support figures and admin (`store.support`), in a request's
+    Statewave scope as MemoryReads has it; reads that belong together share one snapshot."""
+
+    async def resolutions(self, tenant: str, tenant_id: str | None, subject_id: str, status: str | None,
+                          limit: int, offset: int) -> list: ...
+
+    async def sla_inputs(self, tenant: str, tenant_id: str | None, subject_id: str, episodes: int,
+                         resolutions: int) -> tuple[list, list]:
+        """The newest `episodes` episodes (ascending) and the `resolutions` most recently updated."""
+
+    async def compile_jobs(self, tenant: str, kind: str, status: str | None, subject_id: str | None,
+                           tenant_id: str | None, limit: int, offset: int) -> tuple[list, int]: ...
+
+    async def export(self, tenant: str, tenant_id: str | None, subject_id: str) -> tuple[list, list]:
+        """A subject's episodes and memories, both ascending."""
+
+    async def null_tenant_rows(self, tenant: str, kind: str) -> tuple[int, int, int]: ...
+
+
+class SupportWrites(Protocol):
+    """Resolutions and health-state records inside a mutation (`tx.support`), of the transaction's tenant,
+    and the reads a mutation makes before it decides. An upsert key's Statewave tenant value is exact."""
+
+    def resolution(self, tenant_id: str | None, subject_id: str, session_id: str): ...
+
+    def resolutions(self, tenant_id: str | None, subject_id: str, status: str | None, limit: int,
+                    offset: int) -> list: ...
+
+    def insert_resolution(self, r) -> None: ...
+
+    def update_resolution(self, r) -> None: ...
+
+    def episode_window(self, tenant_id: str | None, subject_id: str, limit: int) -> list: ...
+
+    def facts(self, tenant_id: str | None, subject_id: str, limit: int) -> list: ...
+
+    def health_state(self, tenant_id: str | None, subject_id: str) -> str | None: ...
+
+    def put_health_state(self, tenant_id: str | None, subject_id: str, state: str, score: int, now: int,
+                         exists: bool) -> None: ...
+
+    def delete_subject(self, tenant_id: str | None, subject_id: str) -> int:
+        """Delete the subject's resolutions and health-state record in scope; return the resolutions'."""
+
+    def existing_ids(self, table: str, ids: list[str]) -> int: ...
+
+
 # the change log
 
 
@@ -530,6 +581,7 @@ class WriteTxn(Protocol):
     jobs: JobWrites
     webhooks: WebhookWrites
     memory: MemoryWrites
+    support: SupportWrites
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Call `fn()` on the event loop once this run's writes are durable; never if it fails or is undone."""
@@ -564,6 +616,7 @@ class Store(Protocol):
     webhooks: WebhookReads
     memory: MemoryReads
     rate_windows: RateWindows
+    support: SupportReads
     log: ChangeLog
     tick_seconds: float | None  # how often the change feed polls revisions; None when every commit is local
 

@@ -14,11 +14,11 @@ from starlette.routing import Route as StarletteRoute
 from ...services import Services
 from ..kit.routing import AnyMethod
 from ..kit.surface import Surface
-from . import compile, context, episodes, subjects
+from . import admin, compile, context, episodes, subjects, support
 from .surface import Dispatcher, prefixes, request_id_rules, surface
 
 VERSION = "0.6.1"  # the contract version it is wire-compatible with
-PARTS = (episodes, compile, subjects, context)
+PARTS = (episodes, compile, subjects, context, support, admin)
 __all__ = ["mount", "request_id_rules", "VERSION"]
 
 

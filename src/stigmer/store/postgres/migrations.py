@@ -405,6 +405,40 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (16, memory_index.SCHEMA),  # memory search index and vectors (docs/memory.md); then memory_index.backfill
+    (
+        17,
+        # The Statewave support layer (docs/memory.md, "Support"): one resolution per (Statewave tenant value,
+        # subject, session), listed most recently updated first; one health-state record per (Statewave
+        # tenant value, subject). NULL tenant values key as '' (a Statewave tenant id is never empty).
+        """
+        CREATE TABLE resolutions (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            id TEXT COLLATE "C" NOT NULL,
+            tenant TEXT COLLATE "C" NOT NULL,
+            tenant_id TEXT COLLATE "C",
+            subject_id TEXT COLLATE "C" NOT NULL,
+            session_id TEXT COLLATE "C" NOT NULL,
+            status TEXT NOT NULL,
+            resolution_summary TEXT,
+            resolved_at BIGINT,
+            metadata TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            UNIQUE (tenant, id)
+        );
+        CREATE UNIQUE INDEX resolutions_by_session ON resolutions (tenant, subject_id, session_id, coalesce(tenant_id, ''));
+        CREATE INDEX resolutions_by_update ON resolutions (tenant, subject_id, updated_at);
+        CREATE TABLE health_states (
+            tenant TEXT COLLATE "C" NOT NULL,
+            tenant_id TEXT COLLATE "C",
+            subject_id TEXT COLLATE "C" NOT NULL,
+            state TEXT NOT NULL,
+            score BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        );
+        CREATE UNIQUE INDEX health_states_by_subject ON health_states (tenant, subject_id, coalesce(tenant_id, ''));
+        """,
+    ),
 ]
 # Python work a step does after its SQL, in the same transaction: filling what it made from existing rows.
 AFTER = {10: search_index.backfill, 16: memory_index.backfill}

@@ -42,6 +42,7 @@ from .idempotency import IdempotencyWritesPG
 from .jobs import JobWritesPG
 from .memory import MemoryWritesPG
 from .memory_index import MemoryIndexWritesPG
+from .support import SupportWritesPG
 from .leases import LeaseWritesPG
 from .states import StateWritesPG
 from .webhooks import WebhookWritesPG
@@ -155,6 +156,10 @@ class WriteTxnPG:
     @property
     def memory_index(self) -> MemoryIndexWritesPG:
         return MemoryIndexWritesPG(self)
+
+    @property
+    def support(self) -> SupportWritesPG:
+        return SupportWritesPG(self)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         if self.after is None:

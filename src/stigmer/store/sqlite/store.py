@@ -20,6 +20,7 @@ from .jobs import SQLiteJobs
 from .memory import SQLiteMemory
 from .memory_index import SQLiteMemoryIndex
 from .ratewindows import SQLiteRateWindows
+from .support import SQLiteSupport
 from .keys import SQLiteKeys
 from .kv import SQLiteKV
 from .leases import SQLiteLeases
@@ -72,6 +73,7 @@ class SQLiteStore:
         self.memory = SQLiteMemory(self)
         self.memory_index = SQLiteMemoryIndex(self)
         self.rate_windows = SQLiteRateWindows(self)
+        self.support = SQLiteSupport(self)
         self.keys = SQLiteKeys(self)
         self.tokens = SQLiteTokens(self)
 
