@@ -10,7 +10,9 @@ import pytest
 
 from stigmer.engine.errors import InvalidArgument
 from stigmer.engine.memory import EpisodeInput, Memory, SessionResolution
-from stigmer.engine.memory.context import assemble, clean, rel
+from stigmer.engine.memory.context import assemble, clean, rel, store_resolutions
+from stigmer.engine.memory.resolutions import ResolutionInput
+from stigmer.engine.memory.support import Support
 from stigmer.engine.memory.recall import line_tokens, text_tokens
 from stigmer.support import tokencount
 from stigmer.support.embeddings import HashEmbedder
@@ -90,6 +92,18 @@ async def test_the_golden_example(golden):
     assert bundle.episodes[0].id == batch[2].id and {e.id for e in bundle.episodes} == {e.id for e in batch}
     assert [(s.session_id, s.episode_count) for s in bundle.sessions] == [("cur", 3), ("misc", 1), ("old", 2)]
     assert bundle.sessions[0].first_at == bundle.sessions[0].last_at == batch[0].created_at
+
+
+async def test_the_golden_example_with_the_support_layers_own_resolutions(golden, store):
+    """The same example with its resolutions stored by the support layer (§5.14), as the server wires it."""
+    memory, _ = golden
+    support = Support(store)
+    await support.resolve(T, None, ResolutionInput(S, "old", "resolved", "Refunded duplicate charge"))
+    await support.resolve(T, None, ResolutionInput(S, "misc", "open"))
+    wired = Memory(store, resolutions_of=store_resolutions(store))
+    assert (await wired.context(T, None, S, TASK, session_id="cur")).assembled_context == GOLDEN
+    unresolved = await Memory(store).context(T, None, S, TASK, session_id="cur")  # no resolutions: other scores
+    assert unresolved.assembled_context != GOLDEN
 
 
 async def test_the_golden_example_within_60_tokens(golden):

@@ -253,13 +253,9 @@ RESOLUTIONS = 1000  # the most recently updated resolutions §6.8 reads (it need
 
 
 def store_resolutions(store: "Store") -> ResolutionsOf:
-    """The support layer's resolutions (`store.support.resolutions`, most recently updated first) for §6.8;
-    none on a store without that repository."""
+    """The support layer's resolutions (`store.support.resolutions`, most recently updated first) for §6.8."""
     async def of(tenant: str, tenant_id: str | None, subject_id: str) -> list[SessionResolution]:
-        support = getattr(store, "support", None)
-        if support is None:
-            return []
-        found = await support.resolutions(tenant, tenant_id, subject_id, None, RESOLUTIONS, 0)
+        found = await store.support.resolutions(tenant, tenant_id, subject_id, None, RESOLUTIONS, 0)
         return [SessionResolution(r.session_id, r.status, r.resolution_summary) for r in found]
     return of
 
