@@ -50,6 +50,16 @@ class ChatServer(LocalServer):
             self.changed.notify_all()
             self.changed.wait_for(lambda: self.hold_until is None or self.release.is_set(), SLOW_SECONDS)
 
+    def wait_in_flight(self, n: int, timeout: float = 10.0) -> bool:
+        """Block until at least `n` compile requests are in flight (a test thread's view)."""
+        with self.changed:
+            return self.changed.wait_for(lambda: self.in_flight >= n, timeout)
+
+    def open_gate(self) -> None:
+        with self.changed:
+            self.hold_until = None
+            self.changed.notify_all()
+
     def leave(self) -> None:
         with self.changed:
             self.in_flight -= 1

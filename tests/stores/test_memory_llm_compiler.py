@@ -175,6 +175,20 @@ async def test_concurrent_compiles_in_one_process_ask_the_model_once(make_memory
     assert len(compile_requests(chat)) == 1  # the others waited, then found nothing uncompiled
 
 
+async def test_the_model_call_holds_no_transaction(make_memory, chat):
+    memory = make_memory()
+    await memory.add_episode(T, None, ep("first"))
+    chat.hold_until = 2  # the compile's one request waits at the server until the gate opens
+    compiling = asyncio.create_task(memory.compile(T, None, SUBJECT))
+    assert await asyncio.to_thread(chat.wait_in_flight, 1)
+    # while the model "thinks", writes of the same tenant and subject commit (the writer is free)
+    await memory.add_episode(T, None, ep("second"))
+    assert not compiling.done()
+    chat.open_gate()
+    assert [m.content for m in (await compiling).memories] == ["first"]  # read before "second" existed
+    assert [m.content for m in (await memory.compile(T, None, SUBJECT)).memories] == ["second"]
+
+
 async def test_supersession_runs_on_the_models_memories(make_memory, chat, clock):
     memory = make_memory()
     await memory.add_episode(T, None, ep("I work at Initech"))
