@@ -115,7 +115,7 @@ async def test_a_fenced_answer_is_accepted(make_memory, chat):
 
 
 async def test_a_batch_that_times_out_is_compiled_by_the_heuristic(make_memory, chat):
-    memory = make_memory(timeout=1.0)  # the slow batch waits 3 s
+    memory = make_memory(timeout=2.0)  # the slow batch waits 3 s
     texts = [long_text(0), long_text(1, "[fail:slow]")]
     await memory.add_episodes(T, None, [ep(t) for t in texts])
     result = await memory.compile(T, None, SUBJECT)
