@@ -34,6 +34,7 @@ TRY_REVISION = """(async () => {
     .observe(status, {attributes: true}));
   card.querySelector("form.try").requestSubmit();
   await answered;
+  status.scrollIntoView({block: "center"});
   return {status: status.dataset.status, answer: card.querySelector("pre.answer").textContent,
           stored: localStorage.length + sessionStorage.length + document.cookie.length};
 })()"""
@@ -68,6 +69,13 @@ def test_docs_page_lists_every_surface_and_tries_a_request(start_server, browser
         for path, ops in doc["paths"].items():
             for method in ops:
                 assert [surface, method, path] in shown
+    # schemas where the surface declares them: a model, a hand-declared body, a native component
+    for surface, (method, path), text in (("statewave", KNOWN["statewave"], "EpisodeBody {"),
+                                         ("cntrlnode", KNOWN["cntrlnode"], "expectedVersion: integer"),
+                                         ("native", KNOWN["native"], "RevisionOut {")):
+        card = browser.evaluate(f"""document.querySelector('article.op[data-surface="{surface}"][data-method="{method}"]'
+                                    + '[data-path="{path}"]').textContent""")
+        assert text in card, (surface, card)
     first = browser.screenshot(tmp_path / "docs-page.png")
 
     answer = browser.evaluate(TRY_REVISION % json.dumps(key))

@@ -9,6 +9,7 @@ from typing import Any
 
 _PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 OBJECT: dict[str, Any] = {"type": "object"}
+REF = "#/components/schemas/"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,8 +45,10 @@ def _operation(op: Operation, error: dict[str, Any]) -> dict[str, Any]:
 
 
 def document(title: str, version: str, ops: list[Operation], security: dict[str, Any],
-             error: dict[str, Any] = OBJECT, description: str = "") -> dict[str, Any]:
-    """One surface's document; `security` is its one security scheme (how a key is presented)."""
+             error: dict[str, Any] = OBJECT, description: str = "",
+             schemas: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One surface's document; `security` is its one security scheme (how a key is presented); `schemas` the
+    named components the operations' schemas refer to."""
     paths: dict[str, Any] = {}
     for op in ops:
         paths.setdefault(_PARAM.sub(lambda m: "{" + m.group(1) + "}", op.path), {})[op.method.lower()] = (
@@ -54,15 +57,25 @@ def document(title: str, version: str, ops: list[Operation], security: dict[str,
         "openapi": "3.1.0",
         "info": {"title": title, "version": version, "description": description},
         "paths": paths,
-        "components": {"securitySchemes": {"apiKey": security}},
+        "components": {"securitySchemes": {"apiKey": security}, "schemas": schemas or {}},
         "security": [{"apiKey": []}],
     }
 
 
-def from_routes(routes: list[Any], base: str = "") -> list[Operation]:
+def from_routes(routes: list[Any], base: str = "", schemas: dict[str, Any] | None = None) -> list[Operation]:
     """Operations of a surface whose routes carry `method`, `path` (under `base`) and `scope` (agentstate,
-    statewave)."""
-    return [Operation(r.method, base + r.path, _summary(r.handler), r.scope) for r in routes]
+    statewave), and maybe `body`, a pydantic model: its schema goes into `schemas`, the operation refers to it."""
+    out = []
+    for r in routes:
+        model = getattr(r, "body", None)
+        body = None
+        if model is not None and schemas is not None:
+            found = model.model_json_schema(ref_template=REF + "{model}")
+            schemas.update(found.pop("$defs", {}))
+            schemas[model.__name__] = found
+            body = {"$ref": REF + model.__name__}
+        out.append(Operation(r.method, base + r.path, _summary(r.handler), r.scope, body=body))
+    return out
 
 
 def _summary(handler: Any) -> str:

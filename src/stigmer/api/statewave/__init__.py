@@ -30,6 +30,11 @@ def mount(svc: Services) -> tuple[Surface, list[StarletteRoute]]:
     dispatch = AnyMethod(Dispatcher(svc, routes))
     mounted = [m for p in owned for m in (StarletteRoute(p, dispatch), StarletteRoute(p + "/{rest:path}", dispatch))]
     place = surface(svc, owned)
-    place.openapi = lambda: document("Statewave", VERSION, from_routes(routes),
-                                     header_key("X-API-Key", "A Stigmer API key (or `?api_key=`)"))
+    def openapi() -> dict:
+        schemas: dict = {}
+        ops = from_routes(routes, schemas=schemas)
+        return document("Statewave", VERSION, ops, header_key("X-API-Key", "A Stigmer API key (or `?api_key=`)"),
+                        schemas=schemas)
+
+    place.openapi = openapi
     return place, mounted

@@ -73,6 +73,6 @@ def routes(svc: Services) -> list[Route]:
         return wire.json(event)
 
     return [route("GET", "/admin/jobs", jobs), route("GET", "/admin/tenant-audit", audit),
-            route("GET", "/admin/export/{subject_id}", export), route("POST", "/admin/import", import_, "write"),
+            route("GET", "/admin/export/{subject_id}", export), route("POST", "/admin/import", import_, "write", ImportBody),
             route("GET", "/admin/webhooks/stats", webhook_stats),
             route("GET", "/admin/webhooks/{event_id}", webhook_event)]

@@ -121,6 +121,6 @@ def routes(svc: Services) -> list[Route]:
 
     return [route("GET", "/v1/subjects/{subject_id}/health", health),
             route("GET", "/v1/subjects/{subject_id}/sla", sla),
-            route("POST", "/v1/resolutions", resolve, "write"),
+            route("POST", "/v1/resolutions", resolve, "write", ResolutionBody),
             route("GET", "/v1/resolutions", resolutions),
-            route("POST", "/v1/handoff", handoff, "write")]
+            route("POST", "/v1/handoff", handoff, "write", HandoffBody)]

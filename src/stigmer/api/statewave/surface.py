@@ -77,12 +77,13 @@ class Route:
     handler: Handler
     scope: str  # the key scope the route needs
     path: str = ""  # as declared, with the parameters' names (the reference page)
+    body: type | None = None  # the pydantic model the handler reads the body with (the reference page)
 
 
-def route(method: str, path: str, handler: Handler, scope: str = "read") -> Route:
+def route(method: str, path: str, handler: Handler, scope: str = "read", body: type | None = None) -> Route:
     """A route of the surface: `route("DELETE", "/v1/subjects/{subject_id}", delete, "write")`."""
     return Route(method, tuple(None if s.startswith("{") else s for s in path.strip("/").split("/")), handler, scope,
-                 path)
+                 path, body)
 
 
 def prefixes(routes: list[Route]) -> tuple[str, ...]:
