@@ -19,6 +19,7 @@ class Operation:
     summary: str = ""
     scope: str = ""  # the key scope it needs, when the surface has scopes
     query: tuple[str, ...] = ()  # optional string query parameters
+    query_params: tuple[dict[str, Any], ...] = ()  # whole OpenAPI parameter objects (from a query model)
     body: dict[str, Any] | None = None  # the request body's JSON schema
     status: int = 200  # the success status
     response: dict[str, Any] | None = None  # the success body's JSON schema; None: no body
@@ -28,6 +29,7 @@ def _operation(op: Operation, error: dict[str, Any]) -> dict[str, Any]:
     parameters = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
                   for n in _PARAM.findall(op.path)]
     parameters += [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in op.query]
+    parameters += op.query_params
     ok: dict[str, Any] = {"description": "OK" if op.status != 201 else "Created"}
     if op.response is not None:
         ok["content"] = {"application/json": {"schema": op.response}}
@@ -74,8 +76,21 @@ def from_routes(routes: list[Any], base: str = "", schemas: dict[str, Any] | Non
             schemas.update(found.pop("$defs", {}))
             schemas[model.__name__] = found
             body = {"$ref": REF + model.__name__}
-        out.append(Operation(r.method, base + r.path, _summary(r.handler), r.scope, body=body))
+        out.append(Operation(r.method, base + r.path, _summary(r.handler), r.scope, body=body,
+                             query_params=_query_params(getattr(r, "query", None))))
     return out
+
+
+def _query_params(model: Any) -> tuple[dict[str, Any], ...]:
+    """A pydantic query model's fields as query parameters."""
+    if model is None:
+        return ()
+    schema = model.model_json_schema(ref_template=REF + "{model}")
+    required = set(schema.get("required", ()))
+    return tuple({"name": name, "in": "query", "required": name in required,
+                  "schema": {k: v for k, v in s.items() if k not in ("title", "description")},
+                  **({"description": s["description"]} if "description" in s else {})}
+                 for name, s in schema.get("properties", {}).items())
 
 
 def _summary(handler: Any) -> str:

@@ -78,12 +78,14 @@ class Route:
     scope: str  # the key scope the route needs
     path: str = ""  # as declared, with the parameters' names (the reference page)
     body: type | None = None  # the pydantic model the handler reads the body with (the reference page)
+    query: type | None = None  # the pydantic model the handler reads the query with (the reference page)
 
 
-def route(method: str, path: str, handler: Handler, scope: str = "read", body: type | None = None) -> Route:
+def route(method: str, path: str, handler: Handler, scope: str = "read", body: type | None = None,
+          query: type | None = None) -> Route:
     """A route of the surface: `route("DELETE", "/v1/subjects/{subject_id}", delete, "write")`."""
     return Route(method, tuple(None if s.startswith("{") else s for s in path.strip("/").split("/")), handler, scope,
-                 path, body)
+                 path, body, query)
 
 
 def prefixes(routes: list[Route]) -> tuple[str, ...]:
