@@ -21,7 +21,7 @@ class Operation:
     query: tuple[str, ...] = ()  # optional string query parameters
     query_params: tuple[dict[str, Any], ...] = ()  # whole OpenAPI parameter objects (from a query model)
     body: dict[str, Any] | None = None  # the request body's JSON schema
-    status: int = 200  # the success status
+    status: int | str = 200  # the success status ("2XX" where the route list does not say)
     response: dict[str, Any] | None = None  # the success body's JSON schema; None: no body
 
 
@@ -30,7 +30,7 @@ def _operation(op: Operation, error: dict[str, Any]) -> dict[str, Any]:
                   for n in _PARAM.findall(op.path)]
     parameters += [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in op.query]
     parameters += op.query_params
-    ok: dict[str, Any] = {"description": "OK" if op.status != 201 else "Created"}
+    ok: dict[str, Any] = {"description": {201: "Created", 204: "No content", "2XX": "Success"}.get(op.status, "OK")}
     if op.response is not None:
         ok["content"] = {"application/json": {"schema": op.response}}
     summary = op.summary or f"{op.method.upper()} {op.path}"
@@ -76,7 +76,7 @@ def from_routes(routes: list[Any], base: str = "", schemas: dict[str, Any] | Non
             schemas.update(found.pop("$defs", {}))
             schemas[model.__name__] = found
             body = {"$ref": REF + model.__name__}
-        out.append(Operation(r.method, base + r.path, _summary(r.handler), r.scope, body=body,
+        out.append(Operation(r.method, base + r.path, _summary(r.handler), r.scope, body=body, status="2XX",
                              query_params=_query_params(getattr(r, "query", None))))
     return out
 
