@@ -50,6 +50,7 @@ class Surface:
     # In open mode, the one credential that is still looked up (a capability token), or None; it raises
     # a Problem for a credential the surface refuses even in open mode.
     open_credential: Callable[[Scope], str | None] | None = None
+    openapi: Callable[[], dict] | None = None  # the surface's OpenAPI document, for /docs (api/reference/)
 
     def matches(self, path: str) -> bool:
         for p in self.prefixes:
