@@ -59,8 +59,28 @@ def cors(settings: Settings) -> Cors:
                         "Last-Event-ID")
 
 
+_ID = {"type": ["string", "integer", "null"]}
+REQUEST = {"type": "object", "required": ["jsonrpc", "method"], "properties": {
+    "jsonrpc": {"const": "2.0"}, "id": _ID, "method": {"type": "string", "examples": ["tools/list", "tools/call"]},
+    "params": {"type": "object", "examples": [{"name": "kv_get", "arguments": {"namespace": "app", "key": "k"}}]}}}
+RESPONSE = {"type": "object", "properties": {"jsonrpc": {"const": "2.0"}, "id": _ID, "result": {"type": "object"}}}
+ERROR = {"type": "object", "properties": {"jsonrpc": {"const": "2.0"}, "id": _ID, "error": {
+    "type": "object", "properties": {"code": {"type": "integer"}, "message": {"type": "string"},
+                                     "data": {"type": "object"}}}}}
+
+
+def openapi() -> dict:
+    from .reference.openapi import BEARER, Operation, document
+
+    op = Operation("post", PATH, "An MCP JSON-RPC request: initialize, tools/list, tools/call (the tools: "
+                   "docs/integrations.md)", body=REQUEST, response=RESPONSE)
+    return document("MCP (streamable HTTP, stateless)", "2.3.0", [op], BEARER, ERROR, description=(
+        "The Model Context Protocol over streamable HTTP. The key goes in Authorization: Bearer, or else "
+        "X-API-Key; every tool acts with exactly that key."))
+
+
 def surface(settings: Settings) -> Surface:
-    return Surface("mcp", (PATH,), render, lambda scope: [credential(scope)], cors(settings))
+    return Surface("mcp", (PATH,), render, lambda scope: [credential(scope)], cors(settings), openapi=openapi)
 
 
 def caller_link(request: Request) -> contextlib.AbstractAsyncContextManager[Any]:
