@@ -36,6 +36,7 @@ from .idempotency import IdempotencyWrites
 from .jobs import JobWrites
 from .leases import LeaseWrites
 from .memory import MemoryWrites
+from .sessions import SessionWrites
 from .states import StateWrites
 from .webhooks import WebhookWrites
 
@@ -85,6 +86,10 @@ class WriteTxnSQLite:
     @property
     def memory(self) -> MemoryWrites:
         return MemoryWrites(self.conn, self.tenant)
+
+    @property
+    def sessions(self) -> SessionWrites:
+        return SessionWrites(self.conn, self.tenant)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         if self.after is None:
