@@ -277,7 +277,8 @@ def test_entities(c):
 
 def test_unknown_paths_methods_and_body_limit(c):
     detail(c.get("/v1/session/s1/nothing"), 404, "Not Found")
-    detail(c.get("/v1/cluster/"), 404, "Not Found")  # the coordination layers are another module
+    for path in ("/v1/readyz", "/v1/dedup-check", "/v1/compliance/users/u/memory", "/v1/debug/x", "/openai/v1/models"):
+        detail(c.get(path), 404, "Not Found")
     r = c.get("/v1/run")
     detail(r, 405, "Method Not Allowed")
     assert r.headers["allow"] == "POST"
@@ -289,6 +290,7 @@ def test_unknown_paths_methods_and_body_limit(c):
 def test_keys_scopes_and_tenants(make_client):
     c = make_client(admin_key=ADMIN_KEY)
     detail(c.post("/v1/run", json={"message": "x"}), 401, "Missing license token")
+    detail(c.get("/v1/compliance/users/u/memory"), 404, "Not Found")  # not served, whatever the key
     detail(c.post("/v1/run", json={"message": "x"}, headers={"X-API-Key": "nope"}), 401, "Invalid license: unknown API key")
     a = new_key(c, "tenant-a")
     b = new_key(c, "tenant-b")
