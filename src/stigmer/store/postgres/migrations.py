@@ -446,6 +446,18 @@ MIGRATIONS: list[tuple[int, str]] = [
 
         """,
     ),
+    (
+        19,
+        # Token buckets shared by the replicas (store/postgres/buckets.py; the semvec rate limit).
+        """
+        CREATE TABLE rate_buckets (
+            bucket TEXT COLLATE "C" PRIMARY KEY,
+            tokens DOUBLE PRECISION NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            granted BOOLEAN NOT NULL
+        );
+        """,
+    ),
 ]
 
 # Python work a step does after its SQL, in the same transaction: filling what it made from existing rows.
