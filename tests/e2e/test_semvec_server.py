@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -16,9 +14,9 @@ import pytest
 
 from pg_support import new_database, postgres_url
 from support import ADMIN_KEY
+from venvs import python_with
 
 SEMVEC_VERSION = "0.8.9"
-CACHE = Path(os.environ.get("STIGMER_TEST_CACHE", "/work/.cache"))
 
 
 def replay(memories: list[dict], beta: float = 0.85) -> np.ndarray:
@@ -113,19 +111,9 @@ def test_tenants_see_only_their_own_sessions(start_server):
 
 @pytest.fixture(scope="module")
 def semvecctl() -> Path:
-    """semvecctl from the real PyPI package, in a venv of its own (kept under /work/.cache between runs)."""
-    venv = CACHE / f"semvec-{SEMVEC_VERSION}-venv"
-    exe = venv / "bin" / "semvecctl"
-    if not exe.exists():
-        shutil.rmtree(venv, ignore_errors=True)
-        CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        done = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", f"semvec=={SEMVEC_VERSION}"],
-                              capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            shutil.rmtree(venv, ignore_errors=True)
-            pytest.skip(f"pip could not install semvec=={SEMVEC_VERSION}: {done.stderr.strip()[-500:]}")
-    return exe
+    """semvecctl from the real PyPI package, in an environment of its own (tests/venvs.py; skips only when
+    pip cannot reach the registry)."""
+    return Path(python_with(f"semvec=={SEMVEC_VERSION}")).parent / "semvecctl"
 
 
 def test_semvecctl_status_and_metrics(semvecctl, start_server):
