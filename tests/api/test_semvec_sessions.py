@@ -176,6 +176,7 @@ def test_triggers_and_anchors(c):
             ("string_too_short", ["body", "keyword"]), ("greater_than_equal", ["body", "threshold"]))
     assert c.delete("/v1/session/s1/trigger").json() == {"session_id": "s1", "trigger_count": 0}
     detail(c.delete("/v1/session/nope/trigger"), 404, "Session not found")
+    detail(c.post("/v1/session/nope/trigger", json={}), 404, "Session not found")  # existence before semantics
     got = invalid(c.post("/v1/session/s1/anchor", json={}), ("missing", ["body", "embedding"]))
     assert got[0]["input"] == {}
     detail(c.post("/v1/session/s1/anchor", json={"embedding": [1, 2]}), 422,
