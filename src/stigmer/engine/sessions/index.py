@@ -100,10 +100,11 @@ class Buffers:
 class View:
     """Memories [0, n) of one session at memory revision `rev`."""
 
-    __slots__ = ("epoch", "rev", "n", "buf", "tier", "importance", "access", "created", "last", "source")
+    __slots__ = ("epoch", "rev", "n", "buf", "tier", "importance", "access", "created", "last", "source", "token")
 
     def __init__(self, epoch: str, buf: Buffers):
         self.epoch, self.rev, self.n, self.buf = epoch, 0, 0, buf
+        self.token = ""
         self.tier = np.zeros(0, dtype=np.int8)
         self.importance = np.zeros(0)
         self.access = np.zeros(0, dtype=np.int64)
@@ -113,7 +114,7 @@ class View:
 
     def copy(self) -> "View":
         v = View(self.epoch, self.buf)
-        v.rev, v.n = self.rev, self.n
+        v.rev, v.n, v.token = self.rev, self.n, self.token
         v.tier, v.importance, v.access = self.tier.copy(), self.importance.copy(), self.access.copy()
         v.created, v.last, v.source = self.created.copy(), self.last.copy(), self.source[:]
         return v
@@ -157,10 +158,12 @@ class View:
 
 
 class ViewCache:
-    """Per-process views, by (tenant, session id); installs only move forward."""
+    """Per-process views, by (tenant, session id): the committed ones (installs only move forward), and the
+    latest one a mutation saved, not yet known to be committed (`speculate`)."""
 
     def __init__(self, capacity: int = CACHED_SESSIONS):
         self._views: collections.OrderedDict[tuple[str, str], View] = collections.OrderedDict()
+        self._latest: dict[tuple[str, str], View] = {}
         self._lock = threading.Lock()
         self.capacity = capacity
 
@@ -184,10 +187,29 @@ class ViewCache:
     def drop(self, tenant: str, session_id: str) -> None:
         with self._lock:
             self._views.pop((tenant, session_id), None)
+            self._latest.pop((tenant, session_id), None)
+
+    def speculate(self, tenant: str, session_id: str, view: View) -> None:
+        """The view a mutation just saved (its token written in the same transaction): the next mutation of the
+        session, in the same commit group, starts from it when the state row still names that token."""
+        with self._lock:
+            self._latest[(tenant, session_id)] = view
+            if len(self._latest) > self.capacity:
+                self._latest.pop(next(iter(self._latest)))
+
+    def latest(self, tenant: str, session_id: str) -> View | None:
+        with self._lock:
+            return self._latest.get((tenant, session_id))
 
 
-def current(cache: ViewCache, tx, session_id: str, epoch: str, rev: int, dimension: int) -> View:
-    """A fresh view of the session as `tx` sees it (memory epoch `epoch`, revision `rev`)."""
+def current(cache: ViewCache, tx, session_id: str, epoch: str, rev: int, dimension: int, token: str = "") -> View:
+    """A fresh view of the session as `tx` sees it (memory epoch `epoch`, revision `rev`, view token `token`).
+
+    The latest saved view is exact when the row still carries its token (written by the same save, so a run
+    that was undone left a token no row holds); else the committed view is caught up from the store."""
+    latest = cache.latest(tx.tenant, session_id)
+    if latest is not None and token and latest.token == token and latest.epoch == epoch and latest.rev == rev:
+        return latest.copy()
     cached = cache.get(tx.tenant, session_id)
     if cached is None or cached.epoch != epoch or cached.rev > rev:
         view = View(epoch, Buffers(dimension))

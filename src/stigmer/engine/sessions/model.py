@@ -94,6 +94,7 @@ class SessionState:
     mem_epoch: str = ""  # changes when the memories are replaced wholesale (reset, import)
     mem_rev: int = 0  # grows with every memory row written
     mem_seq: int = 0  # the seq of the newest memory
+    view_token: str = ""  # names the memory view the last save left (index.current)
     entity_seq: int = 0
     live_memories: int = 0  # memories in the retrievable tiers (total_memories)
     entities_digest: str = ""  # SHA-256 of the entity rows at their last change (§6.13 checksum_ok)

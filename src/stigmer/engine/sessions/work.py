@@ -122,7 +122,8 @@ class Work:
     def view(self) -> View:
         if self._view is None:
             st = self.state
-            self._view = current(self.cache, self.tx, self.session_id, st.mem_epoch, st.mem_rev, self.dimension)
+            self._view = current(self.cache, self.tx, self.session_id, st.mem_epoch, st.mem_rev, self.dimension,
+                                 st.view_token)
         return self._view
 
     def replace_memories(self) -> None:
@@ -230,7 +231,9 @@ class Work:
             v.rev = rev
         if v is not None:
             st.live_memories = int(np.count_nonzero(v.tier[:v.n] != ARCHIVE))
+            st.view_token = v.token = os.urandom(8).hex()
             tenant, sid, cache = tx.tenant, self.session_id, self.cache
+            cache.speculate(tenant, sid, v)
             tx.after_commit(lambda: cache.install(tenant, sid, v))
         state_json = _encode(st.to_json())
         blob = vector_blob(self.s)
