@@ -26,7 +26,10 @@ TOPICS = ["billing database postgres", "deploy kubernetes gke", "retry policy ba
 
 
 def post(conn: http.client.HTTPConnection, path: str, body: dict) -> dict:
-    conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+    try:
+        conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+    except BrokenPipeError:  # the server answered before reading the whole body: say what it answered
+        pass
     r = conn.getresponse()
     data = r.read()
     if r.status != 200:
@@ -58,7 +61,9 @@ def fill(port: int, session: str, n: int) -> None:
         state[h] = [0.85] * 1000
     state["phase_history"] = ["exploration"] * 1000
     state["checksum"] = checksum(state)
-    post(conn, f"/v1/session/{session}/import", {"state_dict": state})
+    conn.close()  # building the payload outlasts the keep-alive timeout: a new connection for the import
+    post(http.client.HTTPConnection("127.0.0.1", port, timeout=600), f"/v1/session/{session}/import",
+         {"state_dict": state})
 
 
 def semvec_rows(meter: CPUMeter, secs: float) -> dict:
