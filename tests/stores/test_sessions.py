@@ -172,6 +172,11 @@ async def test_client_vectors_are_checked(sessions):
         sessions.vector([1, 2, 3])
     with pytest.raises(Unprocessable, match="non-zero norm"):
         sessions.vector([0.0] * 384)
+    with pytest.raises(Unprocessable, match="non-zero norm"):
+        sessions.vector([1e-9] + [0.0] * 383)  # below 1e-8 is zero (§6.1)
+    with pytest.raises(Unprocessable, match="non-zero norm"):
+        sessions.vector([float("nan")] * 384)
+    assert np.allclose(sessions.vector([1e308] * 384), np.full(384, 384 ** -0.5))
     with pytest.raises(Unprocessable, match="degenerate"):
         await sessions.text_vector("the and of")
 

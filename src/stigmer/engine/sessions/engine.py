@@ -68,9 +68,13 @@ class Sessions:
         v = np.asarray(values, dtype=np.float64)
         if v.ndim != 1 or len(v) != self.dimension:
             raise Unprocessable(f"embedding dimension {len(values)} does not match the server dimension {self.dimension}")
-        if not np.isfinite(v).all() or maths.is_zero(v):
+        peak = float(np.abs(v).max()) if len(v) else 0.0
+        if not np.isfinite(peak) or peak == 0.0:
             raise Unprocessable("embedding must have a non-zero norm")
-        return v / maths.norm(v)
+        scaled = v / peak  # so that a norm of huge values does not overflow
+        if peak * maths.norm(scaled) < maths.ZERO:
+            raise Unprocessable("embedding must have a non-zero norm")
+        return scaled / maths.norm(scaled)
 
     async def text_vector(self, text: str) -> np.ndarray:
         v = (await self.embed([text]))[0]

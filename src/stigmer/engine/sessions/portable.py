@@ -90,7 +90,7 @@ def _is_num(v: Any) -> bool:
 
 
 def _vec(v: Any, d: int, nonzero: bool = True) -> list[float]:
-    _need(isinstance(v, list) and len(v) == d and all(_is_num(x) for x in v))
+    _need(isinstance(v, list) and len(v) == d and all(_is_num(x) and -3e38 < x < 3e38 for x in v))  # float32 range
     _need(not nonzero or not maths.is_zero(np.asarray(v, dtype=np.float64)))
     return v
 
