@@ -20,14 +20,6 @@ __all__ = ["ServerProcess", "free_port"]
 START_TIMEOUT = 20.0
 
 
-def pytest_terminal_summary(terminalreporter):
-    """Say which documentation examples are not run, and why (test_doc_examples.py skips them)."""
-    for report in terminalreporter.stats.get("skipped", []):
-        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
-        if "not-run: " in reason:
-            terminalreporter.write_line("example " + reason[reason.index("not-run: "):])
-
-
 class ServerProcess:
     """One server: `start()` (waits for /healthz), `stop()` (SIGTERM), `kill()` (SIGKILL), `restart()`."""
 

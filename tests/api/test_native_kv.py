@@ -194,3 +194,17 @@ def test_validation_errors_name_the_field_and_unknown_members_are_refused(client
     r = client.patch("/v1/kv/a/b", json={"op": "incr", "amount": "x"})
     assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "amount"
     assert "<class" not in r.text
+
+
+def test_list_starts_after_a_key(client):
+    for k in ["s/1", "s/2", "s/3", "t"]:
+        client.put(f"/v1/kv/app/{k}", content=b"1")
+    page = client.get("/v1/kv/app", params={"prefix": "s/", "start_after": "s/1", "limit": 1}).json()
+    assert [e["key"] for e in page["entries"]] == ["s/2"] and page["next_cursor"]
+    rest = client.get("/v1/kv/app", params={"prefix": "s/", "cursor": page["next_cursor"]}).json()
+    assert [e["key"] for e in rest["entries"]] == ["s/3"]
+    between = client.get("/v1/kv/app", params={"prefix": "s/", "start_after": "s/15"}).json()
+    assert [e["key"] for e in between["entries"]] == ["s/2", "s/3"]  # any key, not only a stored one
+    assert [e["key"] for e in client.get("/v1/kv/app", params={"start_after": "s/3"}).json()["entries"]] == ["t"]
+    r = client.get("/v1/kv/app", params={"start_after": "s/1", "cursor": page["next_cursor"]})
+    assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "start_after"

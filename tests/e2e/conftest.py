@@ -10,6 +10,23 @@ import pytest
 from pg_support import new_database, postgres_url
 from server_process import ServerProcess
 
+REPORT = "printed_report"  # a test's record_property name for text to show at the end of the run
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print what tests recorded under REPORT (the LangGraph conformance report), also from xdist workers,
+    and which documentation examples are not run, and why (test_doc_examples.py skips them)."""
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            for name, text in getattr(report, "user_properties", ()):
+                if name == REPORT:
+                    terminalreporter.write_line(text)
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+        if "not-run: " in reason:
+            terminalreporter.write_line("example " + reason[reason.index("not-run: "):])
+
+
 @pytest.fixture
 def server(tmp_path):
     """A server for this test alone (tests that stop, kill or restart it)."""

@@ -45,6 +45,8 @@ async def test_reads(client, ns):
     assert [e and e.value for e in await client.batch_get(ns, ["r/4", "r/9"])] == [4, None]
     page = await client.list_page(ns, limit=2)
     assert len(page.entries) == 2 and page.next_cursor
+    after = await client.list_page(ns, prefix="r/", start_after="r/2", limit=1)
+    assert [e.key for e in after.entries] == ["r/3"] and after.next_cursor
     assert [e.value async for e in client.list(ns, prefix="r/", page_size=2)] == [0, 1, 2, 3, 4]
     h = await client.history(ns, "r/0")
     assert [c.value for c in h.history] == [0] and h.next_before is None

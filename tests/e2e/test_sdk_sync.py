@@ -96,6 +96,8 @@ def test_batch_get_and_list(client, ns):
     assert [e.key for e in page.entries] == ["item/0", "item/1", "item/2"] and page.next_cursor
     page2 = client.list_page(ns, prefix="item/", limit=3, cursor=page.next_cursor)
     assert [e.key for e in page2.entries] == ["item/3", "item/4", "item/5"]
+    after = client.list_page(ns, prefix="item/", start_after="item/45")
+    assert [e.key for e in after.entries] == ["item/5", "item/6"]
     everything = list(client.list(ns, prefix="item/", page_size=2))
     assert [e.value for e in everything] == list(range(7))
     keys_only = list(client.list(ns, values=False))

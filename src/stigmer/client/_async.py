@@ -98,8 +98,9 @@ class AsyncClient(b.BaseClient):
         return await self._call(b.batch_get(namespace, keys))
 
     async def list_page(self, namespace: str, *, prefix: str | None = None, cursor: str | None = None,
-                        limit: int | None = None, values: bool = True) -> Page:
-        return await self._call(b.list_page(namespace, prefix, cursor, limit, values))
+                        limit: int | None = None, values: bool = True, start_after: str | None = None) -> Page:
+        """One page of live entries by key byte order, after `cursor` (or after the key `start_after`)."""
+        return await self._call(b.list_page(namespace, prefix, cursor, limit, values, start_after))
 
     async def list(self, namespace: str, *, prefix: str | None = None, page_size: int | None = None,
                    values: bool = True) -> AsyncIterator[Entry]:

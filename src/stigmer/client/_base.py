@@ -230,12 +230,15 @@ class _Batch(msgspec.Struct):
     entries: list[Entry | None]
 
 
-def list_page(namespace: str, prefix: str | None, cursor: str | None, limit: int | None, values: bool) -> Call:
+def list_page(namespace: str, prefix: str | None, cursor: str | None, limit: int | None, values: bool,
+              start_after: str | None = None) -> Call:
     params: dict[str, Any] = {}
     if prefix:
         params["prefix"] = prefix
     if cursor:
         params["cursor"] = cursor
+    elif start_after is not None:
+        params["start_after"] = start_after
     if limit is not None:
         params["limit"] = limit
     if not values:

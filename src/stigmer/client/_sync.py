@@ -103,8 +103,9 @@ class Client(b.BaseClient):
         return self._call(b.batch_get(namespace, keys))
 
     def list_page(self, namespace: str, *, prefix: str | None = None, cursor: str | None = None,
-                  limit: int | None = None, values: bool = True) -> Page:
-        return self._call(b.list_page(namespace, prefix, cursor, limit, values))
+                  limit: int | None = None, values: bool = True, start_after: str | None = None) -> Page:
+        """One page of live entries by key byte order, after `cursor` (or after the key `start_after`)."""
+        return self._call(b.list_page(namespace, prefix, cursor, limit, values, start_after))
 
     def list(self, namespace: str, *, prefix: str | None = None, page_size: int | None = None,
              values: bool = True) -> Iterator[Entry]:

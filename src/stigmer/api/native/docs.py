@@ -27,6 +27,7 @@ MAX_WAIT = 60  # watch.MAX_WAIT
 QUERY: dict[str, dict[str, Any]] = {
     "prefix": {"schema": {"type": "string"}, "description": "Only keys starting with this."},
     "cursor": {"schema": {"type": "string"}, "description": "`next_cursor` of the previous page."},
+    "start_after": {"schema": {"type": "string"}, "description": "Only keys after this one (not with cursor)."},
     "limit": {"schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 100}},
     "values": {"schema": {"type": "boolean", "default": True}, "description": "false leaves the values out."},
     "ttl": {"schema": {"type": "number", "minimum": 0},
@@ -109,7 +110,7 @@ CONVERSATION = {"anyOf": [{"$ref": "#/components/schemas/ConversationWithMessage
                 "description": "ConversationOut with messages=false"}
 OPS: list[Op] = [
     Op("get", "/v1/kv/{namespace}", "List live keys by key byte order", {200: m.ListOut}, (400,),
-       ("prefix", "cursor", "limit", "values")),
+       ("prefix", "cursor", "start_after", "limit", "values")),
     Op("post", "/v1/kv/{namespace}:batch", "Read up to max_batch keys from one snapshot", {200: m.BatchOut},
        (400, 413), body=m.BatchRequest),
     Op("get", "/v1/kv/{namespace}/{key}", "Read a key (If-None-Match with its ETag gives 304)",

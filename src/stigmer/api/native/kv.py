@@ -208,11 +208,13 @@ def routes(svc: Services) -> list[Route]:
 
     async def list_keys(request: Request) -> Response:
         q = request.query_params
-        cursor = q.get("cursor")
+        cursor, start_after = q.get("cursor"), q.get("start_after")
+        if cursor and start_after is not None:
+            raise APIError(400, "invalid_argument", "give cursor or start_after, not both", {"field": "start_after"})
         limit = optional_int(q.get("limit"), "limit", 100)
         with_values = parse_bool(q.get("values"), "values", True)
         rows, last = await guarded(request).list(request.path_params["namespace"], q.get("prefix", ""),
-                                                 decode_cursor(cursor) if cursor else None, limit)
+                                                 decode_cursor(cursor) if cursor else start_after, limit)
         nxt = encode(encode_cursor(last) if last is not None else None)
         return json_response(b'{"entries":' + entries_json(rows, with_values) + b',"next_cursor":' + nxt + b"}")
 
