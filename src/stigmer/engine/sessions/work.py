@@ -100,14 +100,14 @@ def gate(isolation: dict[str, Any], x: np.ndarray) -> str:
     return "admit"
 
 
-def _lowest(r: np.ndarray, ts: np.ndarray, ids: list[str], k: int) -> list[int]:
+def _lowest(r: np.ndarray, ts: np.ndarray, members: np.ndarray, ids: list[str], k: int) -> list[int]:
     """Positions of the k lowest retention scores (ties: older timestamp, then smaller id), without sorting all."""
     if k >= len(r):
         cut = np.arange(len(r))
     else:
         kth = np.partition(r, k - 1)[k - 1]
         cut = np.flatnonzero(r <= kth)
-    return sorted(cut.tolist(), key=lambda j: (r[j], ts[j], ids[j]))[:k]
+    return sorted(cut.tolist(), key=lambda j: (r[j], ts[j], ids[members[j]]))[:k]
 
 
 class Work:
@@ -186,7 +186,7 @@ class Work:
                 continue
             r = maths.retention(v.importance[members], self.state.n, v.created[members], v.last[members],
                                 v.access[members])
-            for j in _lowest(r, v.buf.ts[members], [v.buf.ids[i] for i in members], over):
+            for j in _lowest(r, v.buf.ts[members], members, v.buf.ids, over):
                 i = int(members[j])
                 v.tier[i] = t + 1
                 self._changed.add(i)
