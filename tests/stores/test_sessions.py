@@ -10,13 +10,27 @@ import pytest
 
 from stigmer.engine.errors import Conflict, NotFound
 from stigmer.engine.sessions import Malformed, Params, Sessions, Unprocessable, entities, portable
-from stigmer.support.embeddings import HashEmbedder
+from stigmer.support.embeddings import Embedder, HashEmbedder
 
 T = "t1"
 
 
 def engine(store, **params) -> Sessions:
     return Sessions(store, HashEmbedder(), store.clock, Params(**params))
+
+
+class RemoteLike(Embedder):
+    """hash-v1 behind the plain provider interface: the engine embeds before the mutation, as for a remote model."""
+
+    id, kind, dimension = "hash-v1", "hash", 384
+
+    def __init__(self):
+        self.inner, self.calls = HashEmbedder(), 0
+
+    async def embed(self, texts):
+        self.calls += 1
+        await asyncio.sleep(0)  # a real provider awaits its answer: other requests run meanwhile
+        return self.inner.vectors(texts)
 
 
 @pytest.fixture
@@ -192,3 +206,24 @@ async def test_rate_buckets_are_shared_by_replicas(open_store, store_kind):
     denied = await b.ahit("semvec:key:k1", 3, rate=0.001)
     assert not denied.allowed and denied.retry_after >= 999
     assert (await b.ahit("semvec:key:other", 3, rate=0.001)).allowed  # one bucket per key
+
+
+async def test_an_embedder_with_io_embeds_the_chunk_it_stores(store):
+    """The chunk pairs the pending question read before the mutation; when another request changed it first,
+    the turn is embedded again, and a new or reset session has no pending question."""
+    remote = RemoteLike()
+    s = Sessions(store, remote, store.clock)
+    r = await s.run(T, "first question", response="an answer to nothing")  # a new session: no pending
+    sid = r["session_id"]
+    await s.run(T, "second question", sid, response="answer one", reset_context=True)
+    await asyncio.gather(*(s.run(T, f"question {i}", sid, response=f"answer {i}") for i in range(6)))
+    state = await portable.export(s, T, sid)
+    texts = [m["text"] for m in state["memories"]]
+    assert texts[0] == "answer one" and len(texts) == 7
+    asked = {f"question {i}" for i in range(6)} | {"second question"}
+    for t in texts[1:]:  # each pairs a question really pending at its turn, every question used once
+        q = t.split(" A: ")[0].removeprefix("Q: ")
+        assert q in asked
+        asked.remove(q)
+    assert state["pending_message"] in asked and len(asked) == 1
+    assert (await portable.verify(s, T, sid, [], 32))["consistent"]

@@ -188,14 +188,16 @@ class Sessions:
             embedded[text] = self.embedder.vectors([text])[0]
         return text, embedded[text]
 
-    async def _with_chunk(self, tenant: str, session_id: str | None, response: str,
-                          extra: list[str], mutation: Callable[["WriteTxn", dict[str, np.ndarray]], Any]) -> Any:
+    async def _with_chunk(self, tenant: str, session_id: str | None, response: str, extra: list[str],
+                          mutation: Callable[["WriteTxn", dict[str, np.ndarray]], Any], reset: bool = False) -> Any:
         """Embed what the mutation needs (the chunk from the pending message read now), run it; again if stale."""
         for _ in range(20):
             texts = list(extra)
-            if response and not self._inline and session_id:
-                row = await self.store.sessions.get(tenant, session_id)
-                pending = state_of(row).pending if row else None
+            if response and not self._inline:
+                pending = None  # a new or reset session has no pending question
+                if session_id and not reset:
+                    row = await self.store.sessions.get(tenant, session_id)
+                    pending = state_of(row).pending if row else None
                 texts.append(f"Q: {pending} A: {response}" if pending else response)
             vectors = await self.embed(texts)
             embedded = dict(zip(texts, vectors))
@@ -255,7 +257,7 @@ class Sessions:
                     "drift_detected": drift.drift_detected, "drift_phase": drift.drift_phase,
                     "dedup_signal": signal, "retrieval_error": retrieval_error}
 
-        return await self._with_chunk(tenant, session_id, response or "", [message], mutation)
+        return await self._with_chunk(tenant, session_id, response or "", [message], mutation, reset_context)
 
     async def store_turn(self, tenant: str, session_id: str, response: str, user_id: str | None = None,
                          dedup_threshold: float | None = None) -> dict[str, Any]:
