@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 7474
 DATA ?= ./data
 
-.PHONY: run test test-postgres lint install dev clean docs bench bench-full reliability
+.PHONY: run test test-postgres lint install dev clean docs bench bench-full bench-memory reliability
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -57,6 +57,9 @@ bench-full:
 	$(BIN)/pip install -q -e '.[postgres,granian]'
 	sh bench/setup.sh
 	$(BIN)/python bench/run.py --full
+
+bench-memory: $(VENV)/.installed
+	$(BIN)/python bench/memory.py --report bench/results/memory.md
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

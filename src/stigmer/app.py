@@ -11,7 +11,7 @@ from typing import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from .api import agentstate, cntrlnode, errors, health, semvec, statevec
+from .api import agentstate, cntrlnode, errors, health, semvec, statevec, statewave
 from .api.edge import Edge
 from .api.kit import body
 from .api.kit.requestid import RequestIDMiddleware
@@ -91,13 +91,17 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             await svc.llm.aclose()
             await svc.webhooks.aclose()
             await svc.sessions.embedder.aclose()
+            if svc.memory.finder.embedder is not None:
+                await svc.memory.finder.embedder.aclose()
             await svc.store.close()
 
     statevec_surface, statevec_routes = statevec.mount(svc)
     cntrlnode_surface, cntrlnode_routes = cntrlnode.mount(svc)
     agentstate_surface, agentstate_routes = agentstate.mount(svc)
     semvec_surface, semvec_routes = semvec.mount(svc)
-    surfaces = [semvec_surface, statevec_surface, cntrlnode_surface, agentstate_surface, native_surface.surface(settings)]
+    statewave_surface, statewave_routes = statewave.mount(svc)
+    surfaces = [semvec_surface, statevec_surface, cntrlnode_surface, agentstate_surface, statewave_surface,
+                native_surface.surface(settings)]
     # No two surfaces share a path, so the order only sets the cost of matching: Starlette tries routes in
     # turn, and the compatible surfaces' key reads should not pay for two dozen native patterns first.
     routes = [
@@ -105,6 +109,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         *cntrlnode_routes,
         *statevec_routes,
         *agentstate_routes,
+        *statewave_routes,
         *native_kv.routes(svc),
         *native_txn.routes(svc),
         *native_leases.routes(svc),
@@ -121,7 +126,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                       allowed_hosts=frozenset(h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip()))
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIDMiddleware, rules=(agentstate.request_id_rule(), *semvec.request_id_rules())), edge, Middleware(KeyFastPath, svc=svc)],
+        middleware=[Middleware(RequestIDMiddleware, rules=(agentstate.request_id_rule(), *semvec.request_id_rules(),
+                                                           *statewave.request_id_rules(statewave_surface.prefixes))),
+                    edge, Middleware(KeyFastPath, svc=svc)],
         exception_handlers={cls: errors.handle for cls in errors.HANDLED},
         lifespan=lifespan,
     )

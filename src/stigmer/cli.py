@@ -16,7 +16,8 @@ def _help_settings(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     if not value or ctx.resilient_parsing:
         return
     for s in SETTINGS:
-        click.echo(f"{s.env:<38} {s.type.__name__:<6} default {s.default!r}\n    {s.help}")
+        also = f" (also {', '.join(s.aliases)})" if s.aliases else ""
+        click.echo(f"{s.env:<38} {s.type.__name__:<6} default {s.default!r}{also}\n    {s.help}")
     ctx.exit()
 
 

@@ -22,18 +22,27 @@ class Setting:
     min: float | None = None
     max: float | None = None
     secret: bool = False  # never served, never logged
+    aliases: tuple[str, ...] = ()  # other variables read when STIGMER_<NAME> is not set (STATEWAVE_*, §3.10)
+    parse: Any = None  # text -> value, after the type conversion (a spelling accepted for another)
 
     @property
     def env(self) -> str:
         return "STIGMER_" + self.name.upper()
 
 
+def _database_url(url: str) -> str:
+    """Statewave's spelling `postgresql+asyncpg://…` is `postgresql://…`: a `+driver` suffix is ignored."""
+    scheme, sep, rest = url.strip().partition("://")
+    base = scheme.split("+", 1)[0]
+    return f"{base}://{rest}" if sep and base in ("postgresql", "postgres") else url.strip()
+
+
 S = Setting
 SETTINGS: tuple[Setting, ...] = (
-    S("host", str, "127.0.0.1", "Address to listen on."),
-    S("port", int, 7474, "TCP port to listen on.", 0, 65535),
+    S("host", str, "127.0.0.1", "Address to listen on.", aliases=("STATEWAVE_HOST",)),
+    S("port", int, 7474, "TCP port to listen on.", 0, 65535, aliases=("STATEWAVE_PORT",)),
     S("data_dir", str, "./data", "Directory holding the embedded SQLite database."),
-    S("database_url", str, "", "A `postgresql://` URL: use that PostgreSQL (shared by every replica) instead of the embedded SQLite store.", secret=True),
+    S("database_url", str, "", "A `postgresql://` URL (`postgresql+asyncpg://` is read as the same): use that PostgreSQL (shared by every replica) instead of the embedded SQLite store.", secret=True, aliases=("STATEWAVE_DATABASE_URL",), parse=_database_url),
     S("pg_pool_size", int, 8, "PostgreSQL: connections in each replica's read pool.", 1, 1000),
     S("pg_writers", int, 2, "PostgreSQL: writer connections per replica (each commits groups of mutations).", 1, 64),
     S("feed_tick_seconds", float, 1.0, "PostgreSQL: how often each replica polls for commits whose doorbell it missed.", 0.01, 3600),
@@ -46,7 +55,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("lease_max_ttl_seconds", float, 3600.0, "Leases: the longest TTL an acquire or renew may ask for.", 0.001, 86_400),
     S("lease_max_wait_seconds", float, 30.0, "Leases: the longest `wait` of a blocking acquire.", 0, 3600),
     S("idempotency_retention_seconds", float, 86_400.0, "How long the answer to a request with an `Idempotency-Key` is kept for replay (docs/idempotency.md); an older key counts as new.", 1),
-    S("job_retention_hours", float, 168.0, "Jobs (docs/jobs.md): completed and failed jobs older than this are deleted; 0 = kept for ever.", 0),
+    S("job_retention_hours", float, 168.0, "Jobs (docs/jobs.md): completed and failed jobs older than this are deleted; 0 = kept for ever.", 0, aliases=("STATEWAVE_COMPILE_JOB_RETENTION_HOURS",)),
     S("job_lease_seconds", float, 30.0, "Jobs: how long a worker's claim on a running job lasts unless renewed (it is renewed every third of it); a job whose worker died runs again after this.", 1, 86_400),
     S("job_max_attempts", int, 3, "Jobs: how many times a job may be claimed before a run lost with its worker fails it.", 1, 100),
     S("compact_interval_seconds", float, 60.0, "How often change history older than the retention is removed.", 0.01),
@@ -111,12 +120,20 @@ SETTINGS: tuple[Setting, ...] = (
     S("embedding_dimension", int, 0, "Vector size D; 0 = the provider's own (384 for `hash-v1` and all-MiniLM-L6-v2, the first answer of an `openai:` endpoint). Fixed for the life of the data.", 0, 65_536),
     S("embedding_base_url", str, "https://api.openai.com/v1", "Base URL of the OpenAI-compatible embeddings endpoint of an `openai:<model>` provider (`http://127.0.0.1:11434/v1`)."),
     S("embedding_api_key", str, "", "Key sent as `Authorization: Bearer` to the embeddings endpoint; empty = no header.", secret=True),
+    S("memory_embedding_provider", str, "none", "Embedder of the memory engine (docs/memory.md \"Search\"): `none` (text search only), `stub` (the same as none), `hash-v1` (hybrid ranking and the query-driven context only; never Statewave ranking), `local:<model>` or `openai:<model>` (real providers: Statewave `semantic=true` and §6.8 relevance too). `embedding_base_url`, `embedding_api_key`, `embedding_dimension` and `embedding_timeout_seconds` apply."),
+    S("memory_max_context_tokens", int, 4000, "Context budget when a request gives no `max_tokens` (Statewave DEFAULT_MAX_CONTEXT_TOKENS).", 1, 128_000, aliases=("STATEWAVE_DEFAULT_MAX_CONTEXT_TOKENS",)),
     S("embedding_timeout_seconds", float, 10.0, "Longest wait for one embeddings request (its one retry included); then the call fails as unavailable.", 0.1, 600),
     # webhooks (docs/webhooks.md)
-    S("webhook_url", str, "", "URL every webhook event is POSTed to (`http://` or `https://`); empty = webhooks off: no event is written or sent."),
-    S("webhook_secret", str, "", "Key of the `X-Signature: sha256=<HMAC-SHA256 of the body>` header of each delivery; empty = unsigned.", secret=True),
-    S("webhook_timeout_seconds", float, 5.0, "Longest wait for one delivery attempt (connect, send and answer); then it counts as failed.", 0.1, 600),
+    S("webhook_url", str, "", "URL every webhook event is POSTed to (`http://` or `https://`); empty = webhooks off: no event is written or sent.", aliases=("STATEWAVE_WEBHOOK_URL",)),
+    S("webhook_secret", str, "", "Key of the `X-Signature: sha256=<HMAC-SHA256 of the body>` header of each delivery; empty = unsigned.", secret=True, aliases=("STATEWAVE_WEBHOOK_SECRET",)),
+    S("webhook_timeout_seconds", float, 5.0, "Longest wait for one delivery attempt (connect, send and answer); then it counts as failed.", 0.1, 600, aliases=("STATEWAVE_WEBHOOK_TIMEOUT",)),
     S("webhook_max_attempts", int, 5, "Delivery attempts of an event before it is left as `dead_letter`.", 1, 100),
+    # Statewave surface (docs/compat.md): STATEWAVE_* variables are read as aliases; STIGMER_* wins
+    S("statewave_require_tenant", bool, False, "Statewave: every request except health needs the tenant header (400 `missing_tenant` without it).", aliases=("STATEWAVE_REQUIRE_TENANT",)),
+    S("statewave_tenant_header", str, "X-Tenant-ID", "Statewave: the header naming the Statewave tenant of a request (inside the key's Stigmer tenant).", aliases=("STATEWAVE_TENANT_HEADER",)),
+    S("statewave_cors_origins", str, "*", "Statewave: allowed CORS origins, a JSON array or comma-separated, or *.", aliases=("STATEWAVE_CORS_ORIGINS",)),
+    S("statewave_rate_limit_rpm", int, 0, "Statewave: requests per minute per client IP; 0 = off.", 0, aliases=("STATEWAVE_RATE_LIMIT_RPM",)),
+    S("statewave_rate_limit_strategy", str, "distributed", "Statewave: `distributed` (a fixed window per UTC minute counted in the store, shared by every replica; fails open) or `memory` (a sliding 60 s log in this process).", aliases=("STATEWAVE_RATE_LIMIT_STRATEGY",)),
 )
 del S
 
@@ -150,6 +167,8 @@ def _convert(setting: Setting, raw: Any) -> Any:
                                 f"got {raw!r}") from None
     if want is float and not math.isfinite(value):
         raise SettingsError(f"{what} must be a finite number, got {raw!r}")
+    if setting.parse is not None:
+        value = setting.parse(value)
     if setting.min is not None and value < setting.min or setting.max is not None and value > setting.max:
         bounds = f">= {setting.min:g}" if setting.max is None else f"between {setting.min:g} and {setting.max:g}"
         raise SettingsError(f"{what} must be {bounds}, got {raw!r}")
@@ -171,8 +190,9 @@ def _load(cls: type, overrides: Mapping[str, Any] | None = None, environ: Mappin
         raise SettingsError(f"unknown setting variable {unknown[0]} (`stigmer serve --help-settings` lists them)")
     values: dict[str, Any] = {}
     for s in SETTINGS:
-        if s.env in environ:
-            values[s.name] = _convert(s, environ[s.env])
+        env = next((e for e in (s.env, *s.aliases) if e in environ), None)
+        if env is not None:
+            values[s.name] = _convert(s, environ[env])
     for name, raw in (overrides or {}).items():
         if raw is None:
             continue
@@ -214,6 +234,8 @@ def settings_markdown() -> str:
     for s in SETTINGS:
         out += [f"## `{s.name}`", "", f"- variable: `{s.env}`", f"- type: {s.type.__name__}",
                 f"- default: `{s.default!r}`"]
+        if s.aliases:
+            out.append(f"- also read from: {', '.join(f'`{a}`' for a in s.aliases)} (`{s.env}` wins)")
         if s.min is not None:
             out.append(f"- range: {s.min:g} – {s.max:g}" if s.max is not None else f"- minimum: {s.min:g}")
         if s.secret:

@@ -17,12 +17,15 @@ from .engine.keys import Keys
 from .engine.kv import KV
 from .engine.leases import LeaseLimits, Leases
 from .engine.sessions import Params, Sessions
+from .engine.memory import Memory
+from .engine.memory.context import store_resolutions
 from .engine.states import States
 from .engine.tokens import Tokens
 from .engine.traces import Traces
 from .engine.webhooks import Webhooks
 from .store.base import Store
 from .support import embeddings
+from .support.embeddings import from_settings
 from .support.llm import LLM
 from .support.ratelimit import RateLimiter
 
@@ -49,6 +52,7 @@ class Services:
     jobs: Jobs = None  # type: ignore[assignment]  # likewise; its worker runs once a kind is registered
     webhooks: Webhooks = None  # type: ignore[assignment]  # likewise; its worker runs only when a URL is set
     sessions: Sessions = None  # type: ignore[assignment]  # semantic sessions over the server's embedder
+    memory: Memory = None  # type: ignore[assignment]  # from the settings, over the webhooks (its events are theirs)
 
     def __post_init__(self) -> None:
         if self.tokens is None:
@@ -83,6 +87,19 @@ class Services:
             self.webhooks = Webhooks.from_settings(self.store, self.settings, self.clock)
         if self.sessions is None:
             self.sessions = sessions_from_settings(self.store, self.settings, self.clock)
+        if self.memory is None:
+            self.memory = Memory(self.store, self.webhooks, embedder=memory_embedder(self.settings),
+                                 default_max_tokens=self.settings.memory_max_context_tokens,
+                                 resolutions_of=store_resolutions(self.store))
+
+
+def memory_embedder(settings: Settings):
+    """The memory engine's embedder (`memory_embedding_provider`; `none` and `stub` give None), built like the
+    server's (support/embeddings.py) with the same endpoint settings."""
+    provider = settings.memory_embedding_provider.strip()
+    if provider in ("none", "stub"):
+        return None
+    return from_settings(dataclasses.replace(settings, embedding_provider=provider))
 
 
 def session_params(s: Settings) -> Params:

@@ -17,6 +17,7 @@ from .http import json_response
 # failed probe counts as a failure), so a nearly full disk does not flip readiness on every request.
 PROBE_INTERVAL = 5.0
 PROBE_TIMEOUT = 2.0
+STUCK_SECONDS = 30 * 60  # a job running longer makes readiness `degraded` (§5.2), not unready
 
 
 def routes(svc: Services) -> list[Route]:
@@ -46,7 +47,14 @@ def routes(svc: Services) -> list[Route]:
             return json_response({"status": "not_ready", "checks": [
                 {"name": "database", "status": "error", "detail": f"{fault.code}: {fault.reason}"}]}, 503)
         latency = round((time.perf_counter() - start) * 1000, 3)
-        return json_response({"status": "ready", "checks": [{"name": "database", "status": "ok", "latency_ms": latency}]})
+        checks = [{"name": "database", "status": "ok", "latency_ms": latency}]
+        try:
+            stuck = await svc.jobs.running_longer_than(STUCK_SECONDS)
+        except EngineError:
+            stuck = 0  # the database answered the ping: a failed count is not a reason to refuse traffic
+        if stuck:
+            checks.append({"name": "queue", "status": "degraded", "detail": f"{stuck} job(s) running > 30 min"})
+        return json_response({"status": "degraded" if stuck else "ready", "checks": checks})
 
     return [
         Route("/healthz", healthz, methods=["GET"]),

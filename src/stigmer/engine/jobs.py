@@ -129,6 +129,10 @@ class Jobs:
             raise InvalidArgument("limit must be 1-1000 and offset >= 0")
         return await self.store.jobs.list(tenant, status, kind, limit, offset)
 
+    async def running_longer_than(self, seconds: float) -> int:
+        """How many jobs (every tenant, every kind) have been running for more than `seconds` (readiness)."""
+        return await self.store.jobs.count_running(self.clock.now() - seconds)
+
     # the worker
 
     def wake(self) -> None:

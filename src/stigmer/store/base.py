@@ -50,11 +50,13 @@ if TYPE_CHECKING:
     from ..engine.jobs import Job
     from ..engine.memory import Episode, MemoryRecord
     from ..engine.sessions.model import EntityRow, MemoryRow, SessionRow
+    from ..engine.memory.subjects import SubjectCount
 
 T = TypeVar("T")
 
 __all__ = ["Change", "ChangeFilter", "ChangeLog", "ClaimReads", "ClaimWrites", "CommitListener", "ConversationReads", "ConversationWrites", "Entry", "IdempotencyReads", "IdempotencyRecord", "IdempotencyWrites", "JobReads", "JobWrites", "KVReads", "KVWrites",
            "MemoryReads", "MemoryWrites", "SessionReads", "SessionWrites",
+           "MemoryReads", "MemoryWrites", "SupportReads", "SupportWrites",
            "KeyRecord", "KeyRepository", "LeaseReads", "LeaseRecord", "LeaseWrites", "RevisionInfo", "StateEventRecord", "StateReads", "StateWrites", "StorageFault", "Store", "TokenCheck",
            "TokenRecord", "TokenRepository", "WebhookEvent", "WebhookOutcome", "WebhookReads", "WebhookWrites", "WriteTxn"]
 
@@ -326,6 +328,9 @@ class JobReads(Protocol):
     async def purge(self, before: float) -> int:
         """Delete completed and failed jobs created before `before`; return how many."""
 
+    async def count_running(self, started_before: float) -> int:
+        """How many jobs of every tenant have been running since before `started_before` (readiness)."""
+
 
 class JobWrites(Protocol):
     """Jobs inside a mutation (`tx.jobs`), of the transaction's tenant: a job inserted here exists iff the
@@ -334,6 +339,20 @@ class JobWrites(Protocol):
     def exists(self, job_id: str) -> bool: ...
 
     def insert(self, job: "Job") -> None: ...
+
+    def of_kind(self, kind: str) -> "list[Job]":
+        """The tenant's jobs of `kind`, in no particular order."""
+
+    def delete(self, job_ids: list[str]) -> int:
+        """Delete those of the tenant's jobs; return how many there were."""
+class RateWindows(Protocol):
+    """Fixed-window request counters shared by every process on the store (`store.rate_windows`)."""
+
+    async def hit(self, bucket: str, window_start: int, purge_before: int | None) -> int:
+        """Count one request in (bucket, window_start) atomically and return the count after it; first
+        delete every window that started before `purge_before`, when given."""
+
+
 # the memory engine (Statewave)
 
 
@@ -348,6 +367,17 @@ class MemoryReads(Protocol):
                        status: str | None) -> "list[MemoryRecord]":
         """The subject's memories in scope (of that status, if given), newest first (created_at descending,
         then seq ascending)."""
+
+    async def timeline(self, tenant: str, tenant_id: str | None, subject_id: str, limit: int, offset: int,
+                       newest_first: bool) -> "tuple[list[Episode], int, list[MemoryRecord], int]":
+        """One snapshot: the episodes' window and total, the memories' (every status) window and total. A
+        window is rows [offset, offset+limit) ascending, or counted back from the newest with
+        `newest_first`; either way returned ascending (created_at, seq)."""
+
+    async def subjects(self, tenant: str, tenant_id: str | None, limit: int,
+                       offset: int) -> "tuple[list[SubjectCount], int]":
+        """One snapshot: a page of the distinct subject ids of the episodes and memories in scope, by code
+        point, with their counts, and how many there are in all."""
 
 
 class MemoryWrites(Protocol):
@@ -370,6 +400,9 @@ class MemoryWrites(Protocol):
 
     def supersede(self, valid_to: dict[str, int], now: int) -> None:
         """Mark each memory id superseded with its `valid_to` and `updated_at = now`."""
+
+    def delete_subject(self, tenant_id: str | None, subject_id: str) -> tuple[int, int]:
+        """Delete the subject's episodes and memories in scope; return how many of each."""
 
 
 # semantic sessions (semvec, engine/sessions)
@@ -466,6 +499,57 @@ class WebhookWrites(Protocol):
         status; return how many."""
 
 
+# the Statewave support layer and admin (engine/memory/support.py, admin.py)
+
+
+class SupportReads(Protocol):
+    """Resolutions and the reads of the support figures and admin (`store.support`), in a request's
+    Statewave scope as MemoryReads has it; reads that belong together share one snapshot."""
+
+    async def resolutions(self, tenant: str, tenant_id: str | None, subject_id: str, status: str | None,
+                          limit: int, offset: int) -> list: ...
+
+    async def sla_inputs(self, tenant: str, tenant_id: str | None, subject_id: str, episodes: int,
+                         resolutions: int) -> tuple[list, list]:
+        """The newest `episodes` episodes (ascending) and the `resolutions` most recently updated."""
+
+    async def compile_jobs(self, tenant: str, kind: str, status: str | None, subject_id: str | None,
+                           tenant_id: str | None, limit: int, offset: int) -> tuple[list, int]: ...
+
+    async def export(self, tenant: str, tenant_id: str | None, subject_id: str) -> tuple[list, list]:
+        """A subject's episodes and memories, both ascending."""
+
+    async def null_tenant_rows(self, tenant: str, kind: str) -> tuple[int, int, int]: ...
+
+
+class SupportWrites(Protocol):
+    """Resolutions and health-state records inside a mutation (`tx.support`), of the transaction's tenant,
+    and the reads a mutation makes before it decides. An upsert key's Statewave tenant value is exact."""
+
+    def resolution(self, tenant_id: str | None, subject_id: str, session_id: str): ...
+
+    def resolutions(self, tenant_id: str | None, subject_id: str, status: str | None, limit: int,
+                    offset: int) -> list: ...
+
+    def insert_resolution(self, r) -> None: ...
+
+    def update_resolution(self, r) -> None: ...
+
+    def episode_window(self, tenant_id: str | None, subject_id: str, limit: int) -> list: ...
+
+    def facts(self, tenant_id: str | None, subject_id: str, limit: int) -> list: ...
+
+    def health_state(self, tenant_id: str | None, subject_id: str) -> str | None: ...
+
+    def put_health_state(self, tenant_id: str | None, subject_id: str, state: str, score: int, now: int,
+                         exists: bool) -> None: ...
+
+    def delete_subject(self, tenant_id: str | None, subject_id: str) -> int:
+        """Delete the subject's resolutions and health-state record in scope; return the resolutions'."""
+
+    def existing_ids(self, table: str, ids: list[str]) -> int: ...
+
+
 # the change log
 
 
@@ -560,6 +644,7 @@ class WriteTxn(Protocol):
     webhooks: WebhookWrites
     memory: MemoryWrites
     sessions: SessionWrites
+    support: SupportWrites
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Call `fn()` on the event loop once this run's writes are durable; never if it fails or is undone."""
@@ -595,6 +680,8 @@ class Store(Protocol):
     memory: MemoryReads
     sessions: SessionReads
     buckets: Any  # PostgreSQL: token buckets the replicas share (store/postgres/buckets.py); None on SQLite
+    rate_windows: RateWindows
+    support: SupportReads
     log: ChangeLog
     tick_seconds: float | None  # how often the change feed polls revisions; None when every commit is local
 

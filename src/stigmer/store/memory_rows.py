@@ -94,3 +94,43 @@ def memory_of(r) -> MemoryRecord:
     r = list(r)
     r[10], r[11] = values.decode(r[10]), values.decode(r[11])
     return MemoryRecord(*r)
+
+
+def scope_all(tenant: str, tenant_id: str | None, mark: str) -> tuple[str, list]:
+    """The WHERE clause of a request's scope across its subjects."""
+    if tenant_id is None:
+        return f" WHERE tenant = {mark}", [tenant]
+    return f" WHERE tenant = {mark} AND tenant_id = {mark}", [tenant, tenant_id]
+
+
+def window_sql(table: str, tenant: str, tenant_id: str | None, subject_id: str, limit: int, offset: int,
+               newest_first: bool, mark: str) -> tuple[str, list]:
+    """One timeline window (§5.9): rows [offset, offset+limit) ascending, or counted back from the newest
+    (then put back in ascending order by the caller: the rows come newest first)."""
+    where, params = scope(tenant, tenant_id, subject_id, mark)
+    order = " ORDER BY created_at DESC, seq DESC" if newest_first else ASCENDING
+    select = _EPISODES if table == "episodes" else _MEMORIES
+    return select + where + order + f" LIMIT {mark} OFFSET {mark}", [*params, limit, offset]
+
+
+def count_sql(table: str, tenant: str, tenant_id: str | None, subject_id: str, mark: str) -> tuple[str, list]:
+    where, params = scope(tenant, tenant_id, subject_id, mark)
+    return f"SELECT count(*) FROM {table}{where}", params
+
+
+def subjects_sql(tenant: str, tenant_id: str | None, limit: int, offset: int, mark: str,
+                 collate: str = "") -> tuple[tuple[str, list], tuple[str, list]]:
+    """The page of subjects in scope by code point (§5.10) with their counts, and the count of all of them.
+    `collate` makes PostgreSQL compare by code point (SQLite's BINARY already does for UTF-8)."""
+    where, params = scope_all(tenant, tenant_id, mark)
+    both = (f"SELECT subject_id, count(*) AS e, 0 AS m FROM episodes{where} GROUP BY subject_id UNION ALL "
+            f"SELECT subject_id, 0 AS e, count(*) AS m FROM memories{where} GROUP BY subject_id")
+    page = (f"SELECT subject_id, sum(e), sum(m) FROM ({both}) s GROUP BY subject_id"
+            f" ORDER BY subject_id{collate} LIMIT {mark} OFFSET {mark}")
+    total = f"SELECT count(DISTINCT subject_id) FROM ({both}) s"
+    return (page, [*params, *params, limit, offset]), (total, [*params, *params])
+
+
+def delete_sql(table: str, tenant: str, tenant_id: str | None, subject_id: str, mark: str) -> tuple[str, list]:
+    where, params = scope(tenant, tenant_id, subject_id, mark)
+    return f"DELETE FROM {table}{where}", params

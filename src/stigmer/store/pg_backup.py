@@ -19,7 +19,8 @@ from .backups import BackupError, Summary, check_checksum, install, sha256_of, t
 TABLES = ("schema_migrations", "entries", "changes", "tenant_revisions", "tenants", "api_keys", "store_probe",
           "leases", "state_events", "capability_tokens", "claims", "claim_evidence", "claim_runs", "idempotency",
           "conversations", "conversation_tags", "conversation_messages", "conversation_search_tenants",
-          "conversation_message_terms", "jobs", "webhook_events", "episodes", "memories",
+          "conversation_message_terms", "jobs", "webhook_events", "episodes", "memories", "rate_windows",
+          "memory_index", "memory_vectors", "resolutions", "health_states",
           "semvec_sessions", "semvec_histories", "semvec_memories", "semvec_entities", "rate_buckets")
 _REQUIRED = {"schema_migrations", "entries", "changes", "tenant_revisions"}
 

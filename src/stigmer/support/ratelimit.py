@@ -9,6 +9,8 @@ to share buckets between replicas).
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import ipaddress
 import math
 import threading
@@ -100,6 +102,65 @@ class SharedRateLimiter:
         return Decision(allowed, limit, max(0, math.floor(tokens)), reset, retry)
 
 
+class SlidingLog:
+    """A per-process sliding 60 s log of allowed requests per bucket (Statewave §6.11 `memory`): a request
+    is denied when the log already holds `limit` entries (denied requests are not logged);
+    `retry_after = floor(60 - (now - oldest)) + 1`."""
+
+    WINDOW = 60.0
+
+    def __init__(self, clock: Callable[[], float] = time.time):
+        self.clock = clock
+        self._logs: dict[str, collections.deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, bucket: str, limit: int) -> Decision:
+        now = self.clock()
+        with self._lock:
+            log = self._logs.setdefault(bucket, collections.deque())
+            while log and now - log[0] >= self.WINDOW:
+                log.popleft()
+            if len(log) >= limit:
+                return Decision(False, limit, 0, math.ceil(log[0] + self.WINDOW),
+                                math.floor(self.WINDOW - (now - log[0])) + 1)
+            log.append(now)
+            if len(self._logs) > 10_000:  # forget idle buckets now and then
+                for name in [n for n, q in self._logs.items() if not q or now - q[-1] >= self.WINDOW]:
+                    del self._logs[name]
+        return Decision(True, limit, limit - len(log), math.ceil(now + self.WINDOW), 0)
+
+
+class StoreWindows:
+    """A fixed window per UTC minute counted in the store (Statewave §6.11 `distributed`), so every
+    process on one database shares it: denied when the count after the increment exceeds `limit`;
+    `retry_after = max(1, 60 - seconds into the window)`. It fails open (allows) when the store errs or
+    does not answer within TIMEOUT, and purges windows older than five minutes about once a minute."""
+
+    PURGE_EVERY = 60.0
+    KEEP = 300
+    TIMEOUT = 2.0  # seconds: a limiter that waits longer than this is not worth the request's time
+
+    def __init__(self, store, clock: Callable[[], float] = time.time):
+        self.store = store
+        self.clock = clock
+        self._purged_at = float("-inf")
+
+    async def hit(self, bucket: str, limit: int) -> Decision:
+        now = self.clock()
+        window = int(now // 60) * 60
+        purge = None
+        if now - self._purged_at >= self.PURGE_EVERY:
+            self._purged_at, purge = now, window - self.KEEP
+        try:
+            async with asyncio.timeout(self.TIMEOUT):
+                count = await self.store.rate_windows.hit(bucket, window, purge)
+        except Exception:  # the limiter never takes the service down with the store (a timeout included)
+            return Decision(True, limit, limit, window + 60, 0)
+        if count > limit:
+            return Decision(False, limit, 0, window + 60, max(1, 60 - int(now - window)))
+        return Decision(True, limit, limit - count, window + 60, 0)
+
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -129,4 +190,5 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: list[Network
     return hops[0] if hops else peer
 
 
-__all__ = ["Decision", "RateLimiter", "MemoryRateLimiter", "SharedRateLimiter", "client_ip", "parse_networks"]
+__all__ = ["Decision", "RateLimiter", "MemoryRateLimiter", "SharedRateLimiter", "SlidingLog", "StoreWindows", "client_ip",
+           "parse_networks"]

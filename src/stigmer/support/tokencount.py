@@ -113,5 +113,10 @@ def count(text: str) -> int:
     return _default.count(text)
 
 
+def exact() -> bool:
+    """Whether real cl100k_base counts are in use (False: the §6.7 fallback)."""
+    return _default.exact
+
+
 def first(text: str, n: int) -> str:
     return _default.first(text, n)

@@ -6,11 +6,14 @@ from typing import Iterable
 
 
 class Cors:
-    def __init__(self, origins: str | Iterable[str], expose: str = "", methods: str = "", headers: str = ""):
+    def __init__(self, origins: str | Iterable[str], expose: str = "", methods: str = "", headers: str = "",
+                 credentials: bool = False):
         items = [o.strip() for o in (origins.split(",") if isinstance(origins, str) else origins) if o.strip()]
         self.any = "*" in items
         self.origins = frozenset(items) - {"*"}
         self.expose, self.methods, self.allow_headers = expose, methods, headers
+        # Credentials allowed: a browser refuses `*` then, so an allowed origin is echoed (as Starlette does).
+        self.credentials = credentials
 
     @property
     def enabled(self) -> bool:
@@ -24,12 +27,14 @@ class Cors:
         if not self.enabled:
             return []
         out: list[tuple[bytes, bytes]] = []
-        if self.any and not self.origins:
+        if self.any and not self.origins and not self.credentials:
             out.append((b"access-control-allow-origin", b"*"))
         else:
             if self.allows(origin):
                 out.append((b"access-control-allow-origin", origin.encode("latin-1")))
             out.append((b"vary", b"Origin"))
+        if self.credentials and self.allows(origin):
+            out.append((b"access-control-allow-credentials", b"true"))
         if self.expose:
             out.append((b"access-control-expose-headers", self.expose.encode()))
         return out

@@ -94,9 +94,14 @@ def memories_of(episodes: list[Episode], now: int) -> list[MemoryRecord]:
 
 def compile_in(tx, tenant_id: str | None, subject_id: str) -> list[MemoryRecord]:
     """One compile run of (subject, Statewave tenant scope): the memories it created, in output order."""
+    return compile_run(tx, tenant_id, subject_id)[1]
+
+
+def compile_run(tx, tenant_id: str | None, subject_id: str) -> tuple[int, list[MemoryRecord]]:
+    """`compile_in`, with how many episodes the run marked compiled (an event fires for a run of ≥ 1)."""
     episodes = tx.memory.uncompiled(tenant_id, subject_id, BATCH)
     if not episodes:
-        return []
+        return 0, []
     now = micros(tx.now)
     tx.memory.mark_compiled([e.id for e in episodes], now)
     created = memories_of(episodes, now)
@@ -105,7 +110,7 @@ def compile_in(tx, tenant_id: str | None, subject_id: str) -> list[MemoryRecord]
     for tenant_value in dict.fromkeys(m.tenant_id for m in created):  # unscoped: each tenant value on its own
         closed |= superseded(tx.memory.newest_active(tenant_value, subject_id, BATCH))
     tx.memory.supersede(closed, now)
-    return [m if m.id not in closed else _closed(m, closed[m.id], now) for m in created]
+    return len(episodes), [m if m.id not in closed else _closed(m, closed[m.id], now) for m in created]
 
 
 def _closed(m: MemoryRecord, valid_to: int, now: int) -> MemoryRecord:

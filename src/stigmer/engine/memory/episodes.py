@@ -52,8 +52,11 @@ def check_tenant_id(tenant_id: str | None) -> str | None:
     """The Statewave tenant of a request: None (unscoped) when absent or empty, else 1–256 chars."""
     if tenant_id is None or tenant_id == "":
         return None
-    if not isinstance(tenant_id, str) or len(tenant_id) > 256:
-        raise InvalidArgument("tenant id must be a string of at most 256 characters", loc=["header", "X-Tenant-ID"])
+    if not isinstance(tenant_id, str):
+        raise InvalidArgument("Input should be a valid string", loc=["header", "X-Tenant-ID"], type="string_type")
+    if len(tenant_id) > 256:
+        raise InvalidArgument("String should have at most 256 characters", loc=["header", "X-Tenant-ID"],
+                              type="string_too_long")
     return tenant_id
 
 
@@ -61,22 +64,31 @@ def check_subject_id(subject_id: Any, loc: list) -> str:
     return _text(subject_id, 256, loc)
 
 
-def _text(value: Any, limit: int, loc: list) -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= limit:
-        raise InvalidArgument(f"{loc[-1]} must be a string of 1–{limit} characters", loc=loc)
+# The errors name the rule broken with pydantic's error types and messages (docs/memory.md), so a surface
+# whose upstream is a FastAPI server reports them as its own validation items.
+
+def _text(value: Any, limit: int, loc: list, least: int = 1) -> str:
+    if not isinstance(value, str):
+        raise InvalidArgument("Input should be a valid string", loc=loc, type="string_type")
+    if len(value) < least:
+        raise InvalidArgument(f"String should have at least {least} character{'s' if least > 1 else ''}", loc=loc,
+                              type="string_too_short", input=value)
+    if len(value) > limit:
+        raise InvalidArgument(f"String should have at most {limit} characters", loc=loc, type="string_too_long",
+                              input=value)
     return value
 
 
 def _object(value: Any, loc: list) -> dict:
     if not isinstance(value, dict):
-        raise InvalidArgument(f"{loc[-1]} must be an object", loc=loc)
+        raise InvalidArgument("Input should be a valid dictionary", loc=loc, type="dict_type")
     return value
 
 
 def _checked(e: EpisodeInput, loc: list) -> EpisodeInput:
     session_id = e.session_id
-    if session_id is not None and (not isinstance(session_id, str) or len(session_id) > 256):
-        raise InvalidArgument("session_id must be a string of at most 256 characters", loc=[*loc, "session_id"])
+    if session_id is not None:
+        _text(session_id, 256, [*loc, "session_id"], least=0)
     return EpisodeInput(_text(e.subject_id, 256, [*loc, "subject_id"]), _text(e.source, 256, [*loc, "source"]),
                         _text(e.type, 128, [*loc, "type"]), _object(e.payload, [*loc, "payload"]),
                         _object(e.metadata, [*loc, "metadata"]), _object(e.provenance, [*loc, "provenance"]),
@@ -85,8 +97,14 @@ def _checked(e: EpisodeInput, loc: list) -> EpisodeInput:
 
 def checked_batch(items: list[EpisodeInput]) -> list[EpisodeInput]:
     """Every item checked before anything is written (all-or-nothing, §5.4)."""
-    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
-        raise InvalidArgument(f"episodes must hold 1–{MAX_BATCH} items", loc=["body", "episodes"])
+    if not isinstance(items, list):
+        raise InvalidArgument("Input should be a valid list", loc=["body", "episodes"], type="list_type")
+    if not items:
+        raise InvalidArgument("List should have at least 1 item after validation, not 0", loc=["body", "episodes"],
+                              type="too_short")
+    if len(items) > MAX_BATCH:
+        raise InvalidArgument(f"List should have at most {MAX_BATCH} items after validation, not {len(items)}",
+                              loc=["body", "episodes"], type="too_long")
     return [_checked(e, ["body", "episodes", i]) for i, e in enumerate(items)]
 
 

@@ -35,3 +35,13 @@ class CompileResult(msgspec.Struct, frozen=True):
     subject_id: str
     memories_created: int
     memories: list[MemoryRecord]
+
+
+class Timeline(msgspec.Struct, frozen=True):
+    """One window of a subject's episodes and one of its memories (every status), each ascending (§5.9)."""
+
+    subject_id: str
+    episodes: list  # list[Episode]
+    episodes_total: int
+    memories: list[MemoryRecord]
+    memories_total: int

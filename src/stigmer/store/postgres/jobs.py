@@ -8,13 +8,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...engine.jobs import Job
-from ..job_rows import ABANDONED, COLUMNS, DUE, LEASE_RAN_OUT, job_of, job_row
+from ..job_rows import ABANDONED, COLUMNS, DUE, LEASE_RAN_OUT, UNFINISHED, job_of, job_row
 
 if TYPE_CHECKING:
     from .store import PostgresStore
     from .writer import WriteTxnPG
 
 _KINDS = "(SELECT unnest(%s::text[]))"
+_RUNNING_SINCE = f"SELECT count(*) FROM jobs WHERE {UNFINISHED} AND status = 'running' AND started_at < %s"
 _GET = f"SELECT {COLUMNS} FROM jobs WHERE tenant = %s AND id = %s"
 _INSERT = f"INSERT INTO jobs ({COLUMNS}) VALUES ({', '.join(['%s'] * 14)})"
 _CLAIM = (
@@ -96,6 +97,9 @@ class PostgresJobs:
                      error: str | None, now: float) -> bool:
         return await self._update(_FINISH, (status, result, error, now, tenant, job_id, token)) == 1
 
+    async def count_running(self, started_before: float) -> int:
+        return (await self._store.fetch(_RUNNING_SINCE, (started_before,)))[0][0]
+
     async def purge(self, before: float) -> int:
         total = 0
         while True:
@@ -121,3 +125,17 @@ class JobWritesPG:
         tx = self._tx
         tx.check_tenant(job.tenant)
         tx.write(_INSERT, job_row(job))
+
+    def of_kind(self, kind: str) -> list[Job]:
+        """The transaction's tenant's jobs of `kind` (a subject delete picks its compile jobs among them)."""
+        tx = self._tx
+        return [job_of(r) for r in tx.cur.execute(f"SELECT {COLUMNS} FROM jobs WHERE tenant = %s AND kind = %s",
+                                                  (tx.tenant, kind)).fetchall()]
+
+    def delete(self, job_ids: list[str]) -> int:
+        if not job_ids:
+            return 0
+        tx = self._tx
+        tx.write("WITH gone AS (DELETE FROM jobs WHERE tenant = %s AND id = ANY(%s::text[]) RETURNING 1)"
+                 " SELECT count(*) FROM gone", (tx.tenant, list(job_ids)))
+        return tx.cur.fetchone()[0]

@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...engine.memory import Episode, MemoryRecord
+from ...engine.memory.subjects import SubjectCount
 from .. import memory_rows as rows
+from . import memory_index
 
 if TYPE_CHECKING:
     from .store import PostgresStore
@@ -47,6 +49,41 @@ class PostgresMemory:
         sql, params = rows.memories_sql(tenant, tenant_id, subject_id, status, "%s")
         return [rows.memory_of(r) for r in await self._store.fetch(sql, tuple(params))]
 
+    async def timeline(self, tenant: str, tenant_id: str | None, subject_id: str, limit: int, offset: int,
+                       newest_first: bool) -> tuple[list[Episode], int, list[MemoryRecord], int]:
+        async def read(conn):
+            out: list = []
+            async with conn.transaction():  # one snapshot for both windows and their totals
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cur = conn.cursor()
+                for table, of in (("episodes", rows.episode_of), ("memories", rows.memory_of)):
+                    sql, params = rows.window_sql(table, tenant, tenant_id, subject_id, limit, offset, newest_first,
+                                                  "%s")
+                    await cur.execute(sql, params)
+                    found = [of(r) for r in await cur.fetchall()]
+                    sql, params = rows.count_sql(table, tenant, tenant_id, subject_id, "%s")
+                    await cur.execute(sql, params)
+                    out += [found[::-1] if newest_first else found, (await cur.fetchone())[0]]
+            return tuple(out)
+
+        return await self._store.run(read)
+
+    async def subjects(self, tenant: str, tenant_id: str | None, limit: int,
+                       offset: int) -> tuple[list[SubjectCount], int]:
+        (page, page_params), (total, total_params) = rows.subjects_sql(tenant, tenant_id, limit, offset, "%s",
+                                                                       collate=' COLLATE "C"')
+
+        async def read(conn):
+            async with conn.transaction():
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cur = conn.cursor()
+                await cur.execute(page, page_params)
+                found = [SubjectCount(s, int(e), int(m)) for s, e, m in await cur.fetchall()]
+                await cur.execute(total, total_params)
+                return found, (await cur.fetchone())[0]
+
+        return await self._store.run(read)
+
 
 class MemoryWritesPG:
     """`tx.memory`: episodes and memories of one Stigmer tenant's mutation."""
@@ -75,6 +112,7 @@ class MemoryWritesPG:
             self._tx.check_tenant(m.tenant)
         if memories:
             self._tx.write(_INSERT_MEMORIES, _columns([rows.memory_row(m) for m in memories]))
+            memory_index.index(self._tx, memories)  # the search index, in the same transaction
 
     def newest_active(self, tenant_id: str | None, subject_id: str, limit: int) -> list[MemoryRecord]:
         sql, params = rows.newest_active_sql(self._tx.tenant, tenant_id, subject_id, limit, "%s")
@@ -83,3 +121,12 @@ class MemoryWritesPG:
     def supersede(self, valid_to: dict[str, int], now: int) -> None:
         if valid_to:
             self._tx.write(_SUPERSEDE, (now, list(valid_to), list(valid_to.values()), self._tx.tenant))
+
+    def delete_subject(self, tenant_id: str | None, subject_id: str) -> tuple[int, int]:
+        counts = []
+        for table in ("episodes", "memories"):
+            sql, params = rows.delete_sql(table, self._tx.tenant, tenant_id, subject_id, "%s")
+            # Counted in SQL: the writer's statements may be pipelined, where rowcount is not known.
+            self._tx.write(f"WITH gone AS ({sql} RETURNING 1) SELECT count(*) FROM gone", tuple(params))
+            counts.append(self._tx.cur.fetchone()[0])
+        return counts[0], counts[1]

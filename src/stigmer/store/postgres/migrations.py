@@ -11,7 +11,7 @@ import time
 
 import psycopg
 
-from . import search_index
+from . import memory_index, search_index
 
 MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -391,6 +391,55 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (
+        15,
+        # Rate-limit windows shared by every process on the database (Statewave §6.11 `distributed`): one
+        # counter per (bucket, window start); windows older than five minutes are purged.
+        """
+        CREATE TABLE rate_windows (
+            bucket TEXT NOT NULL,
+            window_start BIGINT NOT NULL,
+            count BIGINT NOT NULL,
+            PRIMARY KEY (bucket, window_start)
+        );
+        CREATE INDEX rate_windows_by_start ON rate_windows (window_start);
+        """,
+    ),
+    (16, memory_index.SCHEMA),  # memory search index and vectors (docs/memory.md); then memory_index.backfill
+    (
+        17,
+        # The Statewave support layer (docs/memory.md, "Support"): one resolution per (Statewave tenant value,
+        # subject, session), listed most recently updated first; one health-state record per (Statewave
+        # tenant value, subject). NULL tenant values key as '' (a Statewave tenant id is never empty).
+        """
+        CREATE TABLE resolutions (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            id TEXT COLLATE "C" NOT NULL,
+            tenant TEXT COLLATE "C" NOT NULL,
+            tenant_id TEXT COLLATE "C",
+            subject_id TEXT COLLATE "C" NOT NULL,
+            session_id TEXT COLLATE "C" NOT NULL,
+            status TEXT NOT NULL,
+            resolution_summary TEXT,
+            resolved_at BIGINT,
+            metadata TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            UNIQUE (tenant, id)
+        );
+        CREATE UNIQUE INDEX resolutions_by_session ON resolutions (tenant, subject_id, session_id, coalesce(tenant_id, ''));
+        CREATE INDEX resolutions_by_update ON resolutions (tenant, subject_id, updated_at);
+        CREATE TABLE health_states (
+            tenant TEXT COLLATE "C" NOT NULL,
+            tenant_id TEXT COLLATE "C",
+            subject_id TEXT COLLATE "C" NOT NULL,
+            state TEXT NOT NULL,
+            score BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        );
+        CREATE UNIQUE INDEX health_states_by_subject ON health_states (tenant, subject_id, coalesce(tenant_id, ''));
+        """,
+    ),
+    (
         18,
         # Semantic sessions (docs/semantic-sessions.md): a session row (JSON state, float64 vector), its histories
         # (a row of their own: a /v1/run without a stored answer does not rewrite them), memories
@@ -466,9 +515,8 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
 ]
-
 # Python work a step does after its SQL, in the same transaction: filling what it made from existing rows.
-AFTER = {10: search_index.backfill}
+AFTER = {10: search_index.backfill, 16: memory_index.backfill}
 
 # pg_advisory_xact_lock key: any constant shared by every replica ("stig" in ASCII).
 LOCK_KEY = 0x73746967

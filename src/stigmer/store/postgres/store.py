@@ -31,6 +31,9 @@ from .jobs import PostgresJobs
 from .memory import PostgresMemory
 from .sessions import PostgresSessions
 from .buckets import PostgresBuckets
+from .memory_index import PostgresMemoryIndex
+from .ratewindows import PostgresRateWindows
+from .support import PostgresSupport
 from .keys import PostgresKeys
 from .kv import PostgresKV
 from .leases import PostgresLeases
@@ -77,6 +80,9 @@ class PostgresStore:
         self.memory = PostgresMemory(self)
         self.sessions = PostgresSessions(self)
         self.buckets = PostgresBuckets(self)  # rate limits shared by the replicas
+        self.memory_index = PostgresMemoryIndex(self)
+        self.rate_windows = PostgresRateWindows(self)
+        self.support = PostgresSupport(self)
         self.keys = PostgresKeys(self)
         self.tokens = PostgresTokens(self)
         self._listener: CommitListener | None = None

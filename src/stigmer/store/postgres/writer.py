@@ -42,6 +42,8 @@ from .idempotency import IdempotencyWritesPG
 from .jobs import JobWritesPG
 from .memory import MemoryWritesPG
 from .sessions import SessionWritesPG
+from .memory_index import MemoryIndexWritesPG
+from .support import SupportWritesPG
 from .leases import LeaseWritesPG
 from .states import StateWritesPG
 from .webhooks import WebhookWritesPG
@@ -155,6 +157,14 @@ class WriteTxnPG:
     @property
     def sessions(self) -> SessionWritesPG:
         return SessionWritesPG(self)
+
+    @property
+    def memory_index(self) -> MemoryIndexWritesPG:
+        return MemoryIndexWritesPG(self)
+
+    @property
+    def support(self) -> SupportWritesPG:
+        return SupportWritesPG(self)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         if self.after is None:

@@ -9,7 +9,7 @@ import sqlite3
 from typing import TYPE_CHECKING
 
 from ...engine.jobs import Job
-from ..job_rows import ABANDONED, COLUMNS, DUE, LEASE_RAN_OUT, job_of, job_row
+from ..job_rows import ABANDONED, COLUMNS, DUE, LEASE_RAN_OUT, UNFINISHED, job_of, job_row
 from .faults import storage_error
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ _FINISH = (
 _PURGE = ("DELETE FROM jobs WHERE (tenant, id) IN (SELECT tenant, id FROM jobs"
           " WHERE status IN ('completed', 'failed') AND created_at < ? LIMIT ?)")
 PURGE_BATCH = 1000
+_RUNNING_SINCE = f"SELECT count(*) FROM jobs WHERE {UNFINISHED} AND status = 'running' AND started_at < ?"
 
 
 def _filters(tenant: str, status: str | None, kind: str | None) -> tuple[str, tuple]:
@@ -101,6 +102,10 @@ class SQLiteJobs:
         params = (status, result, error, now, tenant, job_id, token)
         return await self._store.submit_internal(lambda tx: tx.conn.execute(_FINISH, params).rowcount == 1)
 
+    async def count_running(self, started_before: float) -> int:
+        rows = await self._store.in_pool(_RUNNING_SINCE, (started_before,))
+        return rows[0][0]
+
     async def purge(self, before: float) -> int:
         total = 0
         while True:
@@ -127,3 +132,12 @@ class JobWrites:
         if job.tenant != self._tenant:
             raise ValueError(f"a mutation of tenant {self._tenant!r} may not write tenant {job.tenant!r}")
         self._conn.execute(_INSERT, job_row(job))
+
+    def of_kind(self, kind: str) -> list[Job]:
+        """The transaction's tenant's jobs of `kind` (a subject delete picks its compile jobs among them)."""
+        return [job_of(r) for r in self._conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE tenant = ? AND kind = ?",
+                                                      (self._tenant, kind))]
+
+    def delete(self, job_ids: list[str]) -> int:
+        return sum(self._conn.execute("DELETE FROM jobs WHERE tenant = ? AND id = ?", (self._tenant, i)).rowcount
+                   for i in job_ids)

@@ -7,7 +7,9 @@ import sqlite3
 from typing import TYPE_CHECKING
 
 from ...engine.memory import Episode, MemoryRecord
+from ...engine.memory.subjects import SubjectCount
 from .. import memory_rows as rows
+from . import memory_index
 
 if TYPE_CHECKING:
     from .store import SQLiteStore
@@ -33,6 +35,37 @@ class SQLiteMemory:
                        status: str | None) -> list[MemoryRecord]:
         sql, params = rows.memories_sql(tenant, tenant_id, subject_id, status, "?")
         return [rows.memory_of(r) for r in await self._store.in_pool(sql, tuple(params))]
+
+    async def timeline(self, tenant: str, tenant_id: str | None, subject_id: str, limit: int, offset: int,
+                       newest_first: bool) -> tuple[list[Episode], int, list[MemoryRecord], int]:
+        def read(conn: sqlite3.Connection):
+            conn.execute("BEGIN")  # one snapshot for both windows and their totals
+            try:
+                out = []
+                for table, of in (("episodes", rows.episode_of), ("memories", rows.memory_of)):
+                    sql, params = rows.window_sql(table, tenant, tenant_id, subject_id, limit, offset, newest_first, "?")
+                    found = [of(r) for r in conn.execute(sql, params)]
+                    sql, params = rows.count_sql(table, tenant, tenant_id, subject_id, "?")
+                    out += [found[::-1] if newest_first else found, conn.execute(sql, params).fetchone()[0]]
+            finally:
+                conn.execute("COMMIT")
+            return tuple(out)
+
+        return await self._store.in_pool_do(read)
+
+    async def subjects(self, tenant: str, tenant_id: str | None, limit: int,
+                       offset: int) -> tuple[list[SubjectCount], int]:
+        (page, page_params), (total, total_params) = rows.subjects_sql(tenant, tenant_id, limit, offset, "?")
+
+        def read(conn: sqlite3.Connection):
+            conn.execute("BEGIN")
+            try:
+                found = [SubjectCount(s, int(e), int(m)) for s, e, m in conn.execute(page, page_params)]
+                return found, conn.execute(total, total_params).fetchone()[0]
+            finally:
+                conn.execute("COMMIT")
+
+        return await self._store.in_pool_do(read)
 
 
 class MemoryWrites:
@@ -62,6 +95,7 @@ class MemoryWrites:
     def insert_memories(self, memories: list[MemoryRecord]) -> None:
         self._check(memories)
         self._conn.executemany(_INSERT_MEMORY, [rows.memory_row(m) for m in memories])
+        memory_index.index(self._conn, self._tenant, memories)  # the search index, in the same transaction
 
     def newest_active(self, tenant_id: str | None, subject_id: str, limit: int) -> list[MemoryRecord]:
         sql, params = rows.newest_active_sql(self._tenant, tenant_id, subject_id, limit, "?")
@@ -69,3 +103,10 @@ class MemoryWrites:
 
     def supersede(self, valid_to: dict[str, int], now: int) -> None:
         self._conn.executemany(_SUPERSEDE, [(to, now, self._tenant, i) for i, to in valid_to.items()])
+
+    def delete_subject(self, tenant_id: str | None, subject_id: str) -> tuple[int, int]:
+        counts = []
+        for table in ("episodes", "memories"):
+            sql, params = rows.delete_sql(table, self._tenant, tenant_id, subject_id, "?")
+            counts.append(self._conn.execute(sql, params).rowcount)
+        return counts[0], counts[1]

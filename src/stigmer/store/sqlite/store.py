@@ -19,6 +19,9 @@ from .idempotency import SQLiteIdempotency
 from .jobs import SQLiteJobs
 from .memory import SQLiteMemory
 from .sessions import SQLiteSessions
+from .memory_index import SQLiteMemoryIndex
+from .ratewindows import SQLiteRateWindows
+from .support import SQLiteSupport
 from .keys import SQLiteKeys
 from .kv import SQLiteKV
 from .leases import SQLiteLeases
@@ -71,6 +74,9 @@ class SQLiteStore:
         self.memory = SQLiteMemory(self)
         self.sessions = SQLiteSessions(self)
         self.buckets = None  # one process owns the file: its in-memory buckets are the only ones
+        self.memory_index = SQLiteMemoryIndex(self)
+        self.rate_windows = SQLiteRateWindows(self)
+        self.support = SQLiteSupport(self)
         self.keys = SQLiteKeys(self)
         self.tokens = SQLiteTokens(self)
 

@@ -37,6 +37,8 @@ from .jobs import JobWrites
 from .leases import LeaseWrites
 from .memory import MemoryWrites
 from .sessions import SessionWrites
+from .memory_index import MemoryIndexWrites
+from .support import SupportWrites
 from .states import StateWrites
 from .webhooks import WebhookWrites
 
@@ -90,6 +92,14 @@ class WriteTxnSQLite:
     @property
     def sessions(self) -> SessionWrites:
         return SessionWrites(self.conn, self.tenant)
+
+    @property
+    def memory_index(self) -> MemoryIndexWrites:
+        return MemoryIndexWrites(self.conn, self.tenant)
+
+    @property
+    def support(self) -> SupportWrites:
+        return SupportWrites(self.conn, self.tenant)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         if self.after is None:

@@ -1,0 +1,69 @@
+"""What both stores' memory index shares (engine/memory/search.py, docs/memory.md "Search").
+
+Index terms are the §6.5 tokens written as FTS-safe words (conversation_rows.index_term: [a-z0-9_] only, a
+prefix, hex for non-ASCII, a hash for over-long tokens), so no user text ever reaches a tokenizer or a query
+parser. Reads select active memories only (supersession and deletion drop index rows and vectors anyway).
+"""
+
+from __future__ import annotations
+
+from ..engine.memory.search import tokens
+from .conversation_rows import index_term
+from .memory_rows import MEMORY_COLUMNS, NEWEST_FIRST, memory_of
+
+SELECT_MEMORIES = f"SELECT {', '.join(MEMORY_COLUMNS)} FROM memories"
+# Episodes, the newest first by (created_at, seq) (§6.12 episode windows).
+EPISODE_WINDOW = " ORDER BY created_at DESC, seq DESC LIMIT {m}"
+
+
+def term_list(prefix: int, content: str) -> list[str]:
+    """A memory's index terms in order (repeats kept)."""
+    found = tokens(content)
+    term = {t: index_term(prefix, t) for t in set(found)}
+    return [term[t] for t in found]
+
+
+def scope(tenant: str, tenant_id: str | None, subject_id: str, kinds: list[str] | None, mark: str,
+          alias: str = "") -> tuple[str, list]:
+    """Conditions (no WHERE) of a request's scope over index-like rows (§3.2: unscoped sees every Statewave
+    tenant of the Stigmer tenant)."""
+    a = alias
+    sql, params = f"{a}tenant = {mark} AND {a}subject_id = {mark}", [tenant, subject_id]
+    if tenant_id is not None:
+        sql += f" AND {a}tenant_id = {mark}"
+        params.append(tenant_id)
+    if kinds is not None:
+        sql += f" AND {a}kind IN ({', '.join([mark] * len(kinds))})"
+        params += kinds
+    return sql, params
+
+
+def newest_sql(tenant: str, tenant_id: str | None, subject_id: str, kinds: list[str] | None, limit: int,
+               mark: str) -> tuple[str, list]:
+    where, params = scope(tenant, tenant_id, subject_id, kinds, mark)
+    return f"{SELECT_MEMORIES} WHERE {where} AND status = 'active'{NEWEST_FIRST} LIMIT {mark}", [*params, limit]
+
+
+def repeats(found: list[str]) -> str:
+    """The terms a memory holds more than once, with their counts: "term count term count"."""
+    counted: dict[str, int] = {}
+    for t in found:
+        counted[t] = counted.get(t, 0) + 1
+    return " ".join(f"{t} {c}" for t, c in counted.items() if c > 1)
+
+
+def tfs_from(seq: int, repeats_text: str, terms: list[str], holders: list[set[int]]) -> tuple[int, ...]:
+    """Each term's frequency in memory `seq`: 0 unless it holds it, then its count in `repeats`, else 1."""
+    more = dict(zip(*[iter(repeats_text.split())] * 2)) if repeats_text else {}
+    return tuple((int(more.get(t, 1)) if seq in h else 0) for t, h in zip(terms, holders))
+
+
+def tfs_of(term_text: str, wanted: list[str]) -> tuple[int, ...]:
+    """Each wanted term's count in a memory's terms (list.count: a few terms over a short text, in C)."""
+    found = term_text.split()
+    return tuple(found.count(t) for t in wanted)
+
+
+def by_seq(found: list) -> dict:
+    """Memory rows (seq first) as seq → record."""
+    return {r[0]: memory_of(r[1:]) for r in found}
