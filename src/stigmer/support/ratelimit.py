@@ -94,9 +94,15 @@ class SharedRateLimiter:
     def __init__(self, buckets: Any):
         self.buckets = buckets
 
+    TIMEOUT = 2.0  # seconds; like StoreWindows, the limiter fails open rather than fail the request
+
     async def ahit(self, bucket: str, limit: int, cost: float = 1.0, rate: float | None = None) -> Decision:
         rate = rate or limit / 60.0
-        allowed, tokens, now = await self.buckets.take(bucket, limit, rate, cost)
+        try:
+            async with asyncio.timeout(self.TIMEOUT):
+                allowed, tokens, now = await self.buckets.take(bucket, limit, rate, cost)
+        except Exception:  # the store erred or did not answer: never a 500 from the limiter
+            return Decision(True, limit, limit, math.ceil(time.time()), 0)
         reset = math.ceil(now + (limit - tokens) / rate)
         retry = 0 if allowed else max(1, math.ceil((cost - tokens) / rate))
         return Decision(allowed, limit, max(0, math.floor(tokens)), reset, retry)
