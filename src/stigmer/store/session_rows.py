@@ -17,8 +17,6 @@ MEMORY_COLUMNS = ("tenant", "session_id", "id", "seq", "rev", "text", "embedding
 ENTITY_COLUMNS = ("tenant", "session_id", "key", "seq", "kind", "value", "context", "importance", "access_count",
                   "created_at", "last_access_at")
 _SESSION = ", ".join(SESSION_COLUMNS)
-_SESSION_H = ", ".join(f"s.{c}" for c in SESSION_COLUMNS) + ", h.data"
-_JOIN = " FROM semvec_sessions s LEFT JOIN semvec_histories h ON h.tenant = s.tenant AND h.session_id = s.session_id"
 _MEMORY = ", ".join(MEMORY_COLUMNS)
 _ENTITY = ", ".join(ENTITY_COLUMNS)
 
@@ -31,12 +29,9 @@ def sql(m: str) -> dict[str, str]:
     upd_m = ", ".join(f"{c} = excluded.{c}" for c in MEMORY_COLUMNS[3:])
     upd_e = ", ".join(f"{c} = excluded.{c}" for c in ENTITY_COLUMNS[3:])
     return {
-        "get": f"SELECT {_SESSION_H}{_JOIN} WHERE s.tenant = {m} AND s.session_id = {m}",
+        "get": f"SELECT {_SESSION} FROM semvec_sessions WHERE tenant = {m} AND session_id = {m}",
         "count": "SELECT count(*) FROM semvec_sessions",
-        "list": f"SELECT {_SESSION_H}{_JOIN} WHERE s.tenant = {m} AND s.kind = {m} ORDER BY s.created_at, s.session_id",
-        "histories": f"INSERT INTO semvec_histories (tenant, session_id, data) VALUES ({m}, {m}, {m})"
-                     " ON CONFLICT (tenant, session_id) DO UPDATE SET data = excluded.data",
-        "delete_histories": f"DELETE FROM semvec_histories WHERE tenant = {m} AND session_id = {m}",
+        "list": f"SELECT {_SESSION} FROM semvec_sessions WHERE tenant = {m} AND kind = {m} ORDER BY created_at, session_id",
         "insert": f"INSERT INTO semvec_sessions ({_SESSION}) VALUES ({marks(7)})",
         "update": f"UPDATE semvec_sessions SET state = {m}, vector = {m}, checksum = {m} WHERE tenant = {m} AND session_id = {m}",
         "delete": f"DELETE FROM semvec_sessions WHERE tenant = {m} AND session_id = {m}",
@@ -64,7 +59,7 @@ def session_row(r: SessionRow) -> tuple:
 
 
 def session_of(r) -> SessionRow:
-    return SessionRow(r[0], r[1], r[2], r[3], bytes(r[4]) if r[4] is not None else None, r[5], r[6], r[7] or "{}")
+    return SessionRow(r[0], r[1], r[2], r[3], bytes(r[4]) if r[4] is not None else None, r[5], r[6])
 
 
 def memory_row(r: MemoryRow) -> tuple:

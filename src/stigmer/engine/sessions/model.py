@@ -25,7 +25,6 @@ class SessionRow:
     vector: bytes | None  # float64 little-endian, D values; None = the zero vector
     checksum: str  # hex SHA-256 of state ‖ vector as written (§6.13 checksum_ok)
     created_at: float
-    histories: str = "{}"  # JSON of the five histories: a row of its own, written only by a turn
 
 
 @dataclasses.dataclass(slots=True)
@@ -99,20 +98,15 @@ class SessionState:
     entity_seq: int = 0
     live_memories: int = 0  # memories in the retrievable tiers (total_memories)
     entities_digest: str = ""  # SHA-256 of the entity rows at their last change (§6.13 checksum_ok)
-    histories_digest: str = ""  # SHA-256 of the histories row at its last change (§6.13 checksum_ok)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # for the coordination layers
 
     def to_json(self) -> dict[str, Any]:
-        """Everything but the histories (no deep copy: it is encoded at once)."""
-        return {f.name: getattr(self, f.name) for f in _FIELDS if f.name not in HISTORIES}
-
-    def histories(self) -> dict[str, list]:
-        return {name: getattr(self, name) for name in HISTORIES}
+        return {f.name: getattr(self, f.name) for f in _FIELDS}  # no deep copy: it is encoded at once
 
     @classmethod
-    def of_json(cls, d: dict[str, Any], histories: dict[str, Any] | None = None) -> "SessionState":
+    def of_json(cls, d: dict[str, Any]) -> "SessionState":
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in {**d, **(histories or {})}.items() if k in names})
+        return cls(**{k: v for k, v in d.items() if k in names})
 
     def append_history(self, beta: float, similarity: float, fsm: float, norm: float, phase: str) -> None:
         for name, value in (("beta_history", beta), ("similarity_history", similarity), ("fsm_history", fsm),
@@ -124,7 +118,6 @@ class SessionState:
 
 
 _FIELDS = dataclasses.fields(SessionState)
-HISTORIES = ("beta_history", "similarity_history", "fsm_history", "norm_history", "phase_history")
 
 
 def default_gate() -> dict[str, Any]:

@@ -13,7 +13,7 @@ from ..errors import NotFound
 from . import entities, maths
 from .engine import SESSION_NOT_FOUND
 from .model import GATE_LEVELS, TIERS, EntityRow, SessionState, vector_of
-from .work import Malformed, _decode, _encode, current_phase, digest, histories_digest, row_checksum, state_of
+from .work import Malformed, _decode, _encode, current_phase, digest, row_checksum
 
 if TYPE_CHECKING:
     from ...store.base import WriteTxn
@@ -42,7 +42,7 @@ async def export(engine: "Sessions", tenant: str, session_id: str) -> dict[str, 
     row, memories, ents = await engine.store.sessions.snapshot(tenant, session_id)
     if row is None:
         raise NotFound(SESSION_NOT_FOUND)
-    st = state_of(row)
+    st = SessionState.of_json(_decode(row.state))
     iso = st.isolation
     state = {
         "format": FORMAT, "dimension": engine.dimension, "embedder": engine.embedder.id,
@@ -189,7 +189,6 @@ async def import_state(engine: "Sessions", tenant: str, session_id: str, state: 
             triggers=state["triggers"], isolation=dict(state["isolation"]), config=dict(state["config"]),
             mem_epoch=work.state.mem_epoch, extra=extra)
         work.state = st
-        work.histories_changed = True
         work.s = np.asarray(state["semantic_state"], dtype=np.float64)
         rows = [work.memory_row(m["text"], np.asarray(m["embedding"], dtype="<f4").tobytes(), m["embedding_source"],
                                 m["tier"], m["importance"], m["access_count"], _encode(m["meta"]).decode(), m["id"],
@@ -219,10 +218,9 @@ async def verify(engine: "Sessions", tenant: str, session_id: str, probes: list[
     if row is None:
         raise NotFound(SESSION_NOT_FOUND)
     d = engine.dimension
-    st = state_of(row)
-    checksum_ok = (row_checksum(row.state.encode(), row.vector) == row.checksum
-                   and (st.entities_digest or entities.digest([])) == entities.digest(ents)
-                   and st.histories_digest == histories_digest(row.histories.encode()))
+    st = SessionState.of_json(_decode(row.state))
+    checksum_ok = row_checksum(row.state.encode(), row.vector) == row.checksum and (
+        st.entities_digest or entities.digest([])) == entities.digest(ents)
     digest_mismatches = sum(1 for m in memories if digest(m.text, m.embedding) != m.digest)
     sample = [m for m in reversed(memories) if m.source == "server"][:sample_size]
     mismatches = 0

@@ -57,15 +57,6 @@ def row_checksum(state_json: bytes, vector: bytes | None) -> str:
     return hashlib.sha256(state_json + (vector or b"")).hexdigest()
 
 
-def state_of(row: SessionRow) -> SessionState:
-    """The session's state as stored: the state row and its histories row."""
-    return SessionState.of_json(_decode(row.state), _decode(row.histories))
-
-
-def histories_digest(histories_json: bytes) -> str:
-    return hashlib.sha256(histories_json).hexdigest()
-
-
 def current_phase(state: SessionState) -> str:
     return state.phase_history[-1] if state.n and state.phase_history else "initialization"
 
@@ -115,8 +106,7 @@ class Work:
 
     def __init__(self, tx: "WriteTxn", row: SessionRow, cache: ViewCache, params: Params, dimension: int):
         self.tx, self.row, self.cache, self.params, self.dimension = tx, row, cache, params, dimension
-        self.state = state_of(row)
-        self.histories_changed = False  # set by a turn, a reset, an import: the histories row is rewritten
+        self.state = SessionState.of_json(_decode(row.state))
         self.s = vector_of(row.vector, dimension)
         self._view: View | None = None
         self._new: dict[str, MemoryRow] = {}
@@ -215,7 +205,6 @@ class Work:
         self.add_memory(text, x, source, meta=meta, created_turn=st.n)
         ph = maths.phase(st.n, [*st.similarity_history, t.similarity])
         st.append_history(t.beta, t.similarity, t.fsm, t.pattern_strength, ph)
-        self.histories_changed = True
         self.cascade()
         return {"similarity": t.similarity, "beta": t.beta, "pattern_strength": t.pattern_strength, "fsm": t.fsm,
                 "phase": ph, "norm": t.norm, "topic_switch": t.topic_switch, "novelty_score": novelty,
@@ -246,23 +235,14 @@ class Work:
             tenant, sid, cache = tx.tenant, self.session_id, self.cache
             cache.speculate(tenant, sid, v)
             tx.after_commit(lambda: cache.install(tenant, sid, v))
-        histories = None
-        if self.histories_changed:
-            histories = _encode(st.histories())
-            st.histories_digest = histories_digest(histories)
         state_json = _encode(st.to_json())
         blob = vector_blob(self.s)
-        tx.sessions.update(self.session_id, state_json.decode(), blob, row_checksum(state_json, blob),
-                           None if histories is None else histories.decode())
+        tx.sessions.update(self.session_id, state_json.decode(), blob, row_checksum(state_json, blob))
         self._new, self._changed = {}, set()
-        self.histories_changed = False
 
 
 def new_row(tenant: str, session_id: str, kind: str, state: SessionState, s: np.ndarray | None, now: float) -> SessionRow:
     state.mem_epoch = state.mem_epoch or os.urandom(8).hex()
-    histories = _encode(state.histories())
-    state.histories_digest = histories_digest(histories)
     state_json = _encode(state.to_json())
     blob = vector_blob(s)
-    return SessionRow(tenant, session_id, kind, state_json.decode(), blob, row_checksum(state_json, blob), now,
-                      histories.decode())
+    return SessionRow(tenant, session_id, kind, state_json.decode(), blob, row_checksum(state_json, blob), now)

@@ -68,18 +68,13 @@ class SessionWritesPG:
     def insert(self, row: SessionRow) -> None:
         self._tx.check_tenant(row.tenant)
         self._tx.write(SQL["insert"], rows.session_row(row))
-        self._tx.write(SQL["histories"], (self._tx.tenant, row.session_id, row.histories))
 
-    def update(self, session_id: str, state: str, vector: bytes | None, checksum: str,
-               histories: str | None = None) -> None:
+    def update(self, session_id: str, state: str, vector: bytes | None, checksum: str) -> None:
         self._tx.write(SQL["update"], (state, vector, checksum, self._tx.tenant, session_id))
-        if histories is not None:
-            self._tx.write(SQL["histories"], (self._tx.tenant, session_id, histories))
 
     def delete(self, session_id: str) -> bool:
         gone = self.get(session_id) is not None  # statements are pipelined: no rowcount (writer.py)
         self._tx.write(SQL["delete"], (self._tx.tenant, session_id))
-        self._tx.write(SQL["delete_histories"], (self._tx.tenant, session_id))
         self.clear_memories(session_id)
         self.clear_entities(session_id)
         return gone

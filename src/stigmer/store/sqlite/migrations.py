@@ -431,8 +431,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     ),
     (
         18,
-        # Semantic sessions (docs/semantic-sessions.md): a session row (JSON state, float64 vector), its histories
-        # (a row of their own: a /v1/run without a stored answer does not rewrite them), memories
+        # Semantic sessions (docs/semantic-sessions.md): a session row (JSON state, float64 vector), memories
         # (float32 embeddings; `seq` creation order, `rev` the memory revision a process's view catches up
         # from) and the literal entities.
         """
@@ -444,12 +443,6 @@ MIGRATIONS: list[tuple[int, str]] = [
             vector BLOB,
             checksum TEXT NOT NULL,
             created_at DOUBLE PRECISION NOT NULL,
-            PRIMARY KEY (tenant, session_id)
-        );
-        CREATE TABLE semvec_histories (
-            tenant TEXT NOT NULL,
-            session_id TEXT NOT NULL,
-            data TEXT NOT NULL,
             PRIMARY KEY (tenant, session_id)
         );
         CREATE TABLE semvec_memories (

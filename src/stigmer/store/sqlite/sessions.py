@@ -72,17 +72,12 @@ class SessionWrites:
         if row.tenant != self._tenant:
             raise ValueError(f"a mutation of tenant {self._tenant!r} may only write its own rows")
         self._conn.execute(SQL["insert"], rows.session_row(row))
-        self._conn.execute(SQL["histories"], (self._tenant, row.session_id, row.histories))
 
-    def update(self, session_id: str, state: str, vector: bytes | None, checksum: str,
-               histories: str | None = None) -> None:
+    def update(self, session_id: str, state: str, vector: bytes | None, checksum: str) -> None:
         self._conn.execute(SQL["update"], (state, vector, checksum, self._tenant, session_id))
-        if histories is not None:
-            self._conn.execute(SQL["histories"], (self._tenant, session_id, histories))
 
     def delete(self, session_id: str) -> bool:
         gone = self._conn.execute(SQL["delete"], (self._tenant, session_id)).rowcount > 0
-        self._conn.execute(SQL["delete_histories"], (self._tenant, session_id))
         self.clear_memories(session_id)
         self.clear_entities(session_id)
         return gone
