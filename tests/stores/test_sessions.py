@@ -227,3 +227,35 @@ async def test_an_embedder_with_io_embeds_the_chunk_it_stores(store):
         asked.remove(q)
     assert state["pending_message"] in asked and len(asked) == 1
     assert (await portable.verify(s, T, sid, [], 32))["consistent"]
+
+
+async def test_a_run_that_stores_nothing_writes_only_the_heads(store, sessions):
+    await sessions.create(T, "s")
+    await sessions.store_turn(T, "s", "a fact to retrieve")
+    before = await store.sessions.get(T, "s")
+    await sessions.run(T, "a question about the fact", "s")
+    after = await store.sessions.get(T, "s")
+    assert after.state == before.state and after.checksum == before.checksum  # the state row is untouched
+    assert after.heads != before.heads and (await sessions.get_state(T, "s"))[0].pending == "a question about the fact"
+    assert (await portable.verify(sessions, T, "s", [], 32))["checks"]["checksum_ok"]
+
+
+async def test_a_work_opened_on_a_row_read_without_its_heads_reads_them(store, sessions):
+    from stigmer.engine.sessions.model import SessionRow
+    from stigmer.engine.sessions.work import Work
+    await sessions.create(T, "s")
+    await sessions.run(T, "pending question", "s", response="an answer")
+
+    def mutation(tx):
+        full = tx.sessions.get("s")
+        bare = SessionRow(full.tenant, full.session_id, full.kind, full.state, full.vector, full.checksum, full.created_at)
+        work = Work(tx, bare, sessions.cache, sessions.params, sessions.dimension)
+        work.s = -work.s
+        work.save()
+        return work.state.pending, work.state.mem_rev
+
+    pending, rev = await store.submit(T, mutation)
+    assert pending == "pending question" and rev >= 1
+    st, s = await sessions.get_state(T, "s")
+    assert st.pending == "pending question" and st.mem_rev == rev
+    assert (await portable.verify(sessions, T, "s", [], 32))["consistent"]

@@ -21,7 +21,7 @@ TABLES = ("schema_migrations", "entries", "changes", "tenant_revisions", "tenant
           "conversations", "conversation_tags", "conversation_messages", "conversation_search_tenants",
           "conversation_message_terms", "jobs", "webhook_events", "episodes", "memories", "rate_windows",
           "memory_index", "memory_vectors", "resolutions", "health_states",
-          "semvec_sessions", "semvec_memories", "semvec_entities", "rate_buckets")
+          "semvec_sessions", "semvec_session_heads", "semvec_memories", "semvec_entities", "rate_buckets")
 _REQUIRED = {"schema_migrations", "entries", "changes", "tenant_revisions"}
 
 

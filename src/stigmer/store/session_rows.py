@@ -1,7 +1,8 @@
 """Semantic-session rows as both stores hold them (semvec surface, docs/semantic-sessions.md).
 
 A session is one row: its JSON state (counters, histories, anchors, triggers, gate, config) and its
-vector as a float64 blob. Memories are rows of their own: the embedding as a float32 blob, `seq` the
+vector as a float64 blob; what changes on nearly every request (pending message, memory revision, view token)
+is a small row of its own (`semvec_session_heads`). Memories are rows of their own: the embedding as a float32 blob, `seq` the
 creation order within the session, `rev` the session's memory revision at the row's last change (what a
 process's in-memory index reads to catch up). Entities are rows keyed by (session, key), `seq` the
 insertion order. SQL is written with `{m}` for the store's parameter mark.
@@ -17,6 +18,9 @@ MEMORY_COLUMNS = ("tenant", "session_id", "id", "seq", "rev", "text", "embedding
 ENTITY_COLUMNS = ("tenant", "session_id", "key", "seq", "kind", "value", "context", "importance", "access_count",
                   "created_at", "last_access_at")
 _SESSION = ", ".join(SESSION_COLUMNS)
+_SESSION_H = ", ".join(f"s.{c}" for c in SESSION_COLUMNS) + ", h.heads, h.checksum"
+_JOIN = (" FROM semvec_sessions s LEFT JOIN semvec_session_heads h"
+         " ON h.tenant = s.tenant AND h.session_id = s.session_id")
 _MEMORY = ", ".join(MEMORY_COLUMNS)
 _ENTITY = ", ".join(ENTITY_COLUMNS)
 
@@ -29,9 +33,12 @@ def sql(m: str) -> dict[str, str]:
     upd_m = ", ".join(f"{c} = excluded.{c}" for c in MEMORY_COLUMNS[3:])
     upd_e = ", ".join(f"{c} = excluded.{c}" for c in ENTITY_COLUMNS[3:])
     return {
-        "get": f"SELECT {_SESSION} FROM semvec_sessions WHERE tenant = {m} AND session_id = {m}",
+        "get": f"SELECT {_SESSION_H}{_JOIN} WHERE s.tenant = {m} AND s.session_id = {m}",
         "count": "SELECT count(*) FROM semvec_sessions",
-        "list": f"SELECT {_SESSION} FROM semvec_sessions WHERE tenant = {m} AND kind = {m} ORDER BY created_at, session_id",
+        "list": f"SELECT {_SESSION_H}{_JOIN} WHERE s.tenant = {m} AND s.kind = {m} ORDER BY s.created_at, s.session_id",
+        "heads": f"INSERT INTO semvec_session_heads (tenant, session_id, heads, checksum) VALUES ({m}, {m}, {m}, {m})"
+                 " ON CONFLICT (tenant, session_id) DO UPDATE SET heads = excluded.heads, checksum = excluded.checksum",
+        "delete_heads": f"DELETE FROM semvec_session_heads WHERE tenant = {m} AND session_id = {m}",
         "insert": f"INSERT INTO semvec_sessions ({_SESSION}) VALUES ({marks(7)})",
         "update": f"UPDATE semvec_sessions SET state = {m}, vector = {m}, checksum = {m} WHERE tenant = {m} AND session_id = {m}",
         "delete": f"DELETE FROM semvec_sessions WHERE tenant = {m} AND session_id = {m}",
@@ -59,7 +66,10 @@ def session_row(r: SessionRow) -> tuple:
 
 
 def session_of(r) -> SessionRow:
-    return SessionRow(r[0], r[1], r[2], r[3], bytes(r[4]) if r[4] is not None else None, r[5], r[6])
+    """A session row from the `get`/`list` columns (with its heads), or from SESSION_COLUMNS alone (heads not
+    read: `heads_checksum` is "", and a Work opened on it reads the whole row again)."""
+    heads = (r[7] or "{}", r[8] or "") if len(r) > 7 else ("{}", "")
+    return SessionRow(r[0], r[1], r[2], r[3], bytes(r[4]) if r[4] is not None else None, r[5], r[6], *heads)
 
 
 def memory_row(r: MemoryRow) -> tuple:

@@ -20,7 +20,7 @@ from . import maths, retrieval
 from .index import ViewCache
 from .maths import Drift, Params
 from .model import ARCHIVE, GATE_LEVELS, SessionState, default_gate, vector_of
-from .work import Work, _decode, current_phase, memory_hash, new_row
+from .work import Work, current_phase, memory_hash, new_row, state_of
 
 if TYPE_CHECKING:
     from ...store.base import Store, WriteTxn
@@ -158,7 +158,7 @@ class Sessions:
         row = await self.store.sessions.get(tenant, session_id)
         if row is None:
             raise NotFound(SESSION_NOT_FOUND)
-        return SessionState.of_json(_decode(row.state)), vector_of(row.vector, self.dimension)
+        return state_of(row), vector_of(row.vector, self.dimension)
 
     async def metrics(self, tenant: str, session_id: str) -> dict[str, Any]:
         st, _ = await self.get_state(tenant, session_id)
@@ -197,7 +197,7 @@ class Sessions:
                 pending = None  # a new or reset session has no pending question
                 if session_id and not reset:
                     row = await self.store.sessions.get(tenant, session_id)
-                    pending = SessionState.of_json(_decode(row.state)).pending if row else None
+                    pending = state_of(row).pending if row else None
                 texts.append(f"Q: {pending} A: {response}" if pending else response)
             vectors = await self.embed(texts)
             embedded = dict(zip(texts, vectors))

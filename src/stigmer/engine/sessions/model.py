@@ -25,6 +25,8 @@ class SessionRow:
     vector: bytes | None  # float64 little-endian, D values; None = the zero vector
     checksum: str  # hex SHA-256 of state ‖ vector as written (§6.13 checksum_ok)
     created_at: float
+    heads: str = "{}"  # JSON of what moves on nearly every request (VOLATILE): a small row of its own
+    heads_checksum: str = ""  # hex SHA-256 of `heads` as written
 
 
 @dataclasses.dataclass(slots=True)
@@ -101,12 +103,16 @@ class SessionState:
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # for the coordination layers
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in _FIELDS}  # no deep copy: it is encoded at once
+        """The state row: everything but VOLATILE (no deep copy: it is encoded at once)."""
+        return {f.name: getattr(self, f.name) for f in _FIELDS if f.name not in VOLATILE}
+
+    def heads(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in VOLATILE}
 
     @classmethod
-    def of_json(cls, d: dict[str, Any]) -> "SessionState":
+    def of_json(cls, d: dict[str, Any], heads: dict[str, Any] | None = None) -> "SessionState":
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return cls(**{k: v for k, v in {**d, **(heads or {})}.items() if k in names})
 
     def append_history(self, beta: float, similarity: float, fsm: float, norm: float, phase: str) -> None:
         for name, value in (("beta_history", beta), ("similarity_history", similarity), ("fsm_history", fsm),
@@ -118,6 +124,9 @@ class SessionState:
 
 
 _FIELDS = dataclasses.fields(SessionState)
+# What a /v1/run that stores nothing changes: kept apart, so that such a request does not rewrite the state row
+# (its histories reach ~100 KB).
+VOLATILE = ("pending", "mem_rev", "view_token")
 
 
 def default_gate() -> dict[str, Any]:

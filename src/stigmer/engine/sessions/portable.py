@@ -13,7 +13,7 @@ from ..errors import NotFound
 from . import entities, maths
 from .engine import SESSION_NOT_FOUND
 from .model import GATE_LEVELS, TIERS, EntityRow, SessionState, vector_of
-from .work import Malformed, _decode, _encode, current_phase, digest, row_checksum
+from .work import Malformed, _decode, _encode, current_phase, digest, heads_checksum, row_checksum, state_of
 
 if TYPE_CHECKING:
     from ...store.base import WriteTxn
@@ -42,7 +42,7 @@ async def export(engine: "Sessions", tenant: str, session_id: str) -> dict[str, 
     row, memories, ents = await engine.store.sessions.snapshot(tenant, session_id)
     if row is None:
         raise NotFound(SESSION_NOT_FOUND)
-    st = SessionState.of_json(_decode(row.state))
+    st = state_of(row)
     iso = st.isolation
     state = {
         "format": FORMAT, "dimension": engine.dimension, "embedder": engine.embedder.id,
@@ -218,9 +218,10 @@ async def verify(engine: "Sessions", tenant: str, session_id: str, probes: list[
     if row is None:
         raise NotFound(SESSION_NOT_FOUND)
     d = engine.dimension
-    st = SessionState.of_json(_decode(row.state))
-    checksum_ok = row_checksum(row.state.encode(), row.vector) == row.checksum and (
-        st.entities_digest or entities.digest([])) == entities.digest(ents)
+    st = state_of(row)
+    checksum_ok = (row_checksum(row.state.encode(), row.vector) == row.checksum
+                   and heads_checksum(row.heads.encode()) == row.heads_checksum
+                   and (st.entities_digest or entities.digest([])) == entities.digest(ents))
     digest_mismatches = sum(1 for m in memories if digest(m.text, m.embedding) != m.digest)
     sample = [m for m in reversed(memories) if m.source == "server"][:sample_size]
     mismatches = 0

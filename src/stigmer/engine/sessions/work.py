@@ -57,6 +57,15 @@ def row_checksum(state_json: bytes, vector: bytes | None) -> str:
     return hashlib.sha256(state_json + (vector or b"")).hexdigest()
 
 
+def state_of(row: SessionRow) -> SessionState:
+    """The session's state as stored: its state row and its heads row."""
+    return SessionState.of_json(_decode(row.state), _decode(row.heads))
+
+
+def heads_checksum(heads_json: bytes) -> str:
+    return hashlib.sha256(heads_json).hexdigest()
+
+
 def current_phase(state: SessionState) -> str:
     return state.phase_history[-1] if state.n and state.phase_history else "initialization"
 
@@ -105,8 +114,10 @@ class Work:
     """A session read in `tx`; change `state`, `s` and memories, then `save()`."""
 
     def __init__(self, tx: "WriteTxn", row: SessionRow, cache: ViewCache, params: Params, dimension: int):
+        if not row.heads_checksum:  # read without its heads (a caller's own query): the whole row, as stored
+            row = tx.sessions.get(row.session_id) or row
         self.tx, self.row, self.cache, self.params, self.dimension = tx, row, cache, params, dimension
-        self.state = SessionState.of_json(_decode(row.state))
+        self.state = state_of(row)
         self.s = vector_of(row.vector, dimension)
         self._view: View | None = None
         self._new: dict[str, MemoryRow] = {}
@@ -235,14 +246,22 @@ class Work:
             tenant, sid, cache = tx.tenant, self.session_id, self.cache
             cache.speculate(tenant, sid, v)
             tx.after_commit(lambda: cache.install(tenant, sid, v))
-        state_json = _encode(st.to_json())
+        state_json = _encode(st.to_json()).decode()
         blob = vector_blob(self.s)
-        tx.sessions.update(self.session_id, state_json.decode(), blob, row_checksum(state_json, blob))
+        heads = _encode(st.heads())
+        if state_json == self.row.state and blob == self.row.vector:  # only the heads moved (a plain /v1/run)
+            tx.sessions.update(self.session_id, None, None, None, heads.decode(), heads_checksum(heads))
+        else:
+            tx.sessions.update(self.session_id, state_json, blob, row_checksum(state_json.encode(), blob),
+                               heads.decode(), heads_checksum(heads))
+            self.row.state, self.row.vector = state_json, blob
         self._new, self._changed = {}, set()
 
 
 def new_row(tenant: str, session_id: str, kind: str, state: SessionState, s: np.ndarray | None, now: float) -> SessionRow:
     state.mem_epoch = state.mem_epoch or os.urandom(8).hex()
     state_json = _encode(state.to_json())
+    heads = _encode(state.heads())
     blob = vector_blob(s)
-    return SessionRow(tenant, session_id, kind, state_json.decode(), blob, row_checksum(state_json, blob), now)
+    return SessionRow(tenant, session_id, kind, state_json.decode(), blob, row_checksum(state_json, blob), now,
+                      heads.decode(), heads_checksum(heads))

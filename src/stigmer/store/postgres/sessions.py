@@ -68,13 +68,19 @@ class SessionWritesPG:
     def insert(self, row: SessionRow) -> None:
         self._tx.check_tenant(row.tenant)
         self._tx.write(SQL["insert"], rows.session_row(row))
+        self._tx.write(SQL["heads"], (self._tx.tenant, row.session_id, row.heads, row.heads_checksum))
 
-    def update(self, session_id: str, state: str, vector: bytes | None, checksum: str) -> None:
-        self._tx.write(SQL["update"], (state, vector, checksum, self._tx.tenant, session_id))
+    def update(self, session_id: str, state: str | None, vector: bytes | None, checksum: str | None, heads: str,
+               heads_checksum: str) -> None:
+        """The heads row always; the state row (state, vector, checksum) unless `state` is None."""
+        if state is not None:
+            self._tx.write(SQL["update"], (state, vector, checksum, self._tx.tenant, session_id))
+        self._tx.write(SQL["heads"], (self._tx.tenant, session_id, heads, heads_checksum))
 
     def delete(self, session_id: str) -> bool:
         gone = self.get(session_id) is not None  # statements are pipelined: no rowcount (writer.py)
         self._tx.write(SQL["delete"], (self._tx.tenant, session_id))
+        self._tx.write(SQL["delete_heads"], (self._tx.tenant, session_id))
         self.clear_memories(session_id)
         self.clear_entities(session_id)
         return gone

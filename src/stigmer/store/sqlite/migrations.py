@@ -431,7 +431,8 @@ MIGRATIONS: list[tuple[int, str]] = [
     ),
     (
         18,
-        # Semantic sessions (docs/semantic-sessions.md): a session row (JSON state, float64 vector), memories
+        # Semantic sessions (docs/semantic-sessions.md): a session row (JSON state, float64 vector), its heads
+        # (pending message, memory revision: a /v1/run that stores nothing writes only them), memories
         # (float32 embeddings; `seq` creation order, `rev` the memory revision a process's view catches up
         # from) and the literal entities.
         """
@@ -443,6 +444,13 @@ MIGRATIONS: list[tuple[int, str]] = [
             vector BLOB,
             checksum TEXT NOT NULL,
             created_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (tenant, session_id)
+        );
+        CREATE TABLE semvec_session_heads (
+            tenant TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            heads TEXT NOT NULL,
+            checksum TEXT NOT NULL,
             PRIMARY KEY (tenant, session_id)
         );
         CREATE TABLE semvec_memories (

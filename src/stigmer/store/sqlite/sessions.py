@@ -72,12 +72,18 @@ class SessionWrites:
         if row.tenant != self._tenant:
             raise ValueError(f"a mutation of tenant {self._tenant!r} may only write its own rows")
         self._conn.execute(SQL["insert"], rows.session_row(row))
+        self._conn.execute(SQL["heads"], (self._tenant, row.session_id, row.heads, row.heads_checksum))
 
-    def update(self, session_id: str, state: str, vector: bytes | None, checksum: str) -> None:
-        self._conn.execute(SQL["update"], (state, vector, checksum, self._tenant, session_id))
+    def update(self, session_id: str, state: str | None, vector: bytes | None, checksum: str | None, heads: str,
+               heads_checksum: str) -> None:
+        """The heads row always; the state row (state, vector, checksum) unless `state` is None."""
+        if state is not None:
+            self._conn.execute(SQL["update"], (state, vector, checksum, self._tenant, session_id))
+        self._conn.execute(SQL["heads"], (self._tenant, session_id, heads, heads_checksum))
 
     def delete(self, session_id: str) -> bool:
         gone = self._conn.execute(SQL["delete"], (self._tenant, session_id)).rowcount > 0
+        self._conn.execute(SQL["delete_heads"], (self._tenant, session_id))
         self.clear_memories(session_id)
         self.clear_entities(session_id)
         return gone
