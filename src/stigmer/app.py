@@ -11,7 +11,7 @@ from typing import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from .api import agentstate, cntrlnode, errors, health, semvec, statevec, statewave
+from .api import agentstate, cntrlnode, errors, health, reference, semvec, statevec, statewave
 from .api.edge import Edge
 from .api.kit import body
 from .api.kit.requestid import RequestIDMiddleware
@@ -120,6 +120,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         *admin.routes(svc),
         *native_tokens.routes(svc),
         *docs.routes(svc),
+        *reference.routes(surfaces),
     ]
     edge = Middleware(Edge, surfaces=surfaces, keys=svc.keys, limiter=svc.limiter,
                       trusted=parse_networks(settings.trusted_proxies),

@@ -26,6 +26,7 @@ from ..engine.access import GuardedKV, watch_filter
 from ..engine.types import ChangeSet
 from ..engine.kv import Limits, Op
 from ..services import Services
+from .reference.openapi import BEARER, Operation, document
 from ..engine.types import Change, Entry
 from .http import encode, rfc3339
 from .kit import sse
@@ -40,6 +41,32 @@ from .kit.surface import Surface, bearer, client, header, principal
 
 NAMESPACE = "cntrlnode"
 PREFIX = "/v1/state"
+_I = {"type": "integer"}
+_WRITTEN = {"type": "object", "properties": {"version": _I, "revision": _I}}
+_TTL = {"type": "integer", "minimum": 0, "description": "Seconds; 0 or absent: no expiry"}
+# What dispatch() answers, for the reference page (/docs); specs/cntrlnode.md is the contract.
+OPERATIONS = [
+    Operation("get", PREFIX + "/{workflowId}", "A workflow's keys (paged with limit or cursor)",
+              query=("prefix", "cursor", "limit"), response={"type": "object", "properties": {
+                  "keys": {"type": "array"}, "nextCursor": {"type": ["string", "null"]}}}),
+    Operation("get", PREFIX + "/{workflowId}/{key}", "Read a key",
+              response={"type": "object", "properties": {"value": {}, "version": _I, "revision": _I}}),
+    Operation("post", PREFIX + "/{workflowId}/{key}", "Write a key", body={
+        "type": "object", "required": ["value"], "properties": {"value": {}, "ttl": _TTL}}, response=_WRITTEN),
+    Operation("delete", PREFIX + "/{workflowId}/{key}", "Delete a key", status=204),
+    Operation("post", PREFIX + "/{workflowId}/{key}/version", "Write a key if its version is expectedVersion",
+              body={"type": "object", "required": ["value", "expectedVersion"], "properties": {
+                  "value": {}, "expectedVersion": {"type": "integer", "minimum": 0}, "ttl": _TTL}},
+              response=_WRITTEN),
+    Operation("get", PREFIX + "/{workflowId}/{key}/stream", "A key's changes over SSE (Last-Event-ID resumes)",
+              query=("fromRevision", "apiKey"), response={"type": "string"}),
+]
+ERROR = {"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}}}
+
+
+def openapi() -> dict:
+    return document("CntrlNode state store", "0.1.0a1", OPERATIONS,
+                    {**BEARER, "description": "A Stigmer API key (or the x-cntrlnode-key header)"}, ERROR)
 TTL_MAX = 2_147_483_647
 CORS_HEADERS = "Authorization, X-CntrlNode-Key, Last-Event-ID, Content-Type"
 CODES = {400: "INVALID_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
@@ -156,7 +183,7 @@ class CntrlNodeSurface:
         return Surface("cntrlnode", (PREFIX,), render, credentials, self.cors,
                        problem=lambda exc: problem(exc, self.limits, self.max_body),
                        rate_limit=s.cntrlnode_rate_limit, rate_limit_anon=s.cntrlnode_rate_limit,
-                       checks_path=False)
+                       checks_path=False, openapi=openapi)
 
     def _json(self, body: bytes | dict, status: int = 200) -> Response:
         return Response(body if isinstance(body, bytes) else encode(body), status, media_type="application/json")

@@ -53,6 +53,7 @@ class Surface:
     # In open mode, the one credential that is still looked up (a capability token), or None; it raises
     # a Problem for a credential the surface refuses even in open mode.
     open_credential: Callable[[Scope], str | None] | None = None
+    openapi: Callable[[], dict] | None = None  # the surface's OpenAPI document, for /docs (api/reference/)
 
     # Paths that are the surface's only for some queries (semvec's /v1/state/context?session_id=…)
     claims: Callable[[str, bytes], bool] | None = None
