@@ -19,7 +19,10 @@ from .backups import BackupError, Summary, check_checksum, install, sha256_of, t
 TABLES = ("schema_migrations", "entries", "changes", "tenant_revisions", "tenants", "api_keys", "store_probe",
           "leases", "state_events", "capability_tokens", "claims", "claim_evidence", "claim_runs", "idempotency",
           "conversations", "conversation_tags", "conversation_messages", "conversation_search_tenants",
-          "conversation_message_terms", "jobs", "webhook_events", "episodes", "memories")
+          "conversation_message_terms", "jobs", "webhook_events", "episodes", "memories",
+          "semvec_clusters", "semvec_cluster_members", "semvec_regions", "semvec_region_clusters",
+          "semvec_drift_events", "semvec_realignments", "semvec_observers", "semvec_observer_regions",
+          "semvec_anomalies", "semvec_trust_scores", "semvec_active_users")
 _REQUIRED = {"schema_migrations", "entries", "changes", "tenant_revisions"}
 
 

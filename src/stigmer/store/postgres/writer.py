@@ -41,6 +41,7 @@ from .conversations import ConversationWritesPG
 from .idempotency import IdempotencyWritesPG
 from .jobs import JobWritesPG
 from .memory import MemoryWritesPG
+from .coordination import CoordinationWritesPG
 from .leases import LeaseWritesPG
 from .states import StateWritesPG
 from .webhooks import WebhookWritesPG
@@ -150,6 +151,10 @@ class WriteTxnPG:
     @property
     def memory(self) -> MemoryWritesPG:
         return MemoryWritesPG(self)
+
+    @property
+    def coordination(self) -> CoordinationWritesPG:
+        return CoordinationWritesPG(self)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         if self.after is None:
