@@ -1,0 +1,51 @@
+"""What the coordination layers need of the session engine, inside one tenant's mutation.
+
+Every coordination operation is one mutation: it reads the sessions it blends from the same snapshot it writes
+back to, so an aggregate never mixes two states of a member, and a realignment or a feedback is all or
+nothing (§6.10). `SessionPort` is the session engine seen from here (engine/sessions/); `adapter.py` binds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SessionFacts:
+    """What a cluster, region or observer reports of a session (§5.24, §6.9)."""
+
+    vector: np.ndarray  # s: unit or zero
+    interaction_count: int
+    phase: str
+    total_memories: int
+    similarity_history: Sequence[float]
+
+
+class SessionPort(Protocol):
+    def exists(self, tx, session_id: str) -> bool: ...
+
+    def create(self, tx, session_id: str) -> None:
+        """A new session with the default configuration under this id (it does not exist)."""
+
+    def delete(self, tx, session_id: str) -> None:
+        """Delete the session and everything it holds (it exists)."""
+
+    def facts(self, tx, session_id: str) -> SessionFacts | None: ...
+
+    def set_vector(self, tx, session_id: str, s: np.ndarray) -> None:
+        """Replace s only: n, histories and memories stay (feedback, realignment, transfer)."""
+
+    def store_turn(self, tx, session_id: str, chunk: str, dedup_threshold: float | None) -> dict[str, Any]:
+        """One turn of `chunk` through the write gate (§6.2); the update report of §5.28."""
+
+    def note(self, tx, session_id: str, chunk: str) -> None:
+        """A turn that bypasses the write gate (the regional realignment note, §6.9)."""
+
+    def run(self, tx, session_id: str, request: Any) -> dict[str, Any]:
+        """/v1/run against an existing session (§5.2 without step 6); the response body."""
+
+    def state(self, tx, session_id: str) -> dict[str, Any]:
+        """The export's state_dict (§5.16)."""
