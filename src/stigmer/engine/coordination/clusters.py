@@ -31,7 +31,7 @@ class ClusterView:
 def create_in(tx, sessions: SessionPort, name: str, mode: str, coupling: float, exempt: bool) -> Cluster:
     cluster = Cluster(str(uuid.uuid4()), name, mode, coupling, exempt, tx.now)
     tx.coordination.insert_cluster(cluster)
-    sessions.create(tx, cluster.id)
+    sessions.create(tx, cluster.id, "cluster")
     return cluster
 
 

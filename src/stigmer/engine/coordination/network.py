@@ -39,7 +39,7 @@ def switch_in(tx, sessions: SessionPort, user_id: str) -> tuple[str, str]:
         return previous, previous
     sid = partition_id(tx.tenant, user_id)
     if not sessions.exists(tx, sid):
-        sessions.create(tx, sid)
+        sessions.create(tx, sid, "partition")
     tx.coordination.set_active_user(user_id)
     return user_id, previous
 

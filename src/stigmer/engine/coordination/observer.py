@@ -57,7 +57,7 @@ def create_in(tx, sessions: SessionPort, interval: float, region_ids: list[str])
     if observer is None:
         observer = Observer(str(uuid.uuid4()), f"_observer:{uuid.uuid4()}", interval, None, tx.now)
         tx.coordination.insert_observer(observer)
-        sessions.create(tx, observer.meta_session_id)
+        sessions.create(tx, observer.meta_session_id, "observer")
     for rid in region_ids:
         tx.coordination.register_region(rid)
     return observer, len(tx.coordination.observed_regions())

@@ -27,8 +27,9 @@ class SessionFacts:
 class SessionPort(Protocol):
     def exists(self, tx, session_id: str) -> bool: ...
 
-    def create(self, tx, session_id: str) -> None:
-        """A new session with the default configuration under this id (it does not exist)."""
+    def create(self, tx, session_id: str, kind: str) -> None:
+        """A new session with the default configuration under this id (it does not exist); `kind` is what it
+        backs ("cluster", "region", "observer", "partition"), which the session engine guards."""
 
     def delete(self, tx, session_id: str) -> None:
         """Delete the session and everything it holds (it exists)."""

@@ -30,7 +30,7 @@ class RegionView:
 def create_in(tx, sessions: SessionPort, name: str, threshold: float, window: float) -> Region:
     region = Region(str(uuid.uuid4()), name, str(uuid.uuid4()), threshold, window, tx.now)
     tx.coordination.insert_region(region)
-    sessions.create(tx, region.meta_session_id)
+    sessions.create(tx, region.meta_session_id, "region")
     return region
 
 
