@@ -12,6 +12,7 @@ import time
 import psycopg
 
 from . import search_index
+from .. import session_rows
 
 MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -390,6 +391,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX memories_active ON memories (tenant, subject_id, created_at, seq) WHERE status = 'active';
         """,
     ),
+    (18, session_rows.schema('BYTEA', 'TEXT COLLATE "C"')),  # semvec sessions (docs/semantic-sessions.md)
     (
         20,
         # semvec clusters and regions (docs/semantic-coordination.md): membership sets, drift events (a region

@@ -29,6 +29,7 @@ from .faults import request_refused, storage_error, unavailable
 from .idempotency import PostgresIdempotency
 from .jobs import PostgresJobs
 from .memory import PostgresMemory
+from .sessions import PostgresSessions
 from .keys import PostgresKeys
 from .kv import PostgresKV
 from .leases import PostgresLeases
@@ -73,6 +74,7 @@ class PostgresStore:
         self.jobs = PostgresJobs(self)
         self.webhooks = PostgresWebhooks(self)
         self.memory = PostgresMemory(self)
+        self.sessions = PostgresSessions(self)
         self.keys = PostgresKeys(self)
         self.tokens = PostgresTokens(self)
         self._listener: CommitListener | None = None

@@ -42,6 +42,7 @@ from .idempotency import IdempotencyWritesPG
 from .jobs import JobWritesPG
 from .memory import MemoryWritesPG
 from .coordination import CoordinationWritesPG
+from .sessions import SessionWritesPG
 from .leases import LeaseWritesPG
 from .states import StateWritesPG
 from .webhooks import WebhookWritesPG
@@ -155,6 +156,10 @@ class WriteTxnPG:
     @property
     def coordination(self) -> CoordinationWritesPG:
         return CoordinationWritesPG(self)
+
+    @property
+    def sessions(self) -> SessionWritesPG:
+        return SessionWritesPG(self)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         if self.after is None:

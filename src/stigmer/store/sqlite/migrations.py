@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from . import search_index
+from .. import session_rows
 
 MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -380,6 +381,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX memories_active ON memories (tenant, subject_id, created_at, seq) WHERE status = 'active';
         """,
     ),
+    (18, session_rows.schema('BLOB', 'TEXT')),  # semvec sessions (docs/semantic-sessions.md)
     (
         20,
         # semvec clusters and regions (docs/semantic-coordination.md): membership sets, drift events (a region

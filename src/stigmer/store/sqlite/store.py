@@ -18,6 +18,7 @@ from .faults import storage_error
 from .idempotency import SQLiteIdempotency
 from .jobs import SQLiteJobs
 from .memory import SQLiteMemory
+from .sessions import SQLiteSessions
 from .keys import SQLiteKeys
 from .kv import SQLiteKV
 from .leases import SQLiteLeases
@@ -68,6 +69,7 @@ class SQLiteStore:
         self.jobs = SQLiteJobs(self)
         self.webhooks = SQLiteWebhooks(self)
         self.memory = SQLiteMemory(self)
+        self.sessions = SQLiteSessions(self)
         self.keys = SQLiteKeys(self)
         self.tokens = SQLiteTokens(self)
 

@@ -37,6 +37,7 @@ from .idempotency import IdempotencyWrites
 from .jobs import JobWrites
 from .leases import LeaseWrites
 from .memory import MemoryWrites
+from .sessions import SessionWrites
 from .states import StateWrites
 from .webhooks import WebhookWrites
 
@@ -90,6 +91,10 @@ class WriteTxnSQLite:
     @property
     def coordination(self) -> CoordinationWrites:
         return CoordinationWrites(self.conn, self.tenant)
+
+    @property
+    def sessions(self) -> SessionWrites:
+        return SessionWrites(self.conn, self.tenant)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         if self.after is None:
