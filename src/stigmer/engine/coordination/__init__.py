@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import clusters, network, observer, regions
+from . import adapter, clusters, network, observer, regions
 from .ports import SessionFacts, SessionPort
 from .records import Anomaly, Cluster, DriftEvent, Observer, Realignment, Region
 
@@ -23,9 +23,10 @@ __all__ = ["Coordination", "SessionFacts", "SessionPort", "Anomaly", "Cluster", 
 
 
 class Coordination:
-    def __init__(self, store, sessions: SessionPort):
+    def __init__(self, store, engine):
         self._store = store
-        self.sessions = sessions
+        self.engine = engine  # engine/sessions' Sessions
+        self.sessions: SessionPort = adapter.hook(engine)
 
     async def _in(self, tenant: str, fn) -> Any:
         return await self._store.submit(tenant, fn)
@@ -52,11 +53,17 @@ class Coordination:
 
     async def cluster_store(self, tenant: str, cluster_id: str, message: str, response: str,
                             dedup_threshold: float | None) -> dict:
-        return await self._in(tenant, lambda tx: clusters.store_in(tx, self.sessions, cluster_id, message, response,
+        chunk = clusters.chunk_of(message, response)
+        x = (await self.engine.embed([chunk]))[0]
+        return await self._in(tenant, lambda tx: clusters.store_in(tx, self.sessions, cluster_id, chunk, x,
                                                                    dedup_threshold))
 
-    async def cluster_run(self, tenant: str, cluster_id: str, request: Any) -> dict:
-        return await self._in(tenant, lambda tx: cluster_run_in(tx, self.sessions, cluster_id, request))
+    async def cluster_run(self, tenant: str, cluster_id: str, message: str, response: str | None,
+                          short_circuit_threshold: float, reset_context: bool) -> dict:
+        """/v1/run against the backing session; its drift reaches the cluster's regions through the drift hook
+        (Decision D23)."""
+        await self._in(tenant, lambda tx: clusters.existing(tx, cluster_id))
+        return await self.engine.run(tenant, message, cluster_id, response, short_circuit_threshold, reset_context)
 
     async def feedback(self, tenant: str, cluster_id: str) -> int:
         return await self._in(tenant, lambda tx: clusters.feedback_in(tx, self.sessions, cluster_id))
@@ -123,17 +130,9 @@ class Coordination:
         return await self._in(tenant, lambda tx: network.serialize_in(tx, self.sessions, user_id))
 
     async def consensus(self, tenant: str, proposer_id: str, target: np.ndarray) -> tuple[bool, dict[str, float]]:
+        """`target`: a unit vector (`engine.vector` or `engine.text_vector` checked it)."""
         return await self._in(tenant, lambda tx: network.consensus_in(tx, self.sessions, proposer_id, target))
 
     async def trust_scores(self, tenant: str) -> dict[str, float]:
         return await self._in(tenant, network.trust_in)
 
-
-def cluster_run_in(tx, sessions: SessionPort, cluster_id: str, request: Any) -> dict:
-    """/v1/run against the backing session; its drift is published for this cluster (Decision D23)."""
-    clusters.existing(tx, cluster_id)
-    result = sessions.run(tx, cluster_id, request)
-    if result.get("drift_detected"):
-        regions.publish_drift_in(tx, sessions, cluster_id, result["drift_score"], result["drift_phase"],
-                                 cluster_id=cluster_id)
-    return result

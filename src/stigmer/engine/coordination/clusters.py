@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InvalidArgument, NotFound
+from ..errors import NotFound
+from ..sessions import Unprocessable
 from . import maths
 from .ports import SessionPort
 from .records import Cluster
@@ -87,7 +88,7 @@ def add_member_in(tx, sessions: SessionPort, cluster_id: str, session_id: str) -
     if session_id in members:
         return
     if len(members) >= MAX_MEMBERS:
-        raise InvalidArgument(f"member limit reached ({MAX_MEMBERS})")
+        raise Unprocessable(f"member limit reached ({MAX_MEMBERS})")
     tx.coordination.add_member(cluster_id, session_id)
 
 
@@ -96,10 +97,17 @@ def remove_member_in(tx, cluster_id: str, session_id: str) -> None:
         raise NotFound("Member or cluster not found")
 
 
-def store_in(tx, sessions: SessionPort, cluster_id: str, message: str, response: str,
+def store_in(tx, sessions: SessionPort, cluster_id: str, chunk: str, x: np.ndarray,
              dedup_threshold: float | None) -> dict:
+    """One turn of the backing session; the pending message is neither used nor changed (§5.28)."""
     existing(tx, cluster_id)
-    return sessions.store_turn(tx, cluster_id, f"Q: {message} A: {response}", dedup_threshold)
+    if maths.is_zero(x):
+        raise Unprocessable("response produced a degenerate (zero-norm) embedding; nothing was stored")
+    return sessions.store_turn(tx, cluster_id, chunk, x, dedup_threshold)
+
+
+def chunk_of(message: str, response: str) -> str:
+    return f"Q: {message} A: {response}"
 
 
 def feedback_in(tx, sessions: SessionPort, cluster_id: str) -> int:

@@ -39,14 +39,12 @@ class SessionPort(Protocol):
     def set_vector(self, tx, session_id: str, s: np.ndarray) -> None:
         """Replace s only: n, histories and memories stay (feedback, realignment, transfer)."""
 
-    def store_turn(self, tx, session_id: str, chunk: str, dedup_threshold: float | None) -> dict[str, Any]:
-        """One turn of `chunk` through the write gate (§6.2); the update report of §5.28."""
+    def store_turn(self, tx, session_id: str, chunk: str, x: np.ndarray, dedup_threshold: float | None) -> dict:
+        """One turn of `chunk` (embedded as x) through the write gate (§6.2); the update report of §5.28."""
 
-    def note(self, tx, session_id: str, chunk: str) -> None:
-        """A turn that bypasses the write gate (the regional realignment note, §6.9)."""
-
-    def run(self, tx, session_id: str, request: Any) -> dict[str, Any]:
-        """/v1/run against an existing session (§5.2 without step 6); the response body."""
+    def note(self, tx, session_id: str, chunk: str, direction: np.ndarray | None) -> None:
+        """A turn that bypasses the write gate (the regional realignment note, §6.9); `direction` is what the
+        region realigned toward (None when nothing moved)."""
 
     def state(self, tx, session_id: str) -> dict[str, Any]:
         """The export's state_dict (§5.16)."""

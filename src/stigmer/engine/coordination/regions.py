@@ -8,7 +8,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from ..errors import Conflict, InvalidArgument, NotFound
+from ..errors import Conflict, NotFound
+from ..sessions import Unprocessable
 from . import clusters as cl, maths
 from .ports import SessionPort
 from .records import DriftEvent, Realignment, Region
@@ -65,7 +66,7 @@ def attach_in(tx, region_id: str, cluster_id: str) -> None:
         raise Conflict(f"cluster {cluster_id} is drift-exempt and cannot be added to region {region_id}: "
                        "realignment would erode its pinned dedup index")
     if len(attached) >= MAX_CLUSTERS:
-        raise InvalidArgument(f"cluster limit reached ({MAX_CLUSTERS})")
+        raise Unprocessable(f"cluster limit reached ({MAX_CLUSTERS})")
     tx.coordination.add_region_cluster(region_id, cluster_id)
 
 
@@ -79,13 +80,15 @@ def events_in(tx, region_id: str, limit: int) -> list[DriftEvent]:
     return tx.coordination.events(region_id, limit)
 
 
-def publish_drift_in(tx, sessions: SessionPort, session_id: str, drift_score: float, drift_phase: str,
-                     cluster_id: str | None = None) -> list[Realignment]:
+def publish_drift_in(tx, sessions: SessionPort, session_id: str, drift_score: float,
+                     drift_phase: str) -> list[Realignment]:
     """§6.9 for one drifting turn: an event for every (cluster, region) pair where the cluster holds the session
-    as a member (or, from /v1/cluster/{id}/run, is that cluster) and the region holds the cluster; each event
-    may trigger its region's realignment. The realignments made, in order."""
+    as a member, or is backed by it (a turn of /v1/cluster/{id}/run, Decision D23), and the region holds the
+    cluster; each event may trigger its region's realignment. The realignments made, in order."""
     c = tx.coordination
-    cluster_ids = [cluster_id] if cluster_id is not None else c.clusters_of_member(session_id)
+    cluster_ids = c.clusters_of_member(session_id)
+    if session_id not in cluster_ids and c.cluster(session_id) is not None:
+        cluster_ids.append(session_id)
     made = []
     for cid in cluster_ids:
         for rid in c.regions_of_cluster(cid):
@@ -115,7 +118,7 @@ def _vote(tx, sessions: SessionPort, region: Region) -> Realignment | None:
         sessions.set_vector(tx, sid, s)
     updated = len(current)
     sessions.note(tx, region.meta_session_id,
-                  f"Regional realignment triggered: {len(voted)} clusters reported drift in region {region.id}")
+                  f"Regional realignment triggered: {len(voted)} clusters reported drift in region {region.id}", g)
     record = Realignment(str(uuid.uuid4()), region.id, tx.now, voted, len(eligible), len(voted) / len(eligible),
                          region.consensus_threshold, updated)
     c.insert_realignment(record)
