@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import NotFound
 from . import adapter, clusters, network, observer, regions
 from .ports import SessionFacts, SessionPort
 from .records import Anomaly, Cluster, DriftEvent, Observer, Realignment, Region
@@ -127,7 +128,14 @@ class Coordination:
         return await self._in(tenant, network.active_in)
 
     async def serialize_user(self, tenant: str, user_id: str) -> dict:
-        return await self._in(tenant, lambda tx: network.serialize_in(tx, self.sessions, user_id))
+        """The partition's export state_dict (§5.48), read as one snapshot like any export."""
+        from ..sessions import portable
+
+        sid = await self._in(tenant, lambda tx: network.partition_in(tx, self.sessions, user_id))
+        try:
+            return await portable.export(self.engine, tenant, sid)
+        except NotFound:  # deleted since
+            raise NotFound(network.partition_missing(user_id)) from None
 
     async def consensus(self, tenant: str, proposer_id: str, target: np.ndarray) -> tuple[bool, dict[str, float]]:
         """`target`: a unit vector (`engine.vector` or `engine.text_vector` checked it)."""

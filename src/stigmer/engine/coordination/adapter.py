@@ -4,8 +4,6 @@ leaves every member set and loses its trust score (§5.5)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 import numpy as np
 
@@ -68,10 +66,6 @@ class SessionsPort:
         work.store_chunk(chunk, np.asarray(x, dtype=np.float64) / float(np.linalg.norm(x)), through_gate=False,
                          source=source)
         work.save()
-
-    def state(self, tx, session_id: str) -> dict[str, Any]:
-        from ..sessions import portable
-        return portable.state_in(self.engine, tx, session_id)
 
 
 def hook(engine: Sessions) -> SessionsPort:

@@ -44,11 +44,16 @@ def switch_in(tx, sessions: SessionPort, user_id: str) -> tuple[str, str]:
     return user_id, previous
 
 
-def serialize_in(tx, sessions: SessionPort, user_id: str) -> dict:
+def partition_in(tx, sessions: SessionPort, user_id: str) -> str:
+    """The user's partition session id (it exists)."""
     sid = partition_id(tx.tenant, user_id)
     if not sessions.exists(tx, sid):
-        raise NotFound(f"User partition '{user_id}' not found")
-    return sessions.state(tx, sid)
+        raise NotFound(partition_missing(user_id))
+    return sid
+
+
+def partition_missing(user_id: str) -> str:
+    return f"User partition '{user_id}' not found"
 
 
 def consensus_in(tx, sessions: SessionPort, proposer_id: str, target: np.ndarray) -> tuple[bool, dict[str, float]]:

@@ -8,7 +8,7 @@ nothing (§6.10). `SessionPort` is the session engine seen from here (engine/ses
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 
@@ -45,6 +45,3 @@ class SessionPort(Protocol):
     def note(self, tx, session_id: str, chunk: str, direction: np.ndarray | None) -> None:
         """A turn that bypasses the write gate (the regional realignment note, §6.9); `direction` is what the
         region realigned toward (None when nothing moved)."""
-
-    def state(self, tx, session_id: str) -> dict[str, Any]:
-        """The export's state_dict (§5.16)."""
