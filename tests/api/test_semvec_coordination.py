@@ -491,3 +491,19 @@ def test_coordination_routes_need_a_key_and_write_scope(make_client):
     assert detail(c.post("/v1/cluster/", json={"name": "c"}, headers={"X-API-Key": reader}), 403) == (
         "Insufficient scope")
     assert detail(c.get("/v1/cluster/x/nothing", headers={"X-API-Key": reader}), 404) == "Not Found"
+
+
+def test_sampling_finds_convergence_across_regions(c):
+    r1, r2 = region(c)["region_id"], region(c)["region_id"]
+    ids = [cluster(c) for _ in range(3)]
+    for cid, rid in zip(ids, (r1, r1, r2)):
+        ok(c.post(f"/v1/region/{rid}/clusters", json={"cluster_id": cid}))
+        for _ in range(3):  # similarities [0, 1, 1]: variance 0.22 > 0.05, so every one is in "instability"
+            ok(c.post(f"/v1/cluster/{cid}/store", json={"message": "same question", "response": "same answer"}))
+    assert {ok(c.get(f"/v1/cluster/{cid}"))["phase"] for cid in ids} == {"instability"}
+    ok(c.post("/v1/observer/", json={"region_ids": [r1, r2]}), 201)
+    assert ok(c.post("/v1/observer/sample"))["clusters_sampled"] == 3
+    (anomaly,) = ok(c.get("/v1/observer/anomalies"))
+    assert anomaly["anomaly_type"] == "cross_cluster_convergence" and anomaly["affected_cluster_ids"] == ids
+    assert anomaly["description"] == "3 clusters across 2 regions converged to phase 'instability'"
+    assert anomaly["severity"] == pytest.approx(0.2)
