@@ -11,7 +11,7 @@ from typing import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from .api import agentstate, cntrlnode, errors, health, statevec
+from .api import agentstate, cntrlnode, errors, health, semvec, statevec
 from .api.edge import Edge
 from .api.kit import body
 from .api.kit.requestid import RequestIDMiddleware
@@ -90,15 +90,18 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             await asyncio.gather(*tasks, return_exceptions=True)
             await svc.llm.aclose()
             await svc.webhooks.aclose()
+            await svc.sessions.embedder.aclose()
             await svc.store.close()
 
     statevec_surface, statevec_routes = statevec.mount(svc)
     cntrlnode_surface, cntrlnode_routes = cntrlnode.mount(svc)
     agentstate_surface, agentstate_routes = agentstate.mount(svc)
-    surfaces = [statevec_surface, cntrlnode_surface, agentstate_surface, native_surface.surface(settings)]
+    semvec_surface, semvec_routes = semvec.mount(svc)
+    surfaces = [semvec_surface, statevec_surface, cntrlnode_surface, agentstate_surface, native_surface.surface(settings)]
     # No two surfaces share a path, so the order only sets the cost of matching: Starlette tries routes in
     # turn, and the compatible surfaces' key reads should not pay for two dozen native patterns first.
     routes = [
+        *semvec_routes,  # ahead of CntrlNode's: /v1/state/context?session_id=… is semvec's
         *cntrlnode_routes,
         *statevec_routes,
         *agentstate_routes,

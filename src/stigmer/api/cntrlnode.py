@@ -27,7 +27,6 @@ from ..engine.types import ChangeSet
 from ..engine.kv import Limits, Op
 from ..services import Services
 from ..engine.types import Change, Entry
-from . import errors as api_errors
 from .http import encode, rfc3339
 from .kit import sse
 from .kit.body import BodyTooLarge, request_body
@@ -41,7 +40,6 @@ from .kit.surface import Surface, bearer, client, header, principal
 
 NAMESPACE = "cntrlnode"
 PREFIX = "/v1/state"
-SEMVEC_PATHS = ("/v1/state/context", "/v1/state/metrics")
 TTL_MAX = 2_147_483_647
 CORS_HEADERS = "Authorization, X-CntrlNode-Key, Last-Event-ID, Content-Type"
 CODES = {400: "INVALID_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
@@ -168,10 +166,6 @@ class CntrlNodeSurface:
     async def dispatch(self, request: Request) -> Response:
         raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
         path = raw_path.decode("latin-1").split("?", 1)[0]
-        if request.method == "GET" and path in SEMVEC_PATHS and any(
-                name == "session_id" for name, _ in parse_qsl(request.url.query, keep_blank_values=True)):
-            # semvec's /v1/state/context and /metrics: not built yet, answered in the native envelope.
-            return api_errors.error_response(request, 404, "not_found", "route not found")
         if request.method == "OPTIONS" and self.cors.enabled and request.headers.get("origin"):
             return Response(status_code=204, headers=self.cors.preflight(None))
         segments = path[len(PREFIX) + 1:].split("/") if path.startswith(PREFIX + "/") else None

@@ -79,7 +79,7 @@ class Edge:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        surface = surface_for(self.surfaces, scope["path"])
+        surface = surface_for(self.surfaces, scope["path"], scope.get("query_string", b""))
         state = scope.setdefault("state", {})
         peer = scope["client"][0] if scope.get("client") else None
         ip = state["client_ip"] = client_ip(peer, forwarded_for(scope) if self.trusted else None, self.trusted)

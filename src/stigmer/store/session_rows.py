@@ -48,6 +48,7 @@ def sql(m: str) -> dict[str, str]:
         "entities": f"SELECT {_ENTITY} FROM semvec_entities WHERE tenant = {m} AND session_id = {m} ORDER BY seq",
         "put_entity": f"INSERT INTO semvec_entities ({_ENTITY}) VALUES ({marks(len(ENTITY_COLUMNS))})"
                       f" ON CONFLICT (tenant, session_id, key) DO UPDATE SET {upd_e}",
+        "has_entity": f"SELECT 1 FROM semvec_entities WHERE tenant = {m} AND session_id = {m} AND key = {m}",
         "delete_entity": f"DELETE FROM semvec_entities WHERE tenant = {m} AND session_id = {m} AND key = {m}",
         "clear_entities": f"DELETE FROM semvec_entities WHERE tenant = {m} AND session_id = {m}",
     }
@@ -79,56 +80,3 @@ def entity_row(r: EntityRow) -> tuple:
 
 def entity_of(r) -> EntityRow:
     return EntityRow(*r)
-
-
-def schema(blob: str, text: str) -> str:
-    """The tables (migration 18), with the store's blob and text types."""
-    return f"""
-        CREATE TABLE semvec_sessions (
-            tenant {text} NOT NULL,
-            session_id {text} NOT NULL,
-            kind TEXT NOT NULL,
-            state TEXT NOT NULL,
-            vector {blob},
-            checksum TEXT NOT NULL,
-            created_at DOUBLE PRECISION NOT NULL,
-            PRIMARY KEY (tenant, session_id)
-        );
-        CREATE TABLE semvec_memories (
-            tenant {text} NOT NULL,
-            session_id {text} NOT NULL,
-            id {text} NOT NULL,
-            seq BIGINT NOT NULL,
-            rev BIGINT NOT NULL,
-            text TEXT NOT NULL,
-            embedding {blob} NOT NULL,
-            source TEXT NOT NULL,
-            tier TEXT NOT NULL,
-            importance DOUBLE PRECISION NOT NULL,
-            access_count BIGINT NOT NULL,
-            ts DOUBLE PRECISION NOT NULL,
-            created_turn BIGINT NOT NULL,
-            last_access_turn BIGINT NOT NULL,
-            hash TEXT NOT NULL,
-            meta TEXT NOT NULL,
-            digest TEXT NOT NULL,
-            PRIMARY KEY (tenant, session_id, id)
-        );
-        CREATE INDEX semvec_memories_by_seq ON semvec_memories (tenant, session_id, seq);
-        CREATE INDEX semvec_memories_by_rev ON semvec_memories (tenant, session_id, rev);
-        CREATE INDEX semvec_memories_by_hash ON semvec_memories (tenant, session_id, hash);
-        CREATE TABLE semvec_entities (
-            tenant {text} NOT NULL,
-            session_id {text} NOT NULL,
-            key {text} NOT NULL,
-            seq BIGINT NOT NULL,
-            kind TEXT NOT NULL,
-            value TEXT NOT NULL,
-            context TEXT NOT NULL,
-            importance DOUBLE PRECISION NOT NULL,
-            access_count BIGINT NOT NULL,
-            created_at DOUBLE PRECISION NOT NULL,
-            last_access_at DOUBLE PRECISION,
-            PRIMARY KEY (tenant, session_id, key)
-        );
-        """

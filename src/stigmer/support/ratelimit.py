@@ -25,8 +25,9 @@ class Decision(NamedTuple):
 
 
 class RateLimiter(Protocol):
-    def hit(self, bucket: str, limit: int, cost: float = 1.0) -> Decision:
-        """Take `cost` tokens from `bucket` (capacity and per-minute rate `limit`, > 0) if it holds them."""
+    def hit(self, bucket: str, limit: int, cost: float = 1.0, rate: float | None = None) -> Decision:
+        """Take `cost` tokens from `bucket` (capacity `limit` > 0, refilled at `rate` tokens per second,
+        by default `limit` per minute) if it holds them."""
 
     def hit_minute(self, bucket: str, limit: int) -> Decision:
         """Count one request in `bucket`'s current UTC minute (a fixed window of at most `limit`)."""
@@ -43,9 +44,9 @@ class MemoryRateLimiter:
         self._hits = 0
         self._prune_every = prune_every
 
-    def hit(self, bucket: str, limit: int, cost: float = 1.0) -> Decision:
+    def hit(self, bucket: str, limit: int, cost: float = 1.0, rate: float | None = None) -> Decision:
         now = self.clock()
-        rate = limit / 60.0
+        rate = rate or limit / 60.0
         with self._lock:
             tokens, at = self._buckets.get(bucket, (float(limit), now))
             tokens = min(float(limit), tokens + max(0.0, now - at) * rate)

@@ -27,6 +27,6 @@ Drift) on a /v1/run turn with drift_detected, `delete_hooks` (tx, session id) be
 from .engine import SESSION_NOT_FOUND, Sessions, Unprocessable
 from .maths import Drift, Params
 from .model import SessionState
-from .work import Work
+from .work import Malformed, Work
 
-__all__ = ["SESSION_NOT_FOUND", "Drift", "Params", "SessionState", "Sessions", "Unprocessable", "Work"]
+__all__ = ["SESSION_NOT_FOUND", "Drift", "Malformed", "Params", "SessionState", "Sessions", "Unprocessable", "Work"]

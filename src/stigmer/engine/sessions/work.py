@@ -17,6 +17,7 @@ import numpy as np
 from . import maths
 from .index import View, ViewCache, current
 from .maths import Params
+from ..errors import InvalidArgument
 from .model import ARCHIVE, QUARANTINE_CAP, TIERS, MemoryRow, SessionRow, SessionState, vector_blob, vector_of
 
 if TYPE_CHECKING:
@@ -24,6 +25,12 @@ if TYPE_CHECKING:
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
+
+
+class Malformed(InvalidArgument):
+    """An import payload that is not a whole, untampered export (a 400 on the wire)."""
+
+    code = "malformed"
 
 
 def uuid7(now: float) -> str:
@@ -119,18 +126,26 @@ class Work:
         self._view = View(self.state.mem_epoch, Buffers(self.dimension))
 
     def add_memory(self, text: str, x: np.ndarray, source: str, tier: str = "short_term", importance: float = 1.0,
-                   access_count: int = 0, meta: dict | None = None, memory_id: str | None = None, ts: float | None = None,
-                   created_turn: int | None = None, last_access_turn: int = 0) -> MemoryRow:
+                   access_count: int = 0, meta: dict | None = None, created_turn: int | None = None) -> MemoryRow:
+        row = self.memory_row(text, np.asarray(x, dtype="<f4").tobytes(), source, tier, importance, access_count,
+                              _encode(meta or {}).decode(), None, self.tx.now,
+                              self.state.n if created_turn is None else created_turn, 0)
+        self.add_rows([row])
+        return row
+
+    def memory_row(self, text: str, emb: bytes, source: str, tier: str, importance: float, access_count: int,
+                   meta: str, memory_id: str | None, ts: float, created_turn: int, last_access_turn: int) -> MemoryRow:
+        """A new memory row of this session (the next seq); `add_rows` takes it in."""
         st = self.state
         st.mem_seq += 1
-        emb = np.asarray(x, dtype="<f4").tobytes()
-        row = MemoryRow(self.tx.tenant, self.session_id, memory_id or uuid7(self.tx.now), st.mem_seq, st.mem_rev + 1,
-                        text, emb, source, tier, float(importance), int(access_count),
-                        self.tx.now if ts is None else ts, st.n if created_turn is None else created_turn,
-                        last_access_turn, memory_hash(text), _encode(meta or {}).decode(), digest(text, emb))
-        self.view().apply([row])
-        self._new[row.id] = row
-        return row
+        return MemoryRow(self.tx.tenant, self.session_id, memory_id or uuid7(self.tx.now), st.mem_seq, st.mem_rev + 1,
+                         text, emb, source, tier, float(importance), int(access_count), ts, created_turn,
+                         last_access_turn, memory_hash(text), meta, digest(text, emb))
+
+    def add_rows(self, rows: list[MemoryRow]) -> None:
+        self.view().apply(rows)
+        for row in rows:
+            self._new[row.id] = row
 
     def touch(self, positions: list[int]) -> None:
         """Retrieved memories: access_count += 1, last access at this turn."""

@@ -12,7 +12,6 @@ import time
 import psycopg
 
 from . import search_index
-from .. import session_rows
 
 MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -391,7 +390,61 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX memories_active ON memories (tenant, subject_id, created_at, seq) WHERE status = 'active';
         """,
     ),
-    (18, session_rows.schema('BYTEA', 'TEXT COLLATE "C"')),  # semvec sessions (docs/semantic-sessions.md)
+    (
+        18,
+        # Semantic sessions (docs/semantic-sessions.md): a session row (JSON state, float64 vector), memories
+        # (float32 embeddings; `seq` creation order, `rev` the memory revision a process's view catches up
+        # from) and the literal entities.
+        """
+        CREATE TABLE semvec_sessions (
+            tenant TEXT COLLATE "C" NOT NULL,
+            session_id TEXT COLLATE "C" NOT NULL,
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL,
+            vector BYTEA,
+            checksum TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (tenant, session_id)
+        );
+        CREATE TABLE semvec_memories (
+            tenant TEXT COLLATE "C" NOT NULL,
+            session_id TEXT COLLATE "C" NOT NULL,
+            id TEXT COLLATE "C" NOT NULL,
+            seq BIGINT NOT NULL,
+            rev BIGINT NOT NULL,
+            text TEXT NOT NULL,
+            embedding BYTEA NOT NULL,
+            source TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            importance DOUBLE PRECISION NOT NULL,
+            access_count BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            created_turn BIGINT NOT NULL,
+            last_access_turn BIGINT NOT NULL,
+            hash TEXT NOT NULL,
+            meta TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            PRIMARY KEY (tenant, session_id, id)
+        );
+        CREATE INDEX semvec_memories_by_seq ON semvec_memories (tenant, session_id, seq);
+        CREATE INDEX semvec_memories_by_rev ON semvec_memories (tenant, session_id, rev);
+        CREATE INDEX semvec_memories_by_hash ON semvec_memories (tenant, session_id, hash);
+        CREATE TABLE semvec_entities (
+            tenant TEXT COLLATE "C" NOT NULL,
+            session_id TEXT COLLATE "C" NOT NULL,
+            key TEXT COLLATE "C" NOT NULL,
+            seq BIGINT NOT NULL,
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            context TEXT NOT NULL,
+            importance DOUBLE PRECISION NOT NULL,
+            access_count BIGINT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            last_access_at DOUBLE PRECISION,
+            PRIMARY KEY (tenant, session_id, key)
+        );
+        """,
+    ),
     (
         20,
         # semvec clusters and regions (docs/semantic-coordination.md): membership sets, drift events (a region

@@ -73,8 +73,8 @@ class SessionWritesPG:
         self._tx.write(SQL["update"], (state, vector, checksum, self._tx.tenant, session_id))
 
     def delete(self, session_id: str) -> bool:
+        gone = self.get(session_id) is not None  # statements are pipelined: no rowcount (writer.py)
         self._tx.write(SQL["delete"], (self._tx.tenant, session_id))
-        gone = self._tx.cur.rowcount > 0
         self.clear_memories(session_id)
         self.clear_entities(session_id)
         return gone
@@ -113,8 +113,10 @@ class SessionWritesPG:
                 self._tx.write(SQL["put_entity"], rows.entity_row(e))
 
     def delete_entity(self, session_id: str, key: str) -> bool:
+        if self._tx.cur.execute(SQL["has_entity"], (self._tx.tenant, session_id, key)).fetchone() is None:
+            return False
         self._tx.write(SQL["delete_entity"], (self._tx.tenant, session_id, key))
-        return self._tx.cur.rowcount > 0
+        return True
 
     def clear_entities(self, session_id: str) -> None:
         self._tx.write(SQL["clear_entities"], (self._tx.tenant, session_id))

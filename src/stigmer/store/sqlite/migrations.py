@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 import time
 from . import search_index
-from .. import session_rows
 
 MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -381,7 +380,61 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX memories_active ON memories (tenant, subject_id, created_at, seq) WHERE status = 'active';
         """,
     ),
-    (18, session_rows.schema('BLOB', 'TEXT')),  # semvec sessions (docs/semantic-sessions.md)
+    (
+        18,
+        # Semantic sessions (docs/semantic-sessions.md): a session row (JSON state, float64 vector), memories
+        # (float32 embeddings; `seq` creation order, `rev` the memory revision a process's view catches up
+        # from) and the literal entities.
+        """
+        CREATE TABLE semvec_sessions (
+            tenant TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL,
+            vector BLOB,
+            checksum TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (tenant, session_id)
+        );
+        CREATE TABLE semvec_memories (
+            tenant TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            rev BIGINT NOT NULL,
+            text TEXT NOT NULL,
+            embedding BLOB NOT NULL,
+            source TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            importance DOUBLE PRECISION NOT NULL,
+            access_count BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            created_turn BIGINT NOT NULL,
+            last_access_turn BIGINT NOT NULL,
+            hash TEXT NOT NULL,
+            meta TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            PRIMARY KEY (tenant, session_id, id)
+        );
+        CREATE INDEX semvec_memories_by_seq ON semvec_memories (tenant, session_id, seq);
+        CREATE INDEX semvec_memories_by_rev ON semvec_memories (tenant, session_id, rev);
+        CREATE INDEX semvec_memories_by_hash ON semvec_memories (tenant, session_id, hash);
+        CREATE TABLE semvec_entities (
+            tenant TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            context TEXT NOT NULL,
+            importance DOUBLE PRECISION NOT NULL,
+            access_count BIGINT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            last_access_at DOUBLE PRECISION,
+            PRIMARY KEY (tenant, session_id, key)
+        );
+        """,
+    ),
     (
         20,
         # semvec clusters and regions (docs/semantic-coordination.md): membership sets, drift events (a region

@@ -1,0 +1,47 @@
+"""The semvec surface's place at the edge (specs/semvec.md §2–3): its paths, credentials and limits.
+
+Credentials: the token of `Authorization: Bearer …` when that header starts with `Bearer `, else
+`X-API-Key` (semvecctl sends both). Open mode ignores whatever is presented (Decision D2). `/v1/health` and
+`/metrics` (its own Basic auth) need no key and take no token from the rate limit; every other request
+takes one from its key's bucket (`semvec_rate` per second, `semvec_burst` deep; open mode: one bucket).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from starlette.types import Scope
+
+from ...services import Services
+from ..kit.surface import Surface, header
+from . import wire
+
+PREFIXES = ("/v1/health", "/v1/run", "/v1/store", "/v1/session", "/v1/metrics", "/v1/cluster", "/v1/region",
+            "/v1/observer", "/v1/network", "/metrics")
+CONTEXT = "/v1/state/context"
+PUBLIC = frozenset({"/v1/health", "/metrics"})
+
+
+def has_session_id(query: bytes) -> bool:
+    return b"session_id" in query and any(
+        name == "session_id" for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+
+
+def claims(path: str, query: bytes) -> bool:
+    """`GET /v1/state/context` is ours only when the query names `session_id` (even empty); else CntrlNode's."""
+    return path == CONTEXT and has_session_id(query)
+
+
+def credentials(scope: Scope) -> list[str | None]:
+    auth = header(scope, b"authorization")
+    if auth is not None and auth.startswith("Bearer "):
+        return [auth[7:].strip() or None]
+    key = header(scope, b"x-api-key")
+    return [key.strip() or None] if key is not None else [None]
+
+
+def surface(svc: Services) -> Surface:
+    s = svc.settings
+    return Surface("semvec", PREFIXES, wire.render, credentials, public=PUBLIC, problem=wire.problem,
+                   rate_limit=s.semvec_burst if s.semvec_rate > 0 else 0, rate_per_second=s.semvec_rate,
+                   open_bucket=True, open_credential=lambda scope: None, claims=claims, checks_path=False)

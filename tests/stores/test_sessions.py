@@ -1,0 +1,176 @@
+"""Semantic sessions on both stores (semvec §6.2–6.3, §6.10–6.13): turns, tiers, concurrency, replicas,
+reset, export/import/verify, entities and tenancy, through the engine over a real store."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from stigmer.engine.errors import Conflict, NotFound
+from stigmer.engine.sessions import Malformed, Params, Sessions, Unprocessable, entities, portable
+from stigmer.support.embeddings import HashEmbedder
+
+T = "t1"
+
+
+def engine(store, **params) -> Sessions:
+    return Sessions(store, HashEmbedder(), store.clock, Params(**params))
+
+
+@pytest.fixture
+def sessions(store):
+    return engine(store)
+
+
+async def test_create_is_idempotent_and_ids_are_per_tenant(sessions):
+    assert await sessions.create(T, "s1") == ("s1", True)
+    assert await sessions.create(T, "s1") == ("s1", False)
+    assert await sessions.create("t2", "s1") == ("s1", True)
+    sid, created = await sessions.create(T, None)
+    assert created and len(sid) == 36 and sid[14] == "4"
+    assert await sessions.count() == 3
+    with pytest.raises(NotFound, match="Session not found"):
+        await sessions.metrics("t3", "s1")
+
+
+async def test_a_turn_updates_vector_histories_and_memories(sessions):
+    await sessions.create(T, "s")
+    first = await sessions.store_turn(T, "s", "We use PostgreSQL 15 for billing.")
+    assert first == {"is_update": False, "max_sim": 0.0, "matched_id": None}
+    await sessions.store_turn(T, "s", "We use PostgreSQL 15 for billing.")
+    m = await sessions.metrics(T, "s")
+    assert m["interaction_count"] == 2 and m["total_memories"] == 2
+    assert m["beta_history"] == [0.0, 0.85] and m["phase_history"] == ["initialization"] * 2
+    assert m["similarity_history"][0] == 0.0 and m["similarity_history"][1] == pytest.approx(1.0)
+    st, s = await sessions.get_state(T, "s")
+    assert np.linalg.norm(s) == pytest.approx(1.0)
+    third = await sessions.store_turn(T, "s", "We use PostgreSQL 15 for billing.")
+    assert third["is_update"] and third["max_sim"] == pytest.approx(1.0, abs=1e-6)
+
+
+async def test_run_pairs_the_pending_question_with_the_answer(sessions):
+    r = await sessions.run(T, "What database do we use?", "s", reset_context=True)
+    assert r["context"] == "[Semvec Context | Turn 0 | 0 memories]" and r["dedup_signal"] is None
+    await sessions.run(T, "How do we deploy?", "s", response="We use PostgreSQL 15 for billing.")
+    export = await portable.export(sessions, T, "s")
+    assert [m["text"] for m in export["memories"]] == ["Q: What database do we use? A: We use PostgreSQL 15 for billing."]
+    assert export["pending_message"] == "How do we deploy?"
+    with pytest.raises(NotFound):
+        await sessions.run(T, "hi", "missing")
+
+
+async def test_n_concurrent_stores_give_n_turns(sessions):
+    await sessions.create(T, "s")
+    await asyncio.gather(*(sessions.store_turn(T, "s", f"fact {i} about service {i % 7}") for i in range(40)))
+    m = await sessions.metrics(T, "s")
+    assert m["interaction_count"] == 40 and m["total_memories"] == 40 and len(m["beta_history"]) == 40
+    export = await portable.export(sessions, T, "s")
+    assert sorted(x["created_turn"] for x in export["memories"]) == list(range(1, 41))
+    assert (await portable.verify(sessions, T, "s", [], 32))["consistent"]
+
+
+async def test_concurrent_creates_of_one_id_create_it_once(sessions):
+    results = await asyncio.gather(*(sessions.create(T, "same") for _ in range(20)))
+    assert sum(created for _, created in results) == 1
+
+
+async def test_tiers_cascade_by_retention_and_archive_is_kept(store):
+    small = engine(store, tiers=(2, 2, 2))
+    await small.create(T, "s")
+    for i in range(8):
+        await small.store_turn(T, "s", f"memory number {i} of the cascade")
+    export = await portable.export(small, T, "s")
+    tiers = [m["tier"] for m in export["memories"]]
+    assert tiers.count("short_term") == 2 and tiers.count("medium_term") == 2 and tiers.count("long_term") == 2
+    assert tiers.count("archive") == 2 and tiers[:2] == ["archive", "archive"]  # the oldest retain least
+    assert (await small.metrics(T, "s"))["total_memories"] == 6
+    archived = export["memories"][0]
+    got = await small.memory(T, "s", archived["semantic_hash"])
+    assert got["text"] == archived["text"]
+
+
+async def test_another_replica_sees_every_turn(open_store, store_kind):
+    if store_kind == "sqlite":
+        pytest.skip("one process owns a SQLite file")
+    a, b = engine(await open_store()), engine(await open_store())
+    await a.create(T, "s")
+    await a.store_turn(T, "s", "alpha beta gamma")
+    await b.run(T, "alpha", "s")  # b builds its view
+    await a.store_turn(T, "s", "delta epsilon zeta")
+    r = await b.run(T, "delta epsilon", "s")
+    assert "delta epsilon zeta" in r["context"]
+    assert (await b.metrics(T, "s"))["interaction_count"] == 2
+
+
+async def test_reset_keeps_id_and_config(sessions):
+    template = sessions.vector([1.0] + [0.0] * 383)
+    await sessions.create(T, "s", config={"model_name": "m", "template_embedding": template.tolist()}, template=template)
+    await sessions.store_turn(T, "s", "something to forget")
+    await entities.put(sessions, T, "s", "K", "constant", "1", "", 1.0)
+    await sessions.run(T, "again", "s", reset_context=True)
+    st, s = await sessions.get_state(T, "s")
+    assert st.n == 0 and st.config["model_name"] == "m" and s[0] == pytest.approx(1.0)
+    assert (await entities.find(sessions, T, "s", "", 20)) == ([], 0)
+    assert (await sessions.metrics(T, "s"))["total_memories"] == 0
+
+
+async def test_export_import_round_trip_and_tampering(sessions):
+    await sessions.create(T, "a")
+    for text in ("one fact", "two facts", "three facts"):
+        await sessions.store_turn(T, "a", text)
+    await entities.put(sessions, T, "a", "src/app/main.py", "path", "main", "", 2.0)
+    state = await portable.export(sessions, T, "a")
+    assert state["checksum"] == portable.checksum(state)
+    await sessions.create(T, "b")
+    await portable.import_state(sessions, T, "b", state)
+    again = await portable.export(sessions, T, "b")
+    assert again == state
+    tampered = {**state, "memories": [{**state["memories"][0], "text": "changed"}, *state["memories"][1:]]}
+    with pytest.raises(Malformed, match="Malformed or tampered state_dict"):
+        await portable.import_state(sessions, T, "b", tampered)
+    tampered["checksum"] = portable.checksum(tampered)
+    await portable.import_state(sessions, T, "b", tampered)  # a recomputed checksum passes: integrity only
+    report = await portable.verify(sessions, T, "b", [], 32)
+    assert not report["consistent"] and report["checks"]["embedding_mismatches"] == 1
+    with pytest.raises(Malformed, match="embedder 'local-minilm'"):
+        await portable.import_state(sessions, T, "b", {**state, "embedder": "local-minilm"})
+
+
+async def test_entities_upsert_evict_and_find(store):
+    small = engine(store, entity_capacity=2)
+    await small.create(T, "s")
+    assert await entities.put(small, T, "s", "MAX_RETRIES", "constant", "6", "", 1.0) == 1
+    assert await entities.put(small, T, "s", "src/app/main.py", "path", "entry", "", 5.0) == 2
+    found, total = await entities.find(small, T, "s", "retries", 20)
+    assert [e["key"] for e in found] == ["MAX_RETRIES"] and found[0]["access_count"] == 1 and total == 2
+    assert await entities.put(small, T, "s", "MAX_RETRIES", "constant", "7", "", 1.0) == 2  # upsert keeps count
+    assert (await entities.find(small, T, "s", "", 20))[0][0] == {
+        "key": "MAX_RETRIES", "kind": "constant", "value": "7", "context": "", "importance": 1.0, "access_count": 1}
+    assert await entities.put(small, T, "s", "third", "variable", "x", "", 3.0) == 2  # evicts MAX_RETRIES
+    assert [e["key"] for e in (await entities.find(small, T, "s", "", 20))[0]] == ["src/app/main.py", "third"]
+    assert [e["key"] for e in (await entities.find(small, T, "s", "main.py", 20))[0]] == ["src/app/main.py"]
+    await entities.remove(small, T, "s", "third")
+    with pytest.raises(NotFound, match="Entity not found"):
+        await entities.remove(small, T, "s", "third")
+    assert (await portable.verify(small, T, "s", [], 32))["checks"]["checksum_ok"]
+
+
+async def test_backing_sessions_are_not_deleted_here(sessions):
+    await sessions.create(T, "c", kind="cluster")
+    with pytest.raises(Conflict):
+        await sessions.delete(T, "c")
+    await sessions.create(T, "plain")
+    await sessions.delete(T, "plain")
+    with pytest.raises(NotFound):
+        await sessions.delete(T, "plain")
+
+
+async def test_client_vectors_are_checked(sessions):
+    with pytest.raises(Unprocessable, match="embedding dimension 3 does not match the server dimension 384"):
+        sessions.vector([1, 2, 3])
+    with pytest.raises(Unprocessable, match="non-zero norm"):
+        sessions.vector([0.0] * 384)
+    with pytest.raises(Unprocessable, match="degenerate"):
+        await sessions.text_vector("the and of")
