@@ -7,6 +7,7 @@ Runs on SQLite, and on PostgreSQL under TEST_STORE=postgres.
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import pytest
@@ -176,6 +177,8 @@ def test_cluster_store_checks_then_stores_one_turn(c):
     assert detail(c.post("/v1/cluster/nope/store", json={**body, "dedup_threshold": 1.5}), 422) == (
         "dedup_threshold must be in [-1.0, 1.0] (cosine range)")
     assert detail(c.post("/v1/cluster/nope/store", json=body), 404) == NOT_FOUND["cluster"]
+    (item,) = c.post("/v1/cluster/nope/store", json={"message": "q", "response": "a" * 65_537}).json()["detail"]
+    assert (item["type"], item["loc"], item["ctx"]) == ("string_too_long", ["body", "response"], {"max_length": 65_536})
     report = ok(c.post(f"/v1/cluster/{cid}/store", json={"message": "What database?", "response": "PostgreSQL 15",
                                                           "dedup_threshold": None}))
     assert report == {"similarity": 0.0, "beta": 0.0, "pattern_strength": 1.0, "fsm": 0.0,
@@ -414,6 +417,14 @@ def test_user_partitions(c):
     assert detail(c.post("/v1/network/users/bob/serialize"), 404) == "User partition 'bob' not found"
     assert c.post("/v1/network/users/switch", json={"user_id": ""}).json()["detail"][0]["type"] == "string_too_short"
     assert c.post("/v1/network/users/switch", json={"user_id": "u" * 129}).status_code == 422
+    # a partition is a session of the tenant under `_partition:<16 hex of SHA-256(tenant)>:<user_id>`
+    ok(c.post("/v1/network/users/switch", json={"user_id": "u" * 128}))
+    pid = f"_partition:{hashlib.sha256(b'default').hexdigest()[:16]}:{'u' * 128}"
+    assert ok(c.get(f"/v1/metrics/{pid}"))["interaction_count"] == 0
+    cid = cluster(c)
+    assert ok(c.post(f"/v1/cluster/{cid}/members", json={"session_id": pid}))["added"] is True
+    ok(c.delete(f"/v1/session/{pid}"))  # an ordinary session: it can be deleted, and its serialisation goes too
+    assert detail(c.post(f"/v1/network/users/{'u' * 128}/serialize"), 404) == f"User partition '{'u' * 128}' not found"
 
 
 def test_consensus_moves_trust_only(c):
@@ -491,6 +502,9 @@ def test_coordination_routes_need_a_key_and_write_scope(make_client):
     assert detail(c.post("/v1/cluster/", json={"name": "c"}, headers={"X-API-Key": reader}), 403) == (
         "Insufficient scope")
     assert detail(c.get("/v1/cluster/x/nothing", headers={"X-API-Key": reader}), 404) == "Not Found"
+    r = c.put("/v1/cluster/", headers={"X-API-Key": reader})
+    assert detail(r, 405) == "Method Not Allowed" and r.headers["Allow"] == "POST, GET"
+    assert detail(c.get("/v1/network/consensus", headers={"X-API-Key": reader}), 405) == "Method Not Allowed"
 
 
 def test_sampling_finds_convergence_across_regions(c):

@@ -13,6 +13,8 @@ from .sessions import RunBody
 from .wire import Call, Route
 
 STORE_FIELDS = "Both 'message' and 'response' are required"
+MAX_TEXT = 65_536
+SESSION_ID_MAX = 256  # a user partition's id is longer than a client's 128
 
 
 class ClusterBody(BaseModel):
@@ -23,7 +25,7 @@ class ClusterBody(BaseModel):
 
 
 class MemberBody(BaseModel):
-    session_id: str = Field(max_length=128)
+    session_id: str = Field(max_length=SESSION_ID_MAX)
 
 
 class ClusterRunBody(RunBody):
@@ -53,9 +55,16 @@ def store_fields(data: dict) -> tuple[str, str, float | None]:
         if not -1.0 <= threshold <= 1.0:
             raise wire.fail(422, "dedup_threshold must be in [-1.0, 1.0] (cosine range)")
         threshold = float(threshold)
-    if len(message) > 65_536 or len(response) > 65_536:
-        raise wire.fail(422, STORE_FIELDS)
+    too_long = [too_long_item(name, value) for name, value in (("message", message), ("response", response))
+                if len(value) > MAX_TEXT]
+    if too_long:
+        raise validation.RequestInvalid(too_long)
     return message, response, threshold
+
+
+def too_long_item(name: str, value: str) -> dict:
+    return {"type": "string_too_long", "loc": ["body", name], "msg": f"String should have at most {MAX_TEXT} characters",
+            "input": value, "ctx": {"max_length": MAX_TEXT}}
 
 
 def routes(svc: Services) -> list[Route]:

@@ -6,7 +6,6 @@ and write back what they return. Vectors are float64 numpy arrays; "zero" means 
 
 from __future__ import annotations
 
-import math
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -119,10 +118,3 @@ def drifting(interaction_count: int, similarities: Sequence[float]) -> bool:
     mu, var = mean_and_variance(list(similarities)[-5:])
     return var > 0.01 or mu < 0.3
 
-
-def round_ms(seconds: float) -> float:
-    return round(seconds * 1000.0, 2)
-
-
-def finite(v: np.ndarray) -> bool:
-    return bool(np.all(np.isfinite(v))) and not math.isnan(float(v.sum()))
