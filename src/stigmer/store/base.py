@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from ..engine.conversations import Conversation, Cursor as ConversationCursor, Message
     from ..engine.jobs import Job
     from ..engine.memory import Episode, MemoryRecord
+    from .coordination_rows import CoordinationRows
 
 T = TypeVar("T")
 
@@ -498,6 +499,7 @@ class WriteTxn(Protocol):
     jobs: JobWrites
     webhooks: WebhookWrites
     memory: MemoryWrites
+    coordination: "CoordinationRows"  # semvec clusters, regions, observer, network: one class for both stores
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Call `fn()` on the event loop once this run's writes are durable; never if it fails or is undone."""
