@@ -67,3 +67,20 @@ async def test_a_cluster_made_on_one_replica_is_driven_from_the_other(replicas):
         assert (await cb.delete(f"/v1/cluster/{cid}")).json() == {"deleted": True}
         assert (await ca.get(f"/v1/cluster/{cid}")).status_code == 404
         assert (await ca.get(f"/v1/region/{rid}")).json()["cluster_count"] == 0
+
+
+async def test_concurrent_observer_creates_through_two_replicas_make_one_observer(replicas):
+    a, b = replicas[0], replicas[1]
+    async with httpx.AsyncClient(base_url=a.url, timeout=30) as ca, \
+            httpx.AsyncClient(base_url=b.url, timeout=30) as cb:
+        answers = await asyncio.gather(*[(ca if k % 2 else cb).post("/v1/observer/") for k in range(10)])
+        assert {r.status_code for r in answers} == {201}
+        assert len({r.json()["observer_id"] for r in answers}) == 1
+        sid = (await ca.post("/v1/session/create", json={"template_embedding": axis(0)})).json()["session_id"]
+        votes = await asyncio.gather(*[(ca if k % 2 else cb).post(
+            "/v1/network/consensus", json={"proposer_session_id": sid, "target_embedding": axis(0)})
+            for k in range(10)])
+        assert {r.status_code for r in votes} == {200}
+        # ten accepted proposals, each applied once in turn: 1 − 0.5·0.8^10
+        trust = (await cb.get("/v1/network/consensus/trust")).json()["trust_scores"][sid]
+        assert trust == pytest.approx(1 - 0.5 * 0.8 ** 10)
