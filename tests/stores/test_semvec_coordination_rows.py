@@ -106,3 +106,22 @@ async def test_observer_anomalies_trust_and_users(store, monkeypatch):
     assert await _do(store, "t1", lambda c: c.clear_anomalies()) == 2
     await _do(store, "t1", lambda c: c.forget_session("s2"))
     assert await _do(store, "t1", lambda c: c.trust_scores()) == {"s1": 0.4}
+
+
+async def test_member_sessions_reads_the_members_that_exist_in_one_statement(store, clock):
+    from stigmer.engine.sessions import Sessions
+    from stigmer.support.embeddings import HashEmbedder
+
+    sessions = Sessions(store, HashEmbedder(8), clock)
+    for sid in ("s2", "s1"):
+        await sessions.create("t1", sid)
+    await sessions.create("t2", "s3")
+
+    def setup(c):
+        c.insert_cluster(_cluster("c1"))
+        for sid in ("s1", "gone", "s2", "s3"):  # s3 is another tenant's: it is not this tenant's session
+            c.add_member("c1", sid)
+    await _do(store, "t1", setup)
+    rows = await _do(store, "t1", lambda c: c.member_sessions("c1"))
+    assert [(r.tenant, r.session_id) for r in rows] == [("t1", "s1"), ("t1", "s2")]
+    assert await _do(store, "t2", lambda c: c.member_sessions("c1")) == []

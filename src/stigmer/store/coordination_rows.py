@@ -10,6 +10,7 @@ lists follow ("creation order", §3); a tenant's mutations are serialised, so it
 from __future__ import annotations
 
 from ..engine import values
+from . import session_rows
 from ..engine.coordination.records import Anomaly, Cluster, DriftEvent, Observer, Realignment, Region
 
 EVENTS_KEPT = 1000  # per region (§6.9)
@@ -96,6 +97,15 @@ class CoordinationRows:
     def remove_member(self, cluster_id: str, session_id: str) -> bool:
         return self._wc("DELETE FROM semvec_cluster_members WHERE tenant = ? AND cluster_id = ? AND session_id = ?",
                        cluster_id, session_id) > 0
+
+    def member_sessions(self, cluster_id: str) -> list:
+        """The session rows of the cluster's members that exist, in membership order: one statement, where a
+        row at a time would cost a round trip each (PostgreSQL)."""
+        cols = ", ".join("s." + c for c in session_rows.SESSION_COLUMNS)
+        rows = self._q(f"SELECT {cols} FROM semvec_cluster_members m JOIN semvec_sessions s ON s.tenant = m.tenant"
+                       " AND s.session_id = m.session_id WHERE m.tenant = ? AND m.cluster_id = ? ORDER BY m.seq",
+                       cluster_id)
+        return [session_rows.session_of(r) for r in rows]
 
     def clusters_of_member(self, session_id: str) -> list[str]:
         return [r[0] for r in self._q("SELECT cluster_id FROM semvec_cluster_members WHERE tenant = ?"

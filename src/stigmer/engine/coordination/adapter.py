@@ -8,7 +8,7 @@ import msgspec
 import numpy as np
 
 from ...support.embeddings import HashEmbedder
-from ..sessions import Drift, SessionState, Sessions
+from ..sessions import Drift, SessionState, Sessions, Work
 from ..sessions.model import vector_of
 from ..sessions.work import current_phase
 from . import regions
@@ -34,14 +34,19 @@ class SessionsPort:
 
     def facts(self, tx, session_id: str) -> SessionFacts | None:
         row = tx.sessions.get(session_id)
-        if row is None:
-            return None
+        return None if row is None else self._facts(row)
+
+    def _facts(self, row) -> SessionFacts:
         state = SessionState.of_json(_decode(row.state))
         return SessionFacts(vector_of(row.vector, self.engine.dimension), state.n, current_phase(state),
-                            state.live_memories, state.similarity_history)
+                            state.live_memories, state.similarity_history, row)
 
-    def set_vector(self, tx, session_id: str, s: np.ndarray) -> None:
-        work = self.engine.must_open(tx, session_id)
+    def members(self, tx, cluster_id: str) -> dict[str, SessionFacts]:
+        return {row.session_id: self._facts(row) for row in tx.coordination.member_sessions(cluster_id)}
+
+    def set_vector(self, tx, session_id: str, s: np.ndarray, read: SessionFacts | None = None) -> None:
+        e = self.engine
+        work = Work(tx, read.handle, e.cache, e.params, e.dimension) if read is not None else e.must_open(tx, session_id)
         work.s = np.asarray(s, dtype=np.float64)
         work.save()
 

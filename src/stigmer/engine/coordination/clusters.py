@@ -45,12 +45,7 @@ def existing(tx, cluster_id: str) -> Cluster:
 
 def member_facts(tx, sessions: SessionPort, cluster_id: str) -> dict:
     """Member id → facts, for members whose session exists."""
-    out = {}
-    for sid in tx.coordination.members(cluster_id):
-        f = sessions.facts(tx, sid)
-        if f is not None:
-            out[sid] = f
-    return out
+    return sessions.members(tx, cluster_id)
 
 
 def aggregate_of(tx, sessions: SessionPort, cluster: Cluster, members: dict | None = None) -> np.ndarray:
@@ -116,5 +111,5 @@ def feedback_in(tx, sessions: SessionPort, cluster_id: str) -> int:
     g = aggregate_of(tx, sessions, cluster, members)
     changed = maths.blended({sid: f.vector for sid, f in members.items()}, g, cluster.coupling_factor)
     for sid, s in changed.items():
-        sessions.set_vector(tx, sid, s)
+        sessions.set_vector(tx, sid, s, members[sid])
     return len(changed)

@@ -24,7 +24,7 @@ def transfer_in(tx, sessions: SessionPort, source_id: str, target_id: str, max_w
         raise NotFound("One or both sessions not found")
     new, delta = maths.transfer(source.vector, target.vector, max_weight)
     if new is not None:
-        sessions.set_vector(tx, target_id, new)
+        sessions.set_vector(tx, target_id, new, target)
     return delta
 
 

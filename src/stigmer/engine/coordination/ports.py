@@ -8,7 +8,7 @@ nothing (§6.10). `SessionPort` is the session engine seen from here (engine/ses
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
@@ -22,6 +22,7 @@ class SessionFacts:
     phase: str
     total_memories: int
     similarity_history: Sequence[float]
+    handle: Any = None  # what the port read them from; `set_vector` may reuse it in the same mutation
 
 
 class SessionPort(Protocol):
@@ -36,8 +37,12 @@ class SessionPort(Protocol):
 
     def facts(self, tx, session_id: str) -> SessionFacts | None: ...
 
-    def set_vector(self, tx, session_id: str, s: np.ndarray) -> None:
-        """Replace s only: n, histories and memories stay (feedback, realignment, transfer)."""
+    def members(self, tx, cluster_id: str) -> dict[str, SessionFacts]:
+        """Facts of the cluster's members whose session exists, in membership order."""
+
+    def set_vector(self, tx, session_id: str, s: np.ndarray, read: SessionFacts | None = None) -> None:
+        """Replace s only: n, histories and memories stay (feedback, realignment, transfer). `read`: the facts
+        this mutation read of the session, unchanged since (it spares a read)."""
 
     def store_turn(self, tx, session_id: str, chunk: str, x: np.ndarray, dedup_threshold: float | None) -> dict:
         """One turn of `chunk` (embedded as x) through the write gate (§6.2); the update report of §5.28."""

@@ -114,8 +114,9 @@ def _vote(tx, sessions: SessionPort, region: Region) -> Realignment | None:
         for k in eligible:
             vectors = {sid: current.get(sid, f.vector) for sid, f in members[k.id].items()}
             current.update(maths.blended(vectors, g, k.coupling_factor))
+    read = {sid: f for m in members.values() for sid, f in m.items()}
     for sid, s in current.items():
-        sessions.set_vector(tx, sid, s)
+        sessions.set_vector(tx, sid, s, read[sid])
     updated = len(current)
     sessions.note(tx, region.meta_session_id,
                   f"Regional realignment triggered: {len(voted)} clusters reported drift in region {region.id}", g)
