@@ -26,8 +26,10 @@ dev: $(VENV)/.dev-installed
 run: $(VENV)/.installed
 	$(BIN)/stigmer serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
 
+# Two worker processes (pytest-xdist): most tests wait on servers and sockets, so two halve the wall time.
+# Each worker has its own PostgreSQL databases, data directories and ports.
 test: $(VENV)/.dev-installed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 # Errors a linter finds without opinions: undefined names, unused imports, syntax.
 lint: $(VENV)/.dev-installed
@@ -35,7 +37,7 @@ lint: $(VENV)/.dev-installed
 
 # The API and end-to-end suites once more, on PostgreSQL (TEST_DATABASE_URL, default the local server).
 test-postgres: $(VENV)/.dev-installed
-	TEST_STORE=postgres $(BIN)/python -m pytest -q tests/api tests/e2e
+	TEST_STORE=postgres $(BIN)/python -m pytest -q -n 2 tests/api tests/e2e
 
 # The reliability harness at full size (make test runs it at a reduced size); see docs/reliability.md.
 reliability: $(VENV)/.dev-installed
