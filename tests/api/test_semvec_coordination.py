@@ -130,6 +130,23 @@ def test_cluster_create_validation(c):
     assert ok(c.get("/v1/cluster/")) == []
 
 
+def test_member_and_cluster_limits(c, monkeypatch):
+    from stigmer.engine.coordination import clusters as engine_clusters, regions as engine_regions
+
+    monkeypatch.setattr(engine_clusters, "MAX_MEMBERS", 2)
+    monkeypatch.setattr(engine_regions, "MAX_CLUSTERS", 1)
+    cid = cluster(c)
+    a, b, extra = session(c), session(c), session(c)
+    for sid in (a, b, a):  # re-adding a member is not a new one
+        ok(c.post(f"/v1/cluster/{cid}/members", json={"session_id": sid}))
+    assert detail(c.post(f"/v1/cluster/{cid}/members", json={"session_id": extra}), 422) == "member limit reached (2)"
+    rid = region(c)["region_id"]
+    ok(c.post(f"/v1/region/{rid}/clusters", json={"cluster_id": cid}))
+    ok(c.post(f"/v1/region/{rid}/clusters", json={"cluster_id": cid}))
+    assert detail(c.post(f"/v1/region/{rid}/clusters", json={"cluster_id": cluster(c)}), 422) == (
+        "cluster limit reached (1)")
+
+
 def test_members_add_remove_and_session_deletion(c):
     cid, a, b = cluster(c), session(c), session(c)
     assert detail(c.post("/v1/cluster/nope/members", json={"session_id": "nope"}), 404) == NOT_FOUND["cluster"]
@@ -434,9 +451,11 @@ def test_consensus_moves_trust_only(c):
     out = ok(c.post("/v1/network/consensus", json={"proposer_session_id": p, "target_embedding": unit(0, a=-1.0)}))
     assert out == {"accepted": False, "trust_scores": {p: pytest.approx(0.48)}}  # 0.8·0.6 + 0
     assert vector_of(c, p)[0] == 1.0
-    assert ok(c.post("/v1/network/consensus", json={"proposer_session_id": p, "target_text": "anything"}))[
-        "accepted"] is True or True
-    assert set(ok(c.get("/v1/network/consensus/trust"))["trust_scores"]) == {p}
+    by_text = ok(c.post("/v1/session/create", json={"template_text": "billing database"}))["session_id"]
+    out = ok(c.post("/v1/network/consensus", json={"proposer_session_id": by_text, "target_text": "billing database"}))
+    assert out == {"accepted": True, "trust_scores": {p: pytest.approx(0.48), by_text: pytest.approx(0.6)}}
+    assert list(ok(c.get("/v1/network/consensus/trust"))["trust_scores"]) == [p, by_text]  # first-proposal order
+    ok(c.delete(f"/v1/session/{by_text}"))
     assert detail(c.post("/v1/network/consensus", json={"proposer_session_id": "nope", "target_embedding": unit(0)}),
                   404) == "Proposer session not found"
     r = c.post("/v1/network/consensus", json={"proposer_session_id": p})
