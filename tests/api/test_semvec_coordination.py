@@ -540,3 +540,38 @@ def test_sampling_finds_convergence_across_regions(c):
     assert anomaly["anomaly_type"] == "cross_cluster_convergence" and anomaly["affected_cluster_ids"] == ids
     assert anomaly["description"] == "3 clusters across 2 regions converged to phase 'instability'"
     assert anomaly["severity"] == pytest.approx(0.2)
+
+
+def test_bad_input_never_answers_5xx(c):
+    """Random bodies of wrong types, sizes and shapes on every writing route: a 4xx, never a 500."""
+    import json
+    import random
+
+    rnd = random.Random(7)
+    values = [None, True, 0, -1, 1.5, 1e308, "", "x", "a" * 300, [], [1], ["r"], {}, {"a": 1}, [0.0] * D, [1.0] * D]
+    fields = ["name", "aggregation_mode", "coupling_factor", "drift_exempt", "session_id", "message", "response",
+              "dedup_threshold", "consensus_threshold", "vote_window_seconds", "cluster_id", "sample_interval_seconds",
+              "region_ids", "region_id", "source_session_id", "target_session_id", "max_weight", "user_id",
+              "proposer_session_id", "target_embedding", "target_text", "reset_context"]
+    cid, rid, sid = cluster(c), region(c)["region_id"], session(c)
+    ok(c.post("/v1/observer/"), 201)
+    routes = [("POST", "/v1/cluster/"), ("POST", f"/v1/cluster/{cid}/members"), ("POST", f"/v1/cluster/{cid}/store"),
+              ("POST", f"/v1/cluster/{cid}/run"), ("POST", "/v1/region"), ("POST", f"/v1/region/{rid}/clusters"),
+              ("GET", f"/v1/region/{rid}/events?limit=1e3"), ("POST", "/v1/observer/"),
+              ("POST", "/v1/observer/regions"), ("GET", "/v1/observer/anomalies?limit=-1"),
+              ("POST", "/v1/network/transfer"), ("POST", "/v1/network/users/switch"),
+              ("POST", "/v1/network/consensus"), ("DELETE", "/v1/cluster/%00/members/%2F"),
+              ("POST", "/v1/network/users/%20/serialize")]
+    ids = {"session_id": sid, "cluster_id": cid, "region_id": rid, "proposer_session_id": sid,
+           "source_session_id": sid, "target_session_id": sid}
+    statuses = set()
+    for _ in range(300):
+        method, path = rnd.choice(routes)
+        body = {f: rnd.choice(values) for f in rnd.sample(fields, rnd.randint(0, 6))}
+        if rnd.random() < 0.5:
+            body = {**ids, **body}
+        raw = json.dumps(body) if rnd.random() < 0.9 else rnd.choice(["[", "1", "null", '"x"', ""])
+        r = c.request(method, path, content=raw)
+        assert r.status_code < 500, (method, path, raw[:200], r.text[:300])
+        statuses.add(r.status_code)
+    assert {200, 201, 404, 422} <= statuses
