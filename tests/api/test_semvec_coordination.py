@@ -575,3 +575,17 @@ def test_bad_input_never_answers_5xx(c):
         assert r.status_code < 500, (method, path, raw[:200], r.text[:300])
         statuses.add(r.status_code)
     assert {200, 201, 404, 422} <= statuses
+
+
+def test_a_second_binding_publishes_nothing_twice(c):
+    from stigmer.engine.coordination import Coordination
+
+    svc = c.app.state.services
+    assert Coordination(svc.store, svc.sessions).sessions is svc.coordination.sessions
+    a = session(c, unit(quiet_axes()[0]))
+    cid = cluster(c)
+    ok(c.post(f"/v1/cluster/{cid}/members", json={"session_id": a}))
+    rid = region(c, consensus_threshold=1)["region_id"]
+    ok(c.post(f"/v1/region/{rid}/clusters", json={"cluster_id": cid}))
+    drift(c, a)
+    assert len(ok(c.get(f"/v1/region/{rid}/events"))) == 1

@@ -4,6 +4,8 @@ leaves every member set and loses its trust score (§5.5)."""
 
 from __future__ import annotations
 
+import weakref
+
 import msgspec
 import numpy as np
 
@@ -73,9 +75,15 @@ class SessionsPort:
         work.save()
 
 
+_bound: "weakref.WeakKeyDictionary[Sessions, SessionsPort]" = weakref.WeakKeyDictionary()
+
+
 def hook(engine: Sessions) -> SessionsPort:
-    """Bind the coordination layers to the session engine; the port they work through."""
-    port = SessionsPort(engine)
+    """Bind the coordination layers to the session engine; the port they work through. Once per engine: a
+    second binding would publish every drift event twice."""
+    if engine in _bound:
+        return _bound[engine]
+    port = _bound[engine] = SessionsPort(engine)
 
     def on_drift(tx, session_id: str, drift: Drift) -> None:
         regions.publish_drift_in(tx, port, session_id, drift.drift_score, drift.drift_phase)
