@@ -121,7 +121,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                       allowed_hosts=frozenset(h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip()))
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIDMiddleware, rules=(agentstate.request_id_rule(),)), edge, Middleware(KeyFastPath, svc=svc)],
+        middleware=[Middleware(RequestIDMiddleware, rules=(agentstate.request_id_rule(), *semvec.request_id_rules())), edge, Middleware(KeyFastPath, svc=svc)],
         exception_handlers={cls: errors.handle for cls in errors.HANDLED},
         lifespan=lifespan,
     )

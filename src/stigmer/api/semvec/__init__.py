@@ -42,4 +42,6 @@ def mount(svc: Services) -> tuple[Surface, list[BaseRoute]]:
     return semvec_surface.surface(svc), routes
 
 
-__all__ = ["mount"]
+request_id_rules = semvec_surface.request_id_rules
+
+__all__ = ["mount", "request_id_rules"]

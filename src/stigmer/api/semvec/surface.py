@@ -8,11 +8,13 @@ takes one from its key's bucket (`semvec_rate` per second, `semvec_burst` deep; 
 
 from __future__ import annotations
 
+import uuid
 from urllib.parse import parse_qsl
 
 from starlette.types import Scope
 
 from ...services import Services
+from ..kit.requestid import Rule
 from ..kit.surface import Surface, header
 from . import wire
 
@@ -45,3 +47,12 @@ def surface(svc: Services) -> Surface:
     return Surface("semvec", PREFIXES, wire.render, credentials, public=PUBLIC, problem=wire.problem,
                    rate_limit=s.semvec_burst if s.semvec_rate > 0 else 0, rate_per_second=s.semvec_rate,
                    open_bucket=True, open_credential=lambda scope: None, claims=claims, checks_path=False)
+
+
+def _printable(value: bytes) -> bool:
+    return 1 <= len(value) <= 128 and all(0x20 <= b <= 0x7E for b in value)
+
+
+def request_id_rules() -> tuple[Rule, ...]:
+    """§3: the caller's X-Request-ID when it is ≤ 128 printable ASCII characters, else 32 new hex digits."""
+    return tuple(Rule(p, _printable, lambda: uuid.uuid4().hex.encode()) for p in PREFIXES)

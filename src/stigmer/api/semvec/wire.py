@@ -178,10 +178,10 @@ class Dispatcher:
                     allowed.append(r.method)
                     continue
                 template = r.path
-                p: Principal = request.scope["state"]["principal"]
-                if method not in ("GET", "HEAD") and p.kind != "open" and not allows(p, "write"):
+                p: Principal | None = request.scope["state"]["principal"]  # None only on a public path
+                if p is not None and method not in ("GET", "HEAD") and p.kind != "open" and not allows(p, "write"):
                     raise fail(403, "Insufficient scope")
-                response = await r.handler(Call(request, p.tenant, params))
+                response = await r.handler(Call(request, p.tenant if p is not None else "", params))
                 break
             else:
                 if allowed:
