@@ -14,6 +14,7 @@ BASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:
 ON_POSTGRES = os.environ.get("TEST_STORE", "sqlite") == "postgres"
 _state: dict[str, object] = {}
 _databases: dict[str, str] = {}
+_DROP_LATER: list[str] = []  # every database this process made
 
 
 def _unavailable(reason: str):
@@ -29,6 +30,7 @@ def new_database(name: str) -> str:
     with psycopg.connect(BASE_URL, autocommit=True, connect_timeout=3) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
+    _DROP_LATER.append(name)  # dropped at exit unless the test drops it first
     return BASE_URL.rsplit("/", 1)[0] + "/" + name
 
 
@@ -40,9 +42,6 @@ def drop_database(name: str) -> None:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     except Exception:
         pass
-
-
-_DROP_LATER: list[str] = []
 
 
 def _drop_in_background() -> None:
@@ -78,7 +77,6 @@ def postgres_url(request=None) -> str:
     except Exception as exc:
         _state["error"] = exc
         _unavailable(str(exc))
-    _DROP_LATER.append(name)
     _state["url"] = url
     return url
 
@@ -90,7 +88,6 @@ def database_for(place: str) -> str:
         postgres_url()  # skip or fail here when there is no PostgreSQL
         name = f"stigmer_t{os.getpid()}_{len(_databases)}"
         _databases[place] = new_database(name)
-        _DROP_LATER.append(name)
     return _databases[place]
 
 

@@ -10,20 +10,7 @@ import pytest
 from cntrlnode import CntrlNodeClient
 from support import ADMIN_KEY
 from cntrlnode.errors import CntrlNodeError
-
-
-def _server_class():
-    import importlib.util
-    import pathlib
-
-    path = pathlib.Path(__file__).with_name("conftest.py")
-    spec = importlib.util.spec_from_file_location("_e2e_conftest_cntrlnode", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.ServerProcess
-
-
-ServerProcess = _server_class()
+from server_process import ServerProcess
 
 
 @pytest.fixture(scope="module")

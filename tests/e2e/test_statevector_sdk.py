@@ -11,17 +11,7 @@ import pytest
 from stigmer.client import BadRequest, Conflict, RateLimited, StateVecError, StateVector, ValueTooLarge
 
 
-def _server_class():
-    import importlib.util
-    import pathlib
-
-    spec = importlib.util.spec_from_file_location("_e2e_conftest_statevec", pathlib.Path(__file__).with_name("conftest.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.ServerProcess
-
-
-ServerProcess = _server_class()
+from server_process import ServerProcess
 SECRET = "demo:board:k7Qp2vXr9LmT4wZa"
 
 

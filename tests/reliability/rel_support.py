@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import importlib.util
 import os
 import socket
 import threading
@@ -22,13 +21,7 @@ def size(quick: int, full: int) -> int:
     return full if FULL else quick
 
 
-# --- the server: reuse tests/e2e/conftest.py's ServerProcess (loaded by path: tests/ is no package) ----
-_spec = importlib.util.spec_from_file_location(
-    "stigmer_e2e_conftest", Path(__file__).resolve().parent.parent / "e2e" / "conftest.py")
-_e2e = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_e2e)
-ServerProcess = _e2e.ServerProcess
-free_port = _e2e.free_port
+from server_process import ServerProcess, free_port  # noqa: E402, F401  (the e2e suite's server)
 
 # The harness runs with keys in force, as production does: every server gets this admin key (tenant
 # `default`, so the whole change log, statevec's reserved namespace included, is readable) unless
