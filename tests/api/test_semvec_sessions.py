@@ -277,7 +277,7 @@ def test_entities(c):
 
 def test_unknown_paths_methods_and_body_limit(c):
     detail(c.get("/v1/session/s1/nothing"), 404, "Not Found")
-    detail(c.get("/v1/cluster/"), 404, "Not Found")  # the coordination layers are another module
+    detail(c.get("/v1/cluster/x/nothing"), 404, "Not Found")  # no such coordination route
     r = c.get("/v1/run")
     detail(r, 405, "Method Not Allowed")
     assert r.headers["allow"] == "POST"
