@@ -176,6 +176,7 @@ def test_triggers_and_anchors(c):
             ("string_too_short", ["body", "keyword"]), ("greater_than_equal", ["body", "threshold"]))
     assert c.delete("/v1/session/s1/trigger").json() == {"session_id": "s1", "trigger_count": 0}
     detail(c.delete("/v1/session/nope/trigger"), 404, "Session not found")
+    detail(c.post("/v1/session/nope/trigger", json={}), 404, "Session not found")  # existence before semantics
     got = invalid(c.post("/v1/session/s1/anchor", json={}), ("missing", ["body", "embedding"]))
     assert got[0]["input"] == {}
     detail(c.post("/v1/session/s1/anchor", json={"embedding": [1, 2]}), 422,
@@ -278,6 +279,8 @@ def test_entities(c):
 def test_unknown_paths_methods_and_body_limit(c):
     detail(c.get("/v1/session/s1/nothing"), 404, "Not Found")
     detail(c.get("/v1/cluster/x/nothing"), 404, "Not Found")  # no such coordination route
+    for path in ("/v1/readyz", "/v1/dedup-check", "/v1/compliance/users/u/memory", "/v1/debug/x", "/openai/v1/models"):
+        detail(c.get(path), 404, "Not Found")
     r = c.get("/v1/run")
     detail(r, 405, "Method Not Allowed")
     assert r.headers["allow"] == "POST"
@@ -289,6 +292,7 @@ def test_unknown_paths_methods_and_body_limit(c):
 def test_keys_scopes_and_tenants(make_client):
     c = make_client(admin_key=ADMIN_KEY)
     detail(c.post("/v1/run", json={"message": "x"}), 401, "Missing license token")
+    detail(c.get("/v1/compliance/users/u/memory"), 404, "Not Found")  # not served, whatever the key
     detail(c.post("/v1/run", json={"message": "x"}, headers={"X-API-Key": "nope"}), 401, "Invalid license: unknown API key")
     a = new_key(c, "tenant-a")
     b = new_key(c, "tenant-b")

@@ -174,3 +174,16 @@ async def test_client_vectors_are_checked(sessions):
         sessions.vector([0.0] * 384)
     with pytest.raises(Unprocessable, match="degenerate"):
         await sessions.text_vector("the and of")
+
+
+async def test_rate_buckets_are_shared_by_replicas(open_store, store_kind):
+    if store_kind == "sqlite":
+        pytest.skip("one process owns a SQLite file: its buckets live in that process")
+    from stigmer.support.ratelimit import SharedRateLimiter
+    a, b = SharedRateLimiter((await open_store()).buckets), SharedRateLimiter((await open_store()).buckets)
+    assert (await a.ahit("semvec:key:k1", 3, rate=0.001)).allowed
+    assert (await b.ahit("semvec:key:k1", 3, rate=0.001)).allowed
+    assert (await a.ahit("semvec:key:k1", 3, rate=0.001)).remaining == 0
+    denied = await b.ahit("semvec:key:k1", 3, rate=0.001)
+    assert not denied.allowed and denied.retry_after >= 999
+    assert (await b.ahit("semvec:key:other", 3, rate=0.001)).allowed  # one bucket per key

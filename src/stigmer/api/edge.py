@@ -92,7 +92,7 @@ class Edge:
             state["client"] = f"key:{key_id}" if key_id is not None else f"ip:{ip}"
             extra = cors
             if scope["method"] not in surface.free_methods and scope["path"] not in surface.public:
-                limit_headers, limited = charge(self.limiter, surface, key_id, ip)
+                limit_headers, limited = await charge(self.limiter, surface, key_id, ip)
                 extra = cors + limit_headers
                 if limited is not None:
                     raise limited

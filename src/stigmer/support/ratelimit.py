@@ -13,7 +13,7 @@ import ipaddress
 import math
 import threading
 import time
-from typing import Callable, Iterable, NamedTuple, Protocol
+from typing import Any, Callable, Iterable, NamedTuple, Protocol
 
 
 class Decision(NamedTuple):
@@ -85,6 +85,21 @@ class MemoryRateLimiter:
                 del self._windows[name]
 
 
+class SharedRateLimiter:
+    """Token buckets held by the store (`store.buckets` on PostgreSQL), so every replica charges the same
+    bucket; `ahit` is `hit` over one database statement, on the database's clock."""
+
+    def __init__(self, buckets: Any):
+        self.buckets = buckets
+
+    async def ahit(self, bucket: str, limit: int, cost: float = 1.0, rate: float | None = None) -> Decision:
+        rate = rate or limit / 60.0
+        allowed, tokens, now = await self.buckets.take(bucket, limit, rate, cost)
+        reset = math.ceil(now + (limit - tokens) / rate)
+        retry = 0 if allowed else max(1, math.ceil((cost - tokens) / rate))
+        return Decision(allowed, limit, max(0, math.floor(tokens)), reset, retry)
+
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -114,4 +129,4 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: list[Network
     return hops[0] if hops else peer
 
 
-__all__ = ["Decision", "RateLimiter", "MemoryRateLimiter", "client_ip", "parse_networks"]
+__all__ = ["Decision", "RateLimiter", "MemoryRateLimiter", "SharedRateLimiter", "client_ip", "parse_networks"]

@@ -4,7 +4,7 @@ credentials are, its CORS and rate limits, and how it renders an error."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Any, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -44,6 +44,7 @@ class Surface:
     rate_limit: int = 0  # per minute, per credential (the bucket's capacity when `rate_per_second` is set)
     rate_per_second: float = 0.0  # refill of a bucket whose capacity (burst) is `rate_limit`; 0 = rate_limit/60
     open_bucket: bool = False  # in open mode one bucket for the default tenant, not one per client IP
+    limiter: Any = None  # the surface's own limiter (`await limiter.ahit(...)`): buckets the replicas share
     rate_limit_anon: int = 0  # per minute, per client IP without a valid credential
     limit_headers: bool = False  # X-RateLimit-* on every charged response
     free_methods: tuple[str, ...] = ("OPTIONS",)  # methods that cost no token

@@ -37,7 +37,7 @@ def mount(svc: Services) -> tuple[Surface, list[BaseRoute]]:
     endpoint = AnyMethod(Dispatcher(table, counters.observe))
     routes: list[BaseRoute] = [Route("/metrics", AnyMethod(counters.endpoint)),
                                _ContextRoute(semvec_surface.CONTEXT, endpoint)]
-    for prefix in semvec_surface.PREFIXES[:-1]:
+    for prefix in semvec_surface.PREFIXES[:-1] + semvec_surface.NOT_SERVED:
         routes += [Route(prefix, endpoint), Route(prefix + "/{rest:path}", endpoint)]
     return semvec_surface.surface(svc), routes
 

@@ -166,11 +166,12 @@ def routes(svc: Services) -> list[Route]:
 
     async def add_trigger(c: Call):
         b = await c.body(TriggerBody)
+        sid = c.params["session_id"]
+        await _exists(c, sid)
         if b.keyword is None and b.embedding is None and b.text is None:
             raise wire.fail(422, "keyword, embedding or text is required")
         vector = engine.vector(b.embedding) if b.embedding is not None else (
             await engine.text_vector(b.text) if b.text is not None else None)
-        sid = c.params["session_id"]
         count = await engine.add_trigger(c.tenant, sid, b.keyword, vector, b.threshold)
         return wire.json({"session_id": sid, "trigger_count": count})
 

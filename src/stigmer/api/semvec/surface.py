@@ -14,14 +14,26 @@ from urllib.parse import parse_qsl
 from starlette.types import Scope
 
 from ...services import Services
+from ...support.ratelimit import SharedRateLimiter
 from ..kit.requestid import Rule
 from ..kit.surface import Surface, header
 from . import wire
 
 PREFIXES = ("/v1/health", "/v1/run", "/v1/store", "/v1/session", "/v1/metrics", "/v1/cluster", "/v1/region",
             "/v1/observer", "/v1/network", "/metrics")
+# Upstream paths this surface does not serve (§2): answered 404 {"detail":"Not Found"} with no key needed, as
+# upstream's router does (semvecctl's `memory` commands then report that the compliance pack is not mounted).
+NOT_SERVED = ("/v1/readyz", "/v1/dedup-check", "/v1/compliance", "/v1/debug", "/openai/v1")
 CONTEXT = "/v1/state/context"
 PUBLIC = frozenset({"/v1/health", "/metrics"})
+
+
+class _Public:
+    """The paths served without a key (the edge asks `path in surface.public`)."""
+
+    def __contains__(self, path: object) -> bool:
+        return path in PUBLIC or isinstance(path, str) and any(
+            path == p or path.startswith(p + "/") for p in NOT_SERVED)
 
 
 def has_session_id(query: bytes) -> bool:
@@ -44,9 +56,12 @@ def credentials(scope: Scope) -> list[str | None]:
 
 def surface(svc: Services) -> Surface:
     s = svc.settings
-    return Surface("semvec", PREFIXES, wire.render, credentials, public=PUBLIC, problem=wire.problem,
+    buckets = getattr(svc.store, "buckets", None)  # PostgreSQL: the replicas share each key's bucket (§3)
+    return Surface("semvec", PREFIXES + NOT_SERVED, wire.render, credentials, public=_Public(),  # type: ignore[arg-type]
+                   problem=wire.problem,
                    rate_limit=s.semvec_burst if s.semvec_rate > 0 else 0, rate_per_second=s.semvec_rate,
-                   open_bucket=True, open_credential=lambda scope: None, claims=claims, checks_path=False)
+                   open_bucket=True, limiter=SharedRateLimiter(buckets) if buckets is not None else None,
+                   open_credential=lambda scope: None, claims=claims, checks_path=False)
 
 
 def _printable(value: bytes) -> bool:

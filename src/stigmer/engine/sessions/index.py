@@ -151,6 +151,10 @@ class View:
     def embeddings(self) -> np.ndarray:
         return self.buf.emb[:self.n]
 
+    def dots(self, v: np.ndarray) -> np.ndarray:
+        """e_m · v for every memory [0, n) (one matvec over the contiguous prefix: no gather), as float64."""
+        return (self.buf.emb[:self.n] @ np.asarray(v, dtype=np.float32)).astype(np.float64)
+
 
 class ViewCache:
     """Per-process views, by (tenant, session id); installs only move forward."""

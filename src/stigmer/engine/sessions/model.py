@@ -100,7 +100,7 @@ class SessionState:
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # for the coordination layers
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {f.name: getattr(self, f.name) for f in _FIELDS}  # no deep copy: it is encoded at once
 
     @classmethod
     def of_json(cls, d: dict[str, Any]) -> "SessionState":
@@ -114,6 +114,9 @@ class SessionState:
             h.append(value)
             if len(h) > HISTORY_KEEP:
                 del h[:len(h) - HISTORY_KEEP]
+
+
+_FIELDS = dataclasses.fields(SessionState)
 
 
 def default_gate() -> dict[str, Any]:

@@ -28,25 +28,24 @@ class Boosts:
 
 def dense(view: View, idx: np.ndarray, q: np.ndarray, boosts: Boosts, params: Params) -> tuple[np.ndarray, np.ndarray]:
     """(cos(q, e_m), d(m)) for the memories `idx`; embeddings and q are unit (or q zero)."""
-    emb = view.buf.emb[idx]
-    sims = (emb @ q.astype(np.float32)).astype(np.float64)
+    sims = view.dots(q)[idx]
     if boosts.empty():
         return sims, sims
     a = np.zeros(len(idx))
-    if len(boosts.anchors):
-        a = np.maximum(a, (emb @ boosts.anchors.T.astype(np.float32)).max(axis=1))
+    for v in boosts.anchors:
+        a = np.maximum(a, view.dots(v)[idx])
     for v, w in boosts.promote:
-        a = np.maximum(a, w * (emb @ v.astype(np.float32)))
+        a = np.maximum(a, w * view.dots(v)[idx])
     a = np.maximum(a, 0.0)
     t = np.zeros(len(idx))
     if boosts.keywords:
         lower = view.buf.lower
         t = np.fromiter((any(k in lower[i] for k in boosts.keywords) for i in idx), dtype=np.float64, count=len(idx))
     for v, threshold in boosts.trigger_vectors:
-        t = np.maximum(t, (emb @ v.astype(np.float32) >= threshold).astype(np.float64))
+        t = np.maximum(t, (view.dots(v)[idx] >= threshold).astype(np.float64))
     neg = np.zeros(len(idx))
     for v, w in boosts.demote:
-        neg = np.maximum(neg, w * (emb @ v.astype(np.float32)))
+        neg = np.maximum(neg, w * view.dots(v)[idx])
     neg = np.maximum(neg, 0.0)
     return sims, sims + np.maximum(params.anchor_boost * a, params.trigger_boost * t) - params.anchor_boost * neg
 
@@ -140,7 +139,7 @@ def top_similarity(view: View, q: np.ndarray) -> float:
     idx = view.retrievable()
     if len(idx) == 0:
         return 0.0
-    return float((view.buf.emb[idx] @ q.astype(np.float32)).max())
+    return float(view.dots(q)[idx].max())
 
 
 def context_block(n: int, items: list[tuple[float, str]], budget: int) -> str:

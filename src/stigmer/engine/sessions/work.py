@@ -66,7 +66,7 @@ def dedup(view: View, x: np.ndarray, threshold: float) -> dict[str, Any]:
     idx = view.retrievable()
     if len(idx) == 0:
         return {"is_update": False, "max_sim": 0.0, "matched_id": None}
-    sims = view.buf.emb[idx] @ x.astype(np.float32)
+    sims = view.dots(x)[idx]
     j = int(np.argmax(sims))
     best = float(sims[j])
     return {"is_update": best >= threshold, "max_sim": best, "matched_id": view.buf.ids[int(idx[j])]}
@@ -89,6 +89,16 @@ def gate(isolation: dict[str, Any], x: np.ndarray) -> str:
     if best(isolation["exclusion_embeddings"]) >= tau:
         return "queue" if level == "QUARANTINE" else "drop"
     return "admit"
+
+
+def _lowest(r: np.ndarray, ts: np.ndarray, ids: list[str], k: int) -> list[int]:
+    """Positions of the k lowest retention scores (ties: older timestamp, then smaller id), without sorting all."""
+    if k >= len(r):
+        cut = np.arange(len(r))
+    else:
+        kth = np.partition(r, k - 1)[k - 1]
+        cut = np.flatnonzero(r <= kth)
+    return sorted(cut.tolist(), key=lambda j: (r[j], ts[j], ids[j]))[:k]
 
 
 class Work:
@@ -165,9 +175,7 @@ class Work:
                 continue
             r = maths.retention(v.importance[members], self.state.n, v.created[members], v.last[members],
                                 v.access[members])
-            ts, ids = v.buf.ts, v.buf.ids
-            order = sorted(range(len(members)), key=lambda j: (r[j], ts[members[j]], ids[members[j]]))
-            for j in order[:over]:
+            for j in _lowest(r, v.buf.ts[members], [v.buf.ids[i] for i in members], over):
                 i = int(members[j])
                 v.tier[i] = t + 1
                 self._changed.add(i)

@@ -446,6 +446,18 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (
+        19,
+        # Token buckets shared by the replicas (store/postgres/buckets.py; the semvec rate limit).
+        """
+        CREATE TABLE rate_buckets (
+            bucket TEXT COLLATE "C" PRIMARY KEY,
+            tokens DOUBLE PRECISION NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            granted BOOLEAN NOT NULL
+        );
+        """,
+    ),
+    (
         20,
         # semvec clusters and regions (docs/semantic-coordination.md): membership sets, drift events (a region
         # keeps its newest 1,000) and realignment records. `seq` is creation order; vectors live in sessions.

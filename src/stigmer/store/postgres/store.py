@@ -30,6 +30,7 @@ from .idempotency import PostgresIdempotency
 from .jobs import PostgresJobs
 from .memory import PostgresMemory
 from .sessions import PostgresSessions
+from .buckets import PostgresBuckets
 from .keys import PostgresKeys
 from .kv import PostgresKV
 from .leases import PostgresLeases
@@ -75,6 +76,7 @@ class PostgresStore:
         self.webhooks = PostgresWebhooks(self)
         self.memory = PostgresMemory(self)
         self.sessions = PostgresSessions(self)
+        self.buckets = PostgresBuckets(self)  # rate limits shared by the replicas
         self.keys = PostgresKeys(self)
         self.tokens = PostgresTokens(self)
         self._listener: CommitListener | None = None

@@ -70,6 +70,7 @@ class SQLiteStore:
         self.webhooks = SQLiteWebhooks(self)
         self.memory = SQLiteMemory(self)
         self.sessions = SQLiteSessions(self)
+        self.buckets = None  # one process owns the file: its in-memory buckets are the only ones
         self.keys = SQLiteKeys(self)
         self.tokens = SQLiteTokens(self)
 
