@@ -16,6 +16,7 @@ from .engine.jobs import Jobs
 from .engine.keys import Keys
 from .engine.kv import KV
 from .engine.leases import LeaseLimits, Leases
+from .engine.coordination import Coordination
 from .engine.sessions import Params, Sessions
 from .engine.memory import Memory
 from .engine.memory.context import store_resolutions
@@ -54,6 +55,7 @@ class Services:
     webhooks: Webhooks = None  # type: ignore[assignment]  # likewise; its worker runs only when a URL is set
     sessions: Sessions = None  # type: ignore[assignment]  # semantic sessions over the server's embedder
     memory: Memory = None  # type: ignore[assignment]  # from the settings, over the webhooks (its events are theirs)
+    coordination: Coordination = None  # type: ignore[assignment]  # semvec clusters, regions, observer, network
 
     def __post_init__(self) -> None:
         if self.tokens is None:
@@ -93,6 +95,8 @@ class Services:
                                  default_max_tokens=self.settings.memory_max_context_tokens,
                                  resolutions_of=store_resolutions(self.store),
                                  compiler=compiler_of(self.settings, self.llm))
+        if self.coordination is None:  # hangs its drift and delete hooks on the sessions engine
+            self.coordination = Coordination(self.store, self.sessions)
 
 
 def memory_embedder(settings: Settings):

@@ -278,6 +278,7 @@ def test_entities(c):
 
 def test_unknown_paths_methods_and_body_limit(c):
     detail(c.get("/v1/session/s1/nothing"), 404, "Not Found")
+    detail(c.get("/v1/cluster/x/nothing"), 404, "Not Found")  # no such coordination route
     for path in ("/v1/readyz", "/v1/dedup-check", "/v1/compliance/users/u/memory", "/v1/debug/x", "/openai/v1/models"):
         detail(c.get(path), 404, "Not Found")
     r = c.get("/v1/run")

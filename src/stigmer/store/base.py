@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from ..engine.memory import Episode, MemoryRecord
     from ..engine.sessions.model import EntityRow, MemoryRow, SessionRow
     from ..engine.memory.subjects import SubjectCount
+    from .coordination_rows import CoordinationRows
 
 T = TypeVar("T")
 
@@ -652,6 +653,7 @@ class WriteTxn(Protocol):
     memory: MemoryWrites
     sessions: SessionWrites
     support: SupportWrites
+    coordination: "CoordinationRows"  # semvec clusters, regions, observer, network: one class for both stores
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Call `fn()` on the event loop once this run's writes are durable; never if it fails or is undone."""

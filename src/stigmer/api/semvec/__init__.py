@@ -11,9 +11,14 @@ from ...services import Services
 from ..kit.routing import AnyMethod
 from ..kit.surface import Surface
 from . import metrics, sessions, surface as semvec_surface
+from . import clusters, network, observer, regions  # the coordination layers
 from .wire import Dispatcher
 
 MODULES = (sessions,)  # the coordination layers add theirs here, one line each
+MODULES += (clusters,)
+MODULES += (regions,)
+MODULES += (observer,)
+MODULES += (network,)
 
 
 class _ContextRoute(Route):

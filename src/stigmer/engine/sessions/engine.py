@@ -248,10 +248,10 @@ class Sessions:
             work.state.pending = message
             items = [(float(view.importance[i]), view.buf.texts[i]) for i in picked]
             context = retrieval.context_block(work.state.n, items, self.params.context_chars)
-            if drift.drift_detected:
+            work.save()
+            if drift.drift_detected:  # after save: a hook may change this session too (a realignment)
                 for hook in self.drift_hooks:
                     hook(tx, sid, drift)
-            work.save()
             return {"session_id": sid, "context": context, "top_similarity": drift.top_similarity,
                     "short_circuit": drift.short_circuit, "drift_score": drift.drift_score,
                     "drift_detected": drift.drift_detected, "drift_phase": drift.drift_phase,

@@ -32,6 +32,7 @@ from .cache import CacheKey, EntryCache
 from .kv import GroupWrites, KVWrites
 from .claims import ClaimWrites
 from .conversations import ConversationWrites
+from .coordination import CoordinationWrites
 from .idempotency import IdempotencyWrites
 from .jobs import JobWrites
 from .leases import LeaseWrites
@@ -88,6 +89,10 @@ class WriteTxnSQLite:
     @property
     def memory(self) -> MemoryWrites:
         return MemoryWrites(self.conn, self.tenant)
+
+    @property
+    def coordination(self) -> CoordinationWrites:
+        return CoordinationWrites(self.conn, self.tenant)
 
     @property
     def sessions(self) -> SessionWrites:
