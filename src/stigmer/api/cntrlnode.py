@@ -28,7 +28,6 @@ from ..engine.kv import Limits, Op
 from ..services import Services
 from .reference.openapi import BEARER, Operation, document
 from ..engine.types import Change, Entry
-from . import errors as api_errors
 from .http import encode, rfc3339
 from .kit import sse
 from .kit.body import BodyTooLarge, request_body
@@ -42,7 +41,6 @@ from .kit.surface import Surface, bearer, client, header, principal
 
 NAMESPACE = "cntrlnode"
 PREFIX = "/v1/state"
-SEMVEC_PATHS = ("/v1/state/context", "/v1/state/metrics")
 _I = {"type": "integer"}
 _WRITTEN = {"type": "object", "properties": {"version": _I, "revision": _I}}
 _TTL = {"type": "integer", "minimum": 0, "description": "Seconds; 0 or absent: no expiry"}
@@ -195,10 +193,6 @@ class CntrlNodeSurface:
     async def dispatch(self, request: Request) -> Response:
         raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
         path = raw_path.decode("latin-1").split("?", 1)[0]
-        if request.method == "GET" and path in SEMVEC_PATHS and any(
-                name == "session_id" for name, _ in parse_qsl(request.url.query, keep_blank_values=True)):
-            # semvec's /v1/state/context and /metrics: not built yet, answered in the native envelope.
-            return api_errors.error_response(request, 404, "not_found", "route not found")
         if request.method == "OPTIONS" and self.cors.enabled and request.headers.get("origin"):
             return Response(status_code=204, headers=self.cors.preflight(None))
         segments = path[len(PREFIX) + 1:].split("/") if path.startswith(PREFIX + "/") else None

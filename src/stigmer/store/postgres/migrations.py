@@ -439,6 +439,193 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE UNIQUE INDEX health_states_by_subject ON health_states (tenant, subject_id, coalesce(tenant_id, ''));
         """,
     ),
+    (
+        18,
+        # Semantic sessions (docs/semantic-sessions.md): a session row (JSON state, float64 vector), its heads
+        # (pending message, memory revision: a /v1/run that stores nothing writes only them), memories
+        # (float32 embeddings; `seq` creation order, `rev` the memory revision a process's view catches up
+        # from) and the literal entities.
+        """
+        CREATE TABLE semvec_sessions (
+            tenant TEXT COLLATE "C" NOT NULL,
+            session_id TEXT COLLATE "C" NOT NULL,
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL,
+            vector BYTEA,
+            checksum TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (tenant, session_id)
+        );
+        CREATE TABLE semvec_session_heads (
+            tenant TEXT COLLATE "C" NOT NULL,
+            session_id TEXT COLLATE "C" NOT NULL,
+            heads TEXT NOT NULL,
+            checksum TEXT NOT NULL,
+            PRIMARY KEY (tenant, session_id)
+        );
+        CREATE TABLE semvec_memories (
+            tenant TEXT COLLATE "C" NOT NULL,
+            session_id TEXT COLLATE "C" NOT NULL,
+            id TEXT COLLATE "C" NOT NULL,
+            seq BIGINT NOT NULL,
+            rev BIGINT NOT NULL,
+            text TEXT NOT NULL,
+            embedding BYTEA NOT NULL,
+            source TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            importance DOUBLE PRECISION NOT NULL,
+            access_count BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            created_turn BIGINT NOT NULL,
+            last_access_turn BIGINT NOT NULL,
+            hash TEXT NOT NULL,
+            meta TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            PRIMARY KEY (tenant, session_id, id)
+        );
+        CREATE INDEX semvec_memories_by_seq ON semvec_memories (tenant, session_id, seq);
+        CREATE INDEX semvec_memories_by_rev ON semvec_memories (tenant, session_id, rev);
+        CREATE INDEX semvec_memories_by_hash ON semvec_memories (tenant, session_id, hash);
+        CREATE TABLE semvec_entities (
+            tenant TEXT COLLATE "C" NOT NULL,
+            session_id TEXT COLLATE "C" NOT NULL,
+            key TEXT COLLATE "C" NOT NULL,
+            seq BIGINT NOT NULL,
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            context TEXT NOT NULL,
+            importance DOUBLE PRECISION NOT NULL,
+            access_count BIGINT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            last_access_at DOUBLE PRECISION,
+            PRIMARY KEY (tenant, session_id, key)
+        );
+        """,
+    ),
+    (
+        19,
+        # Token buckets shared by the replicas (store/postgres/buckets.py; the semvec rate limit).
+        """
+        CREATE TABLE rate_buckets (
+            bucket TEXT COLLATE "C" PRIMARY KEY,
+            tokens DOUBLE PRECISION NOT NULL,
+            at DOUBLE PRECISION NOT NULL,
+            granted BOOLEAN NOT NULL
+        );
+        """,
+    ),
+    (
+        20,
+        # semvec clusters and regions (docs/semantic-coordination.md): membership sets, drift events (a region
+        # keeps its newest 1,000) and realignment records. `seq` is creation order; vectors live in sessions.
+        """
+        CREATE TABLE semvec_clusters (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            tenant TEXT COLLATE "C" NOT NULL,
+            id TEXT COLLATE "C" NOT NULL,
+            name TEXT NOT NULL,
+            aggregation_mode TEXT NOT NULL,
+            coupling_factor DOUBLE PRECISION NOT NULL,
+            drift_exempt BOOLEAN NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            UNIQUE (tenant, id)
+        );
+        CREATE TABLE semvec_cluster_members (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            tenant TEXT COLLATE "C" NOT NULL,
+            cluster_id TEXT COLLATE "C" NOT NULL,
+            session_id TEXT COLLATE "C" NOT NULL,
+            UNIQUE (tenant, cluster_id, session_id)
+        );
+        CREATE INDEX semvec_cluster_members_by_session ON semvec_cluster_members (tenant, session_id);
+        CREATE TABLE semvec_regions (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            tenant TEXT COLLATE "C" NOT NULL,
+            id TEXT COLLATE "C" NOT NULL,
+            name TEXT NOT NULL,
+            meta_session_id TEXT COLLATE "C" NOT NULL,
+            consensus_threshold DOUBLE PRECISION NOT NULL,
+            vote_window_seconds DOUBLE PRECISION NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            UNIQUE (tenant, id)
+        );
+        CREATE INDEX semvec_regions_by_meta_session ON semvec_regions (tenant, meta_session_id);
+        CREATE TABLE semvec_region_clusters (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            tenant TEXT COLLATE "C" NOT NULL,
+            region_id TEXT COLLATE "C" NOT NULL,
+            cluster_id TEXT COLLATE "C" NOT NULL,
+            UNIQUE (tenant, region_id, cluster_id)
+        );
+        CREATE INDEX semvec_region_clusters_by_cluster ON semvec_region_clusters (tenant, cluster_id);
+        CREATE TABLE semvec_drift_events (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            tenant TEXT COLLATE "C" NOT NULL,
+            region_id TEXT COLLATE "C" NOT NULL,
+            cluster_id TEXT COLLATE "C" NOT NULL,
+            drift_score DOUBLE PRECISION NOT NULL,
+            drift_phase TEXT NOT NULL,
+            timestamp DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX semvec_drift_events_by_region ON semvec_drift_events (tenant, region_id, seq);
+        CREATE TABLE semvec_realignments (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            tenant TEXT COLLATE "C" NOT NULL,
+            id TEXT COLLATE "C" NOT NULL,
+            region_id TEXT COLLATE "C" NOT NULL,
+            timestamp DOUBLE PRECISION NOT NULL,
+            voted_cluster_ids TEXT NOT NULL,
+            eligible_cluster_count INTEGER NOT NULL,
+            ratio DOUBLE PRECISION NOT NULL,
+            consensus_threshold DOUBLE PRECISION NOT NULL,
+            sessions_updated INTEGER NOT NULL
+        );
+        CREATE INDEX semvec_realignments_by_region ON semvec_realignments (tenant, region_id, seq);
+        """,
+    ),
+    (
+        21,
+        # the semvec observer (its registered regions, anomalies: newest 1,000 per tenant) and the network's
+        # trust scores and active user partition, per tenant.
+        """
+        CREATE TABLE semvec_observers (
+            tenant TEXT COLLATE "C" PRIMARY KEY,
+            id TEXT COLLATE "C" NOT NULL,
+            meta_session_id TEXT COLLATE "C" NOT NULL,
+            sample_interval_seconds DOUBLE PRECISION NOT NULL,
+            last_sample_at DOUBLE PRECISION,
+            created_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE semvec_observer_regions (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            tenant TEXT COLLATE "C" NOT NULL,
+            region_id TEXT COLLATE "C" NOT NULL,
+            UNIQUE (tenant, region_id)
+        );
+        CREATE TABLE semvec_anomalies (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            tenant TEXT COLLATE "C" NOT NULL,
+            id TEXT COLLATE "C" NOT NULL,
+            timestamp DOUBLE PRECISION NOT NULL,
+            anomaly_type TEXT NOT NULL,
+            affected_cluster_ids TEXT NOT NULL,
+            description TEXT NOT NULL,
+            severity DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX semvec_anomalies_by_tenant ON semvec_anomalies (tenant, seq);
+        CREATE TABLE semvec_trust_scores (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            tenant TEXT COLLATE "C" NOT NULL,
+            session_id TEXT COLLATE "C" NOT NULL,
+            trust DOUBLE PRECISION NOT NULL,
+            UNIQUE (tenant, session_id)
+        );
+        CREATE TABLE semvec_active_users (
+            tenant TEXT COLLATE "C" PRIMARY KEY,
+            user_id TEXT COLLATE "C" NOT NULL
+        );
+        """,
+    ),
 ]
 # Python work a step does after its SQL, in the same transaction: filling what it made from existing rows.
 AFTER = {10: search_index.backfill, 16: memory_index.backfill}

@@ -429,6 +429,181 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE UNIQUE INDEX health_states_by_subject ON health_states (tenant, subject_id, coalesce(tenant_id, ''));
         """,
     ),
+    (
+        18,
+        # Semantic sessions (docs/semantic-sessions.md): a session row (JSON state, float64 vector), its heads
+        # (pending message, memory revision: a /v1/run that stores nothing writes only them), memories
+        # (float32 embeddings; `seq` creation order, `rev` the memory revision a process's view catches up
+        # from) and the literal entities.
+        """
+        CREATE TABLE semvec_sessions (
+            tenant TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL,
+            vector BLOB,
+            checksum TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (tenant, session_id)
+        );
+        CREATE TABLE semvec_session_heads (
+            tenant TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            heads TEXT NOT NULL,
+            checksum TEXT NOT NULL,
+            PRIMARY KEY (tenant, session_id)
+        );
+        CREATE TABLE semvec_memories (
+            tenant TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            rev BIGINT NOT NULL,
+            text TEXT NOT NULL,
+            embedding BLOB NOT NULL,
+            source TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            importance DOUBLE PRECISION NOT NULL,
+            access_count BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            created_turn BIGINT NOT NULL,
+            last_access_turn BIGINT NOT NULL,
+            hash TEXT NOT NULL,
+            meta TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            PRIMARY KEY (tenant, session_id, id)
+        );
+        CREATE INDEX semvec_memories_by_seq ON semvec_memories (tenant, session_id, seq);
+        CREATE INDEX semvec_memories_by_rev ON semvec_memories (tenant, session_id, rev);
+        CREATE INDEX semvec_memories_by_hash ON semvec_memories (tenant, session_id, hash);
+        CREATE TABLE semvec_entities (
+            tenant TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            context TEXT NOT NULL,
+            importance DOUBLE PRECISION NOT NULL,
+            access_count BIGINT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            last_access_at DOUBLE PRECISION,
+            PRIMARY KEY (tenant, session_id, key)
+        );
+        """,
+    ),
+    (
+        20,
+        # semvec clusters and regions (docs/semantic-coordination.md): membership sets, drift events (a region
+        # keeps its newest 1,000) and realignment records. `seq` is creation order; vectors live in sessions.
+        """
+        CREATE TABLE semvec_clusters (
+            seq INTEGER PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            aggregation_mode TEXT NOT NULL,
+            coupling_factor REAL NOT NULL,
+            drift_exempt INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            UNIQUE (tenant, id)
+        );
+        CREATE TABLE semvec_cluster_members (
+            seq INTEGER PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            cluster_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            UNIQUE (tenant, cluster_id, session_id)
+        );
+        CREATE INDEX semvec_cluster_members_by_session ON semvec_cluster_members (tenant, session_id);
+        CREATE TABLE semvec_regions (
+            seq INTEGER PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            meta_session_id TEXT NOT NULL,
+            consensus_threshold REAL NOT NULL,
+            vote_window_seconds REAL NOT NULL,
+            created_at REAL NOT NULL,
+            UNIQUE (tenant, id)
+        );
+        CREATE INDEX semvec_regions_by_meta_session ON semvec_regions (tenant, meta_session_id);
+        CREATE TABLE semvec_region_clusters (
+            seq INTEGER PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            region_id TEXT NOT NULL,
+            cluster_id TEXT NOT NULL,
+            UNIQUE (tenant, region_id, cluster_id)
+        );
+        CREATE INDEX semvec_region_clusters_by_cluster ON semvec_region_clusters (tenant, cluster_id);
+        CREATE TABLE semvec_drift_events (
+            seq INTEGER PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            region_id TEXT NOT NULL,
+            cluster_id TEXT NOT NULL,
+            drift_score REAL NOT NULL,
+            drift_phase TEXT NOT NULL,
+            timestamp REAL NOT NULL
+        );
+        CREATE INDEX semvec_drift_events_by_region ON semvec_drift_events (tenant, region_id, seq);
+        CREATE TABLE semvec_realignments (
+            seq INTEGER PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            id TEXT NOT NULL,
+            region_id TEXT NOT NULL,
+            timestamp REAL NOT NULL,
+            voted_cluster_ids TEXT NOT NULL,
+            eligible_cluster_count INTEGER NOT NULL,
+            ratio REAL NOT NULL,
+            consensus_threshold REAL NOT NULL,
+            sessions_updated INTEGER NOT NULL
+        );
+        CREATE INDEX semvec_realignments_by_region ON semvec_realignments (tenant, region_id, seq);
+        """,
+    ),
+    (
+        21,
+        # the semvec observer (its registered regions, anomalies: newest 1,000 per tenant) and the network's
+        # trust scores and active user partition, per tenant.
+        """
+        CREATE TABLE semvec_observers (
+            tenant TEXT PRIMARY KEY,
+            id TEXT NOT NULL,
+            meta_session_id TEXT NOT NULL,
+            sample_interval_seconds REAL NOT NULL,
+            last_sample_at REAL,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE semvec_observer_regions (
+            seq INTEGER PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            region_id TEXT NOT NULL,
+            UNIQUE (tenant, region_id)
+        );
+        CREATE TABLE semvec_anomalies (
+            seq INTEGER PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            id TEXT NOT NULL,
+            timestamp REAL NOT NULL,
+            anomaly_type TEXT NOT NULL,
+            affected_cluster_ids TEXT NOT NULL,
+            description TEXT NOT NULL,
+            severity REAL NOT NULL
+        );
+        CREATE INDEX semvec_anomalies_by_tenant ON semvec_anomalies (tenant, seq);
+        CREATE TABLE semvec_trust_scores (
+            seq INTEGER PRIMARY KEY,
+            tenant TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            trust REAL NOT NULL,
+            UNIQUE (tenant, session_id)
+        );
+        CREATE TABLE semvec_active_users (
+            tenant TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL
+        );
+        """,
+    ),
 ]
 
 # Python work a step does after its SQL, in the same transaction: filling what it made from existing rows.

@@ -32,10 +32,12 @@ from .cache import CacheKey, EntryCache
 from .kv import GroupWrites, KVWrites
 from .claims import ClaimWrites
 from .conversations import ConversationWrites
+from .coordination import CoordinationWrites
 from .idempotency import IdempotencyWrites
 from .jobs import JobWrites
 from .leases import LeaseWrites
 from .memory import MemoryWrites
+from .sessions import SessionWrites
 from .memory_index import MemoryIndexWrites
 from .support import SupportWrites
 from .states import StateWrites
@@ -87,6 +89,14 @@ class WriteTxnSQLite:
     @property
     def memory(self) -> MemoryWrites:
         return MemoryWrites(self.conn, self.tenant)
+
+    @property
+    def coordination(self) -> CoordinationWrites:
+        return CoordinationWrites(self.conn, self.tenant)
+
+    @property
+    def sessions(self) -> SessionWrites:
+        return SessionWrites(self.conn, self.tenant)
 
     @property
     def memory_index(self) -> MemoryIndexWrites:
