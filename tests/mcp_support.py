@@ -17,7 +17,7 @@ needs_mcp = pytest.mark.skipif(not HAS_MCP, reason="the mcp package is not insta
 TOOLS = {"kv_get", "kv_put", "kv_incr", "kv_merge", "kv_delete", "kv_list", "watch", "txn", "lease_acquire",
          "lease_renew", "lease_release", "claim_create", "claim_get", "claim_verify", "conversation_create",
          "conversation_append", "conversation_get", "conversation_search", "memory_add_episode", "memory_compile",
-         "memory_search", "memory_context"}
+         "memory_search", "memory_context", "session_run", "session_store"}
 
 
 def make_key(url: str, tenant: str, scopes: list[str]) -> str:
@@ -144,3 +144,14 @@ async def every_tool(session: Any, ns: str) -> None:
     assert context["assembled_context"].startswith("## Task\nHelp with billing")
     assert "Initech" in context["assembled_context"] and context["token_estimate"] > 0
     assert "validation" in failure(await call("memory_search", {"subject_id": subject, "limit": 101}))
+
+    # semantic sessions (the semvec surface): a turn, an answer stored, the next turn retrieves it by meaning
+    first = answer(await call("session_run", {"message": "What database do we use?"}))
+    session_id = first["session_id"]
+    assert answer(await call("session_store", {"session_id": session_id,
+                                               "response": "We use PostgreSQL 15 for billing."})) == {
+        "session_id": session_id}
+    turn = answer(await call("session_run", {"session_id": session_id, "message": "Which database for billing?"}))
+    assert "PostgreSQL 15" in turn["context"] and turn["top_similarity"] > 0
+    assert "Session not found" in failure(await call("session_run", {"session_id": f"{session_id}x",
+                                                                       "message": "x"}))

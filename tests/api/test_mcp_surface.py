@@ -45,7 +45,7 @@ def test_open_mode_tools_list_and_call(tmp_path):
         r = rpc(c, "tools/list")
         assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
         assert "mcp-session-id" not in r.headers  # stateless: any replica answers any request
-        assert len(r.json()["result"]["tools"]) == 22
+        assert len(r.json()["result"]["tools"]) == 24
         put = tool(c, "kv_put", {"namespace": "app", "key": "k", "value": {"a": 1}}, **{"X-Request-ID": "rid-mcp-1"})
         assert put["structuredContent"]["version"] == 1 and not put.get("isError")
         assert c.get("/v1/kv/app/k").json()["value"] == {"a": 1}

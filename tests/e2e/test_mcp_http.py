@@ -65,6 +65,7 @@ async def test_a_key_of_tenant_a_never_sees_tenant_b(keyed, ns):
             "messages": [{"role": "user", "content": f"quokka {ns}"}]}))
         answer(await session.call_tool("memory_add_episode", {"subject_id": ns, "payload": {"text": "B lives in Oslo"}}))
         assert answer(await session.call_tool("memory_compile", {"subject_id": ns}))["memories_created"] >= 1
+        b_session = answer(await session.call_tool("session_run", {"message": "B's plan"}))["session_id"]
     async with mcp_session(keyed.url, {"Authorization": f"Bearer {a}"}) as session:
         assert "not_found" in failure(await session.call_tool("kv_get", {"namespace": ns, "key": "secret"}))
         assert answer(await session.call_tool("kv_list", {"namespace": ns}))["entries"] == []
@@ -75,6 +76,8 @@ async def test_a_key_of_tenant_a_never_sees_tenant_b(keyed, ns):
         assert answer(await session.call_tool("memory_search", {"subject_id": ns}))["memories"] == []
         context = answer(await session.call_tool("memory_context", {"subject_id": ns, "task": "where"}))
         assert "Oslo" not in context["assembled_context"] and context["facts"] == []
+        assert "Session not found" in failure(await session.call_tool("session_store", {
+            "session_id": b_session, "response": "A was here"}))
 
 
 async def test_without_a_valid_key_mcp_is_refused(keyed):

@@ -64,7 +64,8 @@ async def test_a_read_only_key_is_refused_on_writes(keyed, ns):
                            ("kv_merge", {"namespace": ns, "key": "k", "value": {"a": 1}}),
                            ("txn", {"ops": [{"op": "delete", "namespace": ns, "key": "k"}]}),
                            ("conversation_create", {"title": "x"}),
-                           ("memory_add_episode", {"subject_id": ns, "payload": {"text": "x"}})):
+                           ("memory_add_episode", {"subject_id": ns, "payload": {"text": "x"}}),
+                           ("session_run", {"message": "x"})):
             refused = failure(await session.call_tool(tool, args))
             assert "forbidden" in refused and reader not in refused and "Traceback" not in refused, refused
         assert answer(await session.call_tool("kv_get", {"namespace": ns, "key": "k"}))["value"] == "w"
@@ -73,7 +74,7 @@ async def test_a_read_only_key_is_refused_on_writes(keyed, ns):
 @needs_mcp
 async def test_without_a_key_every_call_is_unauthenticated(keyed, ns):
     async with stdio_session(keyed.url) as session:
-        assert len((await session.list_tools()).tools) == 22
+        assert len((await session.list_tools()).tools) == 24
         refused = failure(await session.call_tool("kv_get", {"namespace": ns, "key": "k"}))
         assert "unauthenticated" in refused
 

@@ -12,13 +12,13 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 
 from ... import __version__
-from . import memory_tools, tools
+from . import memory_tools, session_tools, tools
 
-NAMES = tools.NAMES + memory_tools.NAMES
-READ_ONLY = tools.READ_ONLY | memory_tools.READ_ONLY
+NAMES = tools.NAMES + memory_tools.NAMES + session_tools.NAMES
+READ_ONLY = tools.READ_ONLY | memory_tools.READ_ONLY | session_tools.READ_ONLY
 
 
-class AllTools(tools.Tools, memory_tools.MemoryTools):
+class AllTools(tools.Tools, memory_tools.MemoryTools, session_tools.SessionTools):
     """Every tool, over one `links`."""
 
 
@@ -28,7 +28,8 @@ INSTRUCTIONS = (
     "the atomic kv_incr / kv_merge / txn. watch returns the changes after a revision. Leases give one agent at a "
     "time a resource; their fence makes writes conditional on still holding it. Claims record statements with "
     "checkable evidence; conversations keep transcripts you can search. Memory: record episodes about a subject, "
-    "compile them into memories, then search them or ask for a context assembled for a task.")
+    "compile them into memories, then search them or ask for a context assembled for a task. Semantic sessions: "
+    "session_run gives each turn the context retrieved by meaning from what the session stored.")
 
 
 def build_server(links: tools.Links) -> MCPServer:
