@@ -88,7 +88,8 @@ def scenario_storage(doc):
         ]
         s.save(records)
         ids = [r.id for r in records]
-        out["get"] = s.get_record(ids[0]).model_dump(mode="json")
+        got = s.get_record(ids[0])
+        out["get"] = got.model_dump(mode="json") | {"embedding": got.embedding}
         out["get_absent"] = s.get_record("no-such-id")
         hits = lambda res: [(r.content, round(score, 6)) for r, score in res]  # noqa: E731
         out["search_all"] = hits(s.search([1.0, 0.0], limit=10))

@@ -44,6 +44,11 @@ def _scope_path(scope: str | None) -> str:
     return "/" + "/".join(_segments(scope))
 
 
+def _stored(record: MemoryRecord) -> dict[str, Any]:
+    # The embedding is excluded from MemoryRecord's own serialization (to keep it out of prompts): add it back.
+    return record.model_dump(mode="json") | {"embedding": record.embedding}
+
+
 def _score(a: list[float], b: list[float]) -> float:
     """1 / (1 + L2 distance): the scale of CrewAI's bundled LanceDB backend."""
     return 1.0 / (1.0 + math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b, strict=True))))
@@ -135,7 +140,7 @@ class StigmerMemoryStorage:
                 key = record_key(record)
                 if pointer is not None and pointer.value["key"] != key:
                     ops.append(Op("delete", self.namespace, pointer.value["key"]))
-                ops.append(Op("put", self.namespace, key, value=record.model_dump(mode="json")))
+                ops.append(Op("put", self.namespace, key, value=_stored(record)))
                 ops.append(Op("put", self.namespace, index_key(record.id), value={"key": key}))
             self.client.txn(ops=ops)
 
