@@ -21,13 +21,21 @@ from venvs import python_with
 REQUIREMENTS = ("crewai==1.15.30", "httpx==0.28.1", "msgspec==0.22.0")
 DRIVER = Path(__file__).parent / "e2e" / "crewai_driver.py"
 SRC = Path(__file__).parent.parent / "src"
+# No telemetry or tracing from crewai: nothing leaves the machine in a test.
+QUIET = {"CREWAI_DISABLE_TELEMETRY": "true", "CREWAI_DISABLE_TRACKING": "true", "CREWAI_TRACING_ENABLED": "false",
+         "OTEL_SDK_DISABLED": "true"}
+
+
+def crewai_env(base: dict[str, str]) -> dict[str, str]:
+    """An environment for crewai's interpreter: our SDK on PYTHONPATH, no STIGMER_* but those given, quiet."""
+    return {k: v for k, v in base.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(SRC)} | QUIET
 
 
 def crewai_python() -> str:
     """crewai's interpreter; skips, with the reason printed, when crewai cannot be imported there."""
     python = python_with(*REQUIREMENTS)
     probe = subprocess.run([python, "-c", "import crewai, crewai.tools, crewai.memory.storage.backend"],
-                           capture_output=True, text=True, timeout=300)
+                           capture_output=True, text=True, timeout=300, env=crewai_env(dict(os.environ)))
     if probe.returncode != 0:
         pytest.skip(f"crewai cannot be imported in {python}: {probe.stderr.strip()[-300:]}")
     return python
@@ -43,7 +51,7 @@ def keys_create(data: Path, tenant: str, scopes: str) -> str:
 
 
 def drive(python: str, scenario: str, **doc: object) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STIGMER_")} | {"PYTHONPATH": str(SRC)}
+    env = crewai_env({k: v for k, v in os.environ.items() if not k.startswith("STIGMER_")})
     out = subprocess.run([python, str(DRIVER)], input=json.dumps({"scenario": scenario, **doc}), env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
