@@ -37,6 +37,12 @@ def _database_url(url: str) -> str:
     return f"{base}://{rest}" if sep and base in ("postgresql", "postgres") else url.strip()
 
 
+def _compiler(name: str) -> str:
+    if name.strip().lower() not in ("heuristic", "llm"):
+        raise SettingsError(f"setting memory_compiler must be heuristic or llm, got {name!r}")
+    return name.strip().lower()
+
+
 S = Setting
 SETTINGS: tuple[Setting, ...] = (
     S("host", str, "127.0.0.1", "Address to listen on.", aliases=("STATEWAVE_HOST",)),
@@ -103,6 +109,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("embedding_base_url", str, "https://api.openai.com/v1", "Base URL of the OpenAI-compatible embeddings endpoint of an `openai:<model>` provider (`http://127.0.0.1:11434/v1`)."),
     S("embedding_api_key", str, "", "Key sent as `Authorization: Bearer` to the embeddings endpoint; empty = no header.", secret=True),
     S("memory_embedding_provider", str, "none", "Embedder of the memory engine (docs/memory.md \"Search\"): `none` (text search only), `stub` (the same as none), `hash-v1` (hybrid ranking and the query-driven context only; never Statewave ranking), `local:<model>` or `openai:<model>` (real providers: Statewave `semantic=true` and §6.8 relevance too). `embedding_base_url`, `embedding_api_key`, `embedding_dimension` and `embedding_timeout_seconds` apply."),
+    S("memory_compiler", str, "heuristic", "Memory compiler (docs/memory.md \"The LLM compiler\"): `heuristic` (Statewave §6.2) or `llm` (§6.4: the model of `memory_compiler_model` at `llm_base_url`, each failed batch compiled by the heuristic; with no `llm_base_url`, the heuristic).", aliases=("STATEWAVE_COMPILER_TYPE",), parse=_compiler),
+    S("memory_compiler_model", str, "", "Model named by the LLM memory compiler's requests; empty = `llm_model`.", aliases=("STATEWAVE_LLM_COMPILER_MODEL",)),
     S("memory_max_context_tokens", int, 4000, "Context budget when a request gives no `max_tokens` (Statewave DEFAULT_MAX_CONTEXT_TOKENS).", 1, 128_000, aliases=("STATEWAVE_DEFAULT_MAX_CONTEXT_TOKENS",)),
     S("embedding_timeout_seconds", float, 10.0, "Longest wait for one embeddings request (its one retry included); then the call fails as unavailable.", 0.1, 600),
     # webhooks (docs/webhooks.md)

@@ -18,6 +18,7 @@ from .engine.kv import KV
 from .engine.leases import LeaseLimits, Leases
 from .engine.memory import Memory
 from .engine.memory.context import store_resolutions
+from .engine.memory.llm_compiler import compiler_of
 from .engine.states import States
 from .engine.tokens import Tokens
 from .engine.traces import Traces
@@ -85,7 +86,8 @@ class Services:
         if self.memory is None:
             self.memory = Memory(self.store, self.webhooks, embedder=memory_embedder(self.settings),
                                  default_max_tokens=self.settings.memory_max_context_tokens,
-                                 resolutions_of=store_resolutions(self.store))
+                                 resolutions_of=store_resolutions(self.store),
+                                 compiler=compiler_of(self.settings, self.llm))
 
 
 def memory_embedder(settings: Settings):

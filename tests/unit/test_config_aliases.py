@@ -16,7 +16,17 @@ def test_statewave_aliases_and_stigmer_wins():
     s = Settings.load(environ={"STATEWAVE_RATE_LIMIT_RPM": "120", "STIGMER_STATEWAVE_RATE_LIMIT_RPM": "7"})
     assert s.statewave_rate_limit_rpm == 7
     # upstream's other variables are not ours: ignored, never an error
-    assert Settings.load(environ={"STATEWAVE_COMPILER_TYPE": "llm", "STATEWAVE_API_KEY": "k"}).statewave_rate_limit_rpm == 0
+    assert Settings.load(environ={"STATEWAVE_API_KEY": "k"}).statewave_rate_limit_rpm == 0
+
+
+def test_compiler_type_and_model_aliases():
+    s = Settings.load(environ={"STATEWAVE_COMPILER_TYPE": " LLM", "STATEWAVE_LLM_COMPILER_MODEL": "gpt-4o"})
+    assert (s.memory_compiler, s.memory_compiler_model) == ("llm", "gpt-4o")
+    assert (Settings.load(environ={}).memory_compiler, Settings.load(environ={}).memory_compiler_model) == ("heuristic", "")
+    assert Settings.load(environ={"STATEWAVE_COMPILER_TYPE": "llm", "STIGMER_MEMORY_COMPILER": "heuristic"}
+                         ).memory_compiler == "heuristic"
+    with pytest.raises(SettingsError, match="memory_compiler must be heuristic or llm"):
+        Settings.load(environ={"STATEWAVE_COMPILER_TYPE": "litellm"})
 
 
 def test_alias_values_are_checked_like_ours():

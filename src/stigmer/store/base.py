@@ -377,6 +377,10 @@ class MemoryReads(Protocol):
         """One snapshot: a page of the distinct subject ids of the episodes and memories in scope, by code
         point, with their counts, and how many there are in all."""
 
+    async def uncompiled(self, tenant: str, tenant_id: str | None, subject_id: str, limit: int) -> "list[Episode]":
+        """The oldest `limit` episodes in scope with no `last_compiled_at`, ascending (outside any mutation:
+        the LLM compiler reads them before it calls the model)."""
+
 
 class MemoryWrites(Protocol):
     """Episodes and memories inside a mutation (`tx.memory`), of the transaction's Stigmer tenant."""
@@ -388,6 +392,9 @@ class MemoryWrites(Protocol):
         """The oldest `limit` episodes in scope with no `last_compiled_at`, ascending."""
 
     def mark_compiled(self, episode_ids: list[str], now: int) -> None: ...
+
+    def still_uncompiled(self, episode_ids: list[str]) -> set[str]:
+        """Those of the ids that are still episodes of the tenant with no `last_compiled_at`."""
 
     def insert_memories(self, memories: "list[MemoryRecord]") -> None:
         """Insert in list order (so `seq` follows compiler output order)."""

@@ -55,6 +55,11 @@ def uncompiled_sql(tenant: str, tenant_id: str | None, subject_id: str, limit: i
     return _EPISODES + where + f" AND last_compiled_at IS NULL{ASCENDING} LIMIT {mark}", [*params, limit]
 
 
+def still_uncompiled_sql(tenant: str, mark: str, many: str) -> tuple[str, list]:
+    """`many` is the dialect's list test of the ids: ` IN (?, ?, …)` or ` = ANY(%s::text[])`."""
+    return f"SELECT id FROM episodes WHERE tenant = {mark} AND last_compiled_at IS NULL AND id{many}", [tenant]
+
+
 def memories_sql(tenant: str, tenant_id: str | None, subject_id: str, status: str | None,
                  mark: str) -> tuple[str, list]:
     where, params = scope(tenant, tenant_id, subject_id, mark)

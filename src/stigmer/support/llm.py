@@ -144,26 +144,27 @@ class LLM:
         answer = await self.complete(FOLLOW_UPS_PROMPT.format(n=n), transcript(last))
         return parse_follow_ups(answer, n) if answer else heuristic_follow_ups(last)
 
-    async def complete(self, system: str, user: str) -> str | None:
-        """The model's answer to one system + user prompt, trimmed; None when unconfigured or on any failure."""
+    async def complete(self, system: str, user: str, model: str | None = None) -> str | None:
+        """The model's answer to one system + user prompt, trimmed; None when unconfigured or on any failure.
+        `model` names another model of the same endpoint (the memory compiler's); default `self.model`."""
         if not self.configured:
             return None
         try:
             async with asyncio.timeout(self.timeout):
-                return await self._post(system, user)
+                return await self._post(system, user, model or self.model)
         except TimeoutError:
-            self._failed("timed out")
+            self._failed("timed out", model)
         except httpx.HTTPError as exc:
-            self._failed(type(exc).__name__)
+            self._failed(type(exc).__name__, model)
         except Exception as exc:  # never raise to the caller because of the model
-            self._failed(f"unexpected {type(exc).__name__}")
+            self._failed(f"unexpected {type(exc).__name__}", model)
         return None
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _post(self, system: str, user: str) -> str | None:
-        body = {"model": self.model, "messages": [{"role": "system", "content": system},
+    async def _post(self, system: str, user: str, model: str) -> str | None:
+        body = {"model": model, "messages": [{"role": "system", "content": system},
                                                   {"role": "user", "content": user}]}
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         client = self._http.get()
@@ -172,18 +173,18 @@ class LLM:
                 async with client.stream("POST", self.base_url + "/chat/completions",
                                          json=body, headers=headers) as response:
                     if not response.is_success:
-                        return self._failed(f"HTTP {response.status_code}")
+                        return self._failed(f"HTTP {response.status_code}", model)
                     raw = await read_bounded(response, MAX_RESPONSE_BYTES)
                     if raw is None:
-                        return self._failed(f"answer larger than {MAX_RESPONSE_BYTES} bytes")
+                        return self._failed(f"answer larger than {MAX_RESPONSE_BYTES} bytes", model)
                 break
             except httpx.ConnectError:  # one retry for a refused or dropped connection, never for a timeout
                 if attempt == 2:
                     raise
-        return _answer(raw) or self._failed("no usable content in the answer")
+        return _answer(raw) or self._failed("no usable content in the answer", model)
 
-    def _failed(self, why: str) -> None:
-        log.warning("llm: %s (model %s); using the heuristic", why, self.model)
+    def _failed(self, why: str, model: str | None = None) -> None:
+        log.warning("llm: %s (model %s); using the heuristic", why, model or self.model)
 
 
 def _answer(raw: bytes) -> str | None:

@@ -35,7 +35,7 @@ class ImportBody(BaseModel):
 
 
 def routes(svc: Services) -> list[Route]:
-    admin = Admin(svc.store, svc.webhooks)
+    admin = Admin(svc.store, svc.webhooks, svc.memory.embed)
 
     async def jobs(call: Call):
         q = wire.query(call.request, JobsQuery)

@@ -2,7 +2,8 @@
 mutation functions (`episodes.insert_in`, `compiler.compile_run`, `subjects.delete_in`) are what it submits,
 so a job can submit them too. With `webhooks` (engine/webhooks.py), each change writes its §6.10 event in
 its own transaction. With `embedder` (support/embeddings.py; None: text search only), compiled memories get
-vectors and search and context may use them (search.py, context.py, recall.py)."""
+vectors and search and context may use them (search.py, context.py, recall.py). With `compiler`
+(llm_compiler.py; None: the heuristic), compiles ask a model (§6.4)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ __all__ = ["Memory", "Episode", "EpisodeInput", "MemoryRecord", "CompileResult",
 
 class Memory:
     def __init__(self, store, webhooks=None, *, embedder=None, default_max_tokens: int = DEFAULT_MAX_TOKENS,
-                 resolutions_of=no_resolutions):
+                 resolutions_of=no_resolutions, compiler=None):
         self._store = store
+        self.compiler = compiler  # llm_compiler.LLMCompiler (§6.4), or None: the heuristic (§6.2)
         self.webhooks = webhooks
         self.cascades: list[Cascade] = []  # what a subject delete also erases (subjects.py)
         self.finder = MemorySearch(store, embedder)
@@ -57,18 +59,24 @@ class Memory:
         return await self._store.submit(tenant, insert)
 
     async def compile(self, tenant: str, tenant_id: str | None, subject_id: str) -> CompileResult:
-        """A sync compile (§5.5): runs §6.1–§6.3 on the subject's uncompiled episodes in the request's scope;
+        """A sync compile (§5.5): runs §6.1–§6.3 (or §6.4 with an LLM compiler) on the subject's uncompiled episodes in the request's scope;
         `memories.compiled` fires for a run that took at least one episode."""
         tenant_id, subject_id = check_tenant_id(tenant_id), check_subject_id(subject_id, ["body", "subject_id"])
 
-        def run(tx) -> list[MemoryRecord]:
-            taken, created = compile_run(tx, tenant_id, subject_id)
+        def committed(tx, taken: int, created: list[MemoryRecord]) -> None:
             if taken:
                 self._event(tx, "memories.compiled", {"subject_id": subject_id, "memories_created": len(created)},
                             tenant_id)
+
+        def run(tx) -> list[MemoryRecord]:
+            taken, created = compile_run(tx, tenant_id, subject_id)
+            committed(tx, taken, created)
             return created
 
-        created = await self._store.submit(tenant, run)
+        if self.compiler is None:
+            created = await self._store.submit(tenant, run)
+        else:  # the model is called outside any mutation; its commit re-checks the episodes (llm_compiler.py)
+            created = await self.compiler.compile(self._store, tenant, tenant_id, subject_id, committed)
         await self.embed(tenant, created)  # after the commit: a provider failure never fails the compile
         return CompileResult(subject_id, len(created), created)
 

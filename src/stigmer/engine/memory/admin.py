@@ -4,7 +4,8 @@ request's Statewave tenant; nothing crosses the Stigmer tenant of the caller.
 
 Export documents carry a checksum over canonical JSON (`json.dumps(..., sort_keys=True)`, §5.17). An import
 runs the five checks in the spec's order, the fourth (id conflicts) and the writes inside one mutation, so it
-is atomic; it enqueues no webhook event.
+is atomic; it enqueues no webhook event. Then, with an embedder, the imported active memories get vectors as a
+compile's do (Decision 4; the document's `embedding` is ignored, Decision 40).
 """
 
 from __future__ import annotations
@@ -178,8 +179,9 @@ def _first_checks(document: dict, target_subject_id: str | None) -> str:
     return subject_id
 
 
-def import_in(tx, document: dict, subject_id: str, tenant_id: str | None, preserve_ids: bool) -> tuple[int, int]:
-    """Checks 4 and 5 and the writes, in one mutation."""
+def import_in(tx, document: dict, subject_id: str, tenant_id: str | None,
+              preserve_ids: bool) -> tuple[int, list[MemoryRecord]]:
+    """Checks 4 and 5 and the writes, in one mutation: (episodes written, memories written)."""
     episodes, memories = _list(document, "episodes"), _list(document, "memories")
     if preserve_ids:
         for table, entries, noun in (("episodes", episodes, "episode(s)"), ("memories", memories, "memory(ies)")):
@@ -217,7 +219,7 @@ def import_in(tx, document: dict, subject_id: str, tenant_id: str | None, preser
         raise DocumentRejected(f"Invalid document: {exc}") from None
     tx.memory.insert_episodes(rows)
     tx.memory.insert_memories(made)
-    return len(rows), len(made)
+    return len(rows), made
 
 
 def _check_uuid(value: Any) -> str:
@@ -228,9 +230,12 @@ def _check_uuid(value: Any) -> str:
 
 
 class Admin:
-    def __init__(self, store, webhooks=None):
+    """`embed(tenant, memories)` (the memory engine's `Memory.embed`) gives imported memories their vectors."""
+
+    def __init__(self, store, webhooks=None, embed=None):
         self._store = store
         self._webhooks = webhooks
+        self._embed = embed
 
     async def jobs(self, tenant: str, status: str | None = None, subject_id: str | None = None,
                    tenant_id: str | None = None, limit: int = 20, offset: int = 0) -> tuple[list[dict], int]:
@@ -263,9 +268,11 @@ class Admin:
             raise InvalidArgument("document must be an object", loc=["body", "document"], type="dict_type")
         subject_id = _first_checks(document, target_subject_id)
         tenant_id = target_tenant_id if target_tenant_id is not None else document.get("tenant_id")
-        n, m = await self._store.submit(
+        n, made = await self._store.submit(
             tenant, lambda tx: import_in(tx, document, subject_id, tenant_id, preserve_ids))
-        return ImportResult(subject_id, tenant_id, n, m, preserve_ids)
+        if self._embed is not None:  # after the commit, as a compile does: a provider failure fails nothing
+            await self._embed(tenant, made)
+        return ImportResult(subject_id, tenant_id, n, len(made), preserve_ids)
 
     async def webhook_stats(self, tenant: str) -> dict:
         if self._webhooks is None:

@@ -1,7 +1,8 @@
 """Async compiles (Statewave §5.5 async, §5.6, §6.6) as jobs of the durable queue (engine/jobs.py).
 
 A job of kind `statewave.compile` carries `{subject_id, tenant_id}`; its handler runs the same compile as a
-sync request (one mutation, the `memories.compiled` event in it) and stores `{memories_created, memories}`
+sync request (`Memory.compile`: the heuristic or the LLM compiler, one committing mutation with the
+`memories.compiled` event in it) and stores `{memories_created, memories}`
 as the job's result, so a completed job answers with its memories after a restart and on every replica
 (Decision 5). The kind is registered with `on_interrupt="fail"`: a run lost with its process is failed with
 `interrupted by server restart` once its lease runs out, and never run again; its compile had not

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 import msgspec
 
@@ -86,10 +86,16 @@ def superseded(ascending: list[MemoryRecord]) -> dict[str, int]:
     return closed
 
 
-def memories_of(episodes: list[Episode], now: int) -> list[MemoryRecord]:
+Draft = tuple[str, str, str, float]  # (kind, content, summary, confidence) of one memory to write
+
+
+def memories_of(episodes: list[Episode], now: int,
+                drafts: Callable[[Episode], list[Draft]] | None = None) -> list[MemoryRecord]:
+    """The memories of `episodes` in episode order: what `drafts` gives for each (default: §6.2)."""
+    drafts = drafts or (lambda e: emitted(text(e.payload)))
     return [MemoryRecord(str(uuid.uuid4()), e.tenant, e.tenant_id, e.subject_id, kind, content, summary, confidence,
                          e.created_at, None, [e.id], {}, ACTIVE, now, now)
-            for e in episodes for kind, content, summary, confidence in emitted(text(e.payload))]
+            for e in episodes for kind, content, summary, confidence in drafts(e)]
 
 
 def compile_in(tx, tenant_id: str | None, subject_id: str) -> list[MemoryRecord]:
@@ -99,12 +105,19 @@ def compile_in(tx, tenant_id: str | None, subject_id: str) -> list[MemoryRecord]
 
 def compile_run(tx, tenant_id: str | None, subject_id: str) -> tuple[int, list[MemoryRecord]]:
     """`compile_in`, with how many episodes the run marked compiled (an event fires for a run of ≥ 1)."""
-    episodes = tx.memory.uncompiled(tenant_id, subject_id, BATCH)
+    return commit_in(tx, tx.memory.uncompiled(tenant_id, subject_id, BATCH))
+
+
+def commit_in(tx, episodes: list[Episode],
+              drafts: Callable[[Episode], list[Draft]] | None = None) -> tuple[int, list[MemoryRecord]]:
+    """Mark `episodes` compiled, write their memories (`drafts` of each, default §6.2) at the run's timestamp
+    and run §6.3 for each tenant value among them: (episodes marked, memories created in output order)."""
     if not episodes:
         return 0, []
+    subject_id = episodes[0].subject_id
     now = micros(tx.now)
     tx.memory.mark_compiled([e.id for e in episodes], now)
-    created = memories_of(episodes, now)
+    created = memories_of(episodes, now, drafts)
     tx.memory.insert_memories(created)
     closed: dict[str, int] = {}
     for tenant_value in dict.fromkeys(m.tenant_id for m in created):  # unscoped: each tenant value on its own

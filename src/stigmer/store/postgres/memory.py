@@ -84,6 +84,10 @@ class PostgresMemory:
 
         return await self._store.run(read)
 
+    async def uncompiled(self, tenant: str, tenant_id: str | None, subject_id: str, limit: int) -> list[Episode]:
+        sql, params = rows.uncompiled_sql(tenant, tenant_id, subject_id, limit, "%s")
+        return [rows.episode_of(r) for r in await self._store.fetch(sql, tuple(params))]
+
 
 class MemoryWritesPG:
     """`tx.memory`: episodes and memories of one Stigmer tenant's mutation."""
@@ -106,6 +110,12 @@ class MemoryWritesPG:
     def mark_compiled(self, episode_ids: list[str], now: int) -> None:
         if episode_ids:
             self._tx.write(_MARK_COMPILED, (now, self._tx.tenant, episode_ids))
+
+    def still_uncompiled(self, episode_ids: list[str]) -> set[str]:
+        if not episode_ids:
+            return set()
+        sql, params = rows.still_uncompiled_sql(self._tx.tenant, "%s", " = ANY(%s::text[])")
+        return {r[0] for r in self._tx.cur.execute(sql, [*params, episode_ids]).fetchall()}
 
     def insert_memories(self, memories: list[MemoryRecord]) -> None:
         for m in memories:

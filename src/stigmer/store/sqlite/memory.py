@@ -67,6 +67,10 @@ class SQLiteMemory:
 
         return await self._store.in_pool_do(read)
 
+    async def uncompiled(self, tenant: str, tenant_id: str | None, subject_id: str, limit: int) -> list[Episode]:
+        sql, params = rows.uncompiled_sql(tenant, tenant_id, subject_id, limit, "?")
+        return [rows.episode_of(r) for r in await self._store.in_pool(sql, tuple(params))]
+
 
 class MemoryWrites:
     """`tx.memory`: episodes and memories of one Stigmer tenant's mutation."""
@@ -91,6 +95,14 @@ class MemoryWrites:
 
     def mark_compiled(self, episode_ids: list[str], now: int) -> None:
         self._conn.executemany(_MARK_COMPILED, [(now, self._tenant, i) for i in episode_ids])
+
+    def still_uncompiled(self, episode_ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(episode_ids), 500):  # well inside SQLite's bound-parameter limit
+            chunk = episode_ids[start:start + 500]
+            sql, params = rows.still_uncompiled_sql(self._tenant, "?", f" IN ({', '.join('?' * len(chunk))})")
+            found.update(r[0] for r in self._conn.execute(sql, [*params, *chunk]))
+        return found
 
     def insert_memories(self, memories: list[MemoryRecord]) -> None:
         self._check(memories)
