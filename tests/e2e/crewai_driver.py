@@ -145,14 +145,14 @@ def scenario_memory(doc):
         for text, scope in [("We chose PostgreSQL for the user database", "/project/db"),
                             ("Staging runs on port 8080", "/project/ops")]:
             memory.remember(text, scope=scope, categories=["fact"], importance=0.7)
-        memory.drain_writes() if hasattr(memory, "drain_writes") else None
+        memory.drain_writes()  # remember() already waits for its save; this makes it explicit
         out["recall"] = [m.record.content for m in memory.recall("PostgreSQL database", depth="shallow", limit=1)]
         out["scopes"] = memory.list_scopes("/project")
         fresh = StigmerMemoryStorage(c, namespace=doc["ns"])  # what any other process sees
         out["stored"] = sorted(r.content for r in fresh.list_records())
         out["forgot"] = memory.forget(scope="/project/ops")
         out["stored_after_forget"] = sorted(r.content for r in fresh.list_records())
-        memory.close() if hasattr(memory, "close") else None
+        memory.close()
         return out
 
 

@@ -10,6 +10,9 @@ import pytest
 from crewai_support import crewai_python, drive, keys_create
 from server_process import ServerProcess
 
+# The first test of a run on a fresh cache builds crewai's environment (minutes): beyond the default timeout.
+pytestmark = pytest.mark.timeout(900)
+
 
 @pytest.fixture(scope="module")
 def python() -> str:

@@ -69,7 +69,10 @@ def examples() -> list:
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for line, lang, code, reason in blocks(path):
             if lang in LANGS:
-                params.append(pytest.param(LANGS[lang], code, reason, id=f"{path.relative_to(ROOT)}:{line}"))
+                # A crewai example may build crewai's environment first (minutes on a fresh cache).
+                marks = [pytest.mark.timeout(900)] if LANGS[lang] == "python" and CREWAI.search(code) else []
+                params.append(pytest.param(LANGS[lang], code, reason, id=f"{path.relative_to(ROOT)}:{line}",
+                                           marks=marks))
     return params
 
 
