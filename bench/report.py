@@ -233,6 +233,22 @@ def search_lines(res: dict) -> list[str]:
     return lines
 
 
+def semvec_lines(res: dict) -> list[str]:
+    """The semvec section: /v1/run and /v1/store on a session of 10,000 memories (bench/semvec.py)."""
+    s = res.get("semvec")
+    if not s:
+        return []
+    lines = ["## semvec: /v1/run and /v1/store on a session of 10,000 memories (hash-v1, SQLite)", "",
+             f"{s['memories']:,} memories (4,672 retrievable), one session; `/v1/run` target: p50 ≤ 4.9 ms "
+             "(upstream: 49 ms).", "", "| request | 1 connection: p50 · p99 · req/s | 64 connections | CPU µs/req |",
+             "|---|---|---|---|"]
+    for name in ("run", "store"):
+        one, many = s[f"{name}_1"], s[f"{name}_64"]
+        lines.append(f"| `/v1/{name}` | {one['p50_ms']:.2f} · {one['p99_ms']:.2f} ms · {one['rps']:,.0f} | "
+                     f"{cell(many)} | {many.get('cpu_us_per_req')} |")
+    return lines
+
+
 def render_search(res: dict) -> str:
     """bench/results/search.md: the search section with the run's header."""
     m = res["machine"]
@@ -290,6 +306,8 @@ def render(res: dict) -> str:
         *("| " + " | ".join(r) + " |" for r in scenario_rows(res)),
         "",
         *search_lines(res),
+        "",
+        *semvec_lines(res),
         "",
         "Latencies are wrk's (p50 · p99 · p99.9, ms; redis-benchmark gives no p99.9); errors are connect/read/write/"
         "timeout errors and non-2xx responses (409s of the CAS loop are retries, counted apart). Raw figures: "

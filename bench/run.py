@@ -31,6 +31,7 @@ from harness import (BENCH, BENCH_KEY, CONNS, RESULTS, SERVER_CORE, CPUMeter, ht
                      preload, raise_nofile, run_wrk, sse_client, version_of, VENV_BIN)
 from pg_rows import postgres_bench  # noqa: E402
 from report import render, render_search  # noqa: E402
+from semvec import semvec_rows  # noqa: E402
 
 # The bench servers hold 10,000 streams from one client address: lift the per-client stream cap.
 STREAMS_ENV = {"STIGMER_MAX_STREAMS_PER_CLIENT": "20000"}
@@ -134,7 +135,7 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="everything: longer runs, 10,000 watchers and idle streams")
     ap.add_argument("--seconds", type=float, help="seconds per wrk run (quick 8, full 20)")
     ap.add_argument("--only", help="comma-separated sections to run (for trying the harness): "
-                    "ceiling,floors,stigmer,keyed,leases,serving,probes,postgres,etcd,fastapi,redis,streams,search")
+                    "ceiling,floors,stigmer,keyed,leases,semvec,serving,probes,postgres,etcd,fastapi,redis,streams,search")
     a = ap.parse_args()
     secs = a.seconds or (20 if a.full else 8)
     only = set(a.only.split(",")) if a.only else None
@@ -158,6 +159,8 @@ def main() -> None:
         res["stigmer_keyed"], res["stigmer_token"] = keyed_rows(meter, secs)
     if want("leases"):
         res["leases"] = lease_rows(meter, secs)
+    if want("semvec"):
+        res["semvec"] = semvec_rows(meter, secs)
     if want("serving") and serving.available():
         res["serving"] = serving.measure(meter, secs)
     if want("probes") and serving.available():

@@ -11,7 +11,7 @@ from typing import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from .api import agentstate, cntrlnode, errors, health, statevec, statewave
+from .api import agentstate, cntrlnode, errors, health, reference, semvec, statevec, statewave
 from .api.edge import Edge
 from .api.kit import body
 from .api.kit.requestid import RequestIDMiddleware
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             await asyncio.gather(*tasks, return_exceptions=True)
             await svc.llm.aclose()
             await svc.webhooks.aclose()
+            await svc.sessions.embedder.aclose()
             if svc.memory.finder.embedder is not None:
                 await svc.memory.finder.embedder.aclose()
             await svc.store.close()
@@ -97,12 +98,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     statevec_surface, statevec_routes = statevec.mount(svc)
     cntrlnode_surface, cntrlnode_routes = cntrlnode.mount(svc)
     agentstate_surface, agentstate_routes = agentstate.mount(svc)
+    semvec_surface, semvec_routes = semvec.mount(svc)
     statewave_surface, statewave_routes = statewave.mount(svc)
-    surfaces = [statevec_surface, cntrlnode_surface, agentstate_surface, statewave_surface,
+    surfaces = [semvec_surface, statevec_surface, cntrlnode_surface, agentstate_surface, statewave_surface,
                 native_surface.surface(settings)]
     # No two surfaces share a path, so the order only sets the cost of matching: Starlette tries routes in
     # turn, and the compatible surfaces' key reads should not pay for two dozen native patterns first.
     routes = [
+        *semvec_routes,  # ahead of CntrlNode's: /v1/state/context?session_id=… is semvec's
         *cntrlnode_routes,
         *statevec_routes,
         *agentstate_routes,
@@ -117,13 +120,16 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         *admin.routes(svc),
         *native_tokens.routes(svc),
         *docs.routes(svc),
+        *reference.routes(surfaces),
     ]
     edge = Middleware(Edge, surfaces=surfaces, keys=svc.keys, limiter=svc.limiter,
                       trusted=parse_networks(settings.trusted_proxies),
                       allowed_hosts=frozenset(h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip()))
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIDMiddleware, rules=(agentstate.request_id_rule(), *statewave.request_id_rules(statewave_surface.prefixes))), edge, Middleware(KeyFastPath, svc=svc)],
+        middleware=[Middleware(RequestIDMiddleware, rules=(agentstate.request_id_rule(), *semvec.request_id_rules(),
+                                                           *statewave.request_id_rules(statewave_surface.prefixes))),
+                    edge, Middleware(KeyFastPath, svc=svc)],
         exception_handlers={cls: errors.handle for cls in errors.HANDLED},
         lifespan=lifespan,
     )

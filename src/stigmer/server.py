@@ -8,6 +8,12 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
+
+# One BLAS thread: the server's numpy work (semvec retrieval, the local embedder) runs on the event loop and
+# the writer thread already; OpenBLAS's own threads spin against them (measured on the 2-core bench machine:
+# a 10,000 x 384 float32 matvec took 20 ms with its default threads, 7 ms with one). Set before numpy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import logging.config
 import socket
 

@@ -16,6 +16,7 @@ from .engine.jobs import Jobs
 from .engine.keys import Keys
 from .engine.kv import KV
 from .engine.leases import LeaseLimits, Leases
+from .engine.sessions import Params, Sessions
 from .engine.memory import Memory
 from .engine.memory.context import store_resolutions
 from .engine.memory.llm_compiler import compiler_of
@@ -24,6 +25,7 @@ from .engine.tokens import Tokens
 from .engine.traces import Traces
 from .engine.webhooks import Webhooks
 from .store.base import Store
+from .support import embeddings
 from .support.embeddings import from_settings
 from .support.llm import LLM
 from .support.ratelimit import RateLimiter
@@ -50,7 +52,8 @@ class Services:
     llm: LLM = None  # type: ignore[assignment]  # from the settings when not given; closed at shutdown
     jobs: Jobs = None  # type: ignore[assignment]  # likewise; its worker runs once a kind is registered
     webhooks: Webhooks = None  # type: ignore[assignment]  # likewise; its worker runs only when a URL is set
-    memory: Memory = None  # type: ignore[assignment]  # likewise, over the webhooks (its events are theirs)
+    sessions: Sessions = None  # type: ignore[assignment]  # semantic sessions over the server's embedder
+    memory: Memory = None  # type: ignore[assignment]  # from the settings, over the webhooks (its events are theirs)
 
     def __post_init__(self) -> None:
         if self.tokens is None:
@@ -83,6 +86,8 @@ class Services:
                              max_attempts=s.job_max_attempts, retention_hours=s.job_retention_hours)
         if self.webhooks is None:
             self.webhooks = Webhooks.from_settings(self.store, self.settings, self.clock)
+        if self.sessions is None:
+            self.sessions = sessions_from_settings(self.store, self.settings, self.clock)
         if self.memory is None:
             self.memory = Memory(self.store, self.webhooks, embedder=memory_embedder(self.settings),
                                  default_max_tokens=self.settings.memory_max_context_tokens,
@@ -97,3 +102,18 @@ def memory_embedder(settings: Settings):
     if provider in ("none", "stub"):
         return None
     return from_settings(dataclasses.replace(settings, embedding_provider=provider))
+
+
+def session_params(s: Settings) -> Params:
+    return Params(beta=s.semvec_beta, drift_threshold=s.semvec_drift_threshold, shift_threshold=s.semvec_shift_threshold,
+                  anchor_threshold=s.semvec_anchor_threshold, dedup_threshold=s.semvec_dedup_threshold,
+                  anchor_boost=s.semvec_anchor_boost, trigger_boost=s.semvec_trigger_boost, top_k=s.semvec_top_k,
+                  context_chars=s.semvec_context_chars,
+                  tiers=(s.semvec_tier_short, s.semvec_tier_medium, s.semvec_tier_long),
+                  entity_capacity=s.semvec_entity_capacity)
+
+
+def sessions_from_settings(store: Store, settings: Settings, clock: Clock) -> Sessions:
+    """The sessions engine over the server's embedder; `none` means hash-v1 here (semvec §6.1)."""
+    embedder = embeddings.from_settings(settings) or embeddings.HashEmbedder(settings.embedding_dimension or 384)
+    return Sessions(store, embedder, clock, session_params(settings))

@@ -128,12 +128,15 @@ def test_unknown_paths_and_methods(cn):
         assert r.headers["allow"] == allow
 
 
-def test_semvec_paths_with_session_id_are_not_ours(cn):
-    for path in ["/v1/state/context?session_id=", "/v1/state/metrics?session_id=abc"]:
-        r = cn.get(path)
-        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+def test_state_context_with_a_session_id_is_semvecs(cn):
+    # semvec §2: /v1/state/context is semvec's only when the query names session_id (even empty);
+    # /v1/state/metrics is always CntrlNode's (the workflow `metrics`).
+    r = cn.get("/v1/state/context?session_id=")
+    assert r.status_code == 404 and r.json() == {"detail": "Session not found"}
+    assert cn.get("/v1/state/metrics?session_id=abc").json() == {"keys": []}
     cn.post("/v1/state/context/k", json={"value": 1})
     assert cn.get("/v1/state/context").json()["keys"][0]["key"] == "k"
+    assert cn.get("/v1/state/context?limit=5").json()["keys"][0]["key"] == "k"
     assert cn.get("/v1/state/metrics").json() == {"keys": []}
 
 

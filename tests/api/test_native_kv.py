@@ -152,7 +152,8 @@ def test_health_ready_openapi_docs_settings(client, keyed_client):
     assert ready["status"] == "ready" and ready["checks"][0]["name"] == "database"
     spec = client.get("/openapi.json").json()
     assert spec["openapi"] == "3.1.0" and "/v1/txn" in spec["paths"] and "EntryOut" in spec["components"]["schemas"]
-    assert "/v1/watch" in client.get("/docs").text
+    assert "/docs/docs.js" in client.get("/docs").text  # the page renders the documents below
+    assert "/v1/watch" in client.get("/docs/openapi/native.json").json()["paths"]
     assert client.get("/v1/settings").status_code == 403  # open mode has no admin
     settings = keyed_client.get("/v1/settings", headers={"Authorization": f"Bearer {ADMIN_KEY}"}).json()
     assert settings["max_value_bytes"] == 1_048_576 and settings["admin_key"] == "(set)"

@@ -26,8 +26,8 @@ from ..engine.access import GuardedKV, watch_filter
 from ..engine.types import ChangeSet
 from ..engine.kv import Limits, Op
 from ..services import Services
+from .reference.openapi import BEARER, Operation, document
 from ..engine.types import Change, Entry
-from . import errors as api_errors
 from .http import encode, rfc3339
 from .kit import sse
 from .kit.body import BodyTooLarge, request_body
@@ -41,7 +41,32 @@ from .kit.surface import Surface, bearer, client, header, principal
 
 NAMESPACE = "cntrlnode"
 PREFIX = "/v1/state"
-SEMVEC_PATHS = ("/v1/state/context", "/v1/state/metrics")
+_I = {"type": "integer"}
+_WRITTEN = {"type": "object", "properties": {"version": _I, "revision": _I}}
+_TTL = {"type": "integer", "minimum": 0, "description": "Seconds; 0 or absent: no expiry"}
+# What dispatch() answers, for the reference page (/docs); specs/cntrlnode.md is the contract.
+OPERATIONS = [
+    Operation("get", PREFIX + "/{workflowId}", "A workflow's keys (paged with limit or cursor)",
+              query=("prefix", "cursor", "limit"), response={"type": "object", "properties": {
+                  "keys": {"type": "array"}, "nextCursor": {"type": ["string", "null"]}}}),
+    Operation("get", PREFIX + "/{workflowId}/{key}", "Read a key",
+              response={"type": "object", "properties": {"value": {}, "version": _I, "revision": _I}}),
+    Operation("post", PREFIX + "/{workflowId}/{key}", "Write a key", body={
+        "type": "object", "required": ["value"], "properties": {"value": {}, "ttl": _TTL}}, response=_WRITTEN),
+    Operation("delete", PREFIX + "/{workflowId}/{key}", "Delete a key", status=204),
+    Operation("post", PREFIX + "/{workflowId}/{key}/version", "Write a key if its version is expectedVersion",
+              body={"type": "object", "required": ["value", "expectedVersion"], "properties": {
+                  "value": {}, "expectedVersion": {"type": "integer", "minimum": 0}, "ttl": _TTL}},
+              response=_WRITTEN),
+    Operation("get", PREFIX + "/{workflowId}/{key}/stream", "A key's changes over SSE (Last-Event-ID resumes)",
+              query=("fromRevision", "apiKey"), response={"type": "string"}),
+]
+ERROR = {"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}}}
+
+
+def openapi() -> dict:
+    return document("CntrlNode state store", "0.1.0a1", OPERATIONS,
+                    {**BEARER, "description": "A Stigmer API key (or the x-cntrlnode-key header)"}, ERROR)
 TTL_MAX = 2_147_483_647
 CORS_HEADERS = "Authorization, X-CntrlNode-Key, Last-Event-ID, Content-Type"
 CODES = {400: "INVALID_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
@@ -158,7 +183,7 @@ class CntrlNodeSurface:
         return Surface("cntrlnode", (PREFIX,), render, credentials, self.cors,
                        problem=lambda exc: problem(exc, self.limits, self.max_body),
                        rate_limit=s.cntrlnode_rate_limit, rate_limit_anon=s.cntrlnode_rate_limit,
-                       checks_path=False)
+                       checks_path=False, openapi=openapi)
 
     def _json(self, body: bytes | dict, status: int = 200) -> Response:
         return Response(body if isinstance(body, bytes) else encode(body), status, media_type="application/json")
@@ -168,10 +193,6 @@ class CntrlNodeSurface:
     async def dispatch(self, request: Request) -> Response:
         raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
         path = raw_path.decode("latin-1").split("?", 1)[0]
-        if request.method == "GET" and path in SEMVEC_PATHS and any(
-                name == "session_id" for name, _ in parse_qsl(request.url.query, keep_blank_values=True)):
-            # semvec's /v1/state/context and /metrics: not built yet, answered in the native envelope.
-            return api_errors.error_response(request, 404, "not_found", "route not found")
         if request.method == "OPTIONS" and self.cors.enabled and request.headers.get("origin"):
             return Response(status_code=204, headers=self.cors.preflight(None))
         segments = path[len(PREFIX) + 1:].split("/") if path.startswith(PREFIX + "/") else None

@@ -79,7 +79,7 @@ class Edge:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        surface = surface_for(self.surfaces, scope["path"])
+        surface = surface_for(self.surfaces, scope["path"], scope.get("query_string", b""))
         state = scope.setdefault("state", {})
         peer = scope["client"][0] if scope.get("client") else None
         ip = state["client_ip"] = client_ip(peer, forwarded_for(scope) if self.trusted else None, self.trusted)
@@ -92,7 +92,7 @@ class Edge:
             state["client"] = f"key:{key_id}" if key_id is not None else f"ip:{ip}"
             extra = cors
             if scope["method"] not in surface.free_methods and scope["path"] not in surface.public:
-                limit_headers, limited = charge(self.limiter, surface, key_id, ip)
+                limit_headers, limited = await charge(self.limiter, surface, key_id, ip)
                 extra = cors + limit_headers
                 if limited is not None:
                     raise limited

@@ -36,14 +36,14 @@ def render(request: Request, p: Problem) -> Response:
     if request.method == "OPTIONS" and p.status == 405:  # OPTIONS on a known path: what it allows
         headers = {"Allow": (p.headers.get("allow") or p.headers.get("Allow", "")) + ", OPTIONS"}
         if request.headers.get("origin"):
-            cors = surface_for(request.app.state.surfaces, request.url.path).cors
+            cors = surface_for(request.app.state.surfaces, request.url.path, request.scope.get("query_string", b"")).cors
             headers |= cors.preflight(request.headers.get("access-control-request-headers"))
         return Response(status_code=204, headers=headers)
     return error_response(request, p.status, p.code, p.message, p.details, p.headers)
 
 
 def from_exception(request: Request, exc: Exception) -> Response:
-    return surface_for(request.app.state.surfaces, request.url.path).error(request, exc)
+    return surface_for(request.app.state.surfaces, request.url.path, request.scope.get("query_string", b"")).error(request, exc)
 
 
 async def handle(request: Request, exc: Exception) -> Response:

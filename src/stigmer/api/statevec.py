@@ -34,11 +34,44 @@ from .kit.cors import Cors
 from .kit.errors import Problem
 from .kit.routing import AnyMethod
 from .kit.surface import Surface, header
+from .reference.openapi import Operation, document, header_key
 
 NAMESPACE = "statevec"
 MAX_DEPTH = 64
 _HASH = re.compile(r"[0-9a-fA-F]{64}")
 _decoder = msgspec.json.Decoder()
+
+_S = {"type": "string"}
+_SECRET = {"key": {**_S, "description": "The secret; its SHA-256 is the address"}}
+_TTL = {"ttl": {"type": "integer", "minimum": 1, "description": "Seconds"}}
+_WRITTEN = {"type": "object", "properties": {"ok": {"const": True}, "hash": _S, "val": {}}}
+# What dispatch() answers, for the reference page (/docs); specs/statevec.md is the contract.
+OPERATIONS = [
+    Operation("put", "/v", "Write the value at the secret's address", body={
+        "type": "object", "required": ["key", "val"], "properties": {**_SECRET, "val": {}, **_TTL}},
+        response=_WRITTEN),
+    Operation("patch", "/v", "incr / merge / append at the secret's address", body={
+        "type": "object", "required": ["key", "op"], "properties": {
+            **_SECRET, "op": {"enum": ["incr", "merge", "append"]}, "val": {}, "field": _S,
+            "amount": {"type": "number"}, "deep": {"type": "boolean"}, "max": {"type": "integer", "minimum": 1},
+            **_TTL}}, response=_WRITTEN),
+    Operation("delete", "/v", "Delete the value at the secret's address",
+              body={"type": "object", "required": ["key"], "properties": _SECRET},
+              response={"type": "object", "properties": {"ok": {"const": True}}}),
+    Operation("post", "/v/batch", "Read up to statevec_max_batch addresses", body={
+        "type": "object", "required": ["hashes"], "properties": {"hashes": {"type": "array", "items": _S}}},
+        response={"type": "object", "properties": {"results": {"type": "array"}}}),
+    Operation("get", "/v/{hash}", "Read an address (64 hex); If-None-Match with its ETag gives 304",
+              response={"type": "object", "properties": {"val": {}, "ts": {"type": "integer"}}}),
+]
+ERROR = {"type": "object", "properties": {"ok": {"const": False}, "error": _S}}
+
+
+def openapi() -> dict:
+    return document("statevec (StateVector Protocol v0.2)", "0.2", OPERATIONS,
+                    header_key("x-statevec-key", "Optional: a Stigmer API key selects the keyed rate-limit bucket"),
+                    ERROR)
+
 
 ALLOW = {"/v": "PUT, PATCH, DELETE, OPTIONS", "/v/batch": "POST, OPTIONS", "hash": "GET, HEAD, OPTIONS"}
 EXPOSE = "ETag, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After"
@@ -159,7 +192,7 @@ class StatevecSurface:
         return Surface("statevec", ("/v",), render, lambda scope: [header(scope, b"x-statevec-key")], self.cors,
                        requires_key=False, problem=lambda exc: problem(exc, self.limits),
                        rate_limit=s.statevec_rate_limit_key, rate_limit_anon=s.statevec_rate_limit_anon,
-                       limit_headers=True)
+                       limit_headers=True, openapi=openapi)
 
     def _respond(self, status: int, body: bytes | None, headers: dict[str, str] | None = None) -> Response:
         if body is None:

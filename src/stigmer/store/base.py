@@ -49,11 +49,13 @@ if TYPE_CHECKING:
     from ..engine.conversations import Conversation, Cursor as ConversationCursor, Message
     from ..engine.jobs import Job
     from ..engine.memory import Episode, MemoryRecord
+    from ..engine.sessions.model import EntityRow, MemoryRow, SessionRow
     from ..engine.memory.subjects import SubjectCount
 
 T = TypeVar("T")
 
 __all__ = ["Change", "ChangeFilter", "ChangeLog", "ClaimReads", "ClaimWrites", "CommitListener", "ConversationReads", "ConversationWrites", "Entry", "IdempotencyReads", "IdempotencyRecord", "IdempotencyWrites", "JobReads", "JobWrites", "KVReads", "KVWrites",
+           "MemoryReads", "MemoryWrites", "SessionReads", "SessionWrites",
            "MemoryReads", "MemoryWrites", "SupportReads", "SupportWrites",
            "KeyRecord", "KeyRepository", "LeaseReads", "LeaseRecord", "LeaseWrites", "RevisionInfo", "StateEventRecord", "StateReads", "StateWrites", "StorageFault", "Store", "TokenCheck",
            "TokenRecord", "TokenRepository", "WebhookEvent", "WebhookOutcome", "WebhookReads", "WebhookWrites", "WriteTxn"]
@@ -410,6 +412,66 @@ class MemoryWrites(Protocol):
         """Delete the subject's episodes and memories in scope; return how many of each."""
 
 
+# semantic sessions (semvec, engine/sessions)
+
+
+class SessionReads(Protocol):
+    """Sessions, their memories and entities (`store.sessions`), of one tenant per call but `count`."""
+
+    async def get(self, tenant: str, session_id: str) -> "SessionRow | None": ...
+
+    async def count(self) -> int:
+        """Sessions stored, every tenant and kind."""
+
+    async def list(self, tenant: str, kind: str) -> "list[SessionRow]":
+        """The tenant's sessions of one kind, by creation."""
+
+    async def memories(self, tenant: str, session_id: str) -> "list[MemoryRow]":
+        """Every memory of the session, archive included, by seq."""
+
+    async def by_hash(self, tenant: str, session_id: str, memory_hash: str) -> "list[MemoryRow]":
+        """The memories with that hash, newest (seq) first."""
+
+    async def entities(self, tenant: str, session_id: str) -> "list[EntityRow]": ...
+
+    async def snapshot(self, tenant: str, session_id: str) -> "tuple[SessionRow | None, list[MemoryRow], list[EntityRow]]":
+        """The session, its memories and entities from one consistent snapshot."""
+
+
+class SessionWrites(Protocol):
+    """Sessions inside a mutation (`tx.sessions`), of the transaction's tenant."""
+
+    def get(self, session_id: str) -> "SessionRow | None": ...
+
+    def insert(self, row: "SessionRow") -> None: ...
+
+    def update(self, session_id: str, state: str, vector: bytes | None, checksum: str) -> None: ...
+
+    def delete(self, session_id: str) -> bool:
+        """Delete the session with its memories and entities; whether it existed."""
+
+    def list(self, kind: str) -> "list[SessionRow]": ...
+
+    def memories(self, session_id: str, after_rev: int = -1) -> "list[MemoryRow]":
+        """The memories whose `rev` is above `after_rev`, by seq (what a process's view catches up from)."""
+
+    def put_memories(self, memories: "list[MemoryRow]") -> None:
+        """Insert, or replace by (session, id)."""
+
+    def memory_stats(self, session_id: str, stats: list[tuple[str, str, int, int, int]]) -> None:
+        """(id, tier, access_count, last_access_turn, rev) of existing memories."""
+
+    def clear_memories(self, session_id: str) -> None: ...
+
+    def entities(self, session_id: str) -> "list[EntityRow]": ...
+
+    def put_entities(self, entities: "list[EntityRow]") -> None: ...
+
+    def delete_entity(self, session_id: str, key: str) -> bool: ...
+
+    def clear_entities(self, session_id: str) -> None: ...
+
+
 # the webhook outbox
 
 
@@ -588,6 +650,7 @@ class WriteTxn(Protocol):
     jobs: JobWrites
     webhooks: WebhookWrites
     memory: MemoryWrites
+    sessions: SessionWrites
     support: SupportWrites
 
     def after_commit(self, fn: Callable[[], None]) -> None:
@@ -622,6 +685,8 @@ class Store(Protocol):
     jobs: JobReads
     webhooks: WebhookReads
     memory: MemoryReads
+    sessions: SessionReads
+    buckets: Any  # PostgreSQL: token buckets the replicas share (store/postgres/buckets.py); None on SQLite
     rate_windows: RateWindows
     support: SupportReads
     log: ChangeLog

@@ -20,7 +20,8 @@ TABLES = ("schema_migrations", "entries", "changes", "tenant_revisions", "tenant
           "leases", "state_events", "capability_tokens", "claims", "claim_evidence", "claim_runs", "idempotency",
           "conversations", "conversation_tags", "conversation_messages", "conversation_search_tenants",
           "conversation_message_terms", "jobs", "webhook_events", "episodes", "memories", "rate_windows",
-          "memory_index", "memory_vectors", "resolutions", "health_states")
+          "memory_index", "memory_vectors", "resolutions", "health_states",
+          "semvec_sessions", "semvec_session_heads", "semvec_memories", "semvec_entities", "rate_buckets")
 _REQUIRED = {"schema_migrations", "entries", "changes", "tenant_revisions"}
 
 

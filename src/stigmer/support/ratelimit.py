@@ -15,7 +15,7 @@ import ipaddress
 import math
 import threading
 import time
-from typing import Callable, Iterable, NamedTuple, Protocol
+from typing import Any, Callable, Iterable, NamedTuple, Protocol
 
 
 class Decision(NamedTuple):
@@ -27,8 +27,9 @@ class Decision(NamedTuple):
 
 
 class RateLimiter(Protocol):
-    def hit(self, bucket: str, limit: int, cost: float = 1.0) -> Decision:
-        """Take `cost` tokens from `bucket` (capacity and per-minute rate `limit`, > 0) if it holds them."""
+    def hit(self, bucket: str, limit: int, cost: float = 1.0, rate: float | None = None) -> Decision:
+        """Take `cost` tokens from `bucket` (capacity `limit` > 0, refilled at `rate` tokens per second,
+        by default `limit` per minute) if it holds them."""
 
     def hit_minute(self, bucket: str, limit: int) -> Decision:
         """Count one request in `bucket`'s current UTC minute (a fixed window of at most `limit`)."""
@@ -45,9 +46,9 @@ class MemoryRateLimiter:
         self._hits = 0
         self._prune_every = prune_every
 
-    def hit(self, bucket: str, limit: int, cost: float = 1.0) -> Decision:
+    def hit(self, bucket: str, limit: int, cost: float = 1.0, rate: float | None = None) -> Decision:
         now = self.clock()
-        rate = limit / 60.0
+        rate = rate or limit / 60.0
         with self._lock:
             tokens, at = self._buckets.get(bucket, (float(limit), now))
             tokens = min(float(limit), tokens + max(0.0, now - at) * rate)
@@ -84,6 +85,27 @@ class MemoryRateLimiter:
         for name, (start, _) in list(self._windows.items()):
             if start != minute:
                 del self._windows[name]
+
+
+class SharedRateLimiter:
+    """Token buckets held by the store (`store.buckets` on PostgreSQL), so every replica charges the same
+    bucket; `ahit` is `hit` over one database statement, on the database's clock."""
+
+    def __init__(self, buckets: Any):
+        self.buckets = buckets
+
+    TIMEOUT = 2.0  # seconds; like StoreWindows, the limiter fails open rather than fail the request
+
+    async def ahit(self, bucket: str, limit: int, cost: float = 1.0, rate: float | None = None) -> Decision:
+        rate = rate or limit / 60.0
+        try:
+            async with asyncio.timeout(self.TIMEOUT):
+                allowed, tokens, now = await self.buckets.take(bucket, limit, rate, cost)
+        except Exception:  # the store erred or did not answer: never a 500 from the limiter
+            return Decision(True, limit, limit, math.ceil(time.time()), 0)
+        reset = math.ceil(now + (limit - tokens) / rate)
+        retry = 0 if allowed else max(1, math.ceil((cost - tokens) / rate))
+        return Decision(allowed, limit, max(0, math.floor(tokens)), reset, retry)
 
 
 class SlidingLog:
@@ -174,4 +196,5 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted: list[Network
     return hops[0] if hops else peer
 
 
-__all__ = ["Decision", "RateLimiter", "MemoryRateLimiter", "SlidingLog", "StoreWindows", "client_ip", "parse_networks"]
+__all__ = ["Decision", "RateLimiter", "MemoryRateLimiter", "SharedRateLimiter", "SlidingLog", "StoreWindows", "client_ip",
+           "parse_networks"]

@@ -65,11 +65,12 @@ class Route:
     scope: str
     handler: Handler
     tokens: bool = True  # capability tokens accepted (D2: states, watch, leases, claims)
+    path: str = ""  # as declared, with the parameters' names (the reference page)
 
 
 def route(method: str, path: str, scope: str, handler: Handler, tokens: bool = True) -> Route:
     pattern = tuple(None if s.startswith("{") else s for s in path.strip("/").split("/"))
-    return Route(method, pattern, scope, handler, tokens)
+    return Route(method, pattern, scope, handler, tokens, path)
 
 
 def request_id_rule() -> Rule:

@@ -4,7 +4,7 @@ credentials are, its CORS and rate limits, and how it renders an error."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Any, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -41,7 +41,10 @@ class Surface:
     requires_key: bool = True  # with keys in force, refuse requests that carry no valid key (401)
     public: frozenset[str] = frozenset()  # paths served without a key
     problem: Callable[[Exception], Problem] = problem_of  # engine error -> wire terms
-    rate_limit: int = 0  # per minute, per credential
+    rate_limit: int = 0  # per minute, per credential (the bucket's capacity when `rate_per_second` is set)
+    rate_per_second: float = 0.0  # refill of a bucket whose capacity (burst) is `rate_limit`; 0 = rate_limit/60
+    open_bucket: bool = False  # in open mode one bucket for the default tenant, not one per client IP
+    limiter: Any = None  # the surface's own limiter (`await limiter.ahit(...)`): buckets the replicas share
     rate_limit_anon: int = 0  # per minute, per client IP without a valid credential
     limit_headers: bool = False  # X-RateLimit-* on every charged response
     free_methods: tuple[str, ...] = ("OPTIONS",)  # methods that cost no token
@@ -50,8 +53,14 @@ class Surface:
     # In open mode, the one credential that is still looked up (a capability token), or None; it raises
     # a Problem for a credential the surface refuses even in open mode.
     open_credential: Callable[[Scope], str | None] | None = None
+    openapi: Callable[[], dict] | None = None  # the surface's OpenAPI document, for /docs (api/reference/)
 
-    def matches(self, path: str) -> bool:
+    # Paths that are the surface's only for some queries (semvec's /v1/state/context?session_id=…)
+    claims: Callable[[str, bytes], bool] | None = None
+
+    def matches(self, path: str, query: bytes = b"") -> bool:
+        if self.claims is not None and self.claims(path, query):
+            return True
         for p in self.prefixes:
             if p == "/" or path.startswith(p) and (len(path) == len(p) or path[len(p)] == "/"):
                 return True
@@ -61,9 +70,9 @@ class Surface:
         return self.render(request, self.problem(exc))
 
 
-def surface_for(surfaces: list[Surface], path: str) -> Surface:
+def surface_for(surfaces: list[Surface], path: str, query: bytes = b"") -> Surface:
     for s in surfaces:
-        if s.matches(path):
+        if s.matches(path, query):
             return s
     raise LookupError(path)  # the native surface matches every path; assembly puts it last
 

@@ -1,4 +1,5 @@
-"""OpenAPI 3.1 at /openapi.json, generated from the msgspec models; a browsable page at /docs.
+"""OpenAPI 3.1 at /openapi.json (and /docs/openapi/native.json), generated from the msgspec models; the
+reference page at /docs renders it (api/reference/).
 
 The table below says, per route, what it really answers: every status code, typed query and header
 parameters, and the media types. tests/api/test_openapi.py checks real responses against it.
@@ -7,12 +8,11 @@ parameters, and the media types. tests/api/test_openapi.py checks real responses
 from __future__ import annotations
 
 import dataclasses
-import html
 from typing import Any
 
 import msgspec
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ... import __version__
@@ -195,7 +195,7 @@ OPS: list[Op] = [
     Op("get", "/readyz", "Readiness; runs a trivial database query", {200: m.ReadyOut, 503: m.ReadyOut}),
     Op("get", "/ready", "Alias of /readyz", {200: m.ReadyOut, 503: m.ReadyOut}),
     Op("get", "/openapi.json", "This document", {200: {JSON: {"type": "object"}}}),
-    Op("get", "/docs", "A browsable list of the routes", {200: {"text/html": {"type": "string"}}}),
+    Op("get", "/docs", "The API reference page of every surface", {200: {"text/html": {"type": "string"}}}),
 ]
 
 SSE_DESCRIPTION = (
@@ -287,37 +287,12 @@ def openapi() -> dict[str, Any]:
     return spec
 
 
-def _docs_page(spec: dict[str, Any]) -> str:
-    rows = []
-    for path, ops in spec["paths"].items():
-        for method, op in ops.items():
-            params = ", ".join(p["name"] for p in op.get("parameters", []) if p.get("in") == "query")
-            rows.append(f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
-                        f"<td>{html.escape(op['summary'])}</td><td>{html.escape(params)}</td></tr>")
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Stigmer API</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2em}td,th{padding:.3em .8em;text-align:left;"
-        "border-bottom:1px solid #ddd}code{font-size:.95em}</style></head><body>"
-        f"<h1>Stigmer native API {html.escape(spec['info']['version'])}</h1>"
-        "<p>Machine-readable: <a href='/openapi.json'>/openapi.json</a> (OpenAPI 3.1). "
-        "Errors: <code>{\"error\": {\"code\", \"message\", \"details\"?, \"request_id\"}}</code>.</p>"
-        "<table><tr><th>Method</th><th>Path</th><th>What</th><th>Query</th></tr>" + "".join(rows) + "</table>"
-        "</body></html>"
-    )
-
-
 def routes(svc: Services) -> list[Route]:
-    spec = openapi()
-    spec_json = msgspec.json.encode(spec)
-    page = _docs_page(spec)
+    spec_json = msgspec.json.encode(openapi())
 
     async def openapi_json(request: Request) -> Response:
         return json_response(spec_json)
 
-    async def docs_page(request: Request) -> Response:
-        return HTMLResponse(page)
-
     return [
         Route("/openapi.json", openapi_json, methods=["GET"]),
-        Route("/docs", docs_page, methods=["GET"]),
     ]

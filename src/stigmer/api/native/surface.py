@@ -10,8 +10,10 @@ from ...config import Settings
 from ..errors import render
 from ..kit.cors import Cors
 from ..kit.surface import Surface, bearer, header
+from ..reference import PUBLIC as REFERENCE
+from .docs import openapi
 
-PUBLIC = frozenset({"/healthz", "/health", "/readyz", "/ready", "/docs", "/openapi.json"})
+PUBLIC = frozenset({"/healthz", "/health", "/readyz", "/ready", "/openapi.json", *REFERENCE})
 STREAM_PATHS = frozenset({"/v1/watch"})  # a browser EventSource cannot send headers
 
 
@@ -29,4 +31,4 @@ def surface(settings: Settings) -> Surface:
                         "Idempotency-Key")
     return Surface("native", ("/",), render, credentials, cors, public=PUBLIC,
                    rate_limit=settings.native_rate_limit, rate_limit_anon=settings.native_rate_limit,
-                   limit_headers=True)
+                   limit_headers=True, openapi=openapi)

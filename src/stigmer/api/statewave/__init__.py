@@ -14,6 +14,7 @@ from starlette.routing import Route as StarletteRoute
 from ...services import Services
 from ..kit.routing import AnyMethod
 from ..kit.surface import Surface
+from ..reference.openapi import document, from_routes, header_key
 from . import admin, compile, context, episodes, subjects, support
 from .surface import Dispatcher, prefixes, request_id_rules, surface
 
@@ -28,4 +29,12 @@ def mount(svc: Services) -> tuple[Surface, list[StarletteRoute]]:
     owned = prefixes(routes)
     dispatch = AnyMethod(Dispatcher(svc, routes))
     mounted = [m for p in owned for m in (StarletteRoute(p, dispatch), StarletteRoute(p + "/{rest:path}", dispatch))]
-    return surface(svc, owned), mounted
+    place = surface(svc, owned)
+    def openapi() -> dict:
+        schemas: dict = {}
+        ops = from_routes(routes, schemas=schemas)
+        return document("Statewave", VERSION, ops, header_key("X-API-Key", "A Stigmer API key (or `?api_key=`)"),
+                        schemas=schemas)
+
+    place.openapi = openapi
+    return place, mounted

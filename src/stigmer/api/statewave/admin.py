@@ -72,7 +72,7 @@ def routes(svc: Services) -> list[Route]:
             raise wire.not_found("Webhook event not found")
         return wire.json(event)
 
-    return [route("GET", "/admin/jobs", jobs), route("GET", "/admin/tenant-audit", audit),
-            route("GET", "/admin/export/{subject_id}", export), route("POST", "/admin/import", import_, "write"),
+    return [route("GET", "/admin/jobs", jobs, query=JobsQuery), route("GET", "/admin/tenant-audit", audit),
+            route("GET", "/admin/export/{subject_id}", export, query=ExportQuery), route("POST", "/admin/import", import_, "write", ImportBody),
             route("GET", "/admin/webhooks/stats", webhook_stats),
             route("GET", "/admin/webhooks/{event_id}", webhook_event)]

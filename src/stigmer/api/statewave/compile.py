@@ -40,5 +40,5 @@ def routes(svc: Services) -> list[Route]:
             out["error"] = job.error
         return wire.json(out)
 
-    return [route("POST", "/v1/memories/compile", compile_, "write"),
+    return [route("POST", "/v1/memories/compile", compile_, "write", CompileBody),
             route("GET", "/v1/memories/compile/{job_id}", status)]

@@ -48,4 +48,4 @@ def routes(svc: Services) -> list[Route]:
             "sessions": [{"session_id": s.session_id, "episode_count": s.episode_count,
                           "first_at": wire.z_time(s.first_at), "last_at": wire.z_time(s.last_at)} for s in b.sessions]})
 
-    return [route("GET", "/v1/memories/search", search), route("POST", "/v1/context", context)]
+    return [route("GET", "/v1/memories/search", search, query=SearchQuery), route("POST", "/v1/context", context, body=ContextBody)]

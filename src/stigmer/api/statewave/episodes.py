@@ -47,4 +47,5 @@ def routes(svc: Services) -> list[Route]:
         stored = await memory.add_episodes(call.tenant, call.tenant_id, [e.input() for e in body.episodes])
         return wire.json({"episodes_created": len(stored), "episodes": [wire.episode(e) for e in stored]}, 201)
 
-    return [route("POST", "/v1/episodes", create, "write"), route("POST", "/v1/episodes/batch", create_batch, "write")]
+    return [route("POST", "/v1/episodes", create, "write", EpisodeBody), route("POST", "/v1/episodes/batch", create_batch, "write",
+                                                                                     BatchBody)]

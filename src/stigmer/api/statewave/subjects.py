@@ -43,5 +43,5 @@ def routes(svc: Services) -> list[Route]:
         deleted = await memory.delete_subject(call.tenant, call.tenant_id, call.params[0])
         return wire.json(deleted.data())
 
-    return [route("GET", "/v1/timeline", timeline), route("GET", "/v1/subjects", list_subjects),
+    return [route("GET", "/v1/timeline", timeline, query=TimelineQuery), route("GET", "/v1/subjects", list_subjects, query=SubjectsQuery),
             route("DELETE", "/v1/subjects/{subject_id}", delete, "write")]

@@ -120,7 +120,7 @@ def routes(svc: Services) -> list[Route]:
         return wire.json(handoff_json(h))
 
     return [route("GET", "/v1/subjects/{subject_id}/health", health),
-            route("GET", "/v1/subjects/{subject_id}/sla", sla),
-            route("POST", "/v1/resolutions", resolve, "write"),
-            route("GET", "/v1/resolutions", resolutions),
-            route("POST", "/v1/handoff", handoff, "write")]
+            route("GET", "/v1/subjects/{subject_id}/sla", sla, query=SLAQuery),
+            route("POST", "/v1/resolutions", resolve, "write", ResolutionBody),
+            route("GET", "/v1/resolutions", resolutions, query=ResolutionsQuery),
+            route("POST", "/v1/handoff", handoff, "write", HandoffBody)]

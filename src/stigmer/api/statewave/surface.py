@@ -76,11 +76,16 @@ class Route:
     pattern: tuple[str | None, ...]  # literal segments, None for a parameter
     handler: Handler
     scope: str  # the key scope the route needs
+    path: str = ""  # as declared, with the parameters' names (the reference page)
+    body: type | None = None  # the pydantic model the handler reads the body with (the reference page)
+    query: type | None = None  # the pydantic model the handler reads the query with (the reference page)
 
 
-def route(method: str, path: str, handler: Handler, scope: str = "read") -> Route:
+def route(method: str, path: str, handler: Handler, scope: str = "read", body: type | None = None,
+          query: type | None = None) -> Route:
     """A route of the surface: `route("DELETE", "/v1/subjects/{subject_id}", delete, "write")`."""
-    return Route(method, tuple(None if s.startswith("{") else s for s in path.strip("/").split("/")), handler, scope)
+    return Route(method, tuple(None if s.startswith("{") else s for s in path.strip("/").split("/")), handler, scope,
+                 path, body, query)
 
 
 def prefixes(routes: list[Route]) -> tuple[str, ...]:

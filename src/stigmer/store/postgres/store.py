@@ -29,6 +29,8 @@ from .faults import request_refused, storage_error, unavailable
 from .idempotency import PostgresIdempotency
 from .jobs import PostgresJobs
 from .memory import PostgresMemory
+from .sessions import PostgresSessions
+from .buckets import PostgresBuckets
 from .memory_index import PostgresMemoryIndex
 from .ratewindows import PostgresRateWindows
 from .support import PostgresSupport
@@ -76,6 +78,8 @@ class PostgresStore:
         self.jobs = PostgresJobs(self)
         self.webhooks = PostgresWebhooks(self)
         self.memory = PostgresMemory(self)
+        self.sessions = PostgresSessions(self)
+        self.buckets = PostgresBuckets(self)  # rate limits shared by the replicas
         self.memory_index = PostgresMemoryIndex(self)
         self.rate_windows = PostgresRateWindows(self)
         self.support = PostgresSupport(self)

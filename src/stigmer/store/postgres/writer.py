@@ -41,6 +41,7 @@ from .conversations import ConversationWritesPG
 from .idempotency import IdempotencyWritesPG
 from .jobs import JobWritesPG
 from .memory import MemoryWritesPG
+from .sessions import SessionWritesPG
 from .memory_index import MemoryIndexWritesPG
 from .support import SupportWritesPG
 from .leases import LeaseWritesPG
@@ -152,6 +153,10 @@ class WriteTxnPG:
     @property
     def memory(self) -> MemoryWritesPG:
         return MemoryWritesPG(self)
+
+    @property
+    def sessions(self) -> SessionWritesPG:
+        return SessionWritesPG(self)
 
     @property
     def memory_index(self) -> MemoryIndexWritesPG:

@@ -429,6 +429,69 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE UNIQUE INDEX health_states_by_subject ON health_states (tenant, subject_id, coalesce(tenant_id, ''));
         """,
     ),
+    (
+        18,
+        # Semantic sessions (docs/semantic-sessions.md): a session row (JSON state, float64 vector), its heads
+        # (pending message, memory revision: a /v1/run that stores nothing writes only them), memories
+        # (float32 embeddings; `seq` creation order, `rev` the memory revision a process's view catches up
+        # from) and the literal entities.
+        """
+        CREATE TABLE semvec_sessions (
+            tenant TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL,
+            vector BLOB,
+            checksum TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (tenant, session_id)
+        );
+        CREATE TABLE semvec_session_heads (
+            tenant TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            heads TEXT NOT NULL,
+            checksum TEXT NOT NULL,
+            PRIMARY KEY (tenant, session_id)
+        );
+        CREATE TABLE semvec_memories (
+            tenant TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            rev BIGINT NOT NULL,
+            text TEXT NOT NULL,
+            embedding BLOB NOT NULL,
+            source TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            importance DOUBLE PRECISION NOT NULL,
+            access_count BIGINT NOT NULL,
+            ts DOUBLE PRECISION NOT NULL,
+            created_turn BIGINT NOT NULL,
+            last_access_turn BIGINT NOT NULL,
+            hash TEXT NOT NULL,
+            meta TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            PRIMARY KEY (tenant, session_id, id)
+        );
+        CREATE INDEX semvec_memories_by_seq ON semvec_memories (tenant, session_id, seq);
+        CREATE INDEX semvec_memories_by_rev ON semvec_memories (tenant, session_id, rev);
+        CREATE INDEX semvec_memories_by_hash ON semvec_memories (tenant, session_id, hash);
+        CREATE TABLE semvec_entities (
+            tenant TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            context TEXT NOT NULL,
+            importance DOUBLE PRECISION NOT NULL,
+            access_count BIGINT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            last_access_at DOUBLE PRECISION,
+            PRIMARY KEY (tenant, session_id, key)
+        );
+        """,
+    ),
 ]
 
 # Python work a step does after its SQL, in the same transaction: filling what it made from existing rows.

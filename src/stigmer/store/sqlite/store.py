@@ -18,6 +18,7 @@ from .faults import storage_error
 from .idempotency import SQLiteIdempotency
 from .jobs import SQLiteJobs
 from .memory import SQLiteMemory
+from .sessions import SQLiteSessions
 from .memory_index import SQLiteMemoryIndex
 from .ratewindows import SQLiteRateWindows
 from .support import SQLiteSupport
@@ -71,6 +72,8 @@ class SQLiteStore:
         self.jobs = SQLiteJobs(self)
         self.webhooks = SQLiteWebhooks(self)
         self.memory = SQLiteMemory(self)
+        self.sessions = SQLiteSessions(self)
+        self.buckets = None  # one process owns the file: its in-memory buckets are the only ones
         self.memory_index = SQLiteMemoryIndex(self)
         self.rate_windows = SQLiteRateWindows(self)
         self.support = SQLiteSupport(self)

@@ -36,6 +36,7 @@ from .idempotency import IdempotencyWrites
 from .jobs import JobWrites
 from .leases import LeaseWrites
 from .memory import MemoryWrites
+from .sessions import SessionWrites
 from .memory_index import MemoryIndexWrites
 from .support import SupportWrites
 from .states import StateWrites
@@ -87,6 +88,10 @@ class WriteTxnSQLite:
     @property
     def memory(self) -> MemoryWrites:
         return MemoryWrites(self.conn, self.tenant)
+
+    @property
+    def sessions(self) -> SessionWrites:
+        return SessionWrites(self.conn, self.tenant)
 
     @property
     def memory_index(self) -> MemoryIndexWrites:

@@ -1,0 +1,42 @@
+"""The semvec-compatible surface (specs/semvec.md): sessions and session control, the coordination
+layers, `/metrics`. Each module in MODULES gives `routes(svc) -> list[wire.Route]`; one dispatcher serves
+them all, so 404/405 and every error come in this surface's `{"detail": …}` shape."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Scope
+
+from ...services import Services
+from ..kit.routing import AnyMethod
+from ..kit.surface import Surface
+from . import metrics, sessions, surface as semvec_surface
+from .wire import Dispatcher
+
+MODULES = (sessions,)  # the coordination layers add theirs here, one line each
+
+
+class _ContextRoute(Route):
+    """`/v1/state/context`, matched only when the query names `session_id` (else CntrlNode's route takes it)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and not semvec_surface.has_session_id(scope.get("query_string", b"")):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
+def mount(svc: Services) -> tuple[Surface, list[BaseRoute]]:
+    """The surface's place at the edge, and its routes (ahead of CntrlNode's and the native ones)."""
+    counters = metrics.Metrics(svc)
+    table = [r for m in MODULES for r in m.routes(svc)]
+    endpoint = AnyMethod(Dispatcher(table, counters.observe))
+    routes: list[BaseRoute] = [Route("/metrics", AnyMethod(counters.endpoint)),
+                               _ContextRoute(semvec_surface.CONTEXT, endpoint)]
+    for prefix in semvec_surface.PREFIXES[:-1] + semvec_surface.NOT_SERVED:
+        routes += [Route(prefix, endpoint), Route(prefix + "/{rest:path}", endpoint)]
+    return semvec_surface.surface(svc), routes
+
+
+request_id_rules = semvec_surface.request_id_rules
+
+__all__ = ["mount", "request_id_rules"]
