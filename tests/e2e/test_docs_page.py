@@ -15,7 +15,8 @@ ADMIN = "stg_docs-page-admin-key-0123456789abcdef"
 # One operation each surface is known to have (its card's data-path and data-method).
 KNOWN = {"native": ("get", "/v1/revision"), "statevec": ("get", "/v/{hash}"),
          "cntrlnode": ("post", "/v1/state/{workflowId}/{key}/version"),
-         "agentstate": ("post", "/api/v1/states/query"), "statewave": ("post", "/v1/episodes")}
+         "agentstate": ("post", "/api/v1/states/query"), "statewave": ("post", "/v1/episodes"),
+         "semvec": ("post", "/v1/run")}
 
 WAIT_LOADED = """new Promise((resolve, reject) => {
   const done = () => document.body && document.body.dataset.loaded;
