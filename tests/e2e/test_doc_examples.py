@@ -3,7 +3,9 @@
 `sh` blocks run under `sh -e` with `curl` made strict (-sS -f, --max-time); a streaming `curl -N` runs for a
 moment and passes once it has connected (status 200). `python` blocks run as scripts. Port 7474 in an
 example becomes the test server's port, and STIGMER_URL points at it. A block that cannot run is marked
-`<!-- not-run: reason -->` on a line before it; every other `sh` or `python` block must pass.
+`<!-- not-run: reason -->` on a line before it; every other `sh` or `python` block must pass. A `python`
+block that imports crewai runs in crewai's own environment (tests/crewai_support.py: crewai's pins conflict
+with ours), with our `src` on PYTHONPATH and a longer timeout (importing crewai takes seconds).
 """
 
 from __future__ import annotations
@@ -16,9 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from crewai_support import crewai_env, crewai_python
+
 ROOT = Path(__file__).resolve().parents[2]
 LANGS = {"sh": "sh", "bash": "sh", "shell": "sh", "python": "python", "py": "python"}  # `console` is a transcript
 TIMEOUT = 30
+CREWAI_TIMEOUT = 120
+CREWAI = re.compile(r"^\s*(from|import) crewai\b", re.M)
 STREAM_SECONDS = 2
 FENCE = re.compile(r"^(\s*)(```+|~~~+)\s*([\w+-]*)")
 NOT_RUN = re.compile(r"<!--\s*not-run:\s*(.*?)\s*-->")
@@ -63,7 +69,10 @@ def examples() -> list:
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for line, lang, code, reason in blocks(path):
             if lang in LANGS:
-                params.append(pytest.param(LANGS[lang], code, reason, id=f"{path.relative_to(ROOT)}:{line}"))
+                # A crewai example may build crewai's environment first (minutes on a fresh cache).
+                marks = [pytest.mark.timeout(900)] if LANGS[lang] == "python" and CREWAI.search(code) else []
+                params.append(pytest.param(LANGS[lang], code, reason, id=f"{path.relative_to(ROOT)}:{line}",
+                                           marks=marks))
     return params
 
 
@@ -81,11 +90,14 @@ def test_example_runs(request, shared_server, lang, code, reason):
         assert re.search(r"^\s*curl\b", code, re.M), \
             "an sh example without curl: make it runnable here or mark it <!-- not-run: reason -->"
         argv = ["sh", "-e", "-c", CURL + code]
-    else:
-        argv = [sys.executable, "-c", code]
     env = {**os.environ, "STIGMER_URL": shared_server.url, "NO_COLOR": "1"}
+    timeout = TIMEOUT
+    if lang == "python" and CREWAI.search(code):
+        argv, env, timeout = [crewai_python(), "-c", code], crewai_env(env), CREWAI_TIMEOUT
+    elif lang == "python":
+        argv = [sys.executable, "-c", code]
     try:
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=ROOT)
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"the example did not finish in {TIMEOUT}s; output so far: {exc.stdout!r} {exc.stderr!r}")
+        pytest.fail(f"the example did not finish in {timeout}s; output so far: {exc.stdout!r} {exc.stderr!r}")
     assert p.returncode == 0, f"exit {p.returncode}\n--- stdout\n{p.stdout}\n--- stderr\n{p.stderr}"

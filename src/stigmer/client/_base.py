@@ -19,7 +19,7 @@ import msgspec
 from . import errors
 from .models import (
     UNSET, ChangeSet, Claim, ClaimPage, ClaimRun, ClaimRunPage, Compare, Conversation, ConversationPage, CreatedToken,
-    Deleted, Entry, HistoryPage, Lease, Message, MessagePage, Op, Page, PollResult, Revision, Token, TxnResult
+    Deleted, Entry, HistoryPage, Lease, Memory, Message, MessagePage, Op, Page, PollResult, Revision, Token, TxnResult
 )
 
 DEFAULT_URL = "http://127.0.0.1:7474"
@@ -292,6 +292,25 @@ def release_lease(resource: str, lease_id: str | None, fencing_token: int | None
 
 def get_lease(resource: str) -> Call:
     return Call("GET", lease_path(resource), _model(Lease), idempotent=True)
+
+
+# ---- memory (the Statewave surface's routes, docs/memory.md) -------------------------------------------
+
+
+class _Memories(msgspec.Struct):
+    memories: list[Memory]
+
+
+def search_memories(subject_id: str, q: str | None, kind: str | None, limit: int | None,
+                    tenant_id: str | None, api_key: str | None) -> Call:
+    params = {k: v for k, v in {"subject_id": subject_id, "q": q, "kind": kind, "limit": limit}.items()
+              if v is not None}
+    headers = ({"X-API-Key": api_key} if api_key else {}) | ({"X-Tenant-ID": tenant_id} if tenant_id else {})
+
+    def parse(response: httpx.Response) -> list[Memory]:
+        _check(response)
+        return decode(response.content, _Memories).memories
+    return Call("GET", "/v1/memories/search", parse, params=params, headers=headers, idempotent=True)
 
 
 # ---- capability tokens ------------------------------------------------------------------------------
@@ -641,6 +660,7 @@ class BaseClient:
         self.timeout = timeouts(timeout)
         self.retry = retry or Retry()
         api_key = api_key or default_api_key()
+        self.api_key = api_key  # the memory runtime's routes take it as X-API-Key (its surface's own header)
         auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.headers = {"User-Agent": USER_AGENT, **auth, **(headers or {})}
         self.watch_read_timeout = watch_read_timeout

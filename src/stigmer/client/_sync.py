@@ -11,7 +11,7 @@ import httpx
 from . import _base as b
 from .models import (
     UNSET, ChangeSet, Claim, ClaimPage, ClaimRun, ClaimRunPage, Compare, Conversation, ConversationPage, CreatedToken,
-    Deleted, Entry, HistoryPage, Lease, Message, MessagePage, Op, Page, PollResult, Revision, Token, TxnResult
+    Deleted, Entry, HistoryPage, Lease, Memory, Message, MessagePage, Op, Page, PollResult, Revision, Token, TxnResult
 )
 
 
@@ -152,6 +152,12 @@ class Client(b.BaseClient):
     def get_lease(self, resource: str) -> Lease:
         """The resource's newest lease, active or not (NotFoundError if it never had one)."""
         return self._call(b.get_lease(resource))
+
+    def search_memories(self, subject_id: str, *, q: str | None = None, kind: str | None = None,
+                    limit: int | None = None, tenant_id: str | None = None) -> list[Memory]:
+        """A subject's active memories (GET /v1/memories/search): newest first, or ranked by `q`; `tenant_id`
+        is the Statewave tenant (X-Tenant-ID) inside the caller's own."""
+        return self._call(b.search_memories(subject_id, q, kind, limit, tenant_id, self.api_key))
 
     # capability tokens
 

@@ -274,3 +274,22 @@ class MessagePage(msgspec.Struct, frozen=True):
 __all__ = ["Entry", "Deleted", "Change", "ChangeSet", "Page", "HistoryPage", "TxnResult", "Revision",
            "PollResult", "Compare", "Op", "Evidence", "Claim", "ClaimResult", "ClaimRun", "ClaimPage", "ClaimRunPage",
            "Message", "Conversation", "ConversationPage", "MessagePage"]
+
+
+class Memory(msgspec.Struct, frozen=True):
+    """A memory of the memory runtime (the Statewave surface, docs/memory.md): what was compiled from a
+    subject's episodes."""
+
+    id: str
+    subject_id: str
+    kind: str
+    content: str
+    summary: str
+    confidence: float
+    valid_from: datetime.datetime
+    source_episode_ids: list[str]
+    metadata: dict[str, Any]
+    status: str
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    valid_to: datetime.datetime | None = None

@@ -76,7 +76,7 @@ def from_routes(routes: list[Any], base: str = "", schemas: dict[str, Any] | Non
             schemas.update(found.pop("$defs", {}))
             schemas[model.__name__] = found
             body = {"$ref": REF + model.__name__}
-        out.append(Operation(r.method, base + r.path, _summary(r.handler), r.scope, body=body, status="2XX",
+        out.append(Operation(r.method, base + r.path, summary_of(r.handler), r.scope, body=body, status="2XX",
                              query_params=_query_params(getattr(r, "query", None))))
     return out
 
@@ -93,7 +93,7 @@ def _query_params(model: Any) -> tuple[dict[str, Any], ...]:
                  for name, s in schema.get("properties", {}).items())
 
 
-def _summary(handler: Any) -> str:
+def summary_of(handler: Any) -> str:
     """The handler's docstring's first line, else its name in words (`put_state` -> "Put state")."""
     doc = (getattr(handler, "__doc__", None) or "").strip().splitlines()
     name = getattr(handler, "__name__", "").strip("_").replace("_", " ")

@@ -10,6 +10,7 @@ from starlette.types import Scope
 from ...services import Services
 from ..kit.routing import AnyMethod
 from ..kit.surface import Surface
+from ..reference.openapi import BEARER, Operation, document, summary_of
 from . import metrics, sessions, surface as semvec_surface
 from . import clusters, network, observer, regions  # the coordination layers
 from .wire import Dispatcher
@@ -39,7 +40,16 @@ def mount(svc: Services) -> tuple[Surface, list[BaseRoute]]:
                                _ContextRoute(semvec_surface.CONTEXT, endpoint)]
     for prefix in semvec_surface.PREFIXES[:-1] + semvec_surface.NOT_SERVED:
         routes += [Route(prefix, endpoint), Route(prefix + "/{rest:path}", endpoint)]
-    return semvec_surface.surface(svc), routes
+    place = semvec_surface.surface(svc)
+
+    def openapi() -> dict:
+        ops = [Operation(r.method, r.path, summary_of(r.handler)) for r in table]
+        ops.append(Operation("GET", "/metrics", "Prometheus exposition (its own Basic auth)"))
+        return document("semvec", "1.0.0", ops, BEARER,
+                        description="`Authorization: Bearer <key>` or `X-API-Key: <key>`; errors are `{\"detail\": …}`")
+
+    place.openapi = openapi
+    return place, routes
 
 
 request_id_rules = semvec_surface.request_id_rules
