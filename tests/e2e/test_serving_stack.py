@@ -107,7 +107,7 @@ def test_sigterm_ends_streams_and_keeps_acked_writes(served, ns):
     served.proc.wait(5)
     took = time.monotonic() - start
     served.proc = None
-    assert took < 1.5, f"exit took {took:.2f}s"
+    assert took < 4, f"exit took {took:.2f}s"  # well inside the 5 s graceful timeout a held stream would cost
     assert stream.ended.wait(2) and stream.error is None, f"stream did not end cleanly: {stream.error!r}"
     writer.join(5)
     served.start()
