@@ -79,8 +79,10 @@ _POSTINGS = "SELECT rowid FROM memory_index_terms WHERE memory_index_terms MATCH
 _PUT_VECTOR = ("INSERT OR REPLACE INTO memory_vectors (seq, embedder, tenant, tenant_id, subject_id, kind, created_at,"
                " vector) SELECT seq, ?, tenant, tenant_id, subject_id, kind, created_at, ? FROM memories"
                " WHERE tenant = ? AND id = ? AND status = 'active'")
-_BY_SEQ = (f"SELECT seq, {', '.join(memory_rows.MEMORY_COLUMNS)} FROM memories"
-           " WHERE tenant = ? AND status = 'active' AND seq IN (SELECT value FROM json_each(?))")
+# CROSS JOIN keeps json_each outermost: one primary-key lookup per seq (left to itself, the planner walks the
+# tenant's whole active index and tests each row against the list).
+_BY_SEQ = (f"SELECT seq, {', '.join('m.' + c for c in memory_rows.MEMORY_COLUMNS)} FROM json_each(?) AS j"
+           " CROSS JOIN memories AS m ON m.seq = j.value WHERE m.tenant = ? AND m.status = 'active'")
 _BACKFILL = "SELECT seq, id, tenant, tenant_id, subject_id, kind, content, created_at FROM memories" \
             " WHERE status = 'active' AND seq > ? ORDER BY seq LIMIT 500"
 
@@ -180,7 +182,7 @@ class SQLiteMemoryIndex:
         """The active memories among these seqs."""
         if not seqs:
             return {}
-        return rows.by_seq(await self._store.in_pool(_BY_SEQ, (tenant, json.dumps(seqs))))
+        return rows.by_seq(await self._store.in_pool(_BY_SEQ, (json.dumps(seqs), tenant)))
 
     async def vectors(self, tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
                       embedder: str) -> list[tuple[int, int, bytes]]:
