@@ -153,9 +153,7 @@ def lexical(conn: sqlite3.Connection, tenant: str, tenant_id: str | None, subjec
         meta = conn.execute(_META, (json.dumps(sorted(chosen)),)).fetchall() if chosen else []
     finally:
         conn.execute("COMMIT")
-    return Matches(n, int(length), [len(h) for h in holders],
-                   [(seq, created_at, dl, rows.tfs_from(seq, repeats, terms, holders))
-                    for seq, created_at, dl, repeats in meta])
+    return Matches(n, int(length), [len(h) for h in holders], rows.with_tfs(meta, terms, holders))
 
 
 class SQLiteMemoryIndex:
