@@ -11,7 +11,7 @@ from typing import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from .api import agentstate, cntrlnode, errors, health, reference, semvec, statevec, statewave
+from .api import agentstate, cntrlnode, errors, health, mcp, reference, semvec, statevec, statewave
 from .api.edge import Edge
 from .api.kit import body
 from .api.kit.requestid import RequestIDMiddleware
@@ -52,11 +52,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     settings = settings or Settings.load()
     svc = build_services(settings, clock)
     body.TIMEOUT = settings.body_timeout_seconds
+    mcp_mount = mcp.Mount(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await svc.store.open()
         await bootstrap_admin(svc.keys, settings.admin_key)
+        upkeep = contextlib.AsyncExitStack()
+        await upkeep.enter_async_context(mcp_mount.running())
         tasks = [
             asyncio.create_task(maintenance.run_sweeper(svc.store, settings.sweep_interval_seconds)),
             asyncio.create_task(maintenance.run_compactor(
@@ -85,6 +88,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         finally:
             gc.unfreeze()
             svc.jobs.on_register = None
+            await upkeep.aclose()
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -101,7 +105,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     semvec_surface, semvec_routes = semvec.mount(svc)
     statewave_surface, statewave_routes = statewave.mount(svc)
     surfaces = [semvec_surface, statevec_surface, cntrlnode_surface, agentstate_surface, statewave_surface,
-                native_surface.surface(settings)]
+                mcp.surface(settings), native_surface.surface(settings)]
     # No two surfaces share a path, so the order only sets the cost of matching: Starlette tries routes in
     # turn, and the compatible surfaces' key reads should not pay for two dozen native patterns first.
     routes = [
@@ -121,6 +125,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         *native_tokens.routes(svc),
         *docs.routes(svc),
         *reference.routes(surfaces),
+        *mcp_mount.routes,
     ]
     edge = Middleware(Edge, surfaces=surfaces, keys=svc.keys, limiter=svc.limiter,
                       trusted=parse_networks(settings.trusted_proxies),

@@ -306,6 +306,22 @@ def watch(namespace: str | None, prefix: str | None, key: str | None, from_revis
                 console.print(f"[dim]{cs.revision}[/] [{colour}]{ch.type}[/] {escape(ch.namespace)}/{escape(ch.key)}"
                               f" [dim]v{ch.version}[/]{value}", highlight=False)
 
+@main.command()
+@click.option("--url", envvar="STIGMER_URL", default="http://127.0.0.1:7474", show_default=True,
+              help="Server URL [STIGMER_URL].")
+@click.option("--api-key", envvar="STIGMER_API_KEY", default=None,
+              help="API key or capability token the tools act with [STIGMER_API_KEY].")
+def mcp(url: str, api_key: str | None) -> None:
+    """Serve the MCP tools over stdio (for desktop MCP clients), acting on the server at --url."""
+    try:
+        from .integrations.mcp.stdio import run
+    except ModuleNotFoundError as exc:
+        if exc.name != "mcp" and not (exc.name or "").startswith("mcp."):
+            raise
+        raise click.ClickException("`stigmer mcp` needs the mcp package: pip install 'stigmer[mcp]'") from None
+    run(url, api_key)
+
+
 from .backup_cli import backup, restore  # noqa: E402
 from .claim_cli import claim  # noqa: E402
 from .keys_cli import keys  # noqa: E402

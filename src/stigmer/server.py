@@ -65,11 +65,12 @@ def _log_config(level: str) -> dict:
     return cfg
 
 
-def banner(settings: Settings) -> str:
+def banner(settings: Settings, surfaces) -> str:
+    """The start-up line: version, address, where the data is, and every surface served (docs/compat.md)."""
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    served = ", ".join(s.name for s in surfaces if s.name != "native")
     return (f"stigmer {__version__} on http://{host}:{settings.port} with data in "
-            f"{describe_target(settings)}; serving the native API /v1, statevec /v, "
-            f"CntrlNode /v1/state, docs /docs and /openapi.json")
+            f"{describe_target(settings)}; serving the native API /v1 (reference /docs) and {served}")
 
 
 def build(settings: Settings, *, http: str = "httptools", graceful_timeout_seconds: float = 5.0) -> StigmerServer:
@@ -88,7 +89,7 @@ def build(settings: Settings, *, http: str = "httptools", graceful_timeout_secon
         proxy_headers=False,  # X-Forwarded-For is the app's trusted-proxy setting, not uvicorn's
         server_header=False, date_header=True,  # RFC 9110: an origin server with a clock sends Date
     )
-    return StigmerServer(config, stop, app.state.services.hub, banner(settings))
+    return StigmerServer(config, stop, app.state.services.hub, banner(settings, app.state.surfaces))
 
 
 def run(settings: Settings, **options: object) -> None:
@@ -164,7 +165,7 @@ def run_granian(settings: Settings) -> None:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
-        loop.call_later(0, log.info, "%s (granian)", banner(settings))
+        loop.call_later(0, log.info, "%s (granian)", banner(settings, app.state.surfaces))
         await server.serve()
 
     try:

@@ -16,7 +16,7 @@ ADMIN = "stg_docs-page-admin-key-0123456789abcdef"
 KNOWN = {"native": ("get", "/v1/revision"), "statevec": ("get", "/v/{hash}"),
          "cntrlnode": ("post", "/v1/state/{workflowId}/{key}/version"),
          "agentstate": ("post", "/api/v1/states/query"), "statewave": ("post", "/v1/episodes"),
-         "semvec": ("post", "/v1/run")}
+         "semvec": ("post", "/v1/run"), "mcp": ("post", "/mcp")}
 
 WAIT_LOADED = """new Promise((resolve, reject) => {
   const done = () => document.body && document.body.dataset.loaded;

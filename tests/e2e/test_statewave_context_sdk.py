@@ -4,22 +4,18 @@ the memory engine's hash-v1 embedder configured: the Statewave routes still rank
 
 from __future__ import annotations
 
-import json
-import subprocess
-from pathlib import Path
 
 import pytest
 
 from server_process import ServerProcess
-from venvs import python_with
+import statewave_sdk
+from statewave_sdk import drive, ok
 
-SDK = "statewave==1.5.0"
-DRIVER = Path(__file__).with_name("statewave_sdk_driver.py")
 
 
 @pytest.fixture(scope="session")
 def sdk_python() -> str:
-    return python_with(SDK)
+    return statewave_sdk.sdk_python()
 
 
 @pytest.fixture(scope="module")
@@ -29,16 +25,6 @@ def srv(tmp_path_factory):
     s.kill()
 
 
-def drive(python: str, url: str, calls: list, *, tenant_id: str | None = None, use_async: bool = False) -> list:
-    doc = {"base_url": url, "api_key": None, "tenant_id": tenant_id, "async": use_async, "calls": calls}
-    out = subprocess.run([python, str(DRIVER)], input=json.dumps(doc), capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
-
-
-def ok(result: dict):
-    assert "ok" in result, result
-    return result["ok"]
 
 
 @pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])

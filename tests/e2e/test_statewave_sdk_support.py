@@ -4,32 +4,19 @@ create_handoff. The SDK runs in its own virtual environment (tests/venvs.py) thr
 
 from __future__ import annotations
 
-import json
-import subprocess
-from pathlib import Path
 
 import pytest
 
-from venvs import python_with
+import statewave_sdk
+from statewave_sdk import drive, ok
 
-DRIVER = Path(__file__).with_name("statewave_sdk_driver.py")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sdk_python() -> str:
-    return python_with("statewave==1.5.0")
+    return statewave_sdk.sdk_python()
 
 
-def drive(python: str, url: str, calls: list, tenant_id: str | None, use_async: bool) -> list:
-    doc = {"base_url": url, "api_key": None, "tenant_id": tenant_id, "async": use_async, "calls": calls}
-    out = subprocess.run([python, str(DRIVER)], input=json.dumps(doc), capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
-
-
-def ok(result: dict):
-    assert "ok" in result, result
-    return result["ok"]
 
 
 @pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
@@ -53,7 +40,7 @@ def test_sdk_support_methods(sdk_python, start_server, use_async):
         ["create_resolution", [subject, "s3"], {"status": "closed"}],
         ["get_health", ["nobody"], {}],
     ]
-    r = drive(sdk_python, s.url, calls, f"tenant-{use_async}", use_async)
+    r = drive(sdk_python, s.url, calls, tenant_id=f"tenant-{use_async}", use_async=use_async)
     first = ok(r[2])
     assert (first["session_id"], first["status"], first["metadata"], first["resolved_at"]) == (
         "s1", "open", {"category": "billing"}, None)
@@ -84,5 +71,5 @@ def test_sdk_support_methods(sdk_python, start_server, use_async):
     assert ok(r[13]) == {"subject_id": "nobody", "score": 100, "state": "healthy", "factors": []}
     # the tenant header scopes every support read (§3.2)
     other = drive(sdk_python, s.url, [["list_resolutions", [subject], {}], ["get_health", [subject], {}]],
-                  "someone-else", use_async)
+                  tenant_id="someone-else", use_async=use_async)
     assert ok(other[0]) == [] and ok(other[1])["score"] == 100

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from ..kit.surface import Surface
 
-SURFACES = ("native", "statevec", "cntrlnode", "agentstate", "statewave", "semvec")  # the page's order
+SURFACES = ("native", "statevec", "cntrlnode", "agentstate", "statewave", "semvec", "mcp")  # the page's order
 ASSETS = {"docs.js": "text/javascript; charset=utf-8", "docs.css": "text/css; charset=utf-8"}
 PAGE = "index.html"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
