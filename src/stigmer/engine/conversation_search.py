@@ -76,7 +76,8 @@ def bm25(matches: Matches) -> list[tuple[str, int, float]]:
         norm = K1 * (1 - B + B * length / avgdl)  # written as documented: equal inputs, equal floats
         score = 0.0
         for w, tf in zip(idf, tfs):
-            score += w * tf * (K1 + 1) / (tf + norm)
+            if tf:  # an absent term adds exactly 0.0: skipping it leaves the float unchanged
+                score += w * tf * (K1 + 1) / (tf + norm)
         out.append((conversation_id, position, score))
     return out
 

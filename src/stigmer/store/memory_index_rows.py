@@ -52,10 +52,25 @@ def repeats(found: list[str]) -> str:
     return " ".join(f"{t} {c}" for t, c in counted.items() if c > 1)
 
 
-def tfs_from(seq: int, repeats_text: str, terms: list[str], holders: list[set[int]]) -> tuple[int, ...]:
-    """Each term's frequency in memory `seq`: 0 unless it holds it, then its count in `repeats`, else 1."""
-    more = dict(zip(*[iter(repeats_text.split())] * 2)) if repeats_text else {}
-    return tuple((int(more.get(t, 1)) if seq in h else 0) for t, h in zip(terms, holders))
+def with_tfs(meta: list[tuple[int, int, int, str]], terms: list[str],
+             holders: list[set[int]]) -> list[tuple[int, int, int, tuple[int, ...]]]:
+    """(seq, created_at, length, each term's frequency) of index rows (seq, created_at, length, repeats): 0
+    unless the term's postings hold the row, then its count in `repeats`, else 1. Filled from the postings
+    (a few hundred set items) rather than testing every row against every term."""
+    found = {seq: [0] * len(terms) for seq, _, _, _ in meta}
+    for i, h in enumerate(holders):
+        for seq in h:
+            f = found.get(seq)
+            if f is not None:
+                f[i] = 1
+    out = []
+    for seq, created_at, length, repeats_text in meta:
+        f = found[seq]
+        if repeats_text:
+            more = dict(zip(*[iter(repeats_text.split())] * 2))
+            f = [int(more.get(t, 1)) if x else 0 for t, x in zip(terms, f)]
+        out.append((seq, created_at, length, tuple(f)))
+    return out
 
 
 def tfs_of(term_text: str, wanted: list[str]) -> tuple[int, ...]:

@@ -8,6 +8,7 @@ cl100k_base (support/tokencount.py, with the §6.7 fallback). Every packed line'
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
@@ -92,7 +93,13 @@ def clean(content: str) -> str:
 
 
 def memory_line(m: MemoryRecord) -> str:
-    return "- " + (clean(m.content) if m.kind == "episode_summary" else m.content)
+    return _line(m.kind, m.content)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _line(kind: str, content: str) -> str:
+    """Memoised: a memory's content never changes, and every task of its subject renders it again."""
+    return "- " + (clean(content) if kind == "episode_summary" else content)
 
 
 def episode_line(e: Episode, x: str) -> str:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 RECENT = 50  # newest summaries offered after the search hits
 KINDS = ("profile_fact", "procedure", "episode_summary")
 RELEVANT, RECENT_TITLE = "## Relevant memories", "## Recent history"
-CHUNK = 64  # ranked memories read per store call
+CHUNK = 128  # ranked memories read per store call (a text ranking, at most POOL, is one call)
 MIN_LINE = 2  # tokens of the shortest line ("- " and one word): below this much room nothing more fits
 
 

@@ -72,8 +72,9 @@ def cosine_ranked(query: np.ndarray, seqs: list[int], created: list[int], matrix
     if not seqs:
         return []
     distances = 1.0 - matrix.astype(np.float64) @ query.astype(np.float64)
-    order = sorted(range(len(seqs)), key=lambda i: (float(distances[i]), -created[i], seqs[i]))
-    return [(seqs[i], float(distances[i])) for i in order]
+    # lexsort: the last key is the primary one (distance asc, then created_at desc, then seq asc)
+    order = np.lexsort((np.asarray(seqs, dtype=np.int64), -np.asarray(created, dtype=np.int64), distances))
+    return list(zip([seqs[i] for i in order.tolist()], distances[order].tolist()))
 
 
 def fused(*rankings: list[int], k: int = RRF_K) -> list[tuple[int, float]]:

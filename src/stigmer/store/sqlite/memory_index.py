@@ -75,12 +75,14 @@ _INSERT_ROW = ("INSERT INTO memory_index_rows (seq, tenant, tenant_id, subject_i
 _META = ("SELECT seq, created_at, length, repeats FROM memory_index_rows"
          " WHERE seq IN (SELECT value FROM json_each(?))")
 _INSERT_TERMS = "INSERT INTO memory_index_terms (rowid, terms) VALUES (?, ?)"
-_HOLDING = "seq IN (SELECT rowid FROM memory_index_terms WHERE memory_index_terms MATCH ?)"
+_POSTINGS = "SELECT rowid FROM memory_index_terms WHERE memory_index_terms MATCH ?"
 _PUT_VECTOR = ("INSERT OR REPLACE INTO memory_vectors (seq, embedder, tenant, tenant_id, subject_id, kind, created_at,"
                " vector) SELECT seq, ?, tenant, tenant_id, subject_id, kind, created_at, ? FROM memories"
                " WHERE tenant = ? AND id = ? AND status = 'active'")
-_BY_SEQ = (f"SELECT seq, {', '.join(memory_rows.MEMORY_COLUMNS)} FROM memories"
-           " WHERE tenant = ? AND status = 'active' AND seq IN (SELECT value FROM json_each(?))")
+# CROSS JOIN keeps json_each outermost: one primary-key lookup per seq (left to itself, the planner walks the
+# tenant's whole active index and tests each row against the list).
+_BY_SEQ = (f"SELECT seq, {', '.join('m.' + c for c in memory_rows.MEMORY_COLUMNS)} FROM json_each(?) AS j"
+           " CROSS JOIN memories AS m ON m.seq = j.value WHERE m.tenant = ? AND m.status = 'active'")
 _BACKFILL = "SELECT seq, id, tenant, tenant_id, subject_id, kind, content, created_at FROM memories" \
             " WHERE status = 'active' AND seq > ? ORDER BY seq LIMIT 500"
 
@@ -137,19 +139,21 @@ def lexical(conn: sqlite3.Connection, tenant: str, tenant_id: str | None, subjec
         where, params = rows.scope(tenant, tenant_id, subject_id, [kind] if kind is not None else None, "?")
         n, length = conn.execute(f"SELECT count(*), total(length) FROM memory_index_rows WHERE {where}",
                                  params).fetchone()
+        # A term's postings are its subject's rows already (the prefix): only a narrower scope filters them.
+        narrower = tenant_id is not None or kind is not None
+        in_scope = ({seq for (seq,) in conn.execute(f"SELECT seq FROM memory_index_rows WHERE {where}", params)}
+                    if narrower else None)
         holders: list[set[int]] = []
         for term in terms:
-            holders.append({seq for (seq,) in conn.execute(
-                f"SELECT seq FROM memory_index_rows WHERE {_HOLDING} AND {where}", [f'"{term}"', *params])})
+            posted = {seq for (seq,) in conn.execute(_POSTINGS, (f'"{term}"',))}
+            holders.append(posted & in_scope if narrower else posted)
             if every and not holders[-1]:
                 return None
         chosen = set.intersection(*holders) if every else set().union(*holders)
         meta = conn.execute(_META, (json.dumps(sorted(chosen)),)).fetchall() if chosen else []
     finally:
         conn.execute("COMMIT")
-    return Matches(n, int(length), [len(h) for h in holders],
-                   [(seq, created_at, dl, rows.tfs_from(seq, repeats, terms, holders))
-                    for seq, created_at, dl, repeats in meta])
+    return Matches(n, int(length), [len(h) for h in holders], rows.with_tfs(meta, terms, holders))
 
 
 class SQLiteMemoryIndex:
@@ -165,14 +169,18 @@ class SQLiteMemoryIndex:
 
     async def newest(self, tenant: str, tenant_id: str | None, subject_id: str, kinds: list[str] | None,
                      limit: int) -> list[MemoryRecord]:
-        sql, params = rows.newest_sql(tenant, tenant_id, subject_id, kinds, limit, "?")
-        return [memory_rows.memory_of(r) for r in await self._store.in_pool(sql, tuple(params))]
+        # The order is picked over the narrow index rows (one row per active memory): a compile's memories share
+        # one created_at, so the wide rows' order would sort the whole subject.
+        where, params = rows.scope(tenant, tenant_id, subject_id, kinds, "?")
+        sql = (f"{rows.SELECT_MEMORIES} WHERE seq IN (SELECT seq FROM memory_index_rows WHERE {where}"
+               f"{memory_rows.NEWEST_FIRST} LIMIT ?) AND status = 'active'{memory_rows.NEWEST_FIRST}")
+        return [memory_rows.memory_of(r) for r in await self._store.in_pool(sql, (*params, limit))]
 
     async def by_seq(self, tenant: str, seqs: list[int]) -> dict[int, MemoryRecord]:
         """The active memories among these seqs."""
         if not seqs:
             return {}
-        return rows.by_seq(await self._store.in_pool(_BY_SEQ, (tenant, json.dumps(seqs))))
+        return rows.by_seq(await self._store.in_pool(_BY_SEQ, (json.dumps(seqs), tenant)))
 
     async def vectors(self, tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
                       embedder: str) -> list[tuple[int, int, bytes]]:
