@@ -19,6 +19,8 @@ from .engine.leases import LeaseLimits, Leases
 from .engine.coordination import Coordination
 from .engine.sessions import Params, Sessions
 from .engine.memory import Memory
+from .engine.memory.admin import Admin as MemoryAdmin
+from .engine.memory.support import Support
 from .engine.memory.context import store_resolutions
 from .engine.memory.llm_compiler import compiler_of
 from .engine.states import States
@@ -55,6 +57,8 @@ class Services:
     webhooks: Webhooks = None  # type: ignore[assignment]  # likewise; its worker runs only when a URL is set
     sessions: Sessions = None  # type: ignore[assignment]  # semantic sessions over the server's embedder
     memory: Memory = None  # type: ignore[assignment]  # from the settings, over the webhooks (its events are theirs)
+    support: Support = None  # type: ignore[assignment]  # Statewave resolutions, health, SLA, handoff (likewise)
+    memory_admin: MemoryAdmin = None  # type: ignore[assignment]  # Statewave admin: jobs, audit, export, import
     coordination: Coordination = None  # type: ignore[assignment]  # semvec clusters, regions, observer, network
 
     def __post_init__(self) -> None:
@@ -95,6 +99,10 @@ class Services:
                                  default_max_tokens=self.settings.memory_max_context_tokens,
                                  resolutions_of=store_resolutions(self.store),
                                  compiler=compiler_of(self.settings, self.llm))
+        if self.support is None:  # hangs its cascade on the memory engine: a subject delete erases support rows
+            self.support = Support(self.store, self.webhooks, self.memory)
+        if self.memory_admin is None:
+            self.memory_admin = MemoryAdmin(self.store, self.webhooks, self.memory.embed)
         if self.coordination is None:  # hangs its drift and delete hooks on the sessions engine
             self.coordination = Coordination(self.store, self.sessions)
 

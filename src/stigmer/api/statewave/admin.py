@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ...engine.memory.admin import Admin, DocumentRejected
+from ...engine.memory.admin import DocumentRejected
 from ...services import Services
 from . import wire
 from .surface import Call, Route, route
@@ -35,7 +35,7 @@ class ImportBody(BaseModel):
 
 
 def routes(svc: Services) -> list[Route]:
-    admin = Admin(svc.store, svc.webhooks, svc.memory.embed)
+    admin = svc.memory_admin
 
     async def jobs(call: Call):
         q = wire.query(call.request, JobsQuery)

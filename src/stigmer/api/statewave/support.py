@@ -13,7 +13,6 @@ from ...engine.memory.handoff import Handoff
 from ...engine.memory.health import Health
 from ...engine.memory.resolutions import PATTERN, Resolution, ResolutionInput
 from ...engine.memory.sla import SLA
-from ...engine.memory.support import Support
 from ...services import Services
 from . import wire
 from .surface import Call, Route, route
@@ -92,7 +91,7 @@ def handoff_json(h: Handoff) -> dict:
 
 
 def routes(svc: Services) -> list[Route]:
-    support = Support(svc.store, svc.webhooks, svc.memory)  # a subject delete erases its support rows too
+    support = svc.support
 
     async def health(call: Call):
         return wire.json(health_json(await support.health(call.tenant, call.tenant_id, call.params[0])))
