@@ -50,6 +50,17 @@ def keys_create(data: Path, tenant: str, scopes: str) -> str:
     return json.loads(p.stdout)["secret"]
 
 
+def keyed_server(data: Path):
+    """A started server whose `keys` are: `a` (team-a read,write), `a_read` (team-a read), `b` (team-b)."""
+    from server_process import ServerProcess
+
+    keys = {"a": keys_create(data, "team-a", "read,write"), "a_read": keys_create(data, "team-a", "read"),
+            "b": keys_create(data, "team-b", "read,write")}
+    s = ServerProcess(data).start()
+    s.keys = keys
+    return s
+
+
 def drive(python: str, scenario: str, **doc: object) -> dict:
     env = crewai_env({k: v for k, v in os.environ.items() if not k.startswith("STIGMER_")})
     out = subprocess.run([python, str(DRIVER)], input=json.dumps({"scenario": scenario, **doc}), env=env,

@@ -82,3 +82,15 @@ def closed_after(sock: socket.socket, limit: float) -> float | None:
     except OSError:  # a reset is a close too
         pass
     return time.monotonic() - start
+
+
+def until(check, what: str, deadline: float = 30.0):
+    """Poll `check()` until it returns a true value, for state a test can only see by asking a server
+    (a real process: no event to wait on); fails after `deadline` seconds naming `what`."""
+    end = time.monotonic() + deadline
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < end, f"waited for {what}"
+        time.sleep(0.02)

@@ -7,8 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from crewai_support import crewai_python, drive, keys_create
-from server_process import ServerProcess
+from crewai_support import crewai_python, drive, keyed_server
 
 # The first test of a run on a fresh cache builds crewai's environment (minutes): beyond the default timeout.
 pytestmark = pytest.mark.timeout(900)
@@ -21,11 +20,8 @@ def python() -> str:
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    data = tmp_path_factory.mktemp("crewai-tools") / "data"
-    keys = {"a": keys_create(data, "team-a", "read,write"), "a_read": keys_create(data, "team-a", "read"),
-            "b": keys_create(data, "team-b", "read,write")}
-    s = ServerProcess(data).start()
-    s.keys = keys
+    s = keyed_server(tmp_path_factory.mktemp("crewai-tools") / "data")
+    keys = s.keys
     # Memories for the memory search tool: episodes through the memory runtime's own routes, compiled.
     with httpx.Client(base_url=s.url, headers={"X-API-Key": keys["a"]}) as h:
         for text in ("I work at Initech", "I like short answers"):

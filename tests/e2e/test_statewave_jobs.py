@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -20,22 +19,12 @@ import httpx
 from local_http import free_port
 from pg_support import ON_POSTGRES, database_for
 from server_process import ServerProcess
+from support import until
 
 SCRIPT = Path(__file__).with_name("statewave_server.py")
-DEADLINE = 30.0
 
 
 
-
-def until(check, what: str):
-    """Poll `check()` until it returns a true value (the server's state is only visible by asking)."""
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"waited for {what}"
-        time.sleep(0.02)
 
 
 def test_compile_job_across_kill_9(tmp_path):

@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import httpx
 
 from local_http import JSONHandler, LocalServer, free_port, running
 from pg_support import ON_POSTGRES, database_for, new_database, postgres_url
+from support import until
 
 SECRET = "whsec-statewave-e2e"
 DEADLINE = 30.0
@@ -76,16 +76,6 @@ def verified(headers: dict, body: bytes) -> bool:
     expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(headers.get("X-Signature", ""), expected)
 
-
-def until(check, what: str):
-    """Poll a read-only check of the server's state (an HTTP GET) until it holds."""
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"waited for {what}"
-        time.sleep(0.02)
 
 
 def stats(url: str) -> dict:
