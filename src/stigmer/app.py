@@ -11,7 +11,7 @@ from typing import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from .api import agentstate, cntrlnode, errors, health, mcp, reference, semvec, statevec, statewave
+from .api import agentstate, cntrlnode, console, errors, health, mcp, reference, semvec, statevec, statewave
 from .api.edge import Edge
 from .api.kit import body
 from .api.kit.requestid import RequestIDMiddleware
@@ -125,6 +125,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         *native_tokens.routes(svc),
         *docs.routes(svc),
         *reference.routes(surfaces),
+        *console.routes(),
         *mcp_mount.routes,
     ]
     edge = Middleware(Edge, surfaces=surfaces, keys=svc.keys, limiter=svc.limiter,

@@ -10,10 +10,11 @@ from ...config import Settings
 from ..errors import render
 from ..kit.cors import Cors
 from ..kit.surface import Surface, bearer, header
+from ..console import PUBLIC as CONSOLE
 from ..reference import PUBLIC as REFERENCE
 from .docs import openapi
 
-PUBLIC = frozenset({"/healthz", "/health", "/readyz", "/ready", "/openapi.json", *REFERENCE})
+PUBLIC = frozenset({"/healthz", "/health", "/readyz", "/ready", "/openapi.json", *REFERENCE, *CONSOLE})
 STREAM_PATHS = frozenset({"/v1/watch"})  # a browser EventSource cannot send headers
 
 

@@ -1,0 +1,46 @@
+"""The console's shell in a real browser: sign-in, the nav by scopes, shortcuts, sign-out; and how its page
+and assets are served (public, typed, ETag + no-cache, a CSP that forbids inline and remote code)."""
+
+from __future__ import annotations
+
+import httpx
+
+from console_support import ADMIN
+
+
+def test_sign_in_shows_the_tenant_and_sign_out_forgets_the_key(console):
+    key = console.key("shell-a", scopes=["read", "write", "watch"])
+    assert console.sign_in(key)["tenant"] == "shell-a"
+    assert console.js("sessionStorage.getItem('stigmer.console.key')") == key
+    assert console.js("localStorage.length + document.cookie.length") == 0
+    console.wait("document.body.dataset.view === 'keys'", "the first view")
+    console.js("document.querySelector('#sign-out').click()")
+    console.wait("document.querySelector('form.sign-in')", "the sign-in form after sign-out")
+    assert console.js("sessionStorage.length") == 0
+
+
+def test_a_refused_key_gets_a_clear_message(console):
+    console.sign_out()
+    console.open()
+    console.js("""(() => { document.querySelector('#key').value = 'stg_not-a-key-0000000000000000000000';
+                  document.querySelector('form.sign-in').requestSubmit(); })()""")
+    assert "does not know this key" in console.wait("document.querySelector('#sign-in-error').textContent")
+
+
+def test_page_and_assets_are_public_typed_cached_and_under_a_strict_csp(console):
+    with httpx.Client(base_url=console.url) as c:
+        for path, media in (("/console", "text/html"), ("/console/assets/console.js", "text/javascript"),
+                            ("/console/assets/console.css", "text/css"),
+                            ("/console/assets/views/index.js", "text/javascript"),
+                            ("/console/assets/lib/api.js", "text/javascript")):
+            r = c.get(path)
+            assert r.status_code == 200, (path, r.text)
+            assert r.headers["content-type"].startswith(media), path
+            assert r.headers["cache-control"] == "no-cache" and r.headers["etag"]
+            csp = r.headers["content-security-policy"]
+            assert "default-src 'none'" in csp and "script-src 'self'" in csp and "connect-src 'self'" in csp
+            assert "unsafe-inline" not in csp
+            assert c.get(path, headers={"If-None-Match": r.headers["etag"]}).status_code == 304
+        assert c.get("/console/").headers.get("location") == "/console"
+        assert c.get("/console/assets/nothing.js").status_code == 401  # not an asset: behind the key
+        assert c.get("/console/assets/nothing.js", headers={"Authorization": f"Bearer {ADMIN}"}).status_code == 404
