@@ -170,7 +170,7 @@ def exchanges(c) -> list[httpx.Response]:
           c.get("/v1/kv/oa", params={"limit": "0"}), c.get("/v1/kv/oa", params={"limit": "x"}),
           c.get("/v1/kv/oa", params={"cursor": "!!"})]
     first = c.get("/v1/kv/oa", params={"limit": "1"}).json()["next_cursor"]
-    r += [c.get("/v1/kv/oa", params={"cursor": first})]
+    r += [c.get("/v1/kv/oa", params={"cursor": first}), c.get("/v1/namespaces")]
     r += [c.post("/v1/kv/oa:batch", json={"keys": ["a", "nope"]}), c.post("/v1/kv/oa:batch", json={"keys": []}),
           c.post("/v1/kv/oa:batch", content=b"{")]
     r += [c.get("/v1/history/oa/a"), c.get("/v1/history/oa/a", params={"limit": "1", "before": "3"}),

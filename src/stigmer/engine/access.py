@@ -214,6 +214,18 @@ class GuardedKV:
         check(self.p, READ, namespace, prefix=prefix)
         return await self.kv.list(self.p.tenant, namespace, prefix, after, limit)
 
+    async def namespaces(self) -> list[tuple[str, int]]:
+        """The namespaces this principal may list, with the live keys it may read in each: a key limited to
+        prefixes sees its granted namespaces (zero keys included) and counts only the keys it covers."""
+        require(self.p, READ)
+        if self.p.grants is None:
+            found = await self.kv.namespaces(self.p.tenant)
+            return [(ns, n) for ns, n in found if ns != STATEVEC or self.p.has(ADMIN)]
+        grants = {(g.namespace, g.prefix) for g in self.p.grants if g.namespace != STATEVEC or self.p.has(ADMIN)}
+        # a range inside another range of the same namespace would be counted twice
+        ranges = [(ns, p) for ns, p in grants if not any(o != (ns, p) and o[0] == ns and p.startswith(o[1]) for o in grants)]
+        return await self.kv.namespaces(self.p.tenant, sorted(ranges))
+
     async def history(self, namespace: str, key: str, before: int | None = None, limit: int = 100) -> list[Change]:
         check(self.p, READ, namespace, key)
         return await self.kv.history(self.p.tenant, namespace, key, before, limit)

@@ -269,6 +269,10 @@ class KV:
         rows = rows[:limit]
         return rows, (rows[-1].key if more else None)
 
+    async def namespaces(self, tenant: str, ranges: list[tuple[str, str]] | None = None) -> list[tuple[str, int]]:
+        """(namespace, live keys) of the tenant by name; with `ranges`, only the keys in those ranges."""
+        return await self.store.kv.namespaces(tenant, self.clock(), ranges)
+
     async def history(self, tenant: str, namespace: str, key: str, before: int | None = None,
                       limit: int = 100) -> list[Change]:
         """Past changes of one key within the change retention, newest first."""

@@ -85,6 +85,11 @@ class KVReads(Protocol):
     async def due_tenants(self, now: float, limit: int) -> list[str]:
         """Tenants holding an entry whose expiry is due."""
 
+    async def namespaces(self, tenant: str, now: float,
+                         ranges: list[tuple[str, str]] | None = None) -> list[tuple[str, int]]:
+        """(namespace, live keys) by namespace name: every namespace holding a live key, or, with `ranges`
+        ((namespace, key prefix) pairs that do not overlap), each range's namespace with the live keys in it."""
+
 
 class KVWrites(Protocol):
     """Writes of versioned entries inside a mutation (`tx.kv`); all of the transaction's tenant."""

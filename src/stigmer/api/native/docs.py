@@ -111,6 +111,7 @@ CONVERSATION = {"anyOf": [{"$ref": "#/components/schemas/ConversationWithMessage
 OPS: list[Op] = [
     Op("get", "/v1/kv/{namespace}", "List live keys by key byte order", {200: m.ListOut}, (400,),
        ("prefix", "cursor", "start_after", "limit", "values")),
+    Op("get", "/v1/namespaces", "The tenant's namespaces with their live key counts", {200: m.NamespacesOut}),
     Op("post", "/v1/kv/{namespace}:batch", "Read up to max_batch keys from one snapshot", {200: m.BatchOut},
        (400, 413), body=m.BatchRequest),
     Op("get", "/v1/kv/{namespace}/{key}", "Read a key (If-None-Match with its ETag gives 304)",

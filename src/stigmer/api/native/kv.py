@@ -218,6 +218,10 @@ def routes(svc: Services) -> list[Route]:
         nxt = encode(encode_cursor(last) if last is not None else None)
         return json_response(b'{"entries":' + entries_json(rows, with_values) + b',"next_cursor":' + nxt + b"}")
 
+    async def list_namespaces(request: Request) -> Response:
+        found = await guarded(request).namespaces()
+        return json_response({"namespaces": [{"namespace": ns, "keys": n} for ns, n in found]})
+
     async def batch_get(request: Request) -> Response:
         body = _decode(await request_body(request, body_limit))
         keys = body.get("keys") if isinstance(body, dict) else None
@@ -240,6 +244,7 @@ def routes(svc: Services) -> list[Route]:
     return [
         Route("/v1/kv/{namespace}:batch", batch_get, methods=["POST"]),
         Route("/v1/kv/{namespace}", list_keys, methods=["GET"]),
+        Route("/v1/namespaces", list_namespaces, methods=["GET"]),
         # One route for the four methods, so a 405 (and OPTIONS) answers `Allow` with all of them.
         Route("/v1/kv/{namespace}/{key:path}", by_method({"GET": get_key, "PUT": once(put_key), "PATCH": once(patch_key),
                                                          "DELETE": once(delete_key)}), methods=["GET", "PUT", "PATCH", "DELETE"]),

@@ -115,6 +115,15 @@ class ListOut(Out):
     next_cursor: str | None
 
 
+class NamespaceOut(Out):
+    namespace: str
+    keys: int  # live keys (that the credential covers, for a key limited to prefixes)
+
+
+class NamespacesOut(Out):
+    namespaces: list[NamespaceOut]
+
+
 class BatchRequest(msgspec.Struct):
     keys: list[str]
 

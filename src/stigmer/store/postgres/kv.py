@@ -85,6 +85,21 @@ class PostgresKV:
             (tenant, namespace, key, before_rev if before_rev is not None else _NO_REVISION, limit))
         return [Change(*row) for row in rows]
 
+    async def namespaces(self, tenant: str, now: float,
+                         ranges: list[tuple[str, str]] | None = None) -> list[tuple[str, int]]:
+        live = " AND (expires_at IS NULL OR expires_at > %s)"
+        if ranges is None:
+            rows = await self._store.fetch(f"SELECT ns, count(*) FROM entries WHERE tenant = %s{live} GROUP BY ns"
+                                           " ORDER BY ns COLLATE \"C\"", (tenant, now))
+            return [(ns, n) for ns, n in rows]
+        counts: dict[str, int] = {}
+        for ns, prefix in ranges:
+            where, params = prefix_clause(prefix)
+            rows = await self._store.fetch(f"SELECT count(*) FROM entries WHERE tenant = %s AND ns = %s{where}{live}",
+                                           (tenant, ns, *params, now))
+            counts[ns] = counts.get(ns, 0) + rows[0][0]
+        return sorted(counts.items())
+
     async def due_tenants(self, now: float, limit: int) -> list[str]:
         # One index probe per tenant (entries_expiry leads with tenant), however many rows are due.
         rows = await self._store.fetch(

@@ -79,6 +79,21 @@ class SQLiteKV:
             (tenant, namespace, key, before_rev if before_rev is not None else 1 << 62, limit))
         return [Change(*row) for row in rows]
 
+    async def namespaces(self, tenant: str, now: float,
+                         ranges: list[tuple[str, str]] | None = None) -> list[tuple[str, int]]:
+        live = " AND (expires_at IS NULL OR expires_at > ?)"
+        if ranges is None:
+            rows = await self._store.in_pool(f"SELECT ns, count(*) FROM entries WHERE tenant=?{live} GROUP BY ns"
+                                             " ORDER BY ns", (tenant, now))
+            return [(ns, n) for ns, n in rows]
+        counts: dict[str, int] = {}
+        for ns, prefix in ranges:
+            where, params = prefix_clause(prefix)
+            rows = await self._store.in_pool(f"SELECT count(*) FROM entries WHERE tenant=? AND ns=?{where}{live}",
+                                             (tenant, ns, *params, now))
+            counts[ns] = counts.get(ns, 0) + rows[0][0]
+        return sorted(counts.items())
+
     async def due_tenants(self, now: float, limit: int) -> list[str]:
         rows = self._inline("SELECT DISTINCT tenant FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ?"
                             " LIMIT ?", (now, limit))
