@@ -70,8 +70,9 @@ class Console:
         self.wait("location.protocol === 'http:' && document.body && document.body.dataset.view", "the console to start")
 
     def sign_in(self, key: str, hash_: str = "#/keys") -> dict:
-        """Sign in through the form; returns the whoami the shell shows."""
+        """Sign in through the form (the browser's log starts afresh); returns the tenant the shell shows."""
         self.sign_out()
+        self.browser.events.clear()
         self.open(hash_)
         self.wait("document.querySelector('form.sign-in input#key')", "the sign-in form")
         self.js(f"""(() => {{ const i = document.querySelector('#key'); i.value = {json.dumps(key)};

@@ -17,7 +17,8 @@ export default {
                                   "aria-label": "Filter keys by text", oninput: () => { filter = filterBox.value; drawKeys(); }});
     const live = h("span", {class: "live", "data-state": "idle"});
     const rows = h("tbody");
-    const detail = h("div", {class: "detail", "aria-live": "polite"});
+    const detail = h("div", {class: "detail"});
+    const diffBox = h("div", {"aria-live": "polite"});
     fill(el,
       h("div", {class: "columns"},
         h("aside", {class: "pane namespaces"}, h("h2", null, "Namespaces"), nsList),
@@ -131,14 +132,18 @@ export default {
           fill(detail, h("p", {class: "error"}, err.message));
         }
       },
-      pick(revision, on) {
+      pick(revision, on) { // redraws the diff only: the focus stays on the box just ticked
         this.picked = on ? [...this.picked.filter((r) => r !== revision), revision].slice(-2)
                          : this.picked.filter((r) => r !== revision);
-        this.draw();
+        for (const box of detail.querySelectorAll("ol.timeline input")) box.checked = this.picked.includes(Number(box.value));
+        this.drawDiff();
+      },
+      drawDiff() {
+        const [a, b] = this.picked.map((r) => this.changes.find((c) => c.revision === r)).sort((x, y) => x.revision - y.revision);
+        fill(diffBox, a && b ? diffView(a, b) : "");
       },
       draw() {
         const current = this.changes[0];
-        const [a, b] = this.picked.map((r) => this.changes.find((c) => c.revision === r)).sort((x, y) => x.revision - y.revision);
         fill(detail,
           h("h2", null, selected),
           current ? h("pre", {class: "json", "aria-label": "current value"}, current.type === "put" ? fmt.json(current.value) : `(${current.type}d)`) : null,
@@ -146,12 +151,13 @@ export default {
           h("p", {class: "note"}, "Tick two revisions to compare them."),
           h("ol", {class: "timeline"}, this.changes.map((c) => h("li", {"data-revision": c.revision, class: c.type},
             h("label", null,
-              h("input", {type: "checkbox", checked: this.picked.includes(c.revision),
+              h("input", {type: "checkbox", value: c.revision, checked: this.picked.includes(c.revision),
                           onchange: (e) => this.pick(c.revision, e.target.checked)}),
               ` revision ${c.revision} · ${c.type}`, c.type === "put" ? ` · version ${c.version}` : "",
               " · ", h("time", {datetime: c.ts, title: fmt.time(c.ts)}, fmt.ago(c.ts))),
             c.type === "put" ? h("code", null, fmt.short(c.value, 120)) : null))),
-          a && b ? diffView(a, b) : null);
+          diffBox);
+        this.drawDiff();
       },
     };
 
