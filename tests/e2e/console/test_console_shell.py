@@ -44,3 +44,57 @@ def test_page_and_assets_are_public_typed_cached_and_under_a_strict_csp(console)
         assert c.get("/console/").headers.get("location") == "/console"
         assert c.get("/console/assets/nothing.js").status_code == 401  # not an asset: behind the key
         assert c.get("/console/assets/nothing.js", headers={"Authorization": f"Bearer {ADMIN}"}).status_code == 404
+
+
+def press(console, key: str) -> None:
+    down = {"type": "keyDown", "key": key, **({"text": key} if len(key) == 1 else {"code": key, "windowsVirtualKeyCode": 27})}
+    console.browser.send("Input.dispatchKeyEvent", down, session=True)
+    console.browser.send("Input.dispatchKeyEvent", {"type": "keyUp", "key": key}, session=True)
+
+
+def test_keyboard_shortcuts_navigate_focus_the_filter_and_show_the_help(console):
+    key = console.key("shell-keys", scopes=["read", "watch"])
+    console.sign_in(key, "#/keys")
+    press(console, "g")
+    press(console, "l")
+    console.wait("document.body.dataset.view === 'leases'", "g l: the leases view")
+    press(console, "/")
+    assert console.js("document.activeElement.hasAttribute('data-filter')")
+    press(console, "Escape")
+    assert console.js("!document.activeElement.hasAttribute('data-filter')")
+    press(console, "?")
+    console.wait("document.querySelector('#help').open", "the shortcuts dialog")
+    console.shot("shortcuts")
+    press(console, "Escape")
+    console.wait("!document.querySelector('#help').open", "Esc closes it")
+    assert console.js("[...document.querySelectorAll('nav.views a')].map((a) => a.dataset.view)") == \
+        ["keys", "changes", "leases"]
+
+
+def test_views_the_scopes_do_not_allow_are_hidden(console):
+    key = console.key("shell-read", scopes=["read"])
+    console.sign_in(key, "#/changes")  # needs watch: the shell opens the first view it allows instead
+    console.wait("document.body.dataset.view === 'keys'", "the keys view")
+    assert console.js("[...document.querySelectorAll('nav.views a')].map((a) => a.dataset.view)") == ["keys", "leases"]
+
+
+DIFF_CASES = """(async () => {
+  const {diff} = await import("/console/assets/lib/diff.js");
+  const paths = (a, b) => diff(a, b).map((d) => [d.op, d.path]);
+  return {
+    equal: paths({a: [1, {b: null}]}, {a: [1, {b: null}]}),
+    root: paths(1, "1"),
+    kinds: paths({a: [1]}, {a: {"0": 1}}),
+    nested: paths({a: {b: 1, c: 2}, l: [1, 2, 3]}, {a: {b: 1, d: 2}, l: [1, 9]}),
+    escaped: paths({"x/y": 1, "t~": 1}, {"x/y": 2}),
+    nulls: paths({a: null}, {a: 0}),
+  };
+})()"""
+
+
+def test_the_json_diff(console):
+    console.open()
+    got = console.js(DIFF_CASES)
+    assert got == {"equal": [], "root": [["changed", ""]], "kinds": [["changed", "/a"]],
+                   "nested": [["removed", "/a/c"], ["added", "/a/d"], ["changed", "/l/1"], ["removed", "/l/2"]],
+                   "escaped": [["changed", "/x~1y"], ["removed", "/t~0"]], "nulls": [["changed", "/a"]]}

@@ -12,7 +12,7 @@ export default {
     const ns = params.ns || "", prefix = params.prefix || "";
     const types = new Set((params.types || TYPES.join(",")).split(",").filter((t) => TYPES.includes(t)));
     const limited = Boolean(ctx.whoami.prefixes);
-    let paused = false, held = [], seen = 0;
+    let paused = false, held = [];
 
     const nsBox = h("input", {type: "text", name: "ns", value: ns, placeholder: limited ? "required" : "every namespace",
                               "aria-label": "Namespace", "data-filter": true, required: limited});
@@ -38,7 +38,7 @@ export default {
     fill(el, h("div", {class: "pane"}, form,
       h("table", {class: "grid"},
         h("thead", null, h("tr", null, ["revision", "when", "type", "namespace", "key", "version", "value"]
-          .map((t) => h("th", {scope: "col"}, t)))), rows)));
+          .map((t) => h("th", {scope: "col", class: ["revision", "type", "version"].includes(t) ? "narrow" : null}, t)))), rows)));
 
     function row(c) {
       return h("tr", {"data-revision": c.revision, "data-type": c.type, "data-key": c.key, "data-namespace": c.namespace},
@@ -63,6 +63,11 @@ export default {
       while (rows.children.length > SHOWN) rows.lastChild.remove();
     }
 
+    function label(error) { // the stream's state and the last revision received
+      const state = live.dataset.state;
+      fill(live, state === "live" ? "● live" : state, error, rows.dataset.revision ? ` · revision ${rows.dataset.revision}` : "");
+    }
+
     function toggle() {
       paused = !paused;
       pause.setAttribute("aria-pressed", String(paused));
@@ -80,15 +85,14 @@ export default {
       onEvent: (ev) => {
         if (ev.event === "compacted") { ctx.status(`history before revision ${ev.data.oldest_revision} is gone: watching on`); return; }
         if (ev.event !== "change") return;
-        seen += 1;
         rows.dataset.revision = ev.data.revision;
+        label("");
         if (paused) { held.push(...ev.data.changes); fill(count, `paused: ${held.length} held`); }
         else show(ev.data.changes);
       },
       onStatus: (state, err) => {
         live.dataset.state = state;
-        fill(live, state === "live" ? "● live" : state, state === "error" && err ? `: ${err.message}` : "",
-             rows.dataset.revision ? ` · revision ${rows.dataset.revision}` : "");
+        label(state === "error" && err ? `: ${err.message}` : "");
       },
     });
     return () => stream.close();

@@ -25,7 +25,7 @@ export default {
         h("div", {class: "pane keys"},
           h("div", {class: "bar"}, h("h2", null, ns ? `Keys of ${ns}` : "Keys"), filterBox, live),
           ns ? h("table", {class: "grid"},
-            h("thead", null, h("tr", null, ["key", "value", "version", "TTL left", "updated"].map((t) => h("th", {scope: "col"}, t)))),
+            h("thead", null, h("tr", null, ["key", "value", "version", "TTL left", "updated"].map((t) => h("th", {scope: "col", class: t === "version" ? "narrow" : t === "value" ? "wide" : null}, t)))),
             rows) : h("p", {class: "note"}, "Pick a namespace.")),
         detail));
 

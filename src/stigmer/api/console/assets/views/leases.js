@@ -22,7 +22,7 @@ export default {
         h("div", {class: "bar"}, h("h2", null, "Active leases"), filterBox, live),
         h("table", {class: "grid"},
           h("thead", null, h("tr", null, ["resource", "holder", "fencing token", "time left", "acquired", "renewed"]
-            .map((t) => h("th", {scope: "col"}, t)))), rows)),
+            .map((t) => h("th", {scope: "col", class: t === "fencing token" ? "narrow" : t === "resource" ? "wide" : null}, t)))), rows)),
       h("div", {class: "pane"}, h("h2", null, "Lease events"), log)));
 
     function draw() {
