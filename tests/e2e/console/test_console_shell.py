@@ -4,6 +4,7 @@ and assets are served (public, typed, ETag + no-cache, a CSP that forbids inline
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from console_support import ADMIN
 
@@ -98,3 +99,23 @@ def test_the_json_diff(console):
     assert got == {"equal": [], "root": [["changed", ""]], "kinds": [["changed", "/a"]],
                    "nested": [["removed", "/a/c"], ["added", "/a/d"], ["changed", "/l/1"], ["removed", "/l/2"]],
                    "escaped": [["changed", "/x~1y"], ["removed", "/t~0"]], "nulls": [["changed", "/a"]]}
+
+
+def test_open_mode_signs_in_without_a_key(start_server, tmp_path):
+    from cdp import Browser, chromium_binary
+
+    from console_support import Console
+
+    if chromium_binary() is None:
+        pytest.skip("no chromium binary on PATH (Debian: apt-get install chromium)")
+    server = start_server()  # no key exists: open mode, loopback only
+    browser = Browser(chromium_binary(), tmp_path / "profile")
+    try:
+        c = Console(server, browser)
+        assert c.sign_in("")["tenant"] == "default"
+        c.wait("document.body.dataset.view === 'keys'", "the keys view")
+        assert not [r for r in c.requests() if "Authorization" in r["headers"]]
+        assert c.errors() == []
+        c.close()
+    finally:
+        browser.close()

@@ -50,8 +50,8 @@ function holds(whoami, scope) {
 
 function signIn(message) {
   document.body.dataset.view = "sign-in";
-  const input = h("input", {id: "key", type: "password", autocomplete: "off", spellcheck: "false", required: true,
-                            placeholder: "stg_…", "aria-describedby": "sign-in-note"});
+  const input = h("input", {id: "key", type: "password", autocomplete: "off", spellcheck: "false",
+                            placeholder: "stg_… (empty: a local server in open mode)", "aria-describedby": "sign-in-note"});
   const error = h("p", {class: "error", role: "alert", id: "sign-in-error"}, message || "");
   const form = h("form", {class: "sign-in", onsubmit: async (e) => {
     e.preventDefault();
@@ -63,7 +63,7 @@ function signIn(message) {
       input.value = "";
       shell(key, whoami);
     } catch (err) {
-      fill(error, err.status === 401 ? "The server does not know this key." : err.message);
+      fill(error, err.status !== 401 ? err.message : key ? "The server does not know this key." : "This server needs an API key.");
     }
   }},
     h("h1", null, "Stigmer console"),
@@ -179,7 +179,7 @@ function onKey(e) {
 }
 
 const saved = sessionStorage.getItem(STORAGE);
-if (saved) {
+if (saved !== null) {
   client(saved, () => {}).api("/v1/whoami").then((whoami) => shell(saved, whoami),
     () => signOut("Sign in again: the saved key was refused."));
 } else {

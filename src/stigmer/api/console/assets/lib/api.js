@@ -29,7 +29,7 @@ const BACKOFF_MIN = 500, BACKOFF_MAX = 10000;
 
 /** The client of one signed-in key; `onUnauthorized` runs when the server no longer takes it. */
 export function client(key, onUnauthorized) {
-  const auth = {Authorization: `Bearer ${key}`};
+  const auth = key ? {Authorization: `Bearer ${key}`} : {}; // no key: a server in open mode (loopback only)
 
   async function api(path, {method = "GET", body, query} = {}) {
     const headers = {...auth};
