@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 7474
 DATA ?= ./data
 
-.PHONY: run test test-postgres lint install dev clean docs bench bench-full bench-memory reliability
+.PHONY: run test test-postgres lint install dev clean docs console-shots bench bench-full bench-memory reliability
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -45,6 +45,10 @@ reliability: $(VENV)/.dev-installed
 
 docs: $(VENV)/.installed
 	$(BIN)/python -c "from stigmer.config import settings_markdown; open('docs/settings.md', 'w').write(settings_markdown())"
+
+# The console's browser tests, writing their screenshots into docs/console/ (docs/console.md embeds them).
+console-shots: $(VENV)/.dev-installed
+	STIGMER_ARTIFACTS=docs $(BIN)/python -m pytest -q -n 0 tests/e2e/console
 
 bench:
 	$(MAKE) install

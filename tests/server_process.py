@@ -33,6 +33,7 @@ class ServerProcess:
         self.env = {**os.environ, "STIGMER_LOG_LEVEL": "warning",
                     **{"STIGMER_" + k.upper(): str(v) for k, v in settings.items()}}
         self.env.pop("STIGMER_URL", None)
+        self.env.pop("STIGMER_ARTIFACTS", None)  # the tests' screenshot folder, not a server setting
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 

@@ -23,6 +23,7 @@ def test_sign_in_shows_the_tenant_and_sign_out_forgets_the_key(console):
 def test_a_refused_key_gets_a_clear_message(console):
     console.sign_out()
     console.open()
+    console.shot("sign-in")
     console.js("""(() => { document.querySelector('#key').value = 'stg_not-a-key-0000000000000000000000';
                   document.querySelector('form.sign-in').requestSubmit(); })()""")
     assert "does not know this key" in console.wait("document.querySelector('#sign-in-error').textContent")

@@ -19,10 +19,13 @@ def test_keys_view_shows_live_values_history_and_a_diff(console):
         c.put("/v1/kv/app/agents/1", json={"step": "plan", "n": 1, "tools": ["search"]})
         c.put("/v1/kv/app/agents/2", json={"step": "idle"}, params={"ttl": 300})
         c.put("/v1/kv/other/x", json=1)
+        c.put("/v1/kv/app/markup", json="<img src=x onerror=window.injected=1><b>bold</b>")
         console.sign_in(key, "#/keys?ns=app")
         console.wait("document.querySelector('tr[data-key=\"agents/1\"]')", "the keys of app")
         assert console.wait("[...document.querySelectorAll('a[data-namespace]')].map((a) => a.textContent).join('|')"
-                            ) == "app 2|other 1"
+                            ) == "app 3|other 1"
+        assert "<img src=x" in console.text('tr[data-key="markup"] td.value')  # as text: no element made of it
+        assert console.js("document.querySelectorAll('main img, main b').length === 0 && !window.injected")
         assert "min" in console.text('tr[data-key="agents/2"] td.ttl')  # about 5 min left
         c.put("/v1/kv/app/agents/1", json={"step": "research", "n": 2, "tools": ["search", "fetch"]})
         console.wait("document.querySelector('tr[data-key=\"agents/1\"] td.value').textContent.includes('research')",

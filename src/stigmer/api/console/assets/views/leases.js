@@ -16,7 +16,7 @@ export default {
                                   "aria-label": "Filter leases by resource", oninput: () => { filter = filterBox.value; draw(); }});
     const live = h("span", {class: "live", "data-state": "idle"});
     const rows = h("tbody", {id: "leases"});
-    const log = h("ol", {class: "timeline", id: "lease-events"});
+    const log = h("ol", {class: "timeline", id: "lease-events"}, h("li", {class: "note"}, "Nothing yet: acquisitions, renewals, releases and expiries appear here as they happen."));
     fill(el, h("div", {class: "columns two"},
       h("div", {class: "pane"},
         h("div", {class: "bar"}, h("h2", null, "Active leases"), filterBox, live),
