@@ -94,3 +94,15 @@ def until(check, what: str, deadline: float = 30.0):
             return value
         assert time.monotonic() < end, f"waited for {what}"
         time.sleep(0.02)
+
+
+def assert_static_asset(c, path: str, media: str) -> None:
+    """A page asset (/docs, /console): public, typed, revalidated by ETag (no-cache), under the strict CSP."""
+    r = c.get(path)
+    assert r.status_code == 200, (path, r.text)
+    assert r.headers["content-type"].startswith(media), path
+    assert r.headers["cache-control"] == "no-cache" and r.headers["etag"]
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "connect-src 'self'" in csp and "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert c.get(path, headers={"If-None-Match": r.headers["etag"]}).status_code == 304

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from cdp import Browser, chromium_binary
+from support import assert_static_asset
 
 ADMIN = "stg_docs-page-admin-key-0123456789abcdef"
 # One operation each surface is known to have (its card's data-path and data-method).
@@ -100,13 +101,7 @@ def test_docs_assets_have_types_cache_headers_and_a_csp_that_forbids_remote_load
         for path, media in (("/docs", "text/html"), ("/docs/docs.js", "text/javascript"),
                             ("/docs/docs.css", "text/css"), ("/docs/openapi/index.json", "application/json"),
                             *((f"/docs/openapi/{n}.json", "application/json") for n in KNOWN)):
-            r = c.get(path)
-            assert r.status_code == 200, (path, r.text)
-            assert r.headers["content-type"].startswith(media), path
-            assert r.headers["cache-control"] == "no-cache" and r.headers["etag"]
-            csp = r.headers["content-security-policy"]
-            assert "default-src 'none'" in csp and "connect-src 'self'" in csp and "script-src 'self'" in csp
-            assert c.get(path, headers={"If-None-Match": r.headers["etag"]}).status_code == 304
+            assert_static_asset(c, path, media)
         index = c.get("/docs/openapi/index.json").json()
         assert [d["name"] for d in index] == list(KNOWN)
         assert c.get("/docs/openapi/native.json").json() == c.get("/openapi.json").json()
