@@ -133,3 +133,37 @@ def test_open_mode_signs_in_without_a_key(start_server, tmp_path):
         c.close()
     finally:
         browser.close()
+
+
+HELPERS = """(async () => {
+  const chart = await import("/console/assets/lib/chart.js");
+  const fmt = await import("/console/assets/lib/fmt.js");
+  const {h} = await import("/console/assets/lib/dom.js");
+  const el = h("div");
+  const root = chart.line(el, [{name: "drift", points: [[0, 0.1], [1, 0.4], [2, 0.2]]},
+                               {name: "one", points: [[1, 1]]}], {label: "drift over time"});
+  const spark = chart.line(h("div"), [{name: "s", points: [[0, 1], [1, 2]]}], {spark: true});
+  const empty = chart.line(h("div"), [], {});
+  const line = root.querySelector("polyline").getAttribute("points").split(" ");
+  const xs = line.map((p) => Number(p.split(",")[0]));
+  return {
+    inside: el.firstChild === root, label: root.getAttribute("aria-label"),
+    polylines: root.querySelectorAll("polyline").length, circles: root.querySelectorAll("circle").length,
+    points: line.length, rising: xs[0] < xs[1] && xs[1] < xs[2],
+    classes: [...root.querySelectorAll("g.series")].map((g) => g.getAttribute("class")),
+    sparkAxes: spark.querySelectorAll("line, text").length, empty: empty.textContent,
+    fmt: [fmt.left(Date.now() / 1000 - 1), fmt.left(null), fmt.duration(75), fmt.duration(7300), fmt.bytes(512),
+          fmt.bytes(1536), fmt.short({a: "x".repeat(100)}, 10), fmt.ago(new Date(Date.now() - 3000).toISOString())],
+    noStyle: (() => { try { h("div", {style: "color: red"}); return false; } catch { return true; } })(),
+    text: h("p", null, "<b>x</b>", 1, null, ["a", h("i", null, "b")]).innerHTML,
+  };
+})()"""
+
+
+def test_the_shared_helpers_chart_fmt_and_h(console):
+    console.open()
+    got = console.js(HELPERS)
+    assert got == {"inside": True, "label": "drift over time", "polylines": 1, "circles": 1, "points": 3,
+                   "rising": True, "classes": ["series series-0", "series series-1"], "sparkAxes": 0,
+                   "empty": "no data", "noStyle": True, "text": "&lt;b&gt;x&lt;/b&gt;1a<i>b</i>",
+                   "fmt": ["expired", "", "1 min 15 s", "2 h 1 min", "512 B", "1.5 KiB", '{"a":"xxx…', "3 s ago"]}
