@@ -124,6 +124,33 @@ class NamespacesOut(Out):
     namespaces: list[NamespaceOut]
 
 
+class SemanticSessionOut(Out):
+    session_id: str
+    kind: str
+    created_at: str
+    turns: int  # stored turns
+    memories: int  # live memories
+    phase: str
+    drift: float | None  # the last stored turn's drift, (1 - similarity) / 2; null before the first
+
+
+class SemanticSessionsOut(Out):
+    sessions: list[SemanticSessionOut]
+    next_cursor: str | None
+
+
+class DriftPointOut(Out):
+    turn: int
+    drift: float
+    similarity: float
+    phase: str
+
+
+class SemanticSessionDetailOut(Out):
+    session: SemanticSessionOut
+    drift: list[DriftPointOut]  # one point per stored turn, oldest first (the last 1000)
+
+
 class BatchRequest(msgspec.Struct):
     keys: list[str]
 
