@@ -2,9 +2,15 @@
 import keys from "./keys.js";
 import changes from "./changes.js";
 import leases from "./leases.js";
+import memory from "./memory.js";
+import sessions from "./sessions.js";
+import health from "./health.js";
 
 export default [
   keys,
   changes,
   leases,
+  memory,
+  sessions,
+  health,
 ];
