@@ -40,6 +40,11 @@ export default {
       return `#/keys?ns=${encodeURIComponent(ns)}&key=${encodeURIComponent(key)}`;
     }
 
+    function recount() { // the open namespace's count follows the live table (when the table holds them all)
+      const count = nsList.querySelector("a[aria-current] .count");
+      if (count && entries.size < PAGE) count.textContent = String(entries.size);
+    }
+
     function drawKeys() {
       const keys = [...entries.keys()].sort().filter((k) => !filter || k.includes(filter));
       fill(rows, keys.map((k) => {
@@ -87,6 +92,7 @@ export default {
       } else {
         entries.delete(change.key);
       }
+      recount();
       if (change.key === selected) history.add(change);
     }
 
