@@ -170,3 +170,21 @@ def test_the_shared_helpers_chart_fmt_and_h(console):
                    "rising": True, "classes": ["series series-0", "series series-1"], "sparkAxes": 0,
                    "empty": "no data", "noStyle": True, "text": "&lt;b&gt;x&lt;/b&gt;1a<i>b</i>",
                    "fmt": ["expired", "", "1 min 15 s", "2 h 1 min", "512 B", "1.5 KiB", '{"a":"xxx…', "3 s ago"]}
+
+
+PARSER = """(async () => {
+  const {EventParser} = await import("/console/assets/lib/api.js");
+  const p = new EventParser();
+  const chunks = ["retry: 3000\\nid: 4\\n\\n", "id: 5\\nevent: change\\ndata: {\\"a\\"", ":1}\\n\\n: keep-alive\\nid: 9\\n\\n",
+                  "data: line one\\r", "\\ndata: line two\\r\\n\\r\\n", "event: compacted\\nid: 12\\ndata: {}\\n"];
+  const frames = chunks.map((c) => p.push(c));
+  frames.push(p.push("\\n"));
+  return frames;
+})()"""
+
+
+def test_the_event_stream_parser_takes_any_chunking(console):
+    console.open()
+    assert console.js(PARSER) == [
+        [{"id": "4"}], [], [{"id": "5", "event": "change", "data": '{"a":1}'}, {"id": "9"}], [],
+        [{"data": "line one\nline two"}], [], [{"event": "compacted", "id": "12", "data": "{}"}]]
