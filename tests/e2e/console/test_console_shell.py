@@ -3,6 +3,8 @@ and assets are served (public, typed, ETag + no-cache, a CSP that forbids inline
 
 from __future__ import annotations
 
+import tomllib
+from fnmatch import fnmatch
 from pathlib import Path
 
 import httpx
@@ -10,7 +12,7 @@ import pytest
 
 import stigmer.api.console as console_package
 
-from console_support import ADMIN
+from console_support import ADMIN, ROOT
 from support import assert_static_asset
 
 
@@ -54,8 +56,12 @@ def test_page_and_assets_are_public_typed_cached_and_under_a_strict_csp(console)
         root = Path(console_package.__file__).parent / "assets"
         on_disk = sorted(str(f.relative_to(root)) for f in root.rglob("*") if f.is_file() and f.name != "index.html")
         assert sorted(console_package.ASSETS) == on_disk  # every file a view adds is served, nothing else
+        packaged = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+        patterns = packaged["stigmer.api.console"]
         for name in on_disk:
             assert c.get(f"/console/assets/{name}").status_code == 200, name
+            assert any(fnmatch(f"assets/{name}", p) and name.count("/") == p.count("/") - 1 for p in patterns), \
+                f"{name} would not be installed: add its pattern to package-data in pyproject.toml"
         assert c.get("/console/").headers.get("location") == "/console"
         assert c.get("/console/assets/nothing.js").status_code == 401  # not an asset: behind the key
         assert c.get("/console/assets/nothing.js", headers={"Authorization": f"Bearer {ADMIN}"}).status_code == 404
