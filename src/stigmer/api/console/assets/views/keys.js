@@ -11,6 +11,7 @@ export default {
     const entries = new Map(); // key -> entry, as the list and then the stream say
     const timers = [];
     let stream = null, filter = "", refresh = new Set(), refreshTimer = null;
+    const fresh = new Map(); // key -> when its last change arrived (ms): highlighted for a moment
 
     const nsList = h("ul", {class: "list", "aria-label": "Namespaces"});
     const filterBox = h("input", {type: "search", "data-filter": true, placeholder: "filter keys  (/)",
@@ -53,7 +54,7 @@ export default {
       const keys = [...entries.keys()].sort().filter((k) => !filter || k.includes(filter));
       fill(rows, keys.map((k) => {
         const e = entries.get(k);
-        return h("tr", {"data-key": k, "aria-selected": k === selected ? "true" : null},
+        return h("tr", {"data-key": k, "aria-selected": k === selected ? "true" : null, class: Date.now() - (fresh.get(k) || 0) < 1000 ? "fresh" : null},
           h("td", null, h("a", {href: link(k)}, k)),
           h("td", {class: "value"}, "value" in e ? fmt.short(e.value) : ""),
           h("td", {class: "num"}, String(e.version)),
@@ -91,6 +92,7 @@ export default {
       if (change.type === "put") {
         entries.set(change.key, {...known, key: change.key, value: change.value, version: change.version,
                                  mod_revision: change.revision, updated_at: change.ts, expires_at: null});
+        fresh.set(change.key, Date.now());
         refresh.add(change.key);
         refreshTimer ??= setTimeout(reread, 200);
       } else {
