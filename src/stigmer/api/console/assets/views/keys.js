@@ -131,7 +131,11 @@ export default {
 
     const history = {
       changes: [], picked: [],
-      add(change) { this.changes.unshift(change); this.draw(); },
+      add(change) { // the stream may bring a revision the history read already had
+        if (this.changes.some((c) => c.revision === change.revision)) return;
+        this.changes = [change, ...this.changes].sort((a, b) => b.revision - a.revision);
+        this.draw();
+      },
       async load() {
         if (ns === null || selected === null) return;
         try {
