@@ -11,6 +11,7 @@ export default {
     const entries = new Map(); // key -> entry, as the list and then the stream say
     const timers = [];
     let stream = null, filter = "", refresh = new Set(), refreshTimer = null;
+    const fresh = new Map(); // key -> when its last change arrived (ms): highlighted for a moment
 
     const nsList = h("ul", {class: "list", "aria-label": "Namespaces"});
     const filterBox = h("input", {type: "search", "data-filter": true, placeholder: "filter keys  (/)",
@@ -30,6 +31,10 @@ export default {
         detail));
 
     ctx.api("/v1/namespaces").then(({namespaces}) => {
+      if (ns === null && namespaces.length) { // open the first namespace rather than an empty table
+        location.replace(`#/keys?ns=${encodeURIComponent(namespaces[0].namespace)}`);
+        return;
+      }
       fill(nsList, namespaces.length ? namespaces.map((n) => h("li", null,
         h("a", {href: `#/keys?ns=${encodeURIComponent(n.namespace)}`, "aria-current": n.namespace === ns ? "true" : null,
                 "data-namespace": n.namespace}, n.namespace, " ", h("span", {class: "count"}, String(n.keys))))) :
@@ -40,11 +45,16 @@ export default {
       return `#/keys?ns=${encodeURIComponent(ns)}&key=${encodeURIComponent(key)}`;
     }
 
+    function recount() { // the open namespace's count follows the live table (when the table holds them all)
+      const count = nsList.querySelector("a[aria-current] .count");
+      if (count && entries.size < PAGE) count.textContent = String(entries.size);
+    }
+
     function drawKeys() {
       const keys = [...entries.keys()].sort().filter((k) => !filter || k.includes(filter));
       fill(rows, keys.map((k) => {
         const e = entries.get(k);
-        return h("tr", {"data-key": k, "aria-selected": k === selected ? "true" : null},
+        return h("tr", {"data-key": k, "aria-selected": k === selected ? "true" : null, class: Date.now() - (fresh.get(k) || 0) < 1000 ? "fresh" : null},
           h("td", null, h("a", {href: link(k)}, k)),
           h("td", {class: "value"}, "value" in e ? fmt.short(e.value) : ""),
           h("td", {class: "num"}, String(e.version)),
@@ -82,11 +92,13 @@ export default {
       if (change.type === "put") {
         entries.set(change.key, {...known, key: change.key, value: change.value, version: change.version,
                                  mod_revision: change.revision, updated_at: change.ts, expires_at: null});
+        fresh.set(change.key, Date.now());
         refresh.add(change.key);
         refreshTimer ??= setTimeout(reread, 200);
       } else {
         entries.delete(change.key);
       }
+      recount();
       if (change.key === selected) history.add(change);
     }
 
@@ -94,8 +106,9 @@ export default {
       if (ns === null) return;
       try {
         const {revision} = await ctx.api("/v1/revision"); // watch from here: nothing between list and watch is lost
-        const {entries: page} = await ctx.api(`/v1/kv/${encodeURIComponent(ns)}`, {query: {limit: PAGE}});
+        const {entries: page, next_cursor: more} = await ctx.api(`/v1/kv/${encodeURIComponent(ns)}`, {query: {limit: PAGE}});
         for (const e of page) entries.set(e.key, e);
+        if (more) ctx.status(`Showing the first ${PAGE} keys of ${ns}, by key order.`);
         drawKeys();
         if (!ctx.can("watch")) {
           fill(live, "not live: this key has no watch scope");
@@ -118,7 +131,11 @@ export default {
 
     const history = {
       changes: [], picked: [],
-      add(change) { this.changes.unshift(change); this.draw(); },
+      add(change) { // the stream may bring a revision the history read already had
+        if (this.changes.some((c) => c.revision === change.revision)) return;
+        this.changes = [change, ...this.changes].sort((a, b) => b.revision - a.revision);
+        this.draw();
+      },
       async load() {
         if (ns === null || selected === null) return;
         try {
