@@ -19,12 +19,12 @@ export default {
     const sampled = h("p", {class: "note", id: "samples"});
     fill(el, h("div", {class: "columns two"},
       h("div", {class: "pane"},
+        h("h2", null, "Database answer time (ms)"), latencyChart,
+        h("h2", null, "Writes (revisions per second)"), rateChart, sampled),
+      h("div", {class: "pane"},
         h("h2", null, "Readiness"), status,
         h("table", {class: "grid"}, h("thead", null, h("tr", null, ["check", "status", "detail"].map((t) => h("th", {scope: "col"}, t)))), checks),
-        h("h2", null, "This tenant"), revision),
-      h("div", {class: "pane"},
-        h("h2", null, "Database answer time (ms)"), latencyChart,
-        h("h2", null, "Writes (revisions per second)"), rateChart, sampled)));
+        h("h2", null, "This tenant"), revision)));
 
     // /readyz answers 503 with the same body when not ready: read it whatever the status.
     async function ready() {

@@ -26,7 +26,7 @@ export default {
     const list = h("ul", {class: "list", id: "subjects"});
     const total = h("span", {class: "count", id: "subject-total"});
     const detail = h("div", {class: "detail", id: "subject"});
-    fill(el, h("div", {class: "columns two"},
+    fill(el, h("div", {class: "columns list-detail"},
       h("div", {class: "pane"}, h("div", {class: "bar"}, h("h2", null, "Subjects"), total), tenantForm, filterBox, list),
       detail));
 
@@ -65,7 +65,7 @@ export default {
 
     function memoriesPane(memories) {
       return h("section", null, h("h3", null, `Memories (${memories.length})`),
-        h("table", {class: "grid", id: "memories"},
+        h("table", {class: "grid wrap", id: "memories"},
           h("thead", null, h("tr", null, ["kind", "content", "confidence", "status", "from episodes"].map((t) => h("th", {scope: "col"}, t)))),
           h("tbody", null, memories.length ? memories.map((m) => h("tr", {"data-memory": m.id, "data-kind": m.kind},
             h("td", null, m.kind), h("td", {class: "value"}, m.content), h("td", {class: "num"}, m.confidence.toFixed(2)),
@@ -97,7 +97,7 @@ export default {
       const task = h("input", {type: "text", id: "task", placeholder: "a task, e.g. “answer the billing question”",
                                "aria-label": "Task for the assembled context", required: true});
       const out = h("div", {id: "context"});
-      const form = h("form", {class: "inline", onsubmit: async (e) => {
+      const form = h("form", {class: "inline", id: "context-form", onsubmit: async (e) => {
         e.preventDefault();
         fill(out, h("p", {class: "note"}, "assembling…"));
         try {
@@ -105,7 +105,7 @@ export default {
           fill(out,
             h("p", {class: "note", id: "token-estimate"}, `${b.token_estimate} tokens · ${b.facts.length} facts · `,
               `${b.procedures.length} procedures · ${b.episodes.length} episodes`),
-            h("table", {class: "grid", id: "context-lines"},
+            h("table", {class: "grid wrap", id: "context-lines"},
               h("thead", null, h("tr", null, ["section", "line", "provenance"].map((t) => h("th", {scope: "col"}, t)))),
               h("tbody", null, contextRows(b))),
             h("h3", null, "As the agent receives it"), h("pre", {class: "json", id: "assembled"}, b.assembled_context));

@@ -17,7 +17,7 @@ export default {
     const rows = h("tbody", {id: "sessions"});
     const more = h("button", {type: "button", id: "more", hidden: true, onclick: () => loadList(true)}, "More");
     const detail = h("div", {class: "detail", id: "session"});
-    fill(el, h("div", {class: "columns two"},
+    fill(el, h("div", {class: "stack"},
       h("div", {class: "pane"},
         h("div", {class: "bar"}, h("h2", null, "Semantic sessions"), filterBox),
         h("table", {class: "grid"},
