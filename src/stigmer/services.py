@@ -31,6 +31,7 @@ from .store.base import Store
 from .support import embeddings
 from .support.embeddings import from_settings
 from .support.llm import LLM
+from .support.metrics import Metrics
 from .support.ratelimit import RateLimiter
 
 
@@ -60,6 +61,7 @@ class Services:
     support: Support = None  # type: ignore[assignment]  # Statewave resolutions, health, SLA, handoff (likewise)
     memory_admin: MemoryAdmin = None  # type: ignore[assignment]  # Statewave admin: jobs, audit, export, import
     coordination: Coordination = None  # type: ignore[assignment]  # semvec clusters, regions, observer, network
+    metrics: Metrics = dataclasses.field(default_factory=Metrics)  # the registry every surface records into
 
     def __post_init__(self) -> None:
         if self.tokens is None:

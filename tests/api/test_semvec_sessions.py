@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from support import ADMIN_KEY, new_key
+from support import ADMIN_KEY, metric_samples, new_key, sample
 
 D = 384
 
@@ -334,7 +334,7 @@ def test_metrics_endpoint(make_client):
     detail(c.get("/metrics", headers={"Authorization": "Basic !!"}), 401, "Invalid Basic Auth header")
     basic = {"Authorization": "Basic " + base64.b64encode(b"ops:pw").decode()}
     detail(c.get("/metrics", headers=basic), 503, "Metrics auth not configured")
-    c = make_client(semvec_metrics_user="ops", semvec_metrics_password="pw")
+    c = make_client(metrics_user="ops", metrics_password="pw")
     detail(c.get("/metrics", headers={"Authorization": "Basic " + base64.b64encode(b"ops:no").decode()}), 401,
            "Invalid credentials")
     mk(c)
@@ -343,7 +343,9 @@ def test_metrics_endpoint(make_client):
     r = c.get("/metrics", headers=basic)
     assert r.status_code == 200 and r.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     text = r.text
-    assert 'semvec_requests_total{method="GET",endpoint="/v1/metrics/{session_id}",status="200"} 1.0' in text
-    assert 'semvec_requests_total{method="POST",endpoint="/v1/session/create",status="200"} 1.0' in text
-    assert 'semvec_request_duration_seconds_count{method="GET",endpoint="/v1/metrics/{session_id}"} 1.0' in text
-    assert "semvec_active_sessions 1.0" in text and "/metrics\"" not in text and "/v1/metrics/s1" not in text
+    got = metric_samples(text)
+    assert sample(got, "semvec_requests_total", method="GET", endpoint="/v1/metrics/{session_id}", status="200") == 1
+    assert sample(got, "semvec_requests_total", method="POST", endpoint="/v1/session/create", status="200") == 1
+    assert sample(got, "semvec_request_duration_seconds_count", method="GET", endpoint="/v1/metrics/{session_id}") == 1
+    assert sample(got, "semvec_active_sessions") == 1
+    assert "/metrics\"" not in text and "/v1/metrics/s1" not in text

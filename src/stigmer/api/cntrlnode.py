@@ -177,6 +177,7 @@ class CntrlNodeSurface:
         self.cors = Cors(s.cors_origins, methods="GET, POST, DELETE, OPTIONS", headers=CORS_HEADERS)
         self.keepalive = s.sse_keepalive_seconds
         self.streams = StreamSlots(s.cntrlnode_max_streams)
+        svc.metrics.streams("cntrlnode", lambda: self.streams.total)
 
     def surface(self) -> Surface:
         s = self.svc.settings
