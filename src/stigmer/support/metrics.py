@@ -19,6 +19,7 @@ import prometheus_client
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 prometheus_client.disable_created_metrics()  # no `_created` series: they double the exposition for no use here
 
@@ -70,7 +71,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.http = RequestStats("stigmer_http_requests", "stigmer_http_request_duration_seconds",
-                                 ("surface", "route", "method"), REQUEST_BUCKETS, "surface, route template and method")
+                                 ("surface", "route", "method"), REQUEST_BUCKETS, "surface, route template, method")
         self.registry.register(self.http)
         self.group_size = Histogram("stigmer_store_commit_group_size", "Mutations committed together by a store writer.",
                                     buckets=GROUP_BUCKETS, registry=self.registry)
@@ -108,4 +109,23 @@ class Metrics:
     async def exposition(self) -> bytes:
         for hook in self._scrape_hooks:
             await hook()
-        return prometheus_client.generate_latest(self.registry)
+        return text_format(self.registry)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def text_format(registry: CollectorRegistry) -> bytes:
+    """The Prometheus text format (0.0.4) of the registry, with each sample's labels in the order its series
+    declares them. prometheus-client's `generate_latest` sorts them; semvec's series are matched as text by
+    its clients, as `semvec_requests_total{method=…,endpoint=…,status=…}` (§5.51), so the order is kept."""
+    out = []
+    for family in registry.collect():
+        name = family.name + "_total" if family.type == "counter" else family.name
+        out.append(f"# HELP {name} {family.documentation}\n# TYPE {name} {family.type}\n")
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sample.labels.items())
+            out.append(f"{sample.name}{{{labels}}} {floatToGoString(sample.value)}\n" if labels
+                       else f"{sample.name} {floatToGoString(sample.value)}\n")
+    return "".join(out).encode()

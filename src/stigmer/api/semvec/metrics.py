@@ -15,7 +15,7 @@ from ...support.metrics import DEFAULT_BUCKETS, RequestStats
 class SemvecMetrics:
     def __init__(self, svc: Services):
         self.requests = RequestStats("semvec_requests", "semvec_request_duration_seconds", ("method", "endpoint"),
-                                     DEFAULT_BUCKETS, "method and route template")
+                                     DEFAULT_BUCKETS, "method, route template")
         svc.metrics.registry.register(self.requests)
         active = svc.metrics.gauge("semvec_active_sessions", "Sessions stored on the server (all tenants).")
 
