@@ -41,6 +41,9 @@ def test_metrics_count_a_known_workload(start_server):
         assert c.get("/v1/kv/app/missing").status_code == 404
         for _ in range(3):
             assert c.post("/v1/session/create", json={}).status_code == 200  # semvec
+        for i in range(2):
+            assert c.post(f"/v1/state/wf/k{i}", json={"value": i}).status_code == 200  # CntrlNode's own dispatcher
+        assert c.get("/v1/state/wf/k0").status_code == 200
     for _ in range(2):
         assert httpx.get(url + "/v1/kv/app/k0").status_code == 401  # refused at the edge: no route reached
     got = scrape(url)
@@ -51,6 +54,8 @@ def test_metrics_count_a_known_workload(start_server):
     assert sample(got, http, **native, method="GET", status="404") == 1
     assert sample(got, http, surface="native", route="(none)", method="GET", status="401") == 2
     assert sample(got, http, surface="semvec", route="/v1/session/create", method="POST", status="200") == 3
+    cntrlnode = {"surface": "cntrlnode", "route": "/v1/state/{workflowId}/{key}", "status": "200"}
+    assert sample(got, http, **cntrlnode, method="POST") == 2 and sample(got, http, **cntrlnode, method="GET") == 1
     duration = "stigmer_http_request_duration_seconds"
     assert sample(got, duration + "_count", **native, method="PUT") == 5
     assert sample(got, duration + "_count", **native, method="GET") == 9
@@ -61,7 +66,7 @@ def test_metrics_count_a_known_workload(start_server):
     assert sample(got, "semvec_active_sessions") == 3
     assert not any(dict(labels).get("route") == "/metrics" for _, labels in got)
     # the writers' groups hold at least the workload's writes (the bootstrap key's too)
-    assert sample(got, "stigmer_store_commit_group_size_sum") >= 5 + 3
+    assert sample(got, "stigmer_store_commit_group_size_sum") >= 5 + 3 + 2
     assert sample(got, "stigmer_store_commit_seconds_count") == sample(got, "stigmer_store_commit_group_size_count")
     assert sample(got, "stigmer_job_queue_depth") == 0 and sample(got, "stigmer_webhook_backlog") == 0
     assert sample(got, "stigmer_watchers") == 0
