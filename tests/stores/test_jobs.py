@@ -335,13 +335,9 @@ async def test_concurrent_workers_run_each_of_200_jobs_exactly_once(open_store, 
 
 async def test_the_queue_depth_counts_pending_jobs_of_every_tenant(jobs):
     assert await jobs.queue_depth() == 0
-    await jobs.submit(T, "echo", {})
-    await jobs.submit("t2", "echo", {})
-    done = await jobs.submit(T, "echo", {})
+    made = [await jobs.submit(tenant, "echo", {}) for tenant in (T, "t2", T)]
     assert await jobs.queue_depth() == 3
-    async def drained():
-        return await jobs.queue_depth() == 0
-
     async with worker(jobs, {"echo": lambda job: asyncio.sleep(0)}):
-        await until(drained)
-    assert (await jobs.get(T, done.id)).status == "completed"
+        for job in made:
+            await until(finished(jobs, job.tenant, job.id))
+    assert await jobs.queue_depth() == 0
