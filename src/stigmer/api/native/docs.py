@@ -193,6 +193,8 @@ OPS: list[Op] = [
        (400, 413), body=m.CreateKeyRequest),
     Op("get", "/v1/admin/keys", "List API keys, never their secrets (admin)", {200: m.KeysOut}, (), ("tenant",)),
     Op("delete", "/v1/admin/keys/{id}", "Revoke an API key (admin)", {200: m.KeyEnvelopeOut}, (404,)),
+    Op("get", "/v1/admin/metrics", "Server-wide request, latency, watcher, job and webhook figures (unrestricted admin)",
+       {200: m.ServerMetricsOut}, (403,)),
     Op("get", "/v1/admin/tenants", "List tenants (admin)", {200: m.TenantsOut}),
     Op("post", "/v1/tokens", "Mint a capability token within the caller; the secret is shown only here",
        {201: m.CreatedTokenOut}, (400, 403, 413), body=m.MintTokenRequest),

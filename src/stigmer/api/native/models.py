@@ -151,6 +151,21 @@ class SemanticSessionDetailOut(Out):
     drift: list[DriftPointOut]  # one point per stored turn, oldest first (the last 1000)
 
 
+class LatencyOut(Out):
+    buckets: list[float]  # upper bounds in seconds; `counts` has one more, for +Inf
+    counts: list[int]  # requests at or below each bound, cumulative, since the process started
+    seconds: float  # their durations summed
+
+
+class ServerMetricsOut(Out):
+    at: float  # epoch seconds, the server's clock
+    requests: int  # every request of every surface since the process started
+    latency: LatencyOut
+    watchers: int  # open watch streams and long-polls, every surface
+    job_queue_depth: int  # jobs waiting to run, every tenant
+    webhook_backlog: int  # webhook events waiting for delivery, every tenant
+
+
 class BatchRequest(msgspec.Struct):
     keys: list[str]
 
