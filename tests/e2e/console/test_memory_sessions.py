@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import httpx
 
+from console_support import ADMIN
+
 B_MARKS = ("subject-of-tenant-b", "episode-text-of-tenant-b", "session-of-tenant-b")
 TURNS = ("plan the trip to lisbon in may", "book a hotel in lisbon near the river", "find flights to lisbon",
          "how do I fix a leaking kitchen sink")
@@ -106,6 +108,18 @@ def test_health_view_shows_readiness_revision_and_sampled_charts(console):
         console.wait(f"document.querySelector('#rev').textContent === '{rev + 1}'", "the new revision, sampled")
         console.wait("Number(document.querySelector('#rate-chart').dataset.points) >= 2 && "
                      "document.querySelector('#latency-chart svg polyline')", "two samples of each chart")
+        console.wait("document.querySelector('#server-note')", "the server's figures refused to a tenant key")
+    assert console.errors() == [] or all("403" in e for e in console.errors())
+
+    console.sign_in(ADMIN, "#/health")  # the server's admin key: the server-wide figures too
+    with console.client(ADMIN) as admin:
+        console.wait("document.querySelector('#requests-chart')", "the server's figures")
+        with admin.stream("GET", "/v1/watch", params={"namespace": "app"}) as watching:
+            assert watching.status_code == 200
+            console.wait("Number(document.querySelector('#server').dataset.watchers) >= 1", "a watcher counted")
+        console.wait("Number(document.querySelector('#requests-chart').dataset.points) >= 2 && "
+                     "document.querySelector('#p99-chart svg polyline')", "the request rate and latency charts")
+        assert "queued jobs" in console.text("#server-now")
         console.shot("health")
     assert console.errors() == []
 
