@@ -2,9 +2,13 @@
 import keys from "./keys.js";
 import changes from "./changes.js";
 import leases from "./leases.js";
+import claims from "./claims.js";
+import conversations from "./conversations.js";
 
 export default [
   keys,
   changes,
   leases,
+  claims,
+  conversations,
 ];
