@@ -39,7 +39,7 @@ export default {
     const rows = h("tbody", {id: "claims"});
     const more = h("p");
     const detail = h("div", {class: "detail", id: "claim", "aria-live": "polite"});
-    fill(el, h("div", {class: "columns two"},
+    fill(el, h("div", {class: "columns halves"},
       h("div", {class: "pane"},
         h("div", {class: "bar"}, h("h2", null, "Claims"), live), filters,
         h("table", {class: "grid"},

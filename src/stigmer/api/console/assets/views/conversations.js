@@ -38,7 +38,7 @@ export default {
     const list = h("ol", {class: "list conversations", id: "conversations"});
     const more = h("p");
     const detail = h("div", {class: "detail", id: "conversation"});
-    fill(el, h("div", {class: "columns two"},
+    fill(el, h("div", {class: "columns halves"},
       h("div", {class: "pane"}, h("div", {class: "bar"}, h("h2", null, query ? `Search: ${query}` : "Conversations")), search,
         list, more),
       detail));
