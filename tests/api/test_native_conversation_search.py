@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from stigmer.engine.conversation_search import highlights
-from support import new_key
+from support import native_error as error, new_key
 
 SEARCH = "/v1/conversations:search"
 
@@ -20,15 +20,6 @@ def create(c, content, headers=None, **members):
                headers=headers)
     assert r.status_code == 201, r.text
     return r.json()["id"]
-
-
-def error(r, status, code="invalid_argument", field=None):
-    assert r.status_code == status, r.text
-    body = r.json()["error"]
-    assert body["code"] == code, body
-    if field is not None:
-        assert body["details"]["field"] == field, body
-    return body
 
 
 def marked(hit):

@@ -6,7 +6,6 @@ shows, receives or asks for another tenant's claims or conversations."""
 from __future__ import annotations
 
 import hashlib
-import json
 
 B_MARKS = ("subject-of-tenant-b", "statement-of-tenant-b", "title-of-tenant-b", "zebraword")
 
