@@ -3,6 +3,8 @@ and assets are served (public, typed, ETag + no-cache, a CSP that forbids inline
 
 from __future__ import annotations
 
+import tomllib
+from fnmatch import fnmatch
 from pathlib import Path
 
 import httpx
@@ -10,7 +12,7 @@ import pytest
 
 import stigmer.api.console as console_package
 
-from console_support import ADMIN
+from console_support import ADMIN, ROOT
 from support import assert_static_asset
 
 
@@ -54,8 +56,12 @@ def test_page_and_assets_are_public_typed_cached_and_under_a_strict_csp(console)
         root = Path(console_package.__file__).parent / "assets"
         on_disk = sorted(str(f.relative_to(root)) for f in root.rglob("*") if f.is_file() and f.name != "index.html")
         assert sorted(console_package.ASSETS) == on_disk  # every file a view adds is served, nothing else
+        packaged = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+        patterns = packaged["stigmer.api.console"]
         for name in on_disk:
             assert c.get(f"/console/assets/{name}").status_code == 200, name
+            assert any(fnmatch(f"assets/{name}", p) and name.count("/") == p.count("/") - 1 for p in patterns), \
+                f"{name} would not be installed: add its pattern to package-data in pyproject.toml"
         assert c.get("/console/").headers.get("location") == "/console"
         assert c.get("/console/assets/nothing.js").status_code == 401  # not an asset: behind the key
         assert c.get("/console/assets/nothing.js", headers={"Authorization": f"Bearer {ADMIN}"}).status_code == 404
@@ -68,7 +74,7 @@ def press(console, key: str) -> None:
 
 
 def test_keyboard_shortcuts_navigate_focus_the_filter_and_show_the_help(console):
-    key = console.key("shell-keys", scopes=["read", "watch"])
+    key = console.key("shell-keys", scopes=["admin"])
     console.sign_in(key, "#/keys")
     press(console, "g")
     press(console, "l")
@@ -82,15 +88,18 @@ def test_keyboard_shortcuts_navigate_focus_the_filter_and_show_the_help(console)
     console.shot("shortcuts")
     press(console, "Escape")
     console.wait("!document.querySelector('#help').open", "Esc closes it")
-    assert console.js("[...document.querySelectorAll('nav.views a')].map((a) => a.dataset.view)") == \
-        ["keys", "changes", "leases"]
+    nav = console.js("[...document.querySelectorAll('nav.views a')].map((a) => a.dataset.view)")
+    views = console.js("""import("/console/assets/views/index.js").then((m) => m.default.map((v) => [v.id, v.hotkey]))""")
+    assert nav[:3] == ["keys", "changes", "leases"] and nav == [v for v, _ in views]  # every view, in index order
+    assert len({k for _, k in views}) == len(views) and len({v for v, _ in views}) == len(views)  # unique hotkeys, ids
 
 
 def test_views_the_scopes_do_not_allow_are_hidden(console):
     key = console.key("shell-read", scopes=["read"])
     console.sign_in(key, "#/changes")  # needs watch: the shell opens the first view it allows instead
     console.wait("document.body.dataset.view === 'keys'", "the keys view")
-    assert console.js("[...document.querySelectorAll('nav.views a')].map((a) => a.dataset.view)") == ["keys", "leases"]
+    nav = console.js("[...document.querySelectorAll('nav.views a')].map((a) => a.dataset.view)")
+    assert "changes" not in nav and {"keys", "leases"} <= set(nav)
 
 
 DIFF_CASES = """(async () => {
@@ -133,3 +142,55 @@ def test_open_mode_signs_in_without_a_key(start_server, tmp_path):
         c.close()
     finally:
         browser.close()
+
+
+HELPERS = """(async () => {
+  const chart = await import("/console/assets/lib/chart.js");
+  const fmt = await import("/console/assets/lib/fmt.js");
+  const {h} = await import("/console/assets/lib/dom.js");
+  const el = h("div");
+  const root = chart.line(el, [{name: "drift", points: [[0, 0.1], [1, 0.4], [2, 0.2]]},
+                               {name: "one", points: [[1, 1]]}], {label: "drift over time"});
+  const spark = chart.line(h("div"), [{name: "s", points: [[0, 1], [1, 2]]}], {spark: true});
+  const empty = chart.line(h("div"), [], {});
+  const line = root.querySelector("polyline").getAttribute("points").split(" ");
+  const xs = line.map((p) => Number(p.split(",")[0]));
+  return {
+    inside: el.firstChild === root, label: root.getAttribute("aria-label"),
+    polylines: root.querySelectorAll("polyline").length, circles: root.querySelectorAll("circle").length,
+    points: line.length, rising: xs[0] < xs[1] && xs[1] < xs[2],
+    classes: [...root.querySelectorAll("g.series")].map((g) => g.getAttribute("class")),
+    sparkAxes: spark.querySelectorAll("line, text").length, empty: empty.textContent,
+    fmt: [fmt.left(Date.now() / 1000 - 1), fmt.left(null), fmt.duration(75), fmt.duration(7300), fmt.bytes(512),
+          fmt.bytes(1536), fmt.short({a: "x".repeat(100)}, 10), fmt.ago(new Date(Date.now() - 3000).toISOString())],
+    noStyle: (() => { try { h("div", {style: "color: red"}); return false; } catch { return true; } })(),
+    text: h("p", null, "<b>x</b>", 1, null, ["a", h("i", null, "b")]).innerHTML,
+  };
+})()"""
+
+
+def test_the_shared_helpers_chart_fmt_and_h(console):
+    console.open()
+    got = console.js(HELPERS)
+    assert got == {"inside": True, "label": "drift over time", "polylines": 1, "circles": 1, "points": 3,
+                   "rising": True, "classes": ["series series-0", "series series-1"], "sparkAxes": 0,
+                   "empty": "no data", "noStyle": True, "text": "&lt;b&gt;x&lt;/b&gt;1a<i>b</i>",
+                   "fmt": ["expired", "", "1 min 15 s", "2 h 1 min", "512 B", "1.5 KiB", '{"a":"xxx…', "3 s ago"]}
+
+
+PARSER = """(async () => {
+  const {EventParser} = await import("/console/assets/lib/api.js");
+  const p = new EventParser();
+  const chunks = ["retry: 3000\\nid: 4\\n\\n", "id: 5\\nevent: change\\ndata: {\\"a\\"", ":1}\\n\\n: keep-alive\\nid: 9\\n\\n",
+                  "data: line one\\r", "\\ndata: line two\\r\\n\\r\\n", "event: compacted\\nid: 12\\ndata: {}\\n"];
+  const frames = chunks.map((c) => p.push(c));
+  frames.push(p.push("\\n"));
+  return frames;
+})()"""
+
+
+def test_the_event_stream_parser_takes_any_chunking(console):
+    console.open()
+    assert console.js(PARSER) == [
+        [{"id": "4"}], [], [{"id": "5", "event": "change", "data": '{"a":1}'}, {"id": "9"}], [],
+        [{"data": "line one\nline two"}], [], [{"event": "compacted", "id": "12", "data": "{}"}]]

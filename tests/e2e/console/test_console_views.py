@@ -33,6 +33,7 @@ def test_keys_view_shows_live_values_history_and_a_diff(console):
         assert console.text('tr[data-key="agents/1"] td.num') == "2"
         c.put("/v1/kv/app/agents/3", json={"step": "new"})
         console.wait("document.querySelector('tr[data-key=\"agents/3\"]')", "a new key, live")
+        assert console.text("a[data-namespace=app] .count") == "4"
         c.delete("/v1/kv/app/agents/3")
         console.wait("!document.querySelector('tr[data-key=\"agents/3\"]')", "a deleted key gone, live")
 

@@ -27,6 +27,36 @@ async function failure(response) {
 
 const BACKOFF_MIN = 500, BACKOFF_MAX = 10000;
 
+/** The text/event-stream format, fed chunk by chunk: push(text) -> the frames completed, {id?, event?, data?}. */
+export class EventParser {
+  constructor() { this.buffer = ""; this.frame = {}; }
+
+  push(text) {
+    const out = [];
+    this.buffer += text;
+    let end;
+    while ((end = this.buffer.search(/\r\n|\r|\n/)) >= 0) {
+      if (end === this.buffer.length - 1 && this.buffer[end] === "\r") break; // a CRLF cut between two chunks
+      const line = this.buffer.slice(0, end);
+      this.buffer = this.buffer.slice(end + (this.buffer.startsWith("\r\n", end) ? 2 : 1));
+      if (line === "") {
+        if (Object.keys(this.frame).length) out.push(this.frame);
+        this.frame = {};
+        continue;
+      }
+      if (line.startsWith(":")) continue; // a comment
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let v = colon < 0 ? "" : line.slice(colon + 1);
+      if (v.startsWith(" ")) v = v.slice(1);
+      if (field === "id") this.frame.id = v;
+      else if (field === "event") this.frame.event = v;
+      else if (field === "data") this.frame.data = this.frame.data === undefined ? v : `${this.frame.data}\n${v}`;
+    }
+    return out;
+  }
+}
+
 /** The client of one signed-in key; `onUnauthorized` runs when the server no longer takes it. */
 export function client(key, onUnauthorized) {
   const auth = key ? {Authorization: `Bearer ${key}`} : {}; // no key: a server in open mode (loopback only)
@@ -58,25 +88,11 @@ export function client(key, onUnauthorized) {
 
     async function read(body) {
       const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = "", frame = {};
+      const parser = new EventParser();
       for (;;) {
         const {value, done} = await reader.read();
         if (done) return;
-        buffer += value;
-        let end;
-        while ((end = buffer.search(/\r\n|\r|\n/)) >= 0) {
-          const line = buffer.slice(0, end);
-          buffer = buffer.slice(end + (buffer.startsWith("\r\n", end) ? 2 : 1));
-          if (line === "") { dispatch(frame); frame = {}; continue; }
-          if (line.startsWith(":")) continue; // a comment
-          const colon = line.indexOf(":");
-          const field = colon < 0 ? line : line.slice(0, colon);
-          let v = colon < 0 ? "" : line.slice(colon + 1);
-          if (v.startsWith(" ")) v = v.slice(1);
-          if (field === "id") frame.id = v;
-          else if (field === "event") frame.event = v;
-          else if (field === "data") frame.data = frame.data === undefined ? v : `${frame.data}\n${v}`;
-        }
+        parser.push(value).forEach(dispatch);
       }
     }
 

@@ -28,16 +28,14 @@ export function line(el, series, opts = {}) {
   const sy = (y) => height - pad.bottom - ((y - y0) / (y1 - y0)) * (height - pad.top - pad.bottom);
   const root = svg("svg", {viewBox: `0 0 ${width} ${height}`, width, height, class: opts.spark ? "chart spark" : "chart",
                            role: "img", "aria-label": opts.label || series.map((s) => s.name).join(", ")});
-  if (!opts.spark) {
+  if (!opts.spark && points.length) {
     root.append(
       svg("line", {x1: pad.left, y1: sy(y0), x2: width - pad.right, y2: sy(y0), class: "axis"}),
       svg("line", {x1: pad.left, y1: pad.top, x2: pad.left, y2: height - pad.bottom, class: "axis"}),
       svg("text", {x: pad.left - 4, y: sy(y1) + 4, "text-anchor": "end", class: "tick"}, format(y1)),
-      svg("text", {x: pad.left - 4, y: sy(y0), "text-anchor": "end", class: "tick"}, format(y0)));
-    if (points.length) {
-      root.append(svg("text", {x: pad.left, y: height - 6, class: "tick"}, formatX(x0)),
-                  svg("text", {x: width - pad.right, y: height - 6, "text-anchor": "end", class: "tick"}, formatX(x1)));
-    }
+      svg("text", {x: pad.left - 4, y: sy(y0), "text-anchor": "end", class: "tick"}, format(y0)),
+      svg("text", {x: pad.left, y: height - 6, class: "tick"}, formatX(x0)),
+      svg("text", {x: width - pad.right, y: height - 6, "text-anchor": "end", class: "tick"}, formatX(x1)));
   }
   series.forEach((s, i) => {
     const g = svg("g", {class: `series series-${i % 6}`}, svg("title", null, s.name));

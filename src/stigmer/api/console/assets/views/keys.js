@@ -30,6 +30,10 @@ export default {
         detail));
 
     ctx.api("/v1/namespaces").then(({namespaces}) => {
+      if (ns === null && namespaces.length) { // open the first namespace rather than an empty table
+        location.replace(`#/keys?ns=${encodeURIComponent(namespaces[0].namespace)}`);
+        return;
+      }
       fill(nsList, namespaces.length ? namespaces.map((n) => h("li", null,
         h("a", {href: `#/keys?ns=${encodeURIComponent(n.namespace)}`, "aria-current": n.namespace === ns ? "true" : null,
                 "data-namespace": n.namespace}, n.namespace, " ", h("span", {class: "count"}, String(n.keys))))) :
@@ -38,6 +42,11 @@ export default {
 
     function link(key) {
       return `#/keys?ns=${encodeURIComponent(ns)}&key=${encodeURIComponent(key)}`;
+    }
+
+    function recount() { // the open namespace's count follows the live table (when the table holds them all)
+      const count = nsList.querySelector("a[aria-current] .count");
+      if (count && entries.size < PAGE) count.textContent = String(entries.size);
     }
 
     function drawKeys() {
@@ -87,6 +96,7 @@ export default {
       } else {
         entries.delete(change.key);
       }
+      recount();
       if (change.key === selected) history.add(change);
     }
 
@@ -94,8 +104,9 @@ export default {
       if (ns === null) return;
       try {
         const {revision} = await ctx.api("/v1/revision"); // watch from here: nothing between list and watch is lost
-        const {entries: page} = await ctx.api(`/v1/kv/${encodeURIComponent(ns)}`, {query: {limit: PAGE}});
+        const {entries: page, next_cursor: more} = await ctx.api(`/v1/kv/${encodeURIComponent(ns)}`, {query: {limit: PAGE}});
         for (const e of page) entries.set(e.key, e);
+        if (more) ctx.status(`Showing the first ${PAGE} keys of ${ns}, by key order.`);
         drawKeys();
         if (!ctx.can("watch")) {
           fill(live, "not live: this key has no watch scope");
