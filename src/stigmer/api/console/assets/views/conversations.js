@@ -33,7 +33,7 @@ export default {
       h("option", {value: ""}, "any tag"), tag ? h("option", {value: tag, selected: true}, tag) : null);
     const search = h("form", {class: "bar", role: "search", onsubmit: (e) => {
       e.preventDefault();
-      ctx.go(link({q: box.value.trim(), id: ""}));
+      ctx.go(link({q: box.value.trim(), id: "", tag: ""})); // a search spans every conversation, whatever the tag
     }}, box, h("button", {type: "submit"}, "Search"), query ? h("a", {href: link({q: ""})}, "clear") : null, tags);
     const list = h("ol", {class: "list conversations", id: "conversations"});
     const more = h("p");
