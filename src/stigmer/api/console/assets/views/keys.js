@@ -9,8 +9,13 @@ export default {
     const {h, fill, fmt, params} = ctx;
     const ns = params.ns || null, selected = params.key ?? null;
     const entries = new Map(); // key -> entry, as the list and then the stream say
+    // what the key may list of this namespace: all of it, or the key prefixes it is limited to there
+    const grants = (ctx.whoami.prefixes || []).map((g) => [g.split("/")[0], g.slice(g.indexOf("/") + 1 || g.length)]);
+    const mine = grants.filter(([n]) => n === ns).map(([, p]) => p);
+    const prefixes = !ctx.whoami.prefixes || mine.includes("") ? [""] : mine;
     const timers = [];
-    let stream = null, filter = "", refresh = new Set(), refreshTimer = null;
+    let streams = [], filter = "", refresh = new Set(), refreshTimer = null;
+    const fresh = new Map(); // key -> when its last change arrived (ms): highlighted for a moment
 
     const nsList = h("ul", {class: "list", "aria-label": "Namespaces"});
     const filterBox = h("input", {type: "search", "data-filter": true, placeholder: "filter keys  (/)",
@@ -53,7 +58,7 @@ export default {
       const keys = [...entries.keys()].sort().filter((k) => !filter || k.includes(filter));
       fill(rows, keys.map((k) => {
         const e = entries.get(k);
-        return h("tr", {"data-key": k, "aria-selected": k === selected ? "true" : null},
+        return h("tr", {"data-key": k, "aria-selected": k === selected ? "true" : null, class: Date.now() - (fresh.get(k) || 0) < 1000 ? "fresh" : null},
           h("td", null, h("a", {href: link(k)}, k)),
           h("td", {class: "value"}, "value" in e ? fmt.short(e.value) : ""),
           h("td", {class: "num"}, String(e.version)),
@@ -91,6 +96,7 @@ export default {
       if (change.type === "put") {
         entries.set(change.key, {...known, key: change.key, value: change.value, version: change.version,
                                  mod_revision: change.revision, updated_at: change.ts, expires_at: null});
+        fresh.set(change.key, Date.now());
         refresh.add(change.key);
         refreshTimer ??= setTimeout(reread, 200);
       } else {
@@ -104,24 +110,27 @@ export default {
       if (ns === null) return;
       try {
         const {revision} = await ctx.api("/v1/revision"); // watch from here: nothing between list and watch is lost
-        const {entries: page, next_cursor: more} = await ctx.api(`/v1/kv/${encodeURIComponent(ns)}`, {query: {limit: PAGE}});
-        for (const e of page) entries.set(e.key, e);
-        if (more) ctx.status(`Showing the first ${PAGE} keys of ${ns}, by key order.`);
+        for (const prefix of prefixes) {
+          const {entries: page, next_cursor: more} = await ctx.api(`/v1/kv/${encodeURIComponent(ns)}`,
+                                                                   {query: {limit: PAGE, prefix}});
+          for (const e of page) entries.set(e.key, e);
+          if (more) ctx.status(`Showing the first ${PAGE} keys of ${ns}, by key order.`);
+        }
         drawKeys();
         if (!ctx.can("watch")) {
           fill(live, "not live: this key has no watch scope");
           return;
         }
-        stream = ctx.stream("/v1/watch", {namespace: ns, from: revision + 1}, {
+        streams = prefixes.map((prefix) => ctx.stream("/v1/watch", {namespace: ns, prefix, from: revision + 1}, {
           onEvent: (ev) => {
             if (ev.event === "change") { ev.data.changes.forEach(apply); drawKeys(); live.dataset.revision = ev.data.revision; }
-            else if (ev.event === "compacted") { entries.clear(); stream.close(); load(); }
+            else if (ev.event === "compacted") { entries.clear(); streams.forEach((s) => s.close()); load(); }
           },
           onStatus: (state, err) => {
             live.dataset.state = state;
             fill(live, state === "live" ? "● live" : state, err && state === "error" ? `: ${err.message}` : "");
           },
-        });
+        }));
       } catch (err) {
         fill(rows, h("tr", null, h("td", {colspan: 5, class: "error"}, err.message)));
       }
@@ -129,7 +138,11 @@ export default {
 
     const history = {
       changes: [], picked: [],
-      add(change) { this.changes.unshift(change); this.draw(); },
+      add(change) { // the stream may bring a revision the history read already had
+        if (this.changes.some((c) => c.revision === change.revision)) return;
+        this.changes = [change, ...this.changes].sort((a, b) => b.revision - a.revision);
+        this.draw();
+      },
       async load() {
         if (ns === null || selected === null) return;
         try {
@@ -188,7 +201,7 @@ export default {
     history.load();
     timers.push(setInterval(tick, 1000));
     return () => {
-      if (stream) stream.close();
+      streams.forEach((s) => s.close());
       timers.forEach(clearInterval);
       clearTimeout(refreshTimer);
     };
