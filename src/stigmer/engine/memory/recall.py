@@ -136,6 +136,8 @@ class Recall:
             if start:  # the first chunk came with the ranking
                 found = await index.by_seq(tenant, [seq for seq, _ in chunk])
             for seq, score in chunk:
+                if packing.full:
+                    break
                 m = found.get(seq)
                 if m is not None and m.kind in KINDS:
                     seen.add(m.id)

@@ -156,6 +156,16 @@ def lexical(conn: sqlite3.Connection, tenant: str, tenant_id: str | None, subjec
     return Matches(n, int(length), [len(h) for h in holders], rows.with_tfs(meta, terms, holders))
 
 
+def newest_sql(tenant: str, tenant_id: str | None, subject_id: str, kinds: list[str] | None,
+               limit: int) -> tuple[str, tuple]:
+    """The order is picked over the narrow index rows (one row per active memory; with one kind, straight from
+    the index memory_index_rows_newest, migration 23): a compile's memories share one created_at, so the wide
+    rows' order would sort the whole subject."""
+    where, params = rows.scope(tenant, tenant_id, subject_id, kinds, "?")
+    return (f"{rows.SELECT_MEMORIES} WHERE seq IN (SELECT seq FROM memory_index_rows WHERE {where}"
+            f"{memory_rows.NEWEST_FIRST} LIMIT ?) AND status = 'active'{memory_rows.NEWEST_FIRST}", (*params, limit))
+
+
 def by_seq(conn: sqlite3.Connection, tenant: str, seqs: list[int]) -> dict[int, MemoryRecord]:
     return rows.by_seq(conn.execute(_BY_SEQ, (json.dumps(seqs), tenant)).fetchall()) if seqs else {}
 
@@ -184,12 +194,8 @@ class SQLiteMemoryIndex:
 
     async def newest(self, tenant: str, tenant_id: str | None, subject_id: str, kinds: list[str] | None,
                      limit: int) -> list[MemoryRecord]:
-        # The order is picked over the narrow index rows (one row per active memory): a compile's memories share
-        # one created_at, so the wide rows' order would sort the whole subject.
-        where, params = rows.scope(tenant, tenant_id, subject_id, kinds, "?")
-        sql = (f"{rows.SELECT_MEMORIES} WHERE seq IN (SELECT seq FROM memory_index_rows WHERE {where}"
-               f"{memory_rows.NEWEST_FIRST} LIMIT ?) AND status = 'active'{memory_rows.NEWEST_FIRST}")
-        return [memory_rows.memory_of(r) for r in await self._store.in_pool(sql, (*params, limit))]
+        sql, params = newest_sql(tenant, tenant_id, subject_id, kinds, limit)
+        return [memory_rows.memory_of(r) for r in await self._store.in_pool(sql, params)]
 
     async def by_seq(self, tenant: str, seqs: list[int]) -> dict[int, MemoryRecord]:
         """The active memories among these seqs."""
