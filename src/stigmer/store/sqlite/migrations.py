@@ -608,9 +608,8 @@ MIGRATIONS: list[tuple[int, str]] = [
         23,
         # The newest memories of a scope (query-driven context, bench/results/memory.md "Latency, third round"):
         # an index in NEWEST_FIRST order stops after the rows asked for, where the scope index sorted them all.
-        # It starts with the scope index's columns, which it replaces.
+        # The scope index stays (migrations only add: an older replica may still plan with it).
         """
-        DROP INDEX memory_index_rows_scope;
         CREATE INDEX memory_index_rows_newest ON memory_index_rows (tenant, subject_id, kind, created_at DESC, seq);
         """,
     ),
