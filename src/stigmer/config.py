@@ -132,10 +132,11 @@ SETTINGS: tuple[Setting, ...] = (
     S("memory_max_context_tokens", int, 4000, "Context budget when a request gives no `max_tokens` (Statewave DEFAULT_MAX_CONTEXT_TOKENS).", 1, 128_000, aliases=("STATEWAVE_DEFAULT_MAX_CONTEXT_TOKENS",)),
     S("embedding_timeout_seconds", float, 10.0, "Longest wait for one embeddings request (its one retry included); then the call fails as unavailable.", 0.1, 600),
     # webhooks (docs/webhooks.md)
-    S("webhook_url", str, "", "URL every webhook event is POSTed to (`http://` or `https://`); empty = webhooks off: no event is written or sent.", aliases=("STATEWAVE_WEBHOOK_URL",)),
+    S("webhook_url", str, "", "URL every webhook event is POSTed to (`http://` or `https://`); empty = webhooks off: no event is written or sent. Treated as a secret (a receiver's URL often carries its token).", secret=True, aliases=("STATEWAVE_WEBHOOK_URL",)),
     S("webhook_secret", str, "", "Key of the `X-Signature: sha256=<HMAC-SHA256 of the body>` header of each delivery; empty = unsigned.", secret=True, aliases=("STATEWAVE_WEBHOOK_SECRET",)),
     S("webhook_timeout_seconds", float, 5.0, "Longest wait for one delivery attempt (connect, send and answer); then it counts as failed.", 0.1, 600, aliases=("STATEWAVE_WEBHOOK_TIMEOUT",)),
     S("webhook_max_attempts", int, 5, "Delivery attempts of an event before it is left as `dead_letter`.", 1, 100),
+    S("webhook_retention_hours", float, 168.0, "Hours a delivered or dead-lettered webhook event is kept (counted from its creation); 0 = for ever. Pending events are never deleted.", 0, 87600),
     # Statewave surface (docs/compat.md): STATEWAVE_* variables are read as aliases; STIGMER_* wins
     S("statewave_require_tenant", bool, False, "Statewave: every request except health needs the tenant header (400 `missing_tenant` without it).", aliases=("STATEWAVE_REQUIRE_TENANT",)),
     S("statewave_tenant_header", str, "X-Tenant-ID", "Statewave: the header naming the Statewave tenant of a request (inside the key's Stigmer tenant).", aliases=("STATEWAVE_TENANT_HEADER",)),

@@ -31,7 +31,7 @@ from .store.base import Store
 from .support import embeddings
 from .support.embeddings import from_settings
 from .support.llm import LLM
-from .support.ratelimit import RateLimiter
+from .support.ratelimit import RateLimiter, SharedRateLimiter, StoreWindows
 
 
 @dataclasses.dataclass
@@ -60,6 +60,8 @@ class Services:
     support: Support = None  # type: ignore[assignment]  # Statewave resolutions, health, SLA, handoff (likewise)
     memory_admin: MemoryAdmin = None  # type: ignore[assignment]  # Statewave admin: jobs, audit, export, import
     coordination: Coordination = None  # type: ignore[assignment]  # semvec clusters, regions, observer, network
+    shared_limiter: SharedRateLimiter | None = None  # token buckets the replicas share (a store with `buckets`)
+    rate_windows: StoreWindows = None  # type: ignore[assignment]  # per-minute windows counted in the store
 
     def __post_init__(self) -> None:
         if self.tokens is None:
@@ -105,6 +107,11 @@ class Services:
             self.memory_admin = MemoryAdmin(self.store, self.webhooks, self.memory.embed)
         if self.coordination is None:  # hangs its drift and delete hooks on the sessions engine
             self.coordination = Coordination(self.store, self.sessions)
+        buckets = getattr(self.store, "buckets", None)  # PostgreSQL has them; SQLite's one process needs none
+        if self.shared_limiter is None and buckets is not None:
+            self.shared_limiter = SharedRateLimiter(buckets)
+        if self.rate_windows is None:
+            self.rate_windows = StoreWindows(self.store, self.clock.now)
 
 
 def memory_embedder(settings: Settings):

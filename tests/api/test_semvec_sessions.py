@@ -347,3 +347,13 @@ def test_metrics_endpoint(make_client):
     assert 'semvec_requests_total{method="POST",endpoint="/v1/session/create",status="200"} 1.0' in text
     assert 'semvec_request_duration_seconds_count{method="GET",endpoint="/v1/metrics/{session_id}"} 1.0' in text
     assert "semvec_active_sessions 1.0" in text and "/metrics\"" not in text and "/v1/metrics/s1" not in text
+
+
+def test_text_with_u0000_is_refused_alike_on_both_stores(c):
+    sid = mk(c)["session_id"]
+    for path, body in [("/v1/run", {"message": "a\x00b"}), ("/v1/run", {"message": "a", "response": "b\x00"}),
+                       ("/v1/store", {"session_id": sid, "response": "b\x00"}),
+                       (f"/v1/session/{sid}/memory", {"text": "x\x00", "tier": "long_term"})]:
+        detail(c.post(path, json=body), 422, "text must not contain U+0000")
+    got = c.get(f"/v1/metrics/{sid}").json()
+    assert (got["interaction_count"], got["total_memories"]) == (0, 0)  # nothing of them was kept

@@ -2,6 +2,7 @@ import asyncio
 
 import pytest
 
+from stigmer.engine.errors import StorageUnavailable
 from stigmer.engine.kv import KV
 from stigmer.engine.types import ChangeFilter, RevisionInfo
 
@@ -54,3 +55,12 @@ async def test_prefix_scan_bounds(store, prefix):
         await kv.put("t", "ns", k, 1)
     rows, _ = await kv.list("t", "ns", prefix=prefix)
     assert sorted(r.key for r in rows) == sorted(keys[:3])
+
+
+async def test_a_write_after_close_fails_at_once_instead_of_waiting_forever(store):
+    kv = KV(store)
+    await kv.put("t", "ns", "a", 1)
+    await store.close()
+    with pytest.raises(StorageUnavailable) as e:
+        await asyncio.wait_for(kv.put("t", "ns", "b", 2), 10)  # was a hang on SQLite: no writer reads the queue
+    assert e.value.details["reason"] == "closed"

@@ -219,6 +219,53 @@ async def test_stats_and_reads_are_per_tenant(store, clock):
     assert await hooks.get(T, "not-an-id") is None
 
 
+async def test_settled_events_past_the_retention_are_purged_in_batches_and_pending_ones_never(store, clock,
+                                                                                              monkeypatch):
+    monkeypatch.setattr(wh, "PURGE_BATCH", 1)  # three old settled events take three statements
+    hooks = outbox(store, clock, Receiver(200, 500, 200), max_attempts=1, retention_hours=1)
+    old = [await enqueue(store, hooks, tenant) for tenant in (T, T, U)]
+    await hooks.deliver_due()  # delivered, dead_letter, delivered
+    stuck = await enqueue(store, hooks, T)  # pending: not due yet when claimed below, never purged
+    clock.advance(3600 + 1)
+    fresh = await enqueue(store, hooks, T)
+    await store.webhooks.claim(clock.now(), clock.now() + 60, "other", 1)  # `stuck` is held by another worker
+    await hooks.deliver_due()  # `fresh` is delivered now: too young to go
+    assert await hooks.purge_settled() == 3
+    assert [await hooks.get(t, i) for t, i in zip((T, T, U), old)] == [None, None, None]
+    assert (await hooks.get(T, stuck)).status == "pending" and (await hooks.get(T, fresh)).status == "delivered"
+    assert await hooks.purge_settled() == 0
+
+
+async def test_the_worker_purges_once_an_hour_and_a_retention_of_zero_keeps_every_event(store, clock):
+    hooks = outbox(store, clock, retention_hours=1)
+    old = await enqueue(store, hooks)
+    await hooks.deliver_due()
+    clock.advance(2 * 3600)
+    worker = asyncio.create_task(hooks.run())  # its first round purges
+    try:
+        for _ in range(1000):
+            if await hooks.get(T, old) is None:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        worker.cancel()
+    assert await hooks.get(T, old) is None
+    again = await enqueue(store, hooks)
+    await hooks.deliver_due()
+    clock.advance(wh.PURGE_SECONDS / 2)
+    assert await hooks.purge_if_due() == 0  # the last purge was less than an hour ago
+    clock.advance(wh.PURGE_SECONDS / 2 + 1)  # an hour since the purge, and `again` is past the retention
+    assert await hooks.purge_if_due() == 1 and await hooks.get(T, again) is None
+
+    keeper = outbox(store, clock, retention_hours=0)
+    kept = await enqueue(store, keeper)
+    await keeper.deliver_due()
+    clock.advance(10 * 365 * 86400)
+    assert await keeper.purge_if_due() == 0 and (await keeper.get(T, kept)).status == "delivered"
+    with pytest.raises(ValueError):
+        outbox(store, clock, retention_hours=-1)
+
+
 async def test_a_subject_delete_removes_its_events_in_its_scope(store, clock):
     hooks = outbox(store, clock)
     mine = [await enqueue(store, hooks, data={"subject_id": "s1"}),

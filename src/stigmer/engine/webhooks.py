@@ -12,6 +12,8 @@
   outcome is recorded only while the event still carries the worker's claim.
 - **Loop.** The worker drains every due event, in batches sent concurrently, then waits for an enqueue in
   this process (after its commit) or one poll interval, whichever comes first.
+- **Retention.** About once an hour the worker deletes settled events (delivered or dead-lettered) older than
+  the retention, a batch at a time so the writer is never held long; pending events are never deleted.
 
 Delivery is at least once: a worker that dies after the POST, or whose outcome is not recorded before
 its lease ends, leaves the event to be sent again. Receivers deduplicate by `X-Webhook-Id`.
@@ -48,6 +50,8 @@ LEASE_MARGIN = 60.0  # a claim's lease outlasts its attempts' timeout by this, f
 FIRST_DELAY, GROWTH = 30.0, 4  # backoff: 30 s, 2 min, 8 min, 32 min ... before jitter
 ERROR_BODY_CHARS = 200  # of a failed answer's body, in `last_error`
 ERROR_MESSAGE_CHARS = 500  # of a transport error's message: a row stays small whatever an exception says
+PURGE_SECONDS = 3600.0  # how often settled events past the retention are deleted
+PURGE_BATCH = 1000  # events one purge statement deletes: a short hold of the writer
 READ_BYTES = 65_536  # of an answer's body read back (a small body read lets the connection be reused)
 
 
@@ -97,17 +101,19 @@ class Webhooks:
     shutdown. `rng` gives the backoff's U(0, 1) and `transport` the HTTP transport (tests pin both)."""
 
     def __init__(self, store: Store, url: str, secret: str = "", timeout: float = 5.0, max_attempts: int = 5, *,
-                 clock: Clock | None = None, rng: Callable[[], float] = random.random,
-                 transport: httpx.AsyncBaseTransport | None = None):
+                 retention_hours: float = 168.0, clock: Clock | None = None,
+                 rng: Callable[[], float] = random.random, transport: httpx.AsyncBaseTransport | None = None):
         self.url = (url or "").strip()
         if self.url and not self.url.startswith(("http://", "https://")):
             raise ValueError(f"the webhook URL must be an http:// or https:// URL, got {self.url!r}")
-        if timeout <= 0 or max_attempts < 1:
-            raise ValueError("the webhook timeout must be positive and max_attempts at least 1")
+        if timeout <= 0 or max_attempts < 1 or retention_hours < 0:
+            raise ValueError("the webhook timeout must be positive, max_attempts at least 1, the retention >= 0")
         self.store = store
         self.clock = clock or store.clock
         self.timeout = float(timeout)
         self.max_attempts = max_attempts
+        self.retention_hours = float(retention_hours)  # 0: settled events are kept for ever
+        self._purged_at = float("-inf")
         self._secret = secret or ""
         self._rng = rng
         self._http = LoopClient(self.timeout + 1.0, transport)  # the attempt's asyncio.timeout fires first
@@ -116,14 +122,15 @@ class Webhooks:
     @classmethod
     def from_settings(cls, store: Store, settings: Any, clock: Clock | None = None) -> Webhooks:
         return cls(store, settings.webhook_url, settings.webhook_secret, settings.webhook_timeout_seconds,
-                   settings.webhook_max_attempts, clock=clock)
+                   settings.webhook_max_attempts, retention_hours=settings.webhook_retention_hours, clock=clock)
 
     @property
     def enabled(self) -> bool:
         return bool(self.url)
 
-    def __repr__(self) -> str:  # the secret is never shown
-        return (f"Webhooks(url={self.url!r}, timeout={self.timeout:g}, max_attempts={self.max_attempts}, "
+    def __repr__(self) -> str:  # neither the secret nor the URL's path and query (a receiver's token) is shown
+        origin = httpx.URL(self.url).copy_with(path="/", query=None, fragment=None, userinfo=b"") if self.url else ""
+        return (f"Webhooks(url={str(origin)!r}, timeout={self.timeout:g}, max_attempts={self.max_attempts}, "
                 f"secret={'(set)' if self._secret else '(none)'})")
 
     # the outbox
@@ -171,6 +178,7 @@ class Webhooks:
             self._wake.clear()
             try:
                 await self.deliver_due()
+                await self.purge_if_due()
             except Exception:
                 log.exception("webhook delivery failed; retrying in %g s", POLL_SECONDS)
             try:
@@ -190,6 +198,23 @@ class Webhooks:
             outcomes = await asyncio.gather(*(self._attempt(e, claim) for e in events))
             await self.store.webhooks.settle(outcomes)
             made += len(events)
+
+    async def purge_if_due(self) -> int:
+        """Purge when a retention is set and the last purge is PURGE_SECONDS old; return how many went."""
+        if not self.retention_hours or self.clock.now() - self._purged_at < PURGE_SECONDS:
+            return 0
+        return await self.purge_settled()
+
+    async def purge_settled(self) -> int:
+        """Delete every settled event older than the retention, a batch at a time; return how many went."""
+        now = self.clock.now()
+        before, gone = now - self.retention_hours * 3600, 0
+        while (n := await self.store.webhooks.purge(before, PURGE_BATCH)) > 0:
+            gone += n
+        self._purged_at = now
+        if gone:
+            log.info("purged %d settled webhook event(s) older than %g h", gone, self.retention_hours)
+        return gone
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -495,6 +495,10 @@ class WebhookReads(Protocol):
         """Record each attempt's outcome (and clear the claim) if its event still carries that claim; return
         how many did (an event deleted, or re-claimed after its lease ran out, is left alone)."""
 
+    async def purge(self, before: float, limit: int) -> int:
+        """Delete up to `limit` settled events (delivered or dead-lettered) of any tenant created before
+        `before`; return how many went. Pending events are never purged."""
+
 
 class WebhookWrites(Protocol):
     """The outbox inside a mutation (`tx.webhooks`), of the transaction's tenant: an event written here

@@ -14,7 +14,6 @@ from urllib.parse import parse_qsl
 from starlette.types import Scope
 
 from ...services import Services
-from ...support.ratelimit import SharedRateLimiter
 from ..kit.requestid import Rule
 from ..kit.surface import Surface, header
 from . import wire
@@ -56,11 +55,10 @@ def credentials(scope: Scope) -> list[str | None]:
 
 def surface(svc: Services) -> Surface:
     s = svc.settings
-    buckets = getattr(svc.store, "buckets", None)  # PostgreSQL: the replicas share each key's bucket (§3)
     return Surface("semvec", PREFIXES + NOT_SERVED, wire.render, credentials, public=_Public(),  # type: ignore[arg-type]
                    problem=wire.problem,
                    rate_limit=s.semvec_burst if s.semvec_rate > 0 else 0, rate_per_second=s.semvec_rate,
-                   open_bucket=True, limiter=SharedRateLimiter(buckets) if buckets is not None else None,
+                   open_bucket=True, limiter=svc.shared_limiter,  # PostgreSQL: the replicas share each key's bucket (§3)
                    open_credential=lambda scope: None, claims=claims, checks_path=False)
 
 

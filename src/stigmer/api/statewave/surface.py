@@ -30,7 +30,7 @@ from starlette.types import Scope
 from ...engine import errors as engine_errors
 from ...engine.access import Principal
 from ...services import Services
-from ...support.ratelimit import Decision, SlidingLog, StoreWindows
+from ...support.ratelimit import Decision, SlidingLog
 from ..http import encode
 from ..kit.body import BodyTimeout, BodyTooLarge, ClientGone
 from ..kit.cors import Cors
@@ -198,7 +198,7 @@ class Dispatcher:
 
             self._hit = in_process
         else:
-            self._hit = StoreWindows(svc.store, svc.clock.now).hit
+            self._hit = svc.rate_windows.hit
         self.require_tenant = s.statewave_require_tenant
         self.tenant_header = s.statewave_tenant_header
         self._tenant_key = s.statewave_tenant_header.lower().encode("latin-1")

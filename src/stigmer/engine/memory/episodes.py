@@ -76,6 +76,8 @@ def _text(value: Any, limit: int, loc: list, least: int = 1) -> str:
     if len(value) > limit:
         raise InvalidArgument(f"String should have at most {limit} characters", loc=loc, type="string_too_long",
                               input=value)
+    if "\x00" in value:  # every store alike: a PostgreSQL text column cannot hold it
+        raise InvalidArgument("Value error, text must not contain U+0000", loc=loc, type="value_error", input=value)
     return value
 
 

@@ -39,6 +39,12 @@ class Unprocessable(InvalidArgument):
     code = "unprocessable"
 
 
+def storable(*texts: str | None) -> None:
+    """Refuse U+0000 on every store alike: a PostgreSQL text or jsonb value cannot hold it."""
+    if any(t is not None and "\x00" in t for t in texts):
+        raise Unprocessable("text must not contain U+0000")
+
+
 class _Stale(Exception):
     """The pending message changed between embedding and the mutation."""
 
@@ -141,6 +147,7 @@ class Sessions:
     async def create(self, tenant: str, session_id: str | None, kind: str = "session", config: dict | None = None,
                      template: np.ndarray | None = None) -> tuple[str, bool]:
         """(id, created): an existing id is left as it is (Decision D9)."""
+        storable(session_id)
         sid = session_id or str(uuid.uuid4())
 
         def mutation(tx: "WriteTxn") -> tuple[str, bool]:
@@ -221,6 +228,7 @@ class Sessions:
                   short_circuit_threshold: float = 0.85, reset_context: bool = False,
                   user_id: str | None = None) -> dict[str, Any]:
         """§5.2: one turn; the /v1/run response body."""
+        storable(message, response, session_id, user_id)
         sid = session_id or str(uuid.uuid4())
 
         def mutation(tx: "WriteTxn", embedded: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -262,6 +270,7 @@ class Sessions:
     async def store_turn(self, tenant: str, session_id: str, response: str, user_id: str | None = None,
                          dedup_threshold: float | None = None) -> dict[str, Any]:
         """§5.3: store an answer, paired with the pending question; the dedup signal."""
+        storable(response, user_id)
         def mutation(tx: "WriteTxn", embedded: dict[str, np.ndarray]) -> dict[str, Any]:
             work = self.must_open(tx, session_id)
             signal = self._store_response(work, response, embedded, user_id, dedup_threshold)
@@ -275,6 +284,7 @@ class Sessions:
     async def store_text(self, tenant: str, session_id: str, text: str, x: np.ndarray | None = None,
                          dedup_threshold: float | None = None, missing: str = SESSION_NOT_FOUND) -> dict[str, Any]:
         """One turn of a fixed chunk (cluster store): the update report; the pending message is untouched."""
+        storable(text)
         if x is None:
             x = (await self.embed([text]))[0]
         if maths.is_zero(x):
@@ -339,6 +349,8 @@ class Sessions:
 
     async def add_trigger(self, tenant: str, session_id: str, keyword: str | None, embedding: np.ndarray | None,
                           threshold: float) -> int:
+        storable(keyword)
+
         def change(work: Work) -> int:
             if len(work.state.triggers) >= MAX_TRIGGERS:
                 raise Unprocessable(f"trigger limit reached ({MAX_TRIGGERS})")
@@ -394,6 +406,7 @@ class Sessions:
     async def inject(self, tenant: str, session_id: str, text: str, embedding: np.ndarray | None, tier: str,
                      importance: float, access_count: int) -> int:
         """§5.15: one memory straight into a tier (no turn, no gate); the retrievable count after it."""
+        storable(text)
         source = "client"
         if embedding is None:
             embedding, source = await self.text_vector(text), "server"

@@ -8,7 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFound
-from .engine import SESSION_NOT_FOUND
+from .engine import SESSION_NOT_FOUND, storable
 from .model import EntityRow
 from .work import Work
 
@@ -46,6 +46,8 @@ async def put(engine: "Sessions", tenant: str, session_id: str, key: str, kind: 
               importance: float) -> int:
     """Upsert by key (access count kept); a new key beyond capacity first evicts the least important, then the
     least recently accessed (never accessed first), then the oldest. Returns the entity count."""
+    storable(key, kind, value, context)
+
     def mutation(tx: "WriteTxn") -> int:
         work = engine.must_open(tx, session_id)
         rows = tx.sessions.entities(session_id)

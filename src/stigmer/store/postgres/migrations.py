@@ -626,6 +626,13 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        27,
+        # Settled events by age, for the retention purge (docs/webhooks.md).
+        """
+        CREATE INDEX webhook_events_settled ON webhook_events (created_at) WHERE status <> 'pending';
+        """,
+    ),
 ]
 # Python work a step does after its SQL, in the same transaction: filling what it made from existing rows.
 AFTER = {10: search_index.backfill, 16: memory_index.backfill}

@@ -18,7 +18,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from ...clock import Clock, SystemClock
-from ...engine.errors import EngineError
+from ...engine.errors import EngineError, StorageUnavailable
 from ..base import Change, CommitListener, StorageFault
 from ..dsn import mask_url
 from .analytics import postgres_analytics
@@ -181,7 +181,7 @@ class PostgresStore:
 
     async def submit(self, tenant: str, fn: Callable[[WriteTxnPG], T]) -> T:
         if not self._writers:
-            raise RuntimeError("the store is not open")
+            raise StorageUnavailable("the store is not open", reason="closed")
         writer = self._writers[zlib.crc32(tenant.encode()) % len(self._writers)]
         return await writer.submit(tenant, fn)
 

@@ -28,6 +28,8 @@ _SETTLE = (
     " AS o(id, claim, status, attempts, next_attempt_at, last_error, http_status, delivered_at)"
     " WHERE e.id = o.id AND e.claim = o.claim"
 )
+_PURGE = ("DELETE FROM webhook_events WHERE id IN (SELECT id FROM webhook_events"
+          " WHERE status <> 'pending' AND created_at < %s LIMIT %s FOR UPDATE SKIP LOCKED)")
 _DELETE_SUBJECT = ("WITH gone AS (DELETE FROM webhook_events WHERE tenant = %s AND subject_id = %s{} RETURNING 1)"
                    " SELECT count(*) FROM gone")
 _DELETE_ALL = _DELETE_SUBJECT.format("")
@@ -60,6 +62,12 @@ class PostgresWebhooks:
 
         async def run(conn) -> int:
             return (await conn.execute(_SETTLE, columns)).rowcount
+
+        return await self._store.run(run)
+
+    async def purge(self, before: float, limit: int) -> int:
+        async def run(conn) -> int:
+            return (await conn.execute(_PURGE, (before, limit))).rowcount
 
         return await self._store.run(run)
 

@@ -613,6 +613,13 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX memory_index_rows_newest ON memory_index_rows (tenant, subject_id, kind, created_at DESC, seq);
         """,
     ),
+    (
+        27,
+        # Settled events by age, for the retention purge (docs/webhooks.md).
+        """
+        CREATE INDEX webhook_events_settled ON webhook_events (created_at) WHERE status <> 'pending';
+        """,
+    ),
 ]
 
 # Python work a step does after its SQL, in the same transaction: filling what it made from existing rows.

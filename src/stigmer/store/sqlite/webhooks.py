@@ -22,6 +22,8 @@ _CLAIM = ("UPDATE webhook_events SET claim = ?, last_attempt_at = ?, next_attemp
           f" LIMIT ?) RETURNING {COLUMNS}")
 _SETTLE = ("UPDATE webhook_events SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?, http_status = ?,"
            " delivered_at = ?, claim = NULL WHERE id = ? AND claim = ?")
+_PURGE = ("DELETE FROM webhook_events WHERE id IN (SELECT id FROM webhook_events"
+          " WHERE status <> 'pending' AND created_at < ? LIMIT ?)")
 _DELETE_SUBJECT = "DELETE FROM webhook_events WHERE tenant = ? AND subject_id = ?"
 _DELETE_SUBJECT_OF = _DELETE_SUBJECT + " AND tenant_id = ?"
 
@@ -58,6 +60,9 @@ class SQLiteWebhooks:
                                                  o.delivered_at, o.id, o.claim)).rowcount for o in outcomes)
 
         return await self._store.submit_internal(write) if outcomes else 0
+
+    async def purge(self, before: float, limit: int) -> int:
+        return await self._store.submit_internal(lambda tx: tx.conn.execute(_PURGE, (before, limit)).rowcount)
 
 
 class WebhookWrites:

@@ -23,7 +23,7 @@ import sqlite3
 import threading
 from typing import Any, Callable
 
-from ...engine.errors import EngineError
+from ...engine.errors import EngineError, StorageUnavailable
 from ...clock import Clock
 from ..base import Change, Entry, StorageFault
 from ..groups import take_group
@@ -147,16 +147,21 @@ class Writer:
         self._revs = revs  # committed revision per tenant; only this thread changes it
         self._on_commit = on_commit
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._stopped = False
         self.fault: StorageFault | None = None  # set and cleared by this thread only
         self._thread = threading.Thread(target=self._run, name="stigmer-writer", daemon=True)
         self._thread.start()
 
     def submit(self, tenant: str, fn: Callable[[WriteTxnSQLite], Any]) -> asyncio.Future:
         future = self._loop.create_future()
-        self._queue.put(_Job(tenant, fn, future))
+        if self._stopped:  # nothing reads the queue any more: fail now rather than never
+            future.set_exception(StorageUnavailable("the store is closed", reason="closed"))
+        else:
+            self._queue.put(_Job(tenant, fn, future))
         return future
 
     def stop(self) -> None:
+        self._stopped = True
         self._queue.put(None)
         self._thread.join()
 
