@@ -94,3 +94,15 @@ def until(check, what: str, deadline: float = 30.0):
             return value
         assert time.monotonic() < end, f"waited for {what}"
         time.sleep(0.02)
+
+
+def metric_samples(exposition: str) -> dict[tuple[str, frozenset], float]:
+    """A Prometheus text exposition as {(sample name, frozenset of label pairs): value} (label order is free)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(exposition) for s in family.samples}
+
+
+def sample(samples: dict, name: str, **labels: str) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
