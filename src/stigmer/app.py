@@ -11,7 +11,11 @@ from typing import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+<<<<<<< HEAD
 from .api import agentstate, cntrlnode, console, errors, health, mcp, reference, semvec, statevec, statewave
+=======
+from .api import agentstate, cntrlnode, errors, health, mcp, metrics, reference, semvec, statevec, statewave
+>>>>>>> main
 from .api.edge import Edge
 from .api.kit import body
 from .api.kit.requestid import RequestIDMiddleware
@@ -27,6 +31,7 @@ from .engine.kv import KV, Limits
 from .services import Services
 from .clock import Clock, SystemClock
 from .store.select import open_store
+from .support.accesslog import LineSink, ObserveRequests
 from .support.ratelimit import MemoryRateLimiter, parse_networks
 
 log = logging.getLogger("stigmer")
@@ -48,9 +53,11 @@ async def bootstrap_admin(keys: Keys, secret: str) -> None:
         log.info("created the bootstrap admin key from STIGMER_ADMIN_KEY")
 
 
-def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, clock: Clock | None = None, access_log: bool = False) -> Starlette:
+    """The app; `access_log`: write each request's line to stderr in the `log_format` (the server's choice)."""
     settings = settings or Settings.load()
     svc = build_services(settings, clock)
+    svc.store.observe_group = svc.metrics.commit_group
     body.TIMEOUT = settings.body_timeout_seconds
     mcp_mount = mcp.Mount(settings)
 
@@ -121,6 +128,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         *native_conversations.routes(svc),
         *native_watch.routes(svc),
         *health.routes(svc),
+        *metrics.routes(svc),
         *admin.routes(svc),
         *native_tokens.routes(svc),
         *docs.routes(svc),
@@ -133,7 +141,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                       allowed_hosts=frozenset(h.strip().lower() for h in settings.allowed_hosts.split(",") if h.strip()))
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIDMiddleware, rules=(agentstate.request_id_rule(), *semvec.request_id_rules(),
+        middleware=[Middleware(ObserveRequests, stats=svc.metrics.http, sink=LineSink() if access_log else None,
+                               line_format=settings.log_format),
+                    Middleware(RequestIDMiddleware, rules=(agentstate.request_id_rule(), *semvec.request_id_rules(),
                                                            *statewave.request_id_rules(statewave_surface.prefixes))),
                     edge, Middleware(KeyFastPath, svc=svc)],
         exception_handlers={cls: errors.handle for cls in errors.HANDLED},

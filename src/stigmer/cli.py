@@ -22,6 +22,7 @@ def _help_settings(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 
 
 @click.group()
+@click.version_option(package_name="stigmer", prog_name="stigmer", message="%(prog)s %(version)s")
 def main() -> None:
     """Stigmer: shared state, coordination and memory for fleets of AI agents."""
 

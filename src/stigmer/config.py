@@ -43,6 +43,12 @@ def _compiler(name: str) -> str:
     return name.strip().lower()
 
 
+def _log_format(name: str) -> str:
+    if name.strip().lower() not in ("text", "json"):
+        raise SettingsError(f"setting log_format must be text or json, got {name!r}")
+    return name.strip().lower()
+
+
 S = Setting
 SETTINGS: tuple[Setting, ...] = (
     S("host", str, "127.0.0.1", "Address to listen on.", aliases=("STATEWAVE_HOST",)),
@@ -70,6 +76,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("reader_threads", int, 2, "Threads in the pool used for scans (list, history, watch catch-up).", 1, 64),
     S("log_level", str, "info", "Server log level: debug, info, warning or error."),
     S("access_log", bool, True, "Write one line per request to stderr at log level info (credentials in the query redacted)."),
+    S("log_format", str, "text", "Format of every server log line, the access log's included: `text` (uvicorn's), or `json` (one object a line: docs/operations.md \"Logs\").", parse=_log_format),
+    S("metrics_user", str, "", "Basic auth user of `GET /metrics` (docs/operations.md \"Metrics\"); empty = /metrics answers 503.", aliases=("STIGMER_SEMVEC_METRICS_USER",)),
+    S("metrics_password", str, "", "Basic auth password of `GET /metrics`.", secret=True, aliases=("STIGMER_SEMVEC_METRICS_PASSWORD",)),
     S("head_timeout_seconds", float, 10.0, "Longest time a client may take to send a request head; then the connection is closed.", 0.1, 3600),
     S("keepalive_timeout_seconds", float, 5.0, "Idle time after which a keep-alive connection is closed.", 0.1, 3600),
     S("server", str, "uvicorn", "HTTP server: `uvicorn`, or `granian` (opt-in: `pip install 'stigmer[granian]'`; what it does not give is in docs/benchmarks.md)."),
@@ -101,8 +110,6 @@ SETTINGS: tuple[Setting, ...] = (
     # semvec surface (docs/semantic-sessions.md)
     S("semvec_rate", float, 50.0, "semvec: token-bucket refill per API key (per default tenant in open mode), tokens per second; 0 = no limit.", 0, 1e6),
     S("semvec_burst", int, 100, "semvec: token-bucket capacity per API key.", 1, 1 << 20),
-    S("semvec_metrics_user", str, "", "semvec: Basic auth user of `GET /metrics`; empty = /metrics answers 503."),
-    S("semvec_metrics_password", str, "", "semvec: Basic auth password of `GET /metrics`.", secret=True),
     S("semvec_beta", float, 0.85, "semvec: EMA weight β of the previous session vector in a turn (§6.2).", 0, 1),
     S("semvec_drift_threshold", float, 0.2, "semvec: θ_d; cos(query, session) at or below it is drift, a turn at or below it a topic switch.", -1, 1),
     S("semvec_shift_threshold", float, 0.4, "semvec: θ_s; cos(query, session) below it is `shifting`.", -1, 1),
@@ -193,7 +200,7 @@ Settings.__doc__ = "The settings in force: one field per row of SETTINGS."
 def _load(cls: type, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Any:
     """Defaults, then STIGMER_* variables, then explicit overrides (None values are skipped)."""
     environ = os.environ if environ is None else environ
-    known = {s.env for s in SETTINGS} | CLIENT_VARIABLES
+    known = {e for s in SETTINGS for e in (s.env, *s.aliases)} | CLIENT_VARIABLES
     unknown = sorted(k for k in environ if k.startswith("STIGMER_") and k not in known)
     if unknown:
         raise SettingsError(f"unknown setting variable {unknown[0]} (`stigmer serve --help-settings` lists them)")

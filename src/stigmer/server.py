@@ -24,8 +24,7 @@ from . import __version__
 from .app import create_app
 from .config import Settings
 from .engine.changes import ChangeHub
-from .store.select import describe_target
-from .support.accesslog import AccessLogMiddleware
+from .store.select import describe_target, keys_exist
 from .support.headtimeout import protocol_class
 from .support.shutdown import EndStreamsOnShutdown, Shutdown
 
@@ -35,14 +34,14 @@ STREAMS_DRAIN_SECONDS = 1.0
 
 
 class StigmerServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, stop: Shutdown, hub: ChangeHub, banner: str):
+    def __init__(self, config: uvicorn.Config, stop: Shutdown, hub: ChangeHub, banner: str, banner_fields: dict):
         super().__init__(config)
-        self.stop, self.hub, self.banner = stop, hub, banner
+        self.stop, self.hub, self.banner, self.banner_fields = stop, hub, banner, banner_fields
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
-            log.info("%s", self.banner)
+            log.info("%s", self.banner, extra={"fields": self.banner_fields})
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         # Stop new requests first, so no stream can start after the streams are told to end.
@@ -59,37 +58,53 @@ class StigmerServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def _log_config(level: str) -> dict:
+def _log_config(settings: Settings) -> dict:
     cfg = copy.deepcopy(LOGGING_CONFIG)
-    cfg["loggers"]["stigmer"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    cfg["loggers"]["stigmer"] = {"handlers": ["default"], "level": settings.log_level.upper(), "propagate": False}
+    if settings.log_format == "json":
+        for formatter in cfg["formatters"].values():
+            formatter["()"] = "stigmer.support.jsonlog.JsonFormatter"
     return cfg
 
 
-def banner(settings: Settings, surfaces) -> str:
-    """The start-up line: version, address, where the data is, and every surface served (docs/compat.md)."""
+def _access_logged(settings: Settings) -> bool:
+    return settings.access_log and logging.getLevelName(settings.log_level.upper()) <= logging.INFO
+
+
+def banner_fields(settings: Settings, surfaces) -> dict:
+    """What the start-up line names: store, data location (no password), auth mode, surfaces served."""
+    return {"version": __version__, "store": "postgresql" if settings.database_url else "sqlite",
+            "data": describe_target(settings),
+            "auth": "api-keys" if settings.admin_key or keys_exist(settings) else "open",
+            "surfaces": [s.name for s in surfaces]}
+
+
+def banner(settings: Settings, fields: dict) -> str:
+    """The start-up line: version, address, store and where its data is, auth mode, and every surface served
+    (docs/operations.md, docs/compat.md)."""
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    served = ", ".join(s.name for s in surfaces if s.name != "native")
-    return (f"stigmer {__version__} on http://{host}:{settings.port} with data in "
-            f"{describe_target(settings)}; serving the native API /v1 (reference /docs) and {served}")
+    served = ", ".join(s for s in fields["surfaces"] if s != "native")
+    auth = "API keys" if fields["auth"] == "api-keys" else "open mode (no API key)"
+    return (f"stigmer {__version__} on http://{host}:{settings.port} with data in {fields['data']} "
+            f"(store {fields['store']}, auth {auth}); serving the native API /v1 (reference /docs) and {served}")
 
 
 def build(settings: Settings, *, http: str = "httptools", graceful_timeout_seconds: float = 5.0) -> StigmerServer:
-    app = create_app(settings)
+    app = create_app(settings, access_log=_access_logged(settings))
     stop = Shutdown()
-    logged = settings.access_log and logging.getLevelName(settings.log_level.upper()) <= logging.INFO
-    asgi = AccessLogMiddleware(app) if logged else app
     # Outermost, so the send it hands watch streams (`Wire`) is uvicorn's own.
-    asgi = EndStreamsOnShutdown(asgi, stop)
+    asgi = EndStreamsOnShutdown(app, stop)
     config = uvicorn.Config(
         asgi, host=settings.host, port=settings.port, log_level=settings.log_level,
-        log_config=_log_config(settings.log_level), loop="auto", lifespan="on",
+        log_config=_log_config(settings), loop="auto", lifespan="on",
         http=protocol_class(http, settings.head_timeout_seconds), timeout_keep_alive=settings.keepalive_timeout_seconds,
         timeout_graceful_shutdown=graceful_timeout_seconds,
         access_log=False,  # ours is support/accesslog.py
         proxy_headers=False,  # X-Forwarded-For is the app's trusted-proxy setting, not uvicorn's
         server_header=False, date_header=True,  # RFC 9110: an origin server with a clock sends Date
     )
-    return StigmerServer(config, stop, app.state.services.hub, banner(settings, app.state.surfaces))
+    fields = banner_fields(settings, app.state.surfaces)
+    return StigmerServer(config, stop, app.state.services.hub, banner(settings, fields), fields)
 
 
 def run(settings: Settings, **options: object) -> None:
@@ -122,7 +137,7 @@ def run_granian(settings: Settings) -> None:
 
     from .support.inflight import InFlight
 
-    logging.config.dictConfig(_log_config(settings.log_level))
+    logging.config.dictConfig(_log_config(settings))
     # granian binds with SO_REUSEPORT, so a second server on a taken port would share it silently: refuse, as
     # uvicorn does (a plain bind fails while any socket holds the port)
     if settings.port:
@@ -134,11 +149,11 @@ def run_granian(settings: Settings) -> None:
             except OSError as exc:
                 log.error("%s while attempting to bind on address %s", exc, (settings.host, settings.port))
                 raise SystemExit(1) from None
-    app = create_app(settings)
+    app = create_app(settings, access_log=_access_logged(settings))
     hub = app.state.services.hub
     stop = Shutdown()
-    logged = settings.access_log and logging.getLevelName(settings.log_level.upper()) <= logging.INFO
-    inflight = InFlight(AccessLogMiddleware(app) if logged else app)
+    inflight = InFlight(app)
+    fields = banner_fields(settings, app.state.surfaces)  # before the loop: it may read the store
     asgi = EndStreamsOnShutdown(inflight, stop)  # outermost, as on uvicorn: watch streams run in its frame
     head_ms = int(min(settings.head_timeout_seconds, GRANIAN_MAX_HEAD_TIMEOUT) * 1000)
     server = GranianServer(asgi, address=settings.host, port=settings.port, interface=Interfaces.ASGI,
@@ -165,7 +180,7 @@ def run_granian(settings: Settings) -> None:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
-        loop.call_later(0, log.info, "%s (granian)", banner(settings, app.state.surfaces))
+        loop.call_later(0, lambda: log.info("%s (granian)", banner(settings, fields), extra={"fields": fields}))
         await server.serve()
 
     try:

@@ -31,6 +31,7 @@ from .store.base import Store
 from .support import embeddings
 from .support.embeddings import from_settings
 from .support.llm import LLM
+from .support.metrics import Metrics
 from .support.ratelimit import RateLimiter, SharedRateLimiter, StoreWindows
 
 
@@ -62,6 +63,7 @@ class Services:
     coordination: Coordination = None  # type: ignore[assignment]  # semvec clusters, regions, observer, network
     shared_limiter: SharedRateLimiter | None = None  # token buckets the replicas share (a store with `buckets`)
     rate_windows: StoreWindows = None  # type: ignore[assignment]  # per-minute windows counted in the store
+    metrics: Metrics = dataclasses.field(default_factory=Metrics)  # the registry every surface records into
 
     def __post_init__(self) -> None:
         if self.tokens is None:

@@ -334,7 +334,7 @@ def test_metrics_endpoint(make_client):
     detail(c.get("/metrics", headers={"Authorization": "Basic !!"}), 401, "Invalid Basic Auth header")
     basic = {"Authorization": "Basic " + base64.b64encode(b"ops:pw").decode()}
     detail(c.get("/metrics", headers=basic), 503, "Metrics auth not configured")
-    c = make_client(semvec_metrics_user="ops", semvec_metrics_password="pw")
+    c = make_client(metrics_user="ops", metrics_password="pw")
     detail(c.get("/metrics", headers={"Authorization": "Basic " + base64.b64encode(b"ops:no").decode()}), 401,
            "Invalid credentials")
     mk(c)

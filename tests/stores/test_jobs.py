@@ -331,3 +331,13 @@ async def test_concurrent_workers_run_each_of_200_jobs_exactly_once(open_store, 
         assert (got.result, got.attempts) == (j.payload, 1)
     if store_kind == "postgres":
         assert len(by_worker) >= 2  # the replicas shared the work
+
+
+async def test_the_queue_depth_counts_pending_jobs_of_every_tenant(jobs):
+    assert await jobs.queue_depth() == 0
+    made = [await jobs.submit(tenant, "echo", {}) for tenant in (T, "t2", T)]
+    assert await jobs.queue_depth() == 3
+    async with worker(jobs, {"echo": lambda job: asyncio.sleep(0)}):
+        for job in made:
+            await until(finished(jobs, job.tenant, job.id))
+    assert await jobs.queue_depth() == 0

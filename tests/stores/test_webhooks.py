@@ -325,3 +325,13 @@ def test_the_body_keeps_the_bytes_and_the_offset_timestamp():
     assert body_of(e) == ('{"event":"x.y","timestamp":"2026-01-01T00:00:00+00:00","data":{"b":1,"a":"é"},'
                           '"tenant_id":null}').encode()
     assert wh.offset_time(1_767_225_600.123456) == "2026-01-01T00:00:00.123456+00:00"
+
+
+async def test_the_backlog_counts_pending_events_of_every_tenant(store, clock):
+    hooks = outbox(store, clock)
+    assert await hooks.backlog() == 0
+    await enqueue(store, hooks)
+    await enqueue(store, hooks, tenant=U)
+    assert await hooks.backlog() == 2
+    assert await hooks.deliver_due() == 2
+    assert await hooks.backlog() == 0

@@ -11,7 +11,8 @@ def test_redacts_credentials_and_keeps_the_rest():
 def test_lines_of_one_loop_turn_are_written_in_one_call_and_paths_cannot_forge_lines():
     import asyncio
 
-    from stigmer.support.accesslog import AccessLogMiddleware, LineSink
+    from stigmer.support.accesslog import LineSink, ObserveRequests
+    from stigmer.support.metrics import Metrics
 
     class Stream:
         def __init__(self):
@@ -31,7 +32,7 @@ def test_lines_of_one_loop_turn_are_written_in_one_call_and_paths_cannot_forge_l
         pass
 
     async def main(stream: Stream) -> None:
-        logged = AccessLogMiddleware(app, LineSink(stream))
+        logged = ObserveRequests(app, Metrics().http, LineSink(stream))
         scopes = [{"type": "http", "method": "GET", "path": path, "query_string": b"key=s3cret",
                    "state": {"request_id": f"r{i}"}} for i, path in enumerate(["/v1/a", "/v1/b\nINFO: forged"])]
         await asyncio.gather(*(logged(s, None, sent) for s in scopes))

@@ -163,6 +163,8 @@ def _render_set(cs: ChangeSet) -> bytes:
     return b"".join(event_frame(c, *c.key.split("/", 1)) for c in cs.changes)
 
 
+# The route templates (the metrics' and the log's `route`); the third gets `stream` or `version`.
+ROUTES = (PREFIX + "/{workflowId}", PREFIX + "/{workflowId}/{key}", PREFIX + "/{workflowId}/{key}/")
 FORMAT = sse.Format(_render_set)  # shared by every stream, so a change set is rendered once
 
 
@@ -177,6 +179,7 @@ class CntrlNodeSurface:
         self.cors = Cors(s.cors_origins, methods="GET, POST, DELETE, OPTIONS", headers=CORS_HEADERS)
         self.keepalive = s.sse_keepalive_seconds
         self.streams = StreamSlots(s.cntrlnode_max_streams)
+        svc.metrics.streams("cntrlnode", lambda: self.streams.total)
 
     def surface(self) -> Surface:
         s = self.svc.settings
@@ -203,6 +206,7 @@ class CntrlNodeSurface:
             "GET" if segments[2] == "stream" else "POST")
         if request.method not in allow.split(", "):
             raise Fail(405, "METHOD_NOT_ALLOWED", "method not allowed", {"Allow": allow})
+        request.scope["state"]["route"] = ROUTES[len(segments) - 1] + (segments[2] if len(segments) == 3 else "")
         kv = GuardedKV(self.svc.kv, principal(request))
         wf = _segment(segments[0], "workflowId")
         if len(segments) == 1:

@@ -5,7 +5,7 @@ headers only from trusted proxies), refuses what a browser could send cross-site
 checks `Host` in open mode (DNS rebinding), resolves the credential the surface's spec names into a
 principal, refuses a missing or invalid one where the surface requires it, charges the rate limit, and
 adds the surface's CORS and rate-limit headers to the response. The result lands in `scope["state"]`:
-`principal` (None for an anonymous statevec request), `client` (`key:<id>` or `ip:<addr>`) and
+`surface` (its name), `principal` (None for an anonymous statevec request), `client` (`key:<id>` or `ip:<addr>`) and
 `client_ip`. No front door authenticates or compares keys by itself.
 """
 
@@ -81,6 +81,7 @@ class Edge:
             return
         surface = surface_for(self.surfaces, scope["path"], scope.get("query_string", b""))
         state = scope.setdefault("state", {})
+        state["surface"] = surface.name  # for the metrics and the log
         peer = scope["client"][0] if scope.get("client") else None
         ip = state["client_ip"] = client_ip(peer, forwarded_for(scope) if self.trusted else None, self.trusted)
         origin = header(scope, b"origin")

@@ -133,6 +133,10 @@ class Jobs:
         """How many jobs (every tenant, every kind) have been running for more than `seconds` (readiness)."""
         return await self.store.jobs.count_running(self.clock.now() - seconds)
 
+    async def queue_depth(self) -> int:
+        """How many jobs (every tenant, every kind) wait to run."""
+        return await self.store.jobs.count_pending()
+
     # the worker
 
     def wake(self) -> None:

@@ -165,6 +165,10 @@ class Webhooks:
     async def get(self, tenant: str, event_id: str) -> WebhookEvent | None:
         return await self.store.webhooks.get(tenant, event_id)
 
+    async def backlog(self) -> int:
+        """How many events (every tenant) wait for delivery."""
+        return await self.store.webhooks.count_pending()
+
     # delivery
 
     def wake(self) -> None:

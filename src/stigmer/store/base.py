@@ -337,6 +337,9 @@ class JobReads(Protocol):
     async def count_running(self, started_before: float) -> int:
         """How many jobs of every tenant have been running since before `started_before` (readiness)."""
 
+    async def count_pending(self) -> int:
+        """How many jobs of every tenant wait to run (the metrics' queue depth)."""
+
 
 class JobWrites(Protocol):
     """Jobs inside a mutation (`tx.jobs`), of the transaction's tenant: a job inserted here exists iff the
@@ -490,6 +493,9 @@ class WebhookReads(Protocol):
 
     async def counts(self, tenant: str) -> tuple[dict[str, int], float | None]:
         """The tenant's events per status, and the `created_at` of its oldest pending one (None: none)."""
+
+    async def count_pending(self) -> int:
+        """How many events of every tenant wait for delivery (the metrics' backlog)."""
 
     async def claim(self, now: float, until: float, claim: str, limit: int) -> list[WebhookEvent]:
         """Atomically take up to `limit` due events of any tenant (pending, `next_attempt_at <= now`), oldest
@@ -702,6 +708,7 @@ class Store(Protocol):
     support: SupportReads
     log: ChangeLog
     tick_seconds: float | None  # how often the change feed polls revisions; None when every commit is local
+    observe_group: Callable[[int, float], None] | None  # told each write group's size and time (metrics); set before open()
 
     async def open(self) -> None: ...
 

@@ -16,6 +16,7 @@ DUE = (UNFINISHED + " AND kind IN {kinds} AND attempts < max_attempts"
 # A running job whose lease ran out that must not run again: no attempts left, or a kind that fails then.
 ABANDONED = (UNFINISHED + " AND status = 'running' AND claimed_until <= {now}"
              " AND (attempts >= max_attempts OR kind IN {kinds})")
+PENDING_COUNT = f"SELECT count(*) FROM jobs WHERE {UNFINISHED} AND status = 'pending'"  # the queue depth, all tenants
 LEASE_RAN_OUT = "'its lease ran out ' || attempts || ' times (no attempts left)'"  # the error, in SQL
 
 

@@ -7,6 +7,7 @@ from ..engine.types import WebhookEvent
 COLUMNS = ("tenant, id, event, tenant_id, data, subject_id, status, attempts, max_attempts, created_at,"
            " next_attempt_at, last_attempt_at, last_error, http_status, delivered_at, claim")
 WIDTH = COLUMNS.count(",") + 1
+PENDING_COUNT = "SELECT count(*) FROM webhook_events WHERE status = 'pending'"  # the backlog, all tenants (a partial index)
 
 
 def event_of(row: tuple) -> WebhookEvent:

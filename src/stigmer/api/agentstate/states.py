@@ -65,6 +65,7 @@ def _covers(call: Call, key: str) -> None:
 def routes(svc: Services) -> list[Route]:
     states = svc.states
     slots = StreamSlots(svc.settings.max_streams_per_client)
+    svc.metrics.streams("agentstate", lambda: slots.total)
 
     def replayed(body: bytes, replay: bool) -> Response:
         return wire.json(body, 200, {"Idempotency-Replayed": "true"} if replay else None)

@@ -152,6 +152,7 @@ class Dispatcher:
         r, raw_params = self._match(request.method, segments) if segments else (None, [])
         if r is None:
             return wire.render(request, wire.not_found())
+        request.scope["state"]["route"] = API + r.path  # the metrics' and the log's route
         p: Principal = request.scope["state"]["principal"]
         limit_headers: dict[str, str] = {}
         try:

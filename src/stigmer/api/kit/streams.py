@@ -20,6 +20,10 @@ class StreamSlots:
         self.limit = limit
         self.open: dict[str, int] = {}
 
+    @property
+    def total(self) -> int:
+        return sum(self.open.values())
+
     def take(self, client: str) -> None:
         n = self.open.get(client, 0)
         if n >= self.limit:

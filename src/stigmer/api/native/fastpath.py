@@ -20,6 +20,7 @@ from ..kit.surface import principal
 from .kv import _decode, entry_json, key_not_found, media_type, patch_op, put_body_limit
 
 PREFIX = "/v1/kv/"
+ROUTE = "/v1/kv/{namespace}/{key:path}"  # the routed path's template, for the metrics and the log
 _METHODS = ("GET", "PUT", "PATCH")
 _ROUTED_HEADERS = (b"if-match", b"if-none-match", b"x-stigmer-fence", b"idempotency-key")  # never skip their checks
 _JSON = (b"content-type", b"application/json")
@@ -37,6 +38,7 @@ class KeyFastPath:
             namespace, sep, key = scope["path"][len(PREFIX):].partition("/")
             if sep and key and ":" not in namespace and method in _METHODS and not any(
                     name in _ROUTED_HEADERS for name, _ in scope["headers"]):
+                scope["state"]["route"] = ROUTE
                 try:
                     kv = GuardedKV(self.kv, principal(Request(scope)))
                     if method == "GET":

@@ -44,6 +44,7 @@ def routes(svc: Services) -> list[Route]:
     hub = svc.hub
     keepalive = svc.settings.sse_keepalive_seconds
     slots = StreamSlots(svc.settings.max_streams_per_client)
+    svc.metrics.streams("native", lambda: slots.total)
 
     def _filter(request: Request) -> ChangeFilter:
         q = request.query_params

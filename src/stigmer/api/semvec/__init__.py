@@ -1,5 +1,5 @@
 """The semvec-compatible surface (specs/semvec.md): sessions and session control, the coordination
-layers, `/metrics`. Each module in MODULES gives `routes(svc) -> list[wire.Route]`; one dispatcher serves
+layers, semvec's series of `/metrics`. Each module in MODULES gives `routes(svc) -> list[wire.Route]`; one dispatcher serves
 them all, so 404/405 and every error come in this surface's `{"detail": …}` shape."""
 
 from __future__ import annotations
@@ -33,11 +33,10 @@ class _ContextRoute(Route):
 
 def mount(svc: Services) -> tuple[Surface, list[BaseRoute]]:
     """The surface's place at the edge, and its routes (ahead of CntrlNode's and the native ones)."""
-    counters = metrics.Metrics(svc)
+    counters = metrics.SemvecMetrics(svc)
     table = [r for m in MODULES for r in m.routes(svc)]
     endpoint = AnyMethod(Dispatcher(table, counters.observe))
-    routes: list[BaseRoute] = [Route("/metrics", AnyMethod(counters.endpoint)),
-                               _ContextRoute(semvec_surface.CONTEXT, endpoint)]
+    routes: list[BaseRoute] = [_ContextRoute(semvec_surface.CONTEXT, endpoint)]  # `/metrics` is api/metrics.py's
     for prefix in semvec_surface.PREFIXES[:-1] + semvec_surface.NOT_SERVED:
         routes += [Route(prefix, endpoint), Route(prefix + "/{rest:path}", endpoint)]
     place = semvec_surface.surface(svc)

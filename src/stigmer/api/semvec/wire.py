@@ -177,7 +177,7 @@ class Dispatcher:
                 if r.method != method:
                     allowed.append(r.method)
                     continue
-                template = r.path
+                template = request.scope["state"]["route"] = r.path  # the metrics' and the log's route
                 p: Principal | None = request.scope["state"]["principal"]  # None only on a public path
                 if p is not None and method not in ("GET", "HEAD") and p.kind != "open" and not allows(p, "write"):
                     raise fail(403, "Insufficient scope")

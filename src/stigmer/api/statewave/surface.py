@@ -243,6 +243,8 @@ class Dispatcher:
             if request.method == "OPTIONS":
                 return self._preflight(request)
             r, raw_params, allowed = self._match(request.method, path.strip("/").split("/"))
+            if r is not None:
+                request.scope["state"]["route"] = r.path  # the metrics' and the log's route
             principal: Principal = request.scope["state"]["principal"]
             if r is not None and not principal.has(r.scope):
                 raise wire.fail(403, "forbidden", f"This API key lacks the `{r.scope}` scope.")

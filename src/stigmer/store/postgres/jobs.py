@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ...engine.jobs import Job
-from ..job_rows import ABANDONED, COLUMNS, DUE, LEASE_RAN_OUT, UNFINISHED, job_of, job_row
+from ..job_rows import ABANDONED, COLUMNS, DUE, LEASE_RAN_OUT, PENDING_COUNT, UNFINISHED, job_of, job_row
 
 if TYPE_CHECKING:
     from .store import PostgresStore
@@ -99,6 +99,9 @@ class PostgresJobs:
 
     async def count_running(self, started_before: float) -> int:
         return (await self._store.fetch(_RUNNING_SINCE, (started_before,)))[0][0]
+
+    async def count_pending(self) -> int:
+        return (await self._store.fetch(PENDING_COUNT))[0][0]
 
     async def purge(self, before: float) -> int:
         total = 0

@@ -86,6 +86,7 @@ class PostgresStore:
         self.keys = PostgresKeys(self)
         self.tokens = PostgresTokens(self)
         self._listener: CommitListener | None = None
+        self.observe_group: Callable[[int, float], None] | None = None  # (size, seconds) per group, from a writer thread; set before open()
         self._fault: StorageFault | None = None
         self._fault_lock = threading.Lock()
         self._writers: list[Writer] = []
@@ -113,7 +114,7 @@ class PostgresStore:
             await self._pool.open(wait=True, timeout=POOL_TIMEOUT)
             loop = asyncio.get_running_loop()
             self._writers = [Writer(f"stigmer-writer-{i}", self._write_connection, loop, self.clock,
-                                    self._on_commit, self._fault_began, self._fault_cleared)
+                                    self._on_commit, self._fault_began, self._fault_cleared, self.observe_group)
                              for i in range(self.writers)]
             self._doorbell = Doorbell(self._notify_connection, self._rang)
             await self._doorbell.open()

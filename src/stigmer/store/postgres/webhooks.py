@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..base import WebhookEvent, WebhookOutcome
-from ..webhook_rows import COLUMNS, WIDTH, counts_of, event_of, oldest_first, row_of
+from ..webhook_rows import COLUMNS, PENDING_COUNT, WIDTH, counts_of, event_of, oldest_first, row_of
 
 if TYPE_CHECKING:
     from .store import PostgresStore
@@ -49,6 +49,9 @@ class PostgresWebhooks:
     async def counts(self, tenant: str) -> tuple[dict[str, int], float | None]:
         rows = await self._store.fetch(_COUNTS, (tenant,))
         return counts_of(rows)
+
+    async def count_pending(self) -> int:
+        return (await self._store.fetch(PENDING_COUNT))[0][0]
 
     async def claim(self, now: float, until: float, claim: str, limit: int) -> list[WebhookEvent]:
         rows = await self._store.fetch(_CLAIM, (claim, now, until, now, limit))  # one statement: one transaction

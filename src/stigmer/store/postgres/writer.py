@@ -238,17 +238,20 @@ GroupResult = tuple[list[Outcome], list[Change], dict[str, int], bool, list[Call
 
 class Writer:
     """One writer thread and its connection. `on_commit(changes, revs)` runs on the loop after each
-    commit that took revisions; `on_fault(error)` / `on_clear()` keep the store's StorageFault."""
+    commit that took revisions; `on_fault(error)` / `on_clear()` keep the store's StorageFault;
+    `observe(size, seconds)` (the metrics) runs on this thread after each group."""
 
     def __init__(self, name: str, connect: Callable[[], psycopg.Connection], loop: asyncio.AbstractEventLoop,
                  clock: Clock, on_commit: Callable[[list[Change], dict[str, int]], None],
-                 on_fault: Callable[[EngineError], None], on_clear: Callable[[], None]):
+                 on_fault: Callable[[EngineError], None], on_clear: Callable[[], None],
+                 observe: Callable[[int, float], None] | None = None):
         self._connect = connect
         self._loop = loop
         self._clock = clock
         self._on_commit = on_commit
         self._on_fault = on_fault
         self._on_clear = on_clear
+        self._observe = observe
         self._conn: psycopg.Connection | None = None
         self._down = False  # reconnecting failed after every delay; the next group tries only once
         self._known: set[str] = set()  # tenants whose counter row is known to exist
@@ -274,11 +277,14 @@ class Writer:
             if job is None:
                 return
             batch, stopping = take_group(self._queue, job, MAX_GROUP)
+            start = time.perf_counter()
             try:
                 self._commit_group(batch)
             except BaseException as exc:  # never leave a caller waiting
                 log.exception("writer failed")
                 self._deliver_soon([(j.future, False, exc) for j in batch], [], {})
+            if self._observe is not None:
+                self._observe(len(batch), time.perf_counter() - start)
             if stopping:
                 return
 

@@ -9,7 +9,7 @@ import sqlite3
 from typing import TYPE_CHECKING
 
 from ...engine.jobs import Job
-from ..job_rows import ABANDONED, COLUMNS, DUE, LEASE_RAN_OUT, UNFINISHED, job_of, job_row
+from ..job_rows import ABANDONED, COLUMNS, DUE, LEASE_RAN_OUT, PENDING_COUNT, UNFINISHED, job_of, job_row
 from .faults import storage_error
 
 if TYPE_CHECKING:
@@ -105,6 +105,9 @@ class SQLiteJobs:
     async def count_running(self, started_before: float) -> int:
         rows = await self._store.in_pool(_RUNNING_SINCE, (started_before,))
         return rows[0][0]
+
+    async def count_pending(self) -> int:
+        return (await self._store.in_pool(PENDING_COUNT, ()))[0][0]
 
     async def purge(self, before: float) -> int:
         total = 0

@@ -57,6 +57,7 @@ class SQLiteStore:
         self._data_dir = data_dir
         self._reader_threads = reader_threads
         self._listener: CommitListener | None = None
+        self.observe_group: Callable[[int, float], None] | None = None  # (size, seconds) per group, from a writer thread; set before open()
         self.closed = False
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -94,7 +95,8 @@ class SQLiteStore:
             raise
         self.read_conn = _connect(self.path)
         self._pool = ThreadPoolExecutor(self._reader_threads, thread_name_prefix="stigmer-reader")
-        self._writer = Writer(write_conn, asyncio.get_running_loop(), self.clock, revs, self._on_commit, self.kv.cache)
+        self._writer = Writer(write_conn, asyncio.get_running_loop(), self.clock, revs, self._on_commit, self.kv.cache,
+                              self.observe_group)
         self._write_conn = write_conn
 
     async def close(self) -> None:

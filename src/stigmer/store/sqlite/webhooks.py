@@ -7,7 +7,7 @@ import sqlite3
 from typing import TYPE_CHECKING
 
 from ..base import WebhookEvent, WebhookOutcome
-from ..webhook_rows import COLUMNS, WIDTH, counts_of, event_of, oldest_first, row_of
+from ..webhook_rows import COLUMNS, PENDING_COUNT, WIDTH, counts_of, event_of, oldest_first, row_of
 from .faults import storage_error
 
 if TYPE_CHECKING:
@@ -46,6 +46,9 @@ class SQLiteWebhooks:
     async def counts(self, tenant: str) -> tuple[dict[str, int], float | None]:
         rows = await self._store.in_pool(_COUNTS, (tenant,))
         return counts_of(rows)
+
+    async def count_pending(self) -> int:
+        return (await self._store.in_pool(PENDING_COUNT, ()))[0][0]
 
     async def claim(self, now: float, until: float, claim: str, limit: int) -> list[WebhookEvent]:
         if not await self._store.in_pool(_DUE, (now,)):  # an idle outbox costs no write

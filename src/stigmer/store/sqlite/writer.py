@@ -21,6 +21,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from typing import Any, Callable
 
 from ...engine.errors import EngineError, StorageUnavailable
@@ -136,16 +137,19 @@ class _Job:
 
 
 class Writer:
-    """Owns the only write connection. `on_commit(changes, revs)` runs on the loop after each commit."""
+    """Owns the only write connection. `on_commit(changes, revs)` runs on the loop after each commit;
+    `observe(size, seconds)` (the metrics) on this thread after each group."""
 
     def __init__(self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop, clock: Clock,
-                 revs: dict[str, int], on_commit: Callable[[list[Change]], None], cache: EntryCache):
+                 revs: dict[str, int], on_commit: Callable[[list[Change]], None], cache: EntryCache,
+                 observe: Callable[[int, float], None] | None = None):
         self._conn = conn
         self._cache = cache
         self._loop = loop
         self._clock = clock
         self._revs = revs  # committed revision per tenant; only this thread changes it
         self._on_commit = on_commit
+        self._observe = observe
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._stopped = False
         self.fault: StorageFault | None = None  # set and cleared by this thread only
@@ -171,7 +175,10 @@ class Writer:
             if job is None:
                 return
             batch, stopping = take_group(self._queue, job, MAX_GROUP)
+            start = time.perf_counter()
             self._commit_group(batch)
+            if self._observe is not None:
+                self._observe(len(batch), time.perf_counter() - start)
             if stopping:
                 return
 
