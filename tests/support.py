@@ -96,7 +96,6 @@ def until(check, what: str, deadline: float = 30.0):
         time.sleep(0.02)
 
 
-<<<<<<< HEAD
 def assert_static_asset(c, path: str, media: str) -> None:
     """A page asset (/docs, /console): public, typed, revalidated by ETag (no-cache), under the strict CSP."""
     r = c.get(path)
@@ -107,7 +106,8 @@ def assert_static_asset(c, path: str, media: str) -> None:
     assert "default-src 'none'" in csp and "connect-src 'self'" in csp and "script-src 'self'" in csp
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
     assert c.get(path, headers={"If-None-Match": r.headers["etag"]}).status_code == 304
-=======
+
+
 def metric_samples(exposition: str) -> dict[tuple[str, frozenset], float]:
     """A Prometheus text exposition as {(sample name, frozenset of label pairs): value} (label order is free)."""
     from prometheus_client.parser import text_string_to_metric_families
@@ -118,4 +118,3 @@ def metric_samples(exposition: str) -> dict[tuple[str, frozenset], float]:
 
 def sample(samples: dict, name: str, **labels: str) -> float | None:
     return samples.get((name, frozenset(labels.items())))
->>>>>>> main
