@@ -153,10 +153,15 @@ def test_a_key_limited_to_a_prefix_sees_only_what_it_covers(console):
         for k in ("agents/1", "agents/2", "jobs/1"):
             c.put(f"/v1/kv/app/{k}", json={"k": k})
         c.put("/v1/kv/private/x", json="not-for-the-limited-key")
-    limited = console.key("limited-a", scopes=["read", "watch"], prefixes=["app/agents/"])
+    with console.client(writer) as c:
+        c.post("/v1/leases/agents/7", json={"holder": "covered", "ttl": 60})
+        c.post("/v1/leases/jobs/7", json={"holder": "not-covered", "ttl": 60})
+    limited = console.key("limited-a", scopes=["read", "watch"], prefixes=["app/agents/", "_leases/agents/"])
     console.sign_in(limited, "#/keys")
     console.wait("document.querySelector('a[data-namespace]')", "the granted namespaces")
-    assert console.js("[...document.querySelectorAll('a[data-namespace]')].map((a) => a.textContent)") == ["app 2"]
+    assert console.js("[...document.querySelectorAll('a[data-namespace]')].map((a) => a.textContent)") == \
+        ["_leases 1", "app 2"]
+    console.go("#/keys?ns=app", "keys")
     console.wait("document.querySelectorAll('tr[data-key]').length === 2", "the covered keys only")
     assert console.js("[...document.querySelectorAll('tr[data-key]')].map((r) => r.dataset.key)") == ["agents/1", "agents/2"]
     with console.client(writer) as c:
@@ -167,4 +172,7 @@ def test_a_key_limited_to_a_prefix_sees_only_what_it_covers(console):
     console.go("#/changes", "changes")
     assert "name one to watch" in console.wait("document.querySelector('#changes td.note')?.textContent")
     assert "not-for-the-limited-key" not in console.text("body")
+    console.go("#/leases", "leases")
+    console.wait("document.querySelector('tr[data-holder=covered]')", "the covered lease")
+    assert rows(console, "#leases tr", "resource") == ["agents/7"]
     assert console.errors() == []

@@ -9,10 +9,7 @@ export default {
     const {h, fill, fmt, params} = ctx;
     const ns = params.ns || null, selected = params.key ?? null;
     const entries = new Map(); // key -> entry, as the list and then the stream say
-    // what the key may list of this namespace: all of it, or the key prefixes it is limited to there
-    const grants = (ctx.whoami.prefixes || []).map((g) => [g.split("/")[0], g.slice(g.indexOf("/") + 1 || g.length)]);
-    const mine = grants.filter(([n]) => n === ns).map(([, p]) => p);
-    const prefixes = !ctx.whoami.prefixes || mine.includes("") ? [""] : mine;
+    const prefixes = ctx.prefixes(ns);
     const timers = [];
     let streams = [], filter = "", refresh = new Set(), refreshTimer = null;
     const fresh = new Map(); // key -> when its last change arrived (ms): highlighted for a moment
