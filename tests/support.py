@@ -30,6 +30,16 @@ def new_key(c, tenant: str = "default", scopes=("read", "write", "watch"), prefi
     return r.json()["secret"]
 
 
+def native_error(r, status: int, code: str = "invalid_argument", field: str | None = None) -> dict:
+    """Assert a native error answer (status, `error.code`, `details.field`); returns its `error` object."""
+    assert r.status_code == status, r.text
+    body = r.json()["error"]
+    assert body["code"] == code, body
+    if field is not None:
+        assert body["details"]["field"] == field, body
+    return body
+
+
 def stored(c, tenant: str, namespace: str, key: str):
     """The live entry as the engine of an in-process app (a TestClient) reads it."""
     return c.portal.call(c.app.state.services.kv.get, tenant, namespace, key)

@@ -11,7 +11,8 @@ from typing import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from .api import agentstate, cntrlnode, console, errors, health, mcp, metrics, reference, semvec, statevec, statewave
+from .api import (agentstate, cntrlnode, console, errors, health, mcp, metrics, reference, semvec, statevec,
+                  statewave)
 from .api.edge import Edge
 from .api.kit import body
 from .api.kit.requestid import RequestIDMiddleware

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from stigmer.clock import ManualClock
-from support import ADMIN_KEY, app_settings, new_key
+from support import ADMIN_KEY, app_settings, native_error as error, new_key
 
 
 def msg(i=0, **members):
@@ -25,15 +25,6 @@ def clocked(tmp_path):
     settings = app_settings({"data_dir": str(tmp_path / "app")})
     with TestClient(create_app(settings, clock), base_url="http://localhost", raise_server_exceptions=False) as c:
         yield c, clock
-
-
-def error(r, status, code="invalid_argument", field=None):
-    assert r.status_code == status, r.text
-    body = r.json()["error"]
-    assert body["code"] == code, body
-    if field is not None:
-        assert body["details"]["field"] == field, body
-    return body
 
 
 def test_create_and_read_back(clocked):

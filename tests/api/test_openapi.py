@@ -229,6 +229,9 @@ def exchanges(c) -> list[httpx.Response]:
           c.get("/v1/conversations", params={"cursor": "!!"}),
           c.get("/v1/conversations:export", params={"limit": "5"}), c.get("/v1/conversations:export", params={"limit": "0"}),
           c.get("/v1/conversations:tags"),
+          c.get("/v1/conversations:search", params={"q": "hi", "limit": "5"}),
+          c.get("/v1/conversations:search", params={"q": " "}),
+          c.get("/v1/conversations:search", params={"q": "hi", "cursor": "!!"}),
           c.get("/v1/conversations:by-external-id/oa/1"), c.get("/v1/conversations:by-external-id/oa/1",
                                                                 params={"messages": "false"}),
           c.get("/v1/conversations:by-external-id/nope"), c.get("/v1/conversations:by-external-id/oa/1",
@@ -315,7 +318,7 @@ def test_every_response_is_documented(small_client, make_client):
     assert {200, 404} <= seen["get /v1/claims/{id}"] and {201, 404} <= seen["post /v1/claims/{id}/verify"]
     assert {200, 400, 404} <= seen["get /v1/claims/{id}/runs"]
     assert {201, 400, 409, 413} <= seen["post /v1/conversations"] and {200, 400} <= seen["get /v1/conversations"]
-    assert {200, 400} <= seen["get /v1/conversations:export"]
+    assert {200, 400} <= seen["get /v1/conversations:export"] and {200, 400} <= seen["get /v1/conversations:search"]
     assert {200, 400, 404} <= seen["get /v1/conversations:by-external-id/{external_id}"]
     assert {200, 400, 404} <= seen["get /v1/conversations/{id}"]
     assert {200, 400, 404, 409, 413} <= seen["patch /v1/conversations/{id}"]

@@ -236,6 +236,24 @@ async def test_hybrid_without_an_embedder_is_the_text_ranking(memory, clock):
     assert contents([m for m, _ in got]) == ["red fox", "red hen"]
 
 
+async def test_lexical_ranking_ranks_the_matches_and_reads_the_first_records(memory, clock, store):
+    # the query-driven context's one store call: the engine's ranking of the any-term matches, and its head
+    await compiled(memory, clock, "red fox", "red hen", "blue jay", one_run=True)
+    seen = []
+
+    def rank(matches):
+        seen.append(matches)
+        return [(seq, float(i)) for i, (seq, *_) in enumerate(sorted(matches.rows))] if matches else []
+
+    ranking, records = await store.memory_index.lexical_ranking(T, None, SUBJECT, None, ["red", "jay"], rank, 2)
+    assert len(ranking) == 3 and seen[0].df == [2, 1]  # any term: every memory holding "red" or "jay"
+    assert sorted(records) == [seq for seq, _ in ranking[:2]]
+    assert {m.content for m in records.values()} <= {"red fox", "red hen", "blue jay"}
+    # no term: the ranking of nothing, no statement to the index
+    assert await store.memory_index.lexical_ranking(T, None, SUBJECT, None, [], rank, 2) == ([], {})
+    assert seen[1] is None
+
+
 TOPICS = ["fruit", "vehicle", "weather"]
 
 

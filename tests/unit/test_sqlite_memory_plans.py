@@ -28,6 +28,15 @@ async def test_memories_by_seq_are_primary_key_lookups(tmp_path):
     assert "USING INTEGER PRIMARY KEY" in found and "memories_active" not in found, found
 
 
+async def test_the_newest_memories_of_one_kind_are_read_in_index_order(tmp_path):
+    store = SQLiteStore(str(tmp_path))
+    await store.open()
+    await store.close()
+    found = plan(str(tmp_path / DB_FILE), *memory_index.newest_sql("t", None, "s", ["episode_summary"], 50))
+    # the inner pick walks memory_index_rows_newest and stops; only the 50 wide rows it chose are sorted
+    assert "COVERING INDEX memory_index_rows_newest" in found and found.count("TEMP B-TREE") == 1, found
+
+
 def test_cosine_ranking_orders_by_distance_then_newest_then_seq():
     matrix = np.array([[1, 0], [0, 1], [1, 0], [0, 1], [0, 0]], dtype=np.float32)
     query = np.array([1, 0], dtype=np.float32)

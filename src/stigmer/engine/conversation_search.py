@@ -91,6 +91,15 @@ def snippet(content: str, wanted: set[str]) -> str:
     return (ELLIPSIS if start else "") + content[start:end] + (ELLIPSIS if end < len(content) else "")
 
 
+def highlights(snippet_text: str, wanted: set[str]) -> list[tuple[int, int]]:
+    """The (start, end) code point offsets of every whole token of a snippet that is a wanted token: what a
+    client marks. A token touching an ellipsis the snippet added may be cut (`fox` of `foxes`): never marked."""
+    cut_start = 1 if snippet_text.startswith(ELLIPSIS) else None
+    cut_end = len(snippet_text) - 1 if snippet_text.endswith(ELLIPSIS) else None
+    return [m.span() for m in _TOKEN.finditer(snippet_text)
+            if m.group().casefold() in wanted and m.start() != cut_start and m.end() != cut_end]
+
+
 def _page_arg(value: Any, field: str, lo: int, hi: int | None = None) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < lo or (hi is not None and value > hi):
         raise InvalidArgument(f"{field} must be an integer from {lo}" + (f" to {hi}" if hi else " up"), field=field)

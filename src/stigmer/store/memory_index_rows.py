@@ -56,20 +56,33 @@ def with_tfs(meta: list[tuple[int, int, int, str]], terms: list[str],
              holders: list[set[int]]) -> list[tuple[int, int, int, tuple[int, ...]]]:
     """(seq, created_at, length, each term's frequency) of index rows (seq, created_at, length, repeats): 0
     unless the term's postings hold the row, then its count in `repeats`, else 1. Filled from the postings
-    (a few hundred set items) rather than testing every row against every term."""
-    found = {seq: [0] * len(terms) for seq, _, _, _ in meta}
+    (a few hundred set items) rather than testing every row against every term: a row's held terms are a bit
+    mask, and rows with the same mask and no wanted term in `repeats` share one tuple."""
+    at = {t: i for i, t in enumerate(terms)}
+    held: dict[int, int] = {}
     for i, h in enumerate(holders):
+        bit = 1 << i
         for seq in h:
-            f = found.get(seq)
-            if f is not None:
-                f[i] = 1
+            held[seq] = held.get(seq, 0) | bit
+    shapes: dict[int, tuple[int, ...]] = {}
     out = []
     for seq, created_at, length, repeats_text in meta:
-        f = found[seq]
+        mask = held.get(seq, 0)
+        f = shapes.get(mask)
+        if f is None:
+            f = shapes[mask] = tuple((mask >> i) & 1 for i in range(len(terms)))
         if repeats_text:
-            more = dict(zip(*[iter(repeats_text.split())] * 2))
-            f = [int(more.get(t, 1)) if x else 0 for t, x in zip(terms, f)]
-        out.append((seq, created_at, length, tuple(f)))
+            words = repeats_text.split()  # "term count term count"
+            more = None
+            for j in range(0, len(words), 2):
+                i = at.get(words[j])
+                if i is not None and f[i]:
+                    if more is None:
+                        more = list(f)
+                    more[i] = int(words[j + 1])
+            if more is not None:
+                f = tuple(more)
+        out.append((seq, created_at, length, f))
     return out
 
 

@@ -145,3 +145,34 @@ def test_the_key_travels_only_in_the_authorization_header(console):
     assert not [r for r in sent if key in r["url"] or key in r.get("postData", "")]
     assert not [r for r in sent if "/console" in r["url"] and "Authorization" in r["headers"]]
     assert console.errors() == []
+
+
+def test_a_key_limited_to_a_prefix_sees_only_what_it_covers(console):
+    writer = console.key("limited-a")
+    with console.client(writer) as c:
+        for k in ("agents/1", "agents/2", "jobs/1"):
+            c.put(f"/v1/kv/app/{k}", json={"k": k})
+        c.put("/v1/kv/private/x", json="not-for-the-limited-key")
+    with console.client(writer) as c:
+        c.post("/v1/leases/agents/7", json={"holder": "covered", "ttl": 60})
+        c.post("/v1/leases/jobs/7", json={"holder": "not-covered", "ttl": 60})
+    limited = console.key("limited-a", scopes=["read", "watch"], prefixes=["app/agents/", "_leases/agents/"])
+    console.sign_in(limited, "#/keys")
+    console.wait("document.querySelector('a[data-namespace]')", "the granted namespaces")
+    assert console.js("[...document.querySelectorAll('a[data-namespace]')].map((a) => a.textContent)") == \
+        ["_leases 1", "app 2"]
+    console.go("#/keys?ns=app", "keys")
+    console.wait("document.querySelectorAll('tr[data-key]').length === 2", "the covered keys only")
+    assert console.js("[...document.querySelectorAll('tr[data-key]')].map((r) => r.dataset.key)") == ["agents/1", "agents/2"]
+    with console.client(writer) as c:
+        c.put("/v1/kv/app/jobs/2", json=1)  # outside the prefix: never shown
+        c.put("/v1/kv/app/agents/3", json=1)
+    console.wait("document.querySelector('tr[data-key=\"agents/3\"]')", "a covered key, live")
+    assert not console.js("document.querySelector('tr[data-key^=\"jobs/\"]')")
+    console.go("#/changes", "changes")
+    assert "name one to watch" in console.wait("document.querySelector('#changes td.note')?.textContent")
+    assert "not-for-the-limited-key" not in console.text("body")
+    console.go("#/leases", "leases")
+    console.wait("document.querySelector('tr[data-holder=covered]')", "the covered lease")
+    assert rows(console, "#leases tr", "resource") == ["agents/7"]
+    assert console.errors() == []

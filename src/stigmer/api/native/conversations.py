@@ -11,7 +11,9 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ...engine.access import CONVERSATIONS_READ as READ, CONVERSATIONS_WRITE as WRITE, check_conversation
+from ...engine.conversation_search import MAX_LIMIT as MAX_SEARCH_PAGE, SearchHit, highlights, tokens
 from ...engine.conversations import Conversation, Message, MessageInput
+from ...engine.errors import InvalidArgument
 from ...services import Services
 from ..errors import APIError
 from ..http import encode, json_response, rfc3339
@@ -27,6 +29,7 @@ from .models import Out, convert
 BODY_LIMIT = 10 * 1024 * 1024  # 1000 messages with their metadata (AgentState's limit too)
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
+DEFAULT_SEARCH_PAGE = 20
 NDJSON = "application/x-ndjson"
 
 
@@ -137,6 +140,23 @@ class TagsOut(Out):
     tags: list[str]
 
 
+class SearchHitOut(Out):
+    """A matching conversation: its best message's snippet and where in it the query's tokens are."""
+
+    id: str
+    title: str | None
+    snippet: str
+    highlights: list[list[int]]  # [start, end] pairs: code point offsets in `snippet` (end exclusive), in order
+    message_count: int
+    created_at: str
+    updated_at: str
+
+
+class SearchOut(Out):
+    hits: list[SearchHitOut]  # best first
+    next_cursor: str | None
+
+
 # rendering
 
 
@@ -163,6 +183,21 @@ def conversation_out(c: Conversation, with_messages: bool = True) -> Conversatio
 
 def _message_cursor(raw: str | None) -> str | None:
     return decode_cursor(raw) if raw else None
+
+
+def search_hit_out(hit: SearchHit, wanted: set[str]) -> SearchHitOut:
+    return SearchHitOut(hit.id, hit.title, hit.snippet, [list(at) for at in highlights(hit.snippet, wanted)],
+                        hit.message_count, _time(hit.created_at), _time(hit.updated_at))
+
+
+def _search_offset(raw: str | None) -> int:
+    """A search page's cursor stands for the rank it starts at."""
+    if not raw:
+        return 0
+    at = decode_cursor(raw)
+    if not at.isascii() or not at.isdigit() or len(at) > 18:
+        raise InvalidArgument("invalid cursor", field="cursor")
+    return int(at)
 
 
 def routes(svc: Services) -> list[Route]:
@@ -276,6 +311,18 @@ def routes(svc: Services) -> list[Route]:
     async def all_tags(request: Request) -> Response:
         return json_response(TagsOut(await convs.all_tags(allowed(request, READ))))
 
+    async def search(request: Request) -> Response:
+        tenant = allowed(request, READ)
+        q = request.query_params
+        text = (q.get("q") or "").strip()
+        if not text:
+            raise InvalidArgument("q is required: the text to search for", field="q")
+        limit = optional_int(q.get("limit"), "limit", DEFAULT_SEARCH_PAGE, 1, MAX_SEARCH_PAGE)
+        hits, nxt = await svc.conversation_search.search(tenant, text, limit=limit, offset=_search_offset(q.get("cursor")))
+        wanted = set(tokens(text))
+        return json_response(SearchOut([search_hit_out(h, wanted) for h in hits],
+                                       None if nxt is None else encode_cursor(str(nxt))))
+
     async def export(request: Request) -> Response:
         tenant = allowed(request, READ)
         limit = optional_int(request.query_params.get("limit"), "limit", None, 1, 2**31)
@@ -286,6 +333,7 @@ def routes(svc: Services) -> list[Route]:
               methods=["GET", "POST"]),
         Route("/v1/conversations:export", export, methods=["GET"]),
         Route("/v1/conversations:tags", all_tags, methods=["GET"]),
+        Route("/v1/conversations:search", search, methods=["GET"]),
         Route("/v1/conversations:by-external-id/{external_id:path}", by_external_id, methods=["GET"]),
         Route("/v1/conversations/{id}", by_method({"GET": get_conversation, "PATCH": once(update),
                                                     "DELETE": once(delete)}), methods=["GET", "PATCH", "DELETE"]),

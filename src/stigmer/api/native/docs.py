@@ -57,6 +57,10 @@ QUERY: dict[str, dict[str, Any]] = {
     "kind": {"schema": {"type": "string", "enum": list(SESSION_KINDS), "default": "session"},
              "description": "Sessions of this kind (cluster, region and observer back the coordination layers)."},
     "session_limit": {"name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": SESSION_PAGE, "default": 50}},
+    "q": {"schema": {"type": "string", "minLength": 1}, "required": True,
+          "description": "The text to search for: every token of it, as whole tokens (docs/search.md)."},
+    "search_limit": {"name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": cv.MAX_SEARCH_PAGE,
+                                                 "default": cv.DEFAULT_SEARCH_PAGE}},
     "export_limit": {"name": "limit", "schema": {"type": "integer", "minimum": 1},
                      "description": "Only the N most recently updated conversations."},
 }
@@ -160,6 +164,8 @@ OPS: list[Op] = [
        {200: cv.ConversationsOut}, (400,), ("limit", "cursor", "order", "tag")),
     Op("get", "/v1/conversations:export", "Every conversation with all its messages, newest first, one per line "
        "(NDJSON, streamed)", {200: {cv.NDJSON: {"type": "string"}}}, (400,), ("export_limit",)),
+    Op("get", "/v1/conversations:search", "Conversations whose messages hold every token of q, best match first "
+       "(BM25), each with a snippet and its highlights", {200: cv.SearchOut}, (400,), ("q", "search_limit", "cursor")),
     Op("get", "/v1/conversations:tags", "The distinct tags of the tenant's conversations", {200: cv.TagsOut}),
     Op("get", "/v1/conversations:by-external-id/{external_id}", "The conversation with this external id and all "
        "its messages", {200: {JSON: CONVERSATION}}, (400, 404), ("messages",)),

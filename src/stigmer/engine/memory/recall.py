@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 RECENT = 50  # newest summaries offered after the search hits
 KINDS = ("profile_fact", "procedure", "episode_summary")
 RELEVANT, RECENT_TITLE = "## Relevant memories", "## Recent history"
-CHUNK = 128  # ranked memories read per store call (a text ranking, at most POOL, is one call)
+CHUNK = 128  # ranked memories read per store call (a text ranking, at most POOL, comes whole with it)
 MIN_LINE = 2  # tokens of the shortest line ("- " and one word): below this much room nothing more fits
 
 
@@ -126,15 +126,18 @@ class Recall:
         tenant_id = check_tenant_id(tenant_id)
         subject_id, task, max_tokens, _ = check_request(subject_id, task, max_tokens, None)
         index = self._store.memory_index
-        ranking = await self._search.hybrid_ranking(tenant, tenant_id, subject_id, task)
+        ranking, found = await self._search.hybrid_ranking(tenant, tenant_id, subject_id, task, first=CHUNK)
         packing = Packing(task, max_tokens or self.default_max_tokens)
         seen: set[str] = set()
         for start in range(0, len(ranking), CHUNK):  # records are read as far down the ranking as the budget goes
             if packing.full:
                 break
             chunk = ranking[start:start + CHUNK]
-            found = await index.by_seq(tenant, [seq for seq, _ in chunk])
+            if start:  # the first chunk came with the ranking
+                found = await index.by_seq(tenant, [seq for seq, _ in chunk])
             for seq, score in chunk:
+                if packing.full:
+                    break
                 m = found.get(seq)
                 if m is not None and m.kind in KINDS:
                     seen.add(m.id)

@@ -56,14 +56,23 @@ def terms(q: str) -> list[str]:
     return list(dict.fromkeys(tokens(q)))
 
 
+def query_terms(q: str, every: bool) -> list[str]:
+    """The terms a text ranking matches: the distinct tokens of `q`; for an any-term ranking (a task in plain
+    language, for hybrid and the query-driven context: the terms absent from a memory add 0 to its score)
+    without the stop words (hash-v1's list), unless nothing else is left."""
+    wanted = terms(q)
+    if not every:
+        wanted = [t for t in wanted if t not in STOPWORDS] or wanted
+    return wanted
+
+
 def ranked(matches: Matches | None) -> list[tuple[int, float]]:
     """(seq, score) best first from a store's lexical matches, whose rows are (seq, created_at, length, tfs):
     bm25 hands the first two back unchanged, and they break ties (§6.12: created_at desc, seq asc)."""
     if matches is None or not matches.rows:
         return []
-    scored = bm25(matches)
-    scored.sort(key=lambda r: (-r[2], -r[1], r[0]))
-    return [(seq, score) for seq, _, score in scored]
+    order = sorted([(-score, -created_at, seq) for seq, created_at, score in bm25(matches)])  # plain tuples: no key
+    return [(seq, -negated) for negated, _, seq in order]
 
 
 def cosine_ranked(query: np.ndarray, seqs: list[int], created: list[int], matrix: np.ndarray) -> list[tuple[int, float]]:
@@ -136,13 +145,9 @@ class MemorySearch:
     async def text_ranking(self, tenant: str, tenant_id: str | None, subject_id: str, q: str,
                            kind: str | None = None, every: bool = True, top: int | None = None) -> list[tuple[int, float]]:
         """Every match of `q` as (seq, BM25 score), best first; [] when `q` has no token. `every` (§6.5, the
-        Statewave search) matches memories holding all the terms; otherwise any of them (a task in plain
-        language, for hybrid and the query-driven context: the terms absent from a memory add 0 to its score,
-        and the task's stop words (hash-v1's list) are dropped, unless nothing else is left). `top`: only the
-        best `top`."""
-        wanted = terms(q)
-        if not every:
-            wanted = [t for t in wanted if t not in STOPWORDS] or wanted
+        Statewave search) matches memories holding all the terms; otherwise any of them (`query_terms`). `top`:
+        only the best `top`."""
+        wanted = query_terms(q, every)
         if not wanted:
             return []
         found = ranked(await self._store.memory_index.lexical(tenant, tenant_id, subject_id, kind, wanted, every))
@@ -167,14 +172,19 @@ class MemorySearch:
         return cosine_ranked(query, [r[0] for r in found], [r[1] for r in found], matrix)
 
     async def hybrid_ranking(self, tenant: str, tenant_id: str | None, subject_id: str, q: str,
-                             kind: str | None = None, pool: int = POOL) -> list[tuple[int, float]]:
+                             kind: str | None = None, first: int = 0,
+                             pool: int = POOL) -> tuple[list[tuple[int, float]], dict[int, MemoryRecord]]:
         """The top `pool` of the any-term text ranking and of the vector ranking (any embedder, hash-v1
-        included) fused by reciprocal rank: (seq, fused score) best first. Text alone without an embedder."""
-        text = [seq for seq, _ in await self.text_ranking(tenant, tenant_id, subject_id, q, kind, False, pool)]
+        included) fused by reciprocal rank: (seq, fused score) best first (text alone without an embedder),
+        with the active records of its `first` seqs, read in the same store call as the text matches."""
         vector = await self.vector_ranking(tenant, tenant_id, subject_id, q, kind)
-        if not vector:
-            return fused(text)
-        return fused(text, [seq for seq, _ in vector[:pool]])
+        also = [[seq for seq, _ in vector[:pool]]] if vector else []
+
+        def rank(matches: Matches | None) -> list[tuple[int, float]]:
+            return fused([seq for seq, _ in ranked(matches)[:pool]], *also)
+
+        return await self._store.memory_index.lexical_ranking(tenant, tenant_id, subject_id, kind,
+                                                              query_terms(q, False), rank, first)
 
     async def hybrid(self, tenant: str, tenant_id: str | None, subject_id: str, q: str, kind: str | None = None,
                      limit: int = DEFAULT_LIMIT) -> list[tuple[MemoryRecord, float]]:
@@ -182,9 +192,8 @@ class MemorySearch:
         tenant_id = check_tenant_id(tenant_id)
         subject_id = check_subject_id(subject_id, ["query", "subject_id"])
         limit = check_limit(limit)
-        found = (await self.hybrid_ranking(tenant, tenant_id, subject_id, q, kind))[:limit]
-        records = await self._store.memory_index.by_seq(tenant, [seq for seq, _ in found])
-        return [(records[seq], score) for seq, score in found if seq in records]
+        found, records = await self.hybrid_ranking(tenant, tenant_id, subject_id, q, kind, limit)
+        return [(records[seq], score) for seq, score in found[:limit] if seq in records]
 
     async def embed_memories(self, tenant: str, memories: list[MemoryRecord]) -> int:
         """Store the embedder's vectors of the active ones among `memories` (after a compile or an import), in

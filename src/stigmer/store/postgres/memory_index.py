@@ -11,7 +11,7 @@ rows holding every term.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import psycopg
 
@@ -136,6 +136,14 @@ class PostgresMemoryIndex:
         return Matches(n, int(length), df, [(seq, created_at, dl, rows.tfs_of(text, terms))
                                             for seq, created_at, dl, text in (r[width:] for r in found)
                                             if seq is not None])
+
+    async def lexical_ranking(self, tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
+                              wanted: list[str], rank: Callable[[Matches | None], list[tuple[int, float]]],
+                              first: int) -> tuple[list[tuple[int, float]], dict[int, MemoryRecord]]:
+        """`rank` (the engine's) of the any-term lexical matches (None without terms), and the active records of
+        its first `first` seqs (two statements: no reader thread to hop to here)."""
+        ranking = rank(await self.lexical(tenant, tenant_id, subject_id, kind, wanted, False) if wanted else None)
+        return ranking, await self.by_seq(tenant, [seq for seq, _ in ranking[:first]])
 
     async def newest(self, tenant: str, tenant_id: str | None, subject_id: str, kinds: list[str] | None,
                      limit: int) -> list[MemoryRecord]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ...engine.conversation_search import Matches
 from ...engine.memory import Episode, MemoryRecord
@@ -156,6 +156,20 @@ def lexical(conn: sqlite3.Connection, tenant: str, tenant_id: str | None, subjec
     return Matches(n, int(length), [len(h) for h in holders], rows.with_tfs(meta, terms, holders))
 
 
+def newest_sql(tenant: str, tenant_id: str | None, subject_id: str, kinds: list[str] | None,
+               limit: int) -> tuple[str, tuple]:
+    """The order is picked over the narrow index rows (one row per active memory; with one kind, straight from
+    the index memory_index_rows_newest, migration 23): a compile's memories share one created_at, so the wide
+    rows' order would sort the whole subject."""
+    where, params = rows.scope(tenant, tenant_id, subject_id, kinds, "?")
+    return (f"{rows.SELECT_MEMORIES} WHERE seq IN (SELECT seq FROM memory_index_rows WHERE {where}"
+            f"{memory_rows.NEWEST_FIRST} LIMIT ?) AND status = 'active'{memory_rows.NEWEST_FIRST}", (*params, limit))
+
+
+def by_seq(conn: sqlite3.Connection, tenant: str, seqs: list[int]) -> dict[int, MemoryRecord]:
+    return rows.by_seq(conn.execute(_BY_SEQ, (json.dumps(seqs), tenant)).fetchall()) if seqs else {}
+
+
 class SQLiteMemoryIndex:
     """`store.memory_index`: reads for search and context."""
 
@@ -167,20 +181,27 @@ class SQLiteMemoryIndex:
         return await self._store.in_pool_do(lambda conn: lexical(conn, tenant, tenant_id, subject_id, kind, wanted,
                                                                  every))
 
+    async def lexical_ranking(self, tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
+                              wanted: list[str], rank: Callable[[Matches | None], list[tuple[int, float]]],
+                              first: int) -> tuple[list[tuple[int, float]], dict[int, MemoryRecord]]:
+        """`rank` (the engine's) of the any-term lexical matches (None without terms), and the active records of
+        its first `first` seqs: one reader call, where a search and a read of its hits were two hops."""
+        def work(conn: sqlite3.Connection) -> tuple[list[tuple[int, float]], dict[int, MemoryRecord]]:
+            ranking = rank(lexical(conn, tenant, tenant_id, subject_id, kind, wanted, False) if wanted else None)
+            return ranking, by_seq(conn, tenant, [seq for seq, _ in ranking[:first]])
+
+        return await self._store.in_pool_do(work)
+
     async def newest(self, tenant: str, tenant_id: str | None, subject_id: str, kinds: list[str] | None,
                      limit: int) -> list[MemoryRecord]:
-        # The order is picked over the narrow index rows (one row per active memory): a compile's memories share
-        # one created_at, so the wide rows' order would sort the whole subject.
-        where, params = rows.scope(tenant, tenant_id, subject_id, kinds, "?")
-        sql = (f"{rows.SELECT_MEMORIES} WHERE seq IN (SELECT seq FROM memory_index_rows WHERE {where}"
-               f"{memory_rows.NEWEST_FIRST} LIMIT ?) AND status = 'active'{memory_rows.NEWEST_FIRST}")
-        return [memory_rows.memory_of(r) for r in await self._store.in_pool(sql, (*params, limit))]
+        sql, params = newest_sql(tenant, tenant_id, subject_id, kinds, limit)
+        return [memory_rows.memory_of(r) for r in await self._store.in_pool(sql, params)]
 
     async def by_seq(self, tenant: str, seqs: list[int]) -> dict[int, MemoryRecord]:
         """The active memories among these seqs."""
         if not seqs:
             return {}
-        return rows.by_seq(await self._store.in_pool(_BY_SEQ, (json.dumps(seqs), tenant)))
+        return await self._store.in_pool_do(lambda conn: by_seq(conn, tenant, seqs))
 
     async def vectors(self, tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
                       embedder: str) -> list[tuple[int, int, bytes]]:

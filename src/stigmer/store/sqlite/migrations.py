@@ -605,6 +605,15 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (
+        23,
+        # The newest memories of a scope (query-driven context, bench/results/memory.md "Latency, third round"):
+        # an index in NEWEST_FIRST order stops after the rows asked for, where the scope index sorted them all.
+        # The scope index stays (migrations only add: an older replica may still plan with it).
+        """
+        CREATE INDEX memory_index_rows_newest ON memory_index_rows (tenant, subject_id, kind, created_at DESC, seq);
+        """,
+    ),
+    (
         27,
         # Settled events by age, for the retention purge (docs/webhooks.md).
         """

@@ -21,6 +21,7 @@
 //       Text is always text (no innerHTML): server data cannot inject markup.
 //     params: the hash's query as an object; go(hash): navigate (e.g. go("#/keys?ns=app")).
 //     whoami: {tenant, scopes, prefixes, kind, key_id, expires_at}; can(scope) -> whether the key holds it.
+//     prefixes(namespace) -> the key prefixes the key may read there: [""] (all of it), some, or [] (none).
 //     fmt: {ago(ts), left(ts), duration(s), time(ts), bytes(n), json(v), short(v, max)}.
 //     chart: {line(el, series, opts)}: an SVG line chart or sparkline (lib/chart.js).
 //     diff(a, b) -> [{path, op, from, to}]: a structural JSON diff (lib/diff.js).
@@ -43,6 +44,13 @@ function parseHash() {
   const q = hash.indexOf("?");
   const id = q < 0 ? hash : hash.slice(0, q);
   return {id: decodeURIComponent(id), params: Object.fromEntries(new URLSearchParams(q < 0 ? "" : hash.slice(q + 1)))};
+}
+
+function prefixesOf(whoami, namespace) {
+  if (!whoami.prefixes) return [""];
+  const mine = whoami.prefixes.filter((g) => g.split("/")[0] === namespace)
+    .map((g) => (g.includes("/") ? g.slice(g.indexOf("/") + 1) : ""));
+  return mine.includes("") ? [""] : mine;
 }
 
 function holds(whoami, scope) {
@@ -144,6 +152,7 @@ function route() {
     api: c.api, stream: c.stream, h, svg, fill, params, whoami, fmt, chart, diff,
     go: (hash) => { location.hash = hash; },
     can: (scope) => holds(whoami, scope),
+    prefixes: (namespace) => prefixesOf(whoami, namespace),
     status: (text) => fill(statusLine, text || ""),
   };
   let unmount = () => {};

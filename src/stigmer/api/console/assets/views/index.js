@@ -2,6 +2,8 @@
 import keys from "./keys.js";
 import changes from "./changes.js";
 import leases from "./leases.js";
+import claims from "./claims.js";
+import conversations from "./conversations.js";
 import memory from "./memory.js";
 import sessions from "./sessions.js";
 import health from "./health.js";
@@ -10,6 +12,8 @@ export default [
   keys,
   changes,
   leases,
+  claims,
+  conversations,
   memory,
   sessions,
   health,

@@ -9,8 +9,9 @@ export default {
     const {h, fill, fmt, params} = ctx;
     const ns = params.ns || null, selected = params.key ?? null;
     const entries = new Map(); // key -> entry, as the list and then the stream say
+    const prefixes = ctx.prefixes(ns);
     const timers = [];
-    let stream = null, filter = "", refresh = new Set(), refreshTimer = null;
+    let streams = [], filter = "", refresh = new Set(), refreshTimer = null;
     const fresh = new Map(); // key -> when its last change arrived (ms): highlighted for a moment
 
     const nsList = h("ul", {class: "list", "aria-label": "Namespaces"});
@@ -106,24 +107,27 @@ export default {
       if (ns === null) return;
       try {
         const {revision} = await ctx.api("/v1/revision"); // watch from here: nothing between list and watch is lost
-        const {entries: page, next_cursor: more} = await ctx.api(`/v1/kv/${encodeURIComponent(ns)}`, {query: {limit: PAGE}});
-        for (const e of page) entries.set(e.key, e);
-        if (more) ctx.status(`Showing the first ${PAGE} keys of ${ns}, by key order.`);
+        for (const prefix of prefixes) {
+          const {entries: page, next_cursor: more} = await ctx.api(`/v1/kv/${encodeURIComponent(ns)}`,
+                                                                   {query: {limit: PAGE, prefix}});
+          for (const e of page) entries.set(e.key, e);
+          if (more) ctx.status(`Showing the first ${PAGE} keys of ${ns}, by key order.`);
+        }
         drawKeys();
         if (!ctx.can("watch")) {
           fill(live, "not live: this key has no watch scope");
           return;
         }
-        stream = ctx.stream("/v1/watch", {namespace: ns, from: revision + 1}, {
+        streams = prefixes.map((prefix) => ctx.stream("/v1/watch", {namespace: ns, prefix, from: revision + 1}, {
           onEvent: (ev) => {
             if (ev.event === "change") { ev.data.changes.forEach(apply); drawKeys(); live.dataset.revision = ev.data.revision; }
-            else if (ev.event === "compacted") { entries.clear(); stream.close(); load(); }
+            else if (ev.event === "compacted") { entries.clear(); streams.forEach((s) => s.close()); load(); }
           },
           onStatus: (state, err) => {
             live.dataset.state = state;
             fill(live, state === "live" ? "● live" : state, err && state === "error" ? `: ${err.message}` : "");
           },
-        });
+        }));
       } catch (err) {
         fill(rows, h("tr", null, h("td", {colspan: 5, class: "error"}, err.message)));
       }
@@ -194,7 +198,7 @@ export default {
     history.load();
     timers.push(setInterval(tick, 1000));
     return () => {
-      if (stream) stream.close();
+      streams.forEach((s) => s.close());
       timers.forEach(clearInterval);
       clearTimeout(refreshTimer);
     };

@@ -10,7 +10,8 @@ export default {
     const {h, fill, fmt} = ctx;
     const leases = new Map(); // resource -> {value, revision}
     const recent = [];
-    let filter = "", stream = null;
+    let filter = "", streams = [];
+    const prefixes = ctx.prefixes(LEASES); // a key limited to prefixes sees the leases it covers
 
     const filterBox = h("input", {type: "search", "data-filter": true, placeholder: "filter resources  (/)",
                                   "aria-label": "Filter leases by resource", oninput: () => { filter = filterBox.value; draw(); }});
@@ -64,24 +65,26 @@ export default {
       try {
         const {revision} = await ctx.api("/v1/revision");
         leases.clear();
-        let cursor = null;
-        do { // every active lease, page by page
-          const page = await ctx.api(`/v1/kv/${LEASES}`, {query: {limit: 1000, cursor}});
-          for (const e of page.entries) leases.set(e.key, {value: e.value, revision: e.mod_revision});
-          cursor = page.next_cursor;
-        } while (cursor);
+        for (const prefix of prefixes) {
+          let cursor = null;
+          do { // every active lease, page by page
+            const page = await ctx.api(`/v1/kv/${LEASES}`, {query: {limit: 1000, cursor, prefix}});
+            for (const e of page.entries) leases.set(e.key, {value: e.value, revision: e.mod_revision});
+            cursor = page.next_cursor;
+          } while (cursor);
+        }
         draw();
         if (!ctx.can("watch")) { fill(live, "not live: this key has no watch scope"); return; }
-        stream = ctx.stream("/v1/watch", {namespace: LEASES, from: revision + 1}, {
+        streams = prefixes.map((prefix) => ctx.stream("/v1/watch", {namespace: LEASES, prefix, from: revision + 1}, {
           onEvent: (ev) => {
             if (ev.event === "change") { ev.data.changes.forEach(apply); draw(); rows.dataset.revision = ev.data.revision; }
-            else if (ev.event === "compacted") { stream.close(); load(); }
+            else if (ev.event === "compacted") { streams.forEach((s) => s.close()); load(); }
           },
           onStatus: (state, err) => {
             live.dataset.state = state;
             fill(live, state === "live" ? "● live" : state, state === "error" && err ? `: ${err.message}` : "");
           },
-        });
+        }));
       } catch (err) {
         fill(rows, h("tr", null, h("td", {colspan: 6, class: "error"}, err.message)));
       }
@@ -91,6 +94,6 @@ export default {
     const timer = setInterval(() => { // time left ticks; a lease past its expiry shows "expired" until its event
       for (const td of rows.querySelectorAll("td.ttl")) td.textContent = fmt.left(Number(td.dataset.expires));
     }, 1000);
-    return () => { clearInterval(timer); if (stream) stream.close(); };
+    return () => { clearInterval(timer); streams.forEach((s) => s.close()); };
   },
 };
