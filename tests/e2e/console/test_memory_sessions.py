@@ -6,6 +6,7 @@ and sampled charts; tenant B's memories and sessions never reach tenant A's cons
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from console_support import ADMIN
 
@@ -151,3 +152,15 @@ def test_tenant_b_memories_and_sessions_never_reach_tenant_a(console):
         assert m not in seen and not [x for x in browsed if m in x], m
     assert B_MARKS[1] not in typed and not [x for x in bodies if B_MARKS[1] in x]
     assert [e for e in console.errors() if "404" not in e] == []
+
+
+def test_interval_quantiles_from_cumulative_buckets(console):
+    """Health's p50/p99: the requests between two samples, interpolated inside their bucket."""
+    console.open()
+    got = console.js("""import("/console/assets/views/health.js").then(({quantile}) => [
+      quantile(0.5, [0.01, 0.1, 1], [0, 0, 0, 0], [10, 10, 10, 10]),   // all ten under 10 ms: the middle of 0-10 ms
+      quantile(0.5, [0.01, 0.1, 1], [5, 5, 5, 5], [5, 15, 15, 15]),    // ten new ones in 10-100 ms
+      quantile(0.99, [0.01, 0.1, 1], [0, 0, 0, 0], [0, 0, 0, 4]),      // above the highest bound: that bound
+      quantile(0.5, [0.01, 0.1, 1], [3, 3, 3, 3], [3, 3, 3, 3]),       // nothing in between
+    ])""")
+    assert got[0] == pytest.approx(0.005) and got[1] == pytest.approx(0.055) and got[2:] == [1, None]

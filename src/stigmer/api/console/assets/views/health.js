@@ -8,7 +8,7 @@ const KEEP = 150; // samples per chart: five minutes at SAMPLE_MS
 
 // The q-quantile of the requests between two cumulative bucket samples, interpolated inside its bucket as
 // Prometheus' histogram_quantile does; null when no request came in between.
-function quantile(q, bounds, before, after) {
+export function quantile(q, bounds, before, after) {
   const counts = after.map((n, i) => n - (before[i] || 0));
   const total = counts[counts.length - 1];
   if (total <= 0) return null;
