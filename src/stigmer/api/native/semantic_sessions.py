@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from ...engine.access import READ, require
 from ...engine.errors import InvalidArgument
+from ...engine.sessions.engine import BACKING_KINDS
 from ...engine.sessions.overview import Summary
 from ...services import Services
 from ..http import json_response, rfc3339
@@ -22,7 +23,7 @@ from ..kit.surface import principal
 from .models import DriftPointOut, SemanticSessionOut, SemanticSessionsOut, SemanticSessionDetailOut
 
 MAX_PAGE = 200
-KINDS = ("session", "cluster", "region", "observer")
+KINDS = ("session", *BACKING_KINDS)
 
 
 def summary_out(s: Summary) -> SemanticSessionOut:
