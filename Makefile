@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 7474
 DATA ?= ./data
 
-.PHONY: run test test-postgres lint install dev clean docs console-shots bench bench-full bench-memory reliability
+.PHONY: run test test-slow test-full test-postgres lint install dev clean docs console-shots bench bench-full bench-memory reliability
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,8 +27,16 @@ run: $(VENV)/.installed
 	$(BIN)/stigmer serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
 
 # Two worker processes (pytest-xdist): most tests wait on servers and sockets, so two halve the wall time.
-# Each worker has its own PostgreSQL databases, data directories and ports.
+# Each worker has its own PostgreSQL databases, data directories and ports. The few `slow` tests (fuzzing the
+# OpenAPI document, crash loops, backups under load, a 100 MB export) are `make test-slow`; `make test-full`
+# runs both.
 test: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest -q -n 2 -m "not slow"
+
+test-slow: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest -q -n 2 -m slow
+
+test-full: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -q -n 2
 
 # Errors a linter finds without opinions: undefined names, unused imports, syntax.

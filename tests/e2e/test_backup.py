@@ -217,6 +217,7 @@ def check_restored(url: str, tokens: dict[str, str], acks: list[Ack], began: flo
 
 # ---- SQLite ---------------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 def test_sqlite_backup_while_writing_restores_one_consistent_state(tmp_path, make_server):
     src, dst = make_server(), make_server()
     data, fresh, out = src.data_dir, dst.data_dir, tmp_path / "backups" / "stigmer-backup.db"
@@ -256,6 +257,7 @@ def _corrupt(good: Path, tmp: Path) -> dict[str, Path]:
     return paths
 
 
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 def test_a_damaged_backup_is_refused_and_nothing_is_replaced(tmp_path, make_server):
     src, target = make_server(), make_server()
     src.start()
@@ -378,6 +380,7 @@ def with_password(url: str, password: str) -> str:
 SECRET = "pw-never-shown-7f3a"
 
 
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 def test_postgres_backup_while_writing_restores_one_consistent_state(tmp_path, pg_databases, make_server):
     src_url = with_password(pg_databases("src"), SECRET)
     dst_url = with_password(pg_databases("dst"), SECRET)
@@ -402,6 +405,7 @@ def test_postgres_backup_while_writing_restores_one_consistent_state(tmp_path, p
     assert SECRET not in one_line_error(p, "error [exists]", "entries", "--force")
 
 
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 def test_postgres_restore_force_replaces_and_damage_is_refused(tmp_path, pg_databases, make_server):
     a_url, b_url = pg_databases("a"), pg_databases("b")
     a, b = make_server(database_url=a_url), make_server(database_url=b_url)

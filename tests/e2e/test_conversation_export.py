@@ -47,6 +47,7 @@ async def fill(server) -> None:
         await store.close()
 
 
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 @pytest.mark.timeout(300)  # 100 MB written, then streamed: a minute on a busy machine, longer on PostgreSQL
 def test_export_of_10000_conversations_streams_with_bounded_memory(make_server):
     server = make_server()

@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass, field
 
 import httpx
+import pytest
 
 from rel_support import auth_headers, client, read_log, record, size, start_server
 from rel_surfaces import CRASH_WRITES, MISSING, SURFACES, Refused
@@ -121,6 +122,7 @@ def _gaps(revisions: list[int]) -> str:
     return f"{len(revisions)} revisions, missing {missing[:10]}, repeated {len(revisions) - len(set(revisions))}"
 
 
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 def test_crash_loop(tmp_path):
     server = start_server(tmp_path / "data")
     slots = [Slot(surface, kind, f"{kind}-{surface}-{i}")

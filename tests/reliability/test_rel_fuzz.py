@@ -114,6 +114,7 @@ def _short(method: str, url: str, headers: dict | None, body: object) -> str:
 
 
 # --- schemathesis: the native API as /openapi.json describes it ----------------------------------------------
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 def test_schemathesis_openapi(fuzz_server):
     raw = httpx.get(fuzz_server.url + "/openapi.json", timeout=TIMEOUT).json()
     schema = schemathesis.openapi.from_dict(raw)
