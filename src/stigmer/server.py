@@ -86,7 +86,7 @@ def banner(settings: Settings, fields: dict) -> str:
     served = ", ".join(s for s in fields["surfaces"] if s != "native")
     auth = "API keys" if fields["auth"] == "api-keys" else "open mode (no API key)"
     return (f"stigmer {__version__} on http://{host}:{settings.port} with data in {fields['data']} "
-            f"(store {fields['store']}, auth {auth}); serving the native API /v1 (reference /docs) and {served}")
+            f"(store {fields['store']}, auth {auth}); serving the native API /v1 (reference /docs, console /console) and {served}")
 
 
 def build(settings: Settings, *, http: str = "httptools", graceful_timeout_seconds: float = 5.0) -> StigmerServer:

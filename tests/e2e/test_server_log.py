@@ -17,6 +17,6 @@ def test_startup_line_and_access_log(make_server, tmp_path):
     log = "".join(p.read_text() for p in tmp_path.glob("server-*.log"))
     where = server.env.get("STIGMER_DATABASE_URL") or os.path.abspath(server.data_dir)  # no password in either
     assert f"stigmer {__version__} on {server.url} with data in {where}" in log
-    assert "serving the native API /v1 (reference /docs) and semvec, statevec, cntrlnode, agentstate, statewave, mcp" in log
+    assert "serving the native API /v1 (reference /docs, console /console) and semvec, statevec, cntrlnode, agentstate, statewave, mcp" in log
     assert "GET /v1/kv/app/missing?apiKey=***&limit=5 404 " in log and "rid=rid-abc" in log
     assert "s3cret" not in log
