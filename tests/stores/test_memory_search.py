@@ -147,7 +147,7 @@ async def test_only_active_memories_are_found_and_the_index_follows_supersession
     await compiled(memory, clock, "I work at Globex")
     assert await memory.search(T, None, SUBJECT, "initech", kind="profile_fact") == []
     matches = await store.memory_index.lexical(T, None, SUBJECT, "profile_fact", ["work"])
-    assert matches.messages == 1 and len(matches.rows) == 1  # the superseded fact left the statistics too
+    assert matches.messages == 1 and len(matches.seqs) == 1  # the superseded fact left the statistics too
     assert contents(await memory.search(T, None, SUBJECT, kind="profile_fact")) == ["I work at Globex"]
 
 
