@@ -243,7 +243,7 @@ async def test_lexical_ranking_ranks_the_matches_and_reads_the_first_records(mem
 
     def rank(matches):
         seen.append(matches)
-        return [(seq, float(i)) for i, (seq, *_) in enumerate(sorted(matches.rows))] if matches else []
+        return [(seq, float(i)) for i, seq in enumerate(sorted(matches.seqs.tolist()))] if matches else []
 
     ranking, records = await store.memory_index.lexical_ranking(T, None, SUBJECT, None, ["red", "jay"], rank, 2)
     assert len(ranking) == 3 and seen[0].df == [2, 1]  # any term: every memory holding "red" or "jay"
