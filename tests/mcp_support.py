@@ -127,6 +127,8 @@ async def every_tool(session: Any, ns: str) -> None:
     assert [m["content"] for m in last["messages"]] == ["thanks"] and last["title"] == "plan"
     found = answer(await call("conversation_search", {"query": f"zebra {ns}"}))
     assert [r["id"] for r in found["results"]] == [conv["id"]] and "zebra" in found["results"][0]["snippet"]
+    snippet, marks = found["results"][0]["snippet"], found["results"][0]["highlights"]
+    assert "zebra" in [snippet[a:b] for a, b in marks]  # where the query's words are in the snippet
     assert "role" in failure(await call("conversation_append", {"conversation_id": conv["id"],
                                                                 "messages": [{"role": "boss", "content": "x"}]}))
 

@@ -19,6 +19,7 @@ from .api.kit.requestid import RequestIDMiddleware
 from .api.native import admin, docs, kv as native_kv, leases as native_leases, surface as native_surface
 from .api.native import claims as native_claims, tokens as native_tokens, txn as native_txn
 from .api.native import conversations as native_conversations, watch as native_watch
+from .api.native import semantic_sessions as native_semantic_sessions, server_metrics as native_server_metrics
 from .api.native.fastpath import KeyFastPath
 from .config import Settings
 from .engine import keys as engine_keys, maintenance
@@ -123,10 +124,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None, acc
         *native_leases.routes(svc),
         *native_claims.routes(svc),
         *native_conversations.routes(svc),
+        *native_semantic_sessions.routes(svc),
         *native_watch.routes(svc),
         *health.routes(svc),
         *metrics.routes(svc),
         *admin.routes(svc),
+        *native_server_metrics.routes(svc),
         *native_tokens.routes(svc),
         *docs.routes(svc),
         *reference.routes(surfaces),

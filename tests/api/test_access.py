@@ -79,6 +79,8 @@ ROUTES = [
     R("native", "GET", "/v1/watch?index=0&wait=0", "watch"),
     R("native", "GET", "/v1/revision", "read"),
     R("native", "GET", "/v1/namespaces", "read"),
+    R("native", "GET", "/v1/semantic-sessions", "read"),
+    R("native", "GET", "/v1/semantic-sessions/{key}", "read"),
     R("cntrlnode", "GET", "/v1/state/wf/{key}", "read"),
     R("cntrlnode", "POST", "/v1/state/wf/{key}", "write", lambda ns, k: {"value": "from-a"}),
     R("cntrlnode", "POST", "/v1/state/wf/{key}/version", "write", lambda ns, k: {"value": "a", "expectedVersion": 1}),

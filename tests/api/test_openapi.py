@@ -171,6 +171,10 @@ def exchanges(c) -> list[httpx.Response]:
           c.get("/v1/kv/oa", params={"cursor": "!!"})]
     first = c.get("/v1/kv/oa", params={"limit": "1"}).json()["next_cursor"]
     r += [c.get("/v1/kv/oa", params={"cursor": first}), c.get("/v1/namespaces")]
+    sid = c.post("/v1/run", json={"message": "q", "response": "a"}).json()["session_id"]
+    r += [c.get("/v1/semantic-sessions"), c.get("/v1/semantic-sessions", params={"kind": "x"}),
+          c.get(f"/v1/semantic-sessions/{sid}"), c.get("/v1/semantic-sessions/missing")]
+    r += [c.get("/v1/admin/metrics")]
     r += [c.post("/v1/kv/oa:batch", json={"keys": ["a", "nope"]}), c.post("/v1/kv/oa:batch", json={"keys": []}),
           c.post("/v1/kv/oa:batch", content=b"{")]
     r += [c.get("/v1/history/oa/a"), c.get("/v1/history/oa/a", params={"limit": "1", "before": "3"}),

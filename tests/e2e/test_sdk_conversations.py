@@ -29,7 +29,7 @@ async def aclient(shared_server):
 
 def test_both_faces_have_the_same_conversation_methods():
     names = [n for n in vars(Client) if "conversation" in n or "message" in n]
-    assert len(names) == 14
+    assert len(names) == 15
     for name in names:
         sync, async_ = getattr(Client, name), getattr(AsyncClient, name)
         bare = [inspect.signature(f).replace(return_annotation=inspect.Signature.empty) for f in (sync, async_)]
@@ -106,3 +106,25 @@ async def test_async_conversation_lifecycle(aclient, ns):
     await aclient.delete_conversation(c.id)
     with pytest.raises(NotFoundError):
         await aclient.get_conversation(c.id)
+
+
+def test_search_conversations_ranks_pages_and_marks_the_words(client, ns):
+    word = f"okapi{ns.replace('-', '')}"
+    made = [client.create_conversation(title=f"t{i}", messages=[msg(0, content=f"{'The ' * i}{word.upper()} ran")])
+            for i in range(3)]
+    first = client.search_conversations(f"{word} ran", limit=2)
+    assert len(first.hits) == 2 and first.next_cursor is not None
+    rest = client.search_conversations(f"{word} ran", limit=2, cursor=first.next_cursor)
+    hits = first.hits + rest.hits
+    assert sorted(h.id for h in hits) == sorted(c.id for c in made) and rest.next_cursor is None
+    for h in hits:  # the offsets point at the words as the snippet spells them
+        assert [h.snippet[a:b].lower() for a, b in h.highlights] == [word, "ran"]
+    with pytest.raises(InvalidArgumentError):
+        client.search_conversations("   ")
+
+
+async def test_async_search_conversations(aclient, ns):
+    word = f"quoll{ns.replace('-', '')}"
+    c = await aclient.create_conversation(messages=[msg(0, content=f"a {word} here")])
+    page = await aclient.search_conversations(word)
+    assert [h.id for h in page.hits] == [c.id] and page.hits[0].message_count == 1

@@ -22,7 +22,7 @@ from .models import (
     TxnResult,
 )
 from .models import Claim, ClaimPage, ClaimResult, ClaimRun, ClaimRunPage, Evidence
-from .models import Conversation, ConversationPage, Memory, Message, MessagePage
+from .models import Conversation, ConversationPage, Memory, Message, MessagePage, SearchHit, SearchPage
 
 __all__ = [
     "Client", "AsyncClient", "Retry", "DEFAULT_URL",
@@ -34,7 +34,7 @@ __all__ = [
     "MethodNotAllowedError", "ServerError", "ConnectionFailedError", "UnauthenticatedError", "ForbiddenError",
     "RateLimitedError", "Lease", "LeaseConflictError", "LeaseExpiredError", "FenceStaleError", "Token", "CreatedToken",
     "Claim", "ClaimPage", "ClaimResult", "ClaimRun", "ClaimRunPage", "Evidence",
-    "Conversation", "ConversationPage", "Message", "MessagePage", "Memory",
+    "Conversation", "ConversationPage", "Message", "MessagePage", "SearchHit", "SearchPage", "Memory",
     "IdempotencyConflictError", "IdempotencyInProgressError",
 ]
 from .statevector import BadRequest, Conflict, RateLimited, StateVecError, StateVector, ValueTooLarge  # noqa: E402,F401  statevec protocol client

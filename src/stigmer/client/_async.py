@@ -11,7 +11,8 @@ import httpx
 from . import _base as b
 from .models import (
     UNSET, ChangeSet, Claim, ClaimPage, ClaimRun, ClaimRunPage, Compare, Conversation, ConversationPage, CreatedToken,
-    Deleted, Entry, HistoryPage, Lease, Memory, Message, MessagePage, Op, Page, PollResult, Revision, Token, TxnResult
+    Deleted, Entry, HistoryPage, Lease, Memory, Message, MessagePage, Op, Page, PollResult, Revision, SearchPage, Token,
+    TxnResult
 )
 
 
@@ -218,6 +219,11 @@ class AsyncClient(b.BaseClient):
                            tag: str | None = None) -> ConversationPage:
         """Conversations without messages by (updated_at, id), newest first unless `order="asc"`."""
         return await self._call(b.list_conversations(limit, cursor, order, tag))
+
+    async def search_conversations(self, q: str, *, limit: int | None = None, cursor: str | None = None) -> SearchPage:
+        """Conversations whose messages hold every word of `q` (whole words, any case), best match first (BM25),
+        each with a snippet and where its words are in it."""
+        return await self._call(b.search_conversations(q, limit, cursor))
 
     async def update_conversation(self, conversation_id: str, *, title: str | None = UNSET, metadata: Any = UNSET,
                             external_id: str | None = UNSET, idempotency_key: str | None = None) -> Conversation:

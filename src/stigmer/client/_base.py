@@ -19,7 +19,8 @@ import msgspec
 from . import errors
 from .models import (
     UNSET, ChangeSet, Claim, ClaimPage, ClaimRun, ClaimRunPage, Compare, Conversation, ConversationPage, CreatedToken,
-    Deleted, Entry, HistoryPage, Lease, Memory, Message, MessagePage, Op, Page, PollResult, Revision, Token, TxnResult
+    Deleted, Entry, HistoryPage, Lease, Memory, Message, MessagePage, Op, Page, PollResult, Revision, SearchPage, Token,
+    TxnResult
 )
 
 DEFAULT_URL = "http://127.0.0.1:7474"
@@ -436,6 +437,11 @@ def conversation_by_external_id(external_id: str, messages: bool) -> Call:
 
 def list_conversations(limit: int | None, cursor: str | None, order: str | None, tag: str | None) -> Call:
     return Call("GET", "/v1/conversations", _model(ConversationPage), _pages(limit, cursor, order, tag=tag),
+                idempotent=True)
+
+
+def search_conversations(q: str, limit: int | None, cursor: str | None) -> Call:
+    return Call("GET", "/v1/conversations:search", _model(SearchPage), _pages(limit, cursor, None, q=q),
                 idempotent=True)
 
 

@@ -264,6 +264,26 @@ class ConversationPage(msgspec.Struct, frozen=True):
     next_cursor: str | None
 
 
+class SearchHit(msgspec.Struct, frozen=True):
+    """A conversation matching a search: its best message's snippet, and the [start, end) code-point offsets
+    of the query's words in it."""
+
+    id: str
+    title: str | None
+    snippet: str
+    highlights: list[tuple[int, int]]
+    message_count: int
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+
+
+class SearchPage(msgspec.Struct, frozen=True):
+    """One page of `search_conversations`, best match first; pass `next_cursor` back as `cursor`."""
+
+    hits: list[SearchHit]
+    next_cursor: str | None
+
+
 class MessagePage(msgspec.Struct, frozen=True):
     """One page of `list_messages`; pass `next_cursor` back as `cursor` (None: no more pages)."""
 
@@ -273,7 +293,7 @@ class MessagePage(msgspec.Struct, frozen=True):
 
 __all__ = ["Entry", "Deleted", "Change", "ChangeSet", "Page", "HistoryPage", "TxnResult", "Revision",
            "PollResult", "Compare", "Op", "Evidence", "Claim", "ClaimResult", "ClaimRun", "ClaimPage", "ClaimRunPage",
-           "Message", "Conversation", "ConversationPage", "MessagePage"]
+           "Message", "Conversation", "ConversationPage", "MessagePage", "SearchHit", "SearchPage"]
 
 
 class Memory(msgspec.Struct, frozen=True):

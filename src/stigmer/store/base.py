@@ -435,6 +435,11 @@ class SessionReads(Protocol):
     async def list(self, tenant: str, kind: str) -> "list[SessionRow]":
         """The tenant's sessions of one kind, by creation."""
 
+    async def page(self, tenant: str, kind: str, limit: int,
+                   before: "tuple[float, str] | None" = None) -> "list[SessionRow]":
+        """Up to `limit` of the tenant's sessions of one kind, newest first (created_at, then id, descending),
+        those strictly before `before` (created_at, session_id) when given."""
+
     async def memories(self, tenant: str, session_id: str) -> "list[MemoryRow]":
         """Every memory of the session, archive included, by seq."""
 

@@ -36,6 +36,11 @@ def sql(m: str) -> dict[str, str]:
         "get": f"SELECT {_SESSION_H}{_JOIN} WHERE s.tenant = {m} AND s.session_id = {m}",
         "count": "SELECT count(*) FROM semvec_sessions",
         "list": f"SELECT {_SESSION_H}{_JOIN} WHERE s.tenant = {m} AND s.kind = {m} ORDER BY s.created_at, s.session_id",
+        "page": f"SELECT {_SESSION_H}{_JOIN} WHERE s.tenant = {m} AND s.kind = {m}"
+                f" ORDER BY s.created_at DESC, s.session_id DESC LIMIT {m}",
+        "page_before": f"SELECT {_SESSION_H}{_JOIN} WHERE s.tenant = {m} AND s.kind = {m}"
+                       f" AND (s.created_at < {m} OR s.created_at = {m} AND s.session_id < {m})"
+                       f" ORDER BY s.created_at DESC, s.session_id DESC LIMIT {m}",
         "heads": f"INSERT INTO semvec_session_heads (tenant, session_id, heads, checksum) VALUES ({m}, {m}, {m}, {m})"
                  " ON CONFLICT (tenant, session_id) DO UPDATE SET heads = excluded.heads, checksum = excluded.checksum",
         "delete_heads": f"DELETE FROM semvec_session_heads WHERE tenant = {m} AND session_id = {m}",

@@ -49,6 +49,21 @@ class RequestStats(Collector):
         h[bisect_left(self.buckets, seconds)] += 1
         h[-1] += seconds
 
+    def totals(self) -> tuple[int, list[int], float]:
+        """Every request so far, all labels together: (count, cumulative count at each bucket edge with +Inf
+        last, seconds summed). What the console's Health view samples (GET /v1/admin/metrics)."""
+        per_edge = [0] * (len(self.buckets) + 1)
+        seconds = 0.0
+        for h in self._histograms.values():
+            for i, n in enumerate(h[:-1]):
+                per_edge[i] += n
+            seconds += h[-1]
+        running, cumulative = 0, []
+        for n in per_edge:
+            running += n
+            cumulative.append(running)
+        return running, cumulative, seconds
+
     def collect(self) -> Iterator[Metric]:
         counter = CounterMetricFamily(self.name, f"Requests served, by {self.what} and status.",
                                       labels=(*self.labels, "status"))

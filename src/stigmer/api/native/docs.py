@@ -19,6 +19,7 @@ from ... import __version__
 from ...services import Services
 from ..http import json_response
 from . import claims as c, conversations as cv, models as m
+from .semantic_sessions import KINDS as SESSION_KINDS, MAX_PAGE as SESSION_PAGE
 
 MAX_PAGE = 1000  # engine Limits.max_page
 MAX_WAIT = 60  # watch.MAX_WAIT
@@ -53,6 +54,9 @@ QUERY: dict[str, dict[str, Any]] = {
     "messages": {"schema": {"type": "boolean", "default": True}, "description": "false leaves the messages out."},
     "last": {"schema": {"type": "integer", "minimum": 0},
              "description": "Start at the last N messages (instead of `cursor`)."},
+    "kind": {"schema": {"type": "string", "enum": list(SESSION_KINDS), "default": "session"},
+             "description": "Sessions of this kind (cluster, region and observer back the coordination layers)."},
+    "session_limit": {"name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": SESSION_PAGE, "default": 50}},
     "q": {"schema": {"type": "string", "minLength": 1}, "required": True,
           "description": "The text to search for: every token of it, as whole tokens (docs/search.md)."},
     "search_limit": {"name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": cv.MAX_SEARCH_PAGE,
@@ -116,6 +120,10 @@ OPS: list[Op] = [
     Op("get", "/v1/kv/{namespace}", "List live keys by key byte order", {200: m.ListOut}, (400,),
        ("prefix", "cursor", "start_after", "limit", "values")),
     Op("get", "/v1/namespaces", "The tenant's namespaces with their live key counts", {200: m.NamespacesOut}),
+    Op("get", "/v1/semantic-sessions", "The tenant's semantic sessions, newest first (the console's list)",
+       {200: m.SemanticSessionsOut}, (400,), ("kind", "session_limit", "cursor")),
+    Op("get", "/v1/semantic-sessions/{id}", "A semantic session and its drift, one point per stored turn",
+       {200: m.SemanticSessionDetailOut}, (404,)),
     Op("post", "/v1/kv/{namespace}:batch", "Read up to max_batch keys from one snapshot", {200: m.BatchOut},
        (400, 413), body=m.BatchRequest),
     Op("get", "/v1/kv/{namespace}/{key}", "Read a key (If-None-Match with its ETag gives 304)",
@@ -191,6 +199,8 @@ OPS: list[Op] = [
        (400, 413), body=m.CreateKeyRequest),
     Op("get", "/v1/admin/keys", "List API keys, never their secrets (admin)", {200: m.KeysOut}, (), ("tenant",)),
     Op("delete", "/v1/admin/keys/{id}", "Revoke an API key (admin)", {200: m.KeyEnvelopeOut}, (404,)),
+    Op("get", "/v1/admin/metrics", "Server-wide request, latency, watcher, job and webhook figures (unrestricted admin)",
+       {200: m.ServerMetricsOut}, (403,)),
     Op("get", "/v1/admin/tenants", "List tenants (admin)", {200: m.TenantsOut}),
     Op("post", "/v1/tokens", "Mint a capability token within the caller; the secret is shown only here",
        {201: m.CreatedTokenOut}, (400, 403, 413), body=m.MintTokenRequest),

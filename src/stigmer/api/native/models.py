@@ -124,6 +124,48 @@ class NamespacesOut(Out):
     namespaces: list[NamespaceOut]
 
 
+class SemanticSessionOut(Out):
+    session_id: str
+    kind: str
+    created_at: str
+    turns: int  # stored turns
+    memories: int  # live memories
+    phase: str
+    drift: float | None  # the last stored turn's drift, (1 - similarity) / 2; null before the first
+
+
+class SemanticSessionsOut(Out):
+    sessions: list[SemanticSessionOut]
+    next_cursor: str | None
+
+
+class DriftPointOut(Out):
+    turn: int
+    drift: float
+    similarity: float
+    phase: str
+
+
+class SemanticSessionDetailOut(Out):
+    session: SemanticSessionOut
+    drift: list[DriftPointOut]  # one point per stored turn, oldest first (the last 1000)
+
+
+class LatencyOut(Out):
+    buckets: list[float]  # upper bounds in seconds; `counts` has one more, for +Inf
+    counts: list[int]  # requests at or below each bound, cumulative, since the process started
+    seconds: float  # their durations summed
+
+
+class ServerMetricsOut(Out):
+    at: float  # epoch seconds, the server's clock
+    requests: int  # every request of every surface since the process started
+    latency: LatencyOut
+    watchers: int  # open watch streams and long-polls, every surface
+    job_queue_depth: int  # jobs waiting to run, every tenant
+    webhook_backlog: int  # webhook events waiting for delivery, every tenant
+
+
 class BatchRequest(msgspec.Struct):
     keys: list[str]
 

@@ -5,7 +5,9 @@ the tenant first, and another tenant's session is the same NotFound as a missing
 
 - lifecycle: `create(tenant, session_id | None, kind="session", config=None, template=None) -> (id, created)`
   (idempotent for an existing id), `delete(tenant, id)` (Conflict for a backing/meta session), `count()`,
-  `get_state(tenant, id) -> (SessionState, s)`, `metrics(tenant, id)`.
+  `get_state(tenant, id) -> (SessionState, s)`, `metrics(tenant, id)`; for the console (overview.py):
+  `page(tenant, kind="session", limit=50, before=None) -> (summaries newest first, next before)` and
+  `detail(tenant, id) -> Detail` (summary and drift series).
 - turns: `run(tenant, message, session_id=None, response=None, short_circuit_threshold=0.85,
   reset_context=False, user_id=None)` -> the /v1/run body; `store_turn(tenant, id, response, user_id,
   dedup_threshold)` -> dedup signal; `store_text(tenant, id, text, x=None, dedup_threshold=None, missing=...)`

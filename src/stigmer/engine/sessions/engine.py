@@ -16,7 +16,7 @@ import numpy as np
 from ...clock import Clock
 from ...support.embeddings import Embedder, HashEmbedder
 from ..errors import Conflict, InvalidArgument, NotFound
-from . import maths, retrieval
+from . import maths, overview, retrieval
 from .index import ViewCache
 from .maths import Drift, Params
 from .model import ARCHIVE, GATE_LEVELS, SessionState, default_gate, vector_of
@@ -173,6 +173,18 @@ class Sessions:
                 "total_memories": st.live_memories, "beta_history": st.beta_history,
                 "similarity_history": st.similarity_history, "fsm_history": st.fsm_history,
                 "norm_history": st.norm_history, "phase_history": st.phase_history}
+
+    async def page(self, tenant: str, kind: str = "session", limit: int = 50,
+                   before: tuple[float, str] | None = None) -> tuple[list[overview.Summary], tuple[float, str] | None]:
+        """A page of the tenant's sessions of `kind`, newest first, and where the next starts (overview.py)."""
+        return await overview.page(self.store, tenant, kind, limit, before)
+
+    async def detail(self, tenant: str, session_id: str) -> overview.Detail:
+        """The session's summary and its drift over the stored turns (overview.py)."""
+        found = await overview.detail(self.store, tenant, session_id)
+        if found is None:
+            raise NotFound(SESSION_NOT_FOUND)
+        return found
 
     # --- turns
 

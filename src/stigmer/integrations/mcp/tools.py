@@ -300,9 +300,8 @@ class Tools(ToolBase):
         """Full-text search of every conversation's messages, best match first (BM25), with a highlighted
         snippet per conversation."""
         async with self.link(ctx) as s:
-            params = {"q": query, "limit": limit} | ({"cursor": cursor} if cursor else {})
-            found = await s.get_json("/api/v1/conversations/search", params)  # no native route: AgentState's
-            return {"results": found["data"], "next_cursor": found["next_cursor"]}
+            page = await s.client.search_conversations(query, limit=limit, cursor=cursor)
+            return {"results": plain(page.hits), "next_cursor": page.next_cursor}
 
 
 READ_ONLY = frozenset({"kv_get", "kv_list", "watch", "claim_get", "conversation_get", "conversation_search"})

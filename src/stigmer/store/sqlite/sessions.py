@@ -30,6 +30,13 @@ class SQLiteSessions:
     async def list(self, tenant: str, kind: str) -> list[SessionRow]:
         return [rows.session_of(r) for r in await self._store.in_pool(SQL["list"], (tenant, kind))]
 
+    async def page(self, tenant: str, kind: str, limit: int, before: tuple[float, str] | None = None) -> list[SessionRow]:
+        if before is None:
+            found = await self._store.in_pool(SQL["page"], (tenant, kind, limit))
+        else:
+            found = await self._store.in_pool(SQL["page_before"], (tenant, kind, before[0], before[0], before[1], limit))
+        return [rows.session_of(r) for r in found]
+
     async def memories(self, tenant: str, session_id: str) -> list[MemoryRow]:
         return [rows.memory_of(r) for r in await self._store.in_pool(SQL["memories"], (tenant, session_id))]
 

@@ -11,6 +11,8 @@
 // - ctx:
 //     api(path, {method, body, query}) -> Promise of the parsed JSON; throws an Error with the server's
 //       message, `.status` and `.code`.
+//       Also {headers} (extra request headers, e.g. X-Tenant-ID) and {keyHeader} (send the key in this header
+//       instead of Authorization, e.g. "X-API-Key" for the Statewave routes).
 //     stream(path, query, {onEvent(ev), onStatus(state, error)}) -> {close(), lastId}: an SSE reader over
 //       fetch with the Authorization header. ev = {id, event, data (parsed JSON)}; state is "connecting",
 //       "live", "reconnecting", "error" (a 4xx: it stops) or "closed". It reconnects with backoff and resumes

@@ -61,8 +61,10 @@ export class EventParser {
 export function client(key, onUnauthorized) {
   const auth = key ? {Authorization: `Bearer ${key}`} : {}; // no key: a server in open mode (loopback only)
 
-  async function api(path, {method = "GET", body, query} = {}) {
-    const headers = {...auth};
+  // `keyHeader` sends the key in that header instead of Authorization (Statewave reads X-API-Key only);
+  // `headers` adds request headers (X-Tenant-ID) but never a credential: the key stays in this module.
+  async function api(path, {method = "GET", body, query, headers: extra, keyHeader} = {}) {
+    const headers = {...extra, ...(keyHeader && key ? {[keyHeader]: key} : auth)};
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const response = await fetch(url(path, query), {method, headers, cache: "no-store",
                                                     body: body === undefined ? undefined : JSON.stringify(body)});

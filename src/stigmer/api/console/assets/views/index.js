@@ -4,6 +4,9 @@ import changes from "./changes.js";
 import leases from "./leases.js";
 import claims from "./claims.js";
 import conversations from "./conversations.js";
+import memory from "./memory.js";
+import sessions from "./sessions.js";
+import health from "./health.js";
 
 export default [
   keys,
@@ -11,4 +14,7 @@ export default [
   leases,
   claims,
   conversations,
+  memory,
+  sessions,
+  health,
 ];
