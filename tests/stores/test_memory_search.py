@@ -147,7 +147,7 @@ async def test_only_active_memories_are_found_and_the_index_follows_supersession
     await compiled(memory, clock, "I work at Globex")
     assert await memory.search(T, None, SUBJECT, "initech", kind="profile_fact") == []
     matches = await store.memory_index.lexical(T, None, SUBJECT, "profile_fact", ["work"])
-    assert matches.messages == 1 and len(matches.rows) == 1  # the superseded fact left the statistics too
+    assert matches.messages == 1 and len(matches.seqs) == 1  # the superseded fact left the statistics too
     assert contents(await memory.search(T, None, SUBJECT, kind="profile_fact")) == ["I work at Globex"]
 
 
@@ -243,7 +243,7 @@ async def test_lexical_ranking_ranks_the_matches_and_reads_the_first_records(mem
 
     def rank(matches):
         seen.append(matches)
-        return [(seq, float(i)) for i, (seq, *_) in enumerate(sorted(matches.rows))] if matches else []
+        return [(seq, float(i)) for i, seq in enumerate(sorted(matches.seqs.tolist()))] if matches else []
 
     ranking, records = await store.memory_index.lexical_ranking(T, None, SUBJECT, None, ["red", "jay"], rank, 2)
     assert len(ranking) == 3 and seen[0].df == [2, 1]  # any term: every memory holding "red" or "jay"

@@ -7,7 +7,9 @@ parser. Reads select active memories only (supersession and deletion drop index 
 
 from __future__ import annotations
 
-from ..engine.memory.search import tokens
+import numpy as np
+
+from ..engine.memory.search import TermMatches, tokens
 from .conversation_rows import index_term
 from .memory_rows import MEMORY_COLUMNS, NEWEST_FIRST, memory_of
 
@@ -52,38 +54,55 @@ def repeats(found: list[str]) -> str:
     return " ".join(f"{t} {c}" for t, c in counted.items() if c > 1)
 
 
-def with_tfs(meta: list[tuple[int, int, int, str]], terms: list[str],
-             holders: list[set[int]]) -> list[tuple[int, int, int, tuple[int, ...]]]:
-    """(seq, created_at, length, each term's frequency) of index rows (seq, created_at, length, repeats): 0
-    unless the term's postings hold the row, then its count in `repeats`, else 1. Filled from the postings
-    (a few hundred set items) rather than testing every row against every term: a row's held terms are a bit
-    mask, and rows with the same mask and no wanted term in `repeats` share one tuple."""
-    at = {t: i for i, t in enumerate(terms)}
-    held: dict[int, int] = {}
+def seq_column(cursor) -> np.ndarray:
+    """The first column of a cursor's rows (seqs) as int64."""
+    return np.fromiter((seq for (seq,) in cursor), dtype=np.int64)
+
+
+def term_matches(n: int, length: int, meta: list[tuple[int, int, int, bytes]], terms: list[str],
+                 holders: list[np.ndarray]) -> TermMatches:
+    """TermMatches of index rows (seq, created_at, length, repeats as ASCII bytes) in ascending seq order,
+    given each term's holders (its postings in the scope, ascending): a term's frequency is 0 unless its
+    postings hold the row, then its count in `repeats`, else 1."""
+    seqs, created, lengths, repeats_bytes = (list(c) for c in zip(*meta)) if meta else ([], [], [], [])
+    seqs = np.asarray(seqs, dtype=np.int64)
+    tfs = np.zeros((len(terms), len(seqs)), dtype=np.int64)
     for i, h in enumerate(holders):
-        bit = 1 << i
-        for seq in h:
-            held[seq] = held.get(seq, 0) | bit
-    shapes: dict[int, tuple[int, ...]] = {}
-    out = []
-    for seq, created_at, length, repeats_text in meta:
-        mask = held.get(seq, 0)
-        f = shapes.get(mask)
-        if f is None:
-            f = shapes[mask] = tuple((mask >> i) & 1 for i in range(len(terms)))
-        if repeats_text:
-            words = repeats_text.split()  # "term count term count"
-            more = None
-            for j in range(0, len(words), 2):
-                i = at.get(words[j])
-                if i is not None and f[i]:
-                    if more is None:
-                        more = list(f)
-                    more[i] = int(words[j + 1])
-            if more is not None:
-                f = tuple(more)
-        out.append((seq, created_at, length, f))
-    return out
+        at = np.searchsorted(seqs, h)  # a holder outside the rows (an all-terms match) is not among them
+        inside = at < len(seqs)
+        at = at[inside][seqs[at[inside]] == h[inside]]
+        tfs[i, at] = 1
+    for j, i, count in repeated(repeats_bytes, terms):
+        if tfs[i, j]:
+            tfs[i, j] = count
+    return TermMatches(n, length, [len(h) for h in holders], seqs, np.asarray(created, dtype=np.int64),
+                       np.asarray(lengths, dtype=np.int64), tfs)
+
+
+def repeated(repeats_bytes: list[bytes], terms: list[str]) -> list[tuple[int, int, int]]:
+    """(row, term index, count) of each wanted term some row's `repeats` ("term count term count") names: a
+    search of each term in all the rows joined (C speed; a term is rarely repeated). Terms are [a-z0-9_] and
+    counts digits, so ` term ` is exactly a term slot, and the count runs to the next space."""
+    joined = b" " + b" \n ".join(repeats_bytes) + b" "
+    found = []
+    for i, t in enumerate(terms):
+        needle = b" " + t.encode() + b" "
+        at = joined.find(needle)
+        while at >= 0:
+            start = at + len(needle)
+            end = joined.index(b" ", start)
+            found.append((joined.count(b"\n", 0, at), i, int(joined[start:end])))
+            at = joined.find(needle, end)
+    return found
+
+
+def found_matches(n: int, length: int, df: list[int], found: list[tuple[int, int, int, str]],
+                  terms: list[str]) -> TermMatches:
+    """TermMatches of rows (seq, created_at, length, the memory's index terms): counts by tfs_of."""
+    return TermMatches(n, length, df, np.asarray([r[0] for r in found], dtype=np.int64),
+                       np.asarray([r[1] for r in found], dtype=np.int64),
+                       np.asarray([r[2] for r in found], dtype=np.int64),
+                       np.asarray([tfs_of(r[3], terms) for r in found], dtype=np.int64).reshape(len(found), len(terms)).T)
 
 
 def tfs_of(term_text: str, wanted: list[str]) -> tuple[int, ...]:

@@ -27,6 +27,7 @@ from .episodes import check_tenant_id
 
 if TYPE_CHECKING:
     from ...store.base import Store
+    from .memories import MemoryRecord
     from .search import MemorySearch
 
 RECENT = 50  # newest summaries offered after the search hits
@@ -93,14 +94,17 @@ class Packing:
     def full(self) -> bool:
         return self.used + MIN_LINE + 10 > self.budget
 
-    def offer(self, c: RecallLine) -> None:
-        if self.full or (c.episode_ids and self.covered.issuperset(c.episode_ids)):
+    def offer(self, m: MemoryRecord, via: str, score: float) -> None:
+        """Pack `m`'s line if it fits (its RecallLine is built only then: most offers are refused)."""
+        episode_ids = m.source_episode_ids
+        if self.full or (episode_ids and self.covered.issuperset(episode_ids)):
             return
-        cost = self._count(c.line)
+        line = memory_line(m)
+        cost = self._count(line)
         if self.used + cost + 10 > self.budget:
             return
-        self.packed.append(c)
-        self.covered.update(c.episode_ids)
+        self.packed.append(RecallLine(line, m.id, m.kind, episode_ids, via, score))
+        self.covered.update(episode_ids)
         self.used += cost
 
     def result(self) -> tuple[list[RecallLine], str, int]:
@@ -141,10 +145,10 @@ class Recall:
                 m = found.get(seq)
                 if m is not None and m.kind in KINDS:
                     seen.add(m.id)
-                    packing.offer(RecallLine(memory_line(m), m.id, m.kind, m.source_episode_ids, "search", score))
+                    packing.offer(m, "search", score)
         if not packing.full:
             for m in await index.newest(tenant, tenant_id, subject_id, ["episode_summary"], RECENT):
                 if m.id not in seen:
-                    packing.offer(RecallLine(memory_line(m), m.id, m.kind, m.source_episode_ids, "recent", 0.0))
+                    packing.offer(m, "recent", 0.0)
         packed, text, tokens = packing.result()
         return RecallBundle(subject_id, task, text, tokens, packed)

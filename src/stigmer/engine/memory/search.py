@@ -20,13 +20,14 @@ The scan is exact (numpy over the scope's vectors): no vector index (pgvector, s
 from __future__ import annotations
 
 import logging
+import math
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from ...support.embeddings import STOPWORDS
-from ..conversation_search import Matches, bm25
+from ..conversation_search import B, K1
 from ..errors import InvalidArgument
 from .episodes import check_subject_id, check_tenant_id
 from .memories import MemoryRecord
@@ -66,13 +67,40 @@ def query_terms(q: str, every: bool) -> list[str]:
     return wanted
 
 
-def ranked(matches: Matches | None) -> list[tuple[int, float]]:
-    """(seq, score) best first from a store's lexical matches, whose rows are (seq, created_at, length, tfs):
-    bm25 hands the first two back unchanged, and they break ties (§6.12: created_at desc, seq asc)."""
-    if matches is None or not matches.rows:
+class TermMatches(NamedTuple):
+    """What a store finds for some distinct query terms in one request's scope, column by column (numpy):
+    BM25 and its order are computed over whole columns, never row by row in Python."""
+
+    messages: int  # N: the scope's active memories
+    length: int  # the tokens of all of them (avgdl = length / messages)
+    df: list[int]  # per term: the scope's memories holding it
+    seqs: np.ndarray  # int64, one per matching memory
+    created: np.ndarray  # int64 created_at
+    lengths: np.ndarray  # int64 length in tokens
+    tfs: np.ndarray  # int64 (terms, rows): each term's count in each matching memory (0: absent)
+
+
+def bm25_scores(matches: TermMatches) -> np.ndarray:
+    """conversation_search.bm25 over columns: Σ idf · tf · (k1 + 1) / (tf + k1 · (1 − b + b · length / avgdl)),
+    with the same float operations in the same order (an absent term adds exactly 0.0), so each score is the
+    float the scalar formula gives."""
+    n, avgdl = matches.messages, matches.length / matches.messages
+    norm = K1 * (1 - B + B * matches.lengths / avgdl)
+    score = np.zeros(len(matches.seqs))
+    for df, tf in zip(matches.df, matches.tfs):
+        w = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        score += w * tf * (K1 + 1) / (tf + norm)
+    return score
+
+
+def ranked(matches: TermMatches | None) -> list[tuple[int, float]]:
+    """(seq, score) best first from a store's lexical matches; ties by created_at desc, seq asc (§6.12)."""
+    if matches is None or not len(matches.seqs):
         return []
-    order = sorted([(-score, -created_at, seq) for seq, created_at, score in bm25(matches)])  # plain tuples: no key
-    return [(seq, -negated) for negated, _, seq in order]
+    score = bm25_scores(matches)
+    # lexsort: the last key is the primary one (score desc, then created_at desc, then seq asc)
+    order = np.lexsort((matches.seqs, -matches.created, -score))
+    return list(zip(matches.seqs[order].tolist(), score[order].tolist()))
 
 
 def cosine_ranked(query: np.ndarray, seqs: list[int], created: list[int], matrix: np.ndarray) -> list[tuple[int, float]]:
@@ -180,7 +208,7 @@ class MemorySearch:
         vector = await self.vector_ranking(tenant, tenant_id, subject_id, q, kind)
         also = [[seq for seq, _ in vector[:pool]]] if vector else []
 
-        def rank(matches: Matches | None) -> list[tuple[int, float]]:
+        def rank(matches: TermMatches | None) -> list[tuple[int, float]]:
             return fused([seq for seq, _ in ranked(matches)[:pool]], *also)
 
         return await self._store.memory_index.lexical_ranking(tenant, tenant_id, subject_id, kind,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 
 import psycopg
 
-from ...engine.conversation_search import Matches
+from ...engine.memory.search import TermMatches
 from ...engine.memory import Episode, MemoryRecord
 from .. import memory_index_rows as rows
 from .. import memory_rows
@@ -125,7 +125,7 @@ class PostgresMemoryIndex:
         self._store = store
 
     async def lexical(self, tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
-                      wanted: list[str], every: bool = True) -> Matches | None:
+                      wanted: list[str], every: bool = True) -> TermMatches | None:
         terms = [rows.index_term(PREFIX, t) for t in wanted]
         sql, params = lexical_sql(tenant, tenant_id, subject_id, kind, terms, every)
         found = await self._store.fetch(sql, tuple(params))
@@ -133,12 +133,10 @@ class PostgresMemoryIndex:
         if not any(df) or (every and not all(df)):
             return None
         width = 2 + len(terms)
-        return Matches(n, int(length), df, [(seq, created_at, dl, rows.tfs_of(text, terms))
-                                            for seq, created_at, dl, text in (r[width:] for r in found)
-                                            if seq is not None])
+        return rows.found_matches(n, int(length), df, [r[width:] for r in found if r[width] is not None], terms)
 
     async def lexical_ranking(self, tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
-                              wanted: list[str], rank: Callable[[Matches | None], list[tuple[int, float]]],
+                              wanted: list[str], rank: Callable[[TermMatches | None], list[tuple[int, float]]],
                               first: int) -> tuple[list[tuple[int, float]], dict[int, MemoryRecord]]:
         """`rank` (the engine's) of the any-term lexical matches (None without terms), and the active records of
         its first `first` seqs (two statements: no reader thread to hop to here)."""

@@ -11,11 +11,14 @@ computes the terms); triggers drop them when a memory stops being active or is d
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from typing import TYPE_CHECKING, Callable
 
-from ...engine.conversation_search import Matches
+import numpy as np
+
+from ...engine.memory.search import TermMatches
 from ...engine.memory import Episode, MemoryRecord
 from .. import memory_index_rows as rows
 from .. import memory_rows
@@ -72,8 +75,9 @@ _SEQS = ("SELECT seq, id FROM memories WHERE tenant = ? AND status = 'active'"
          " AND id IN (SELECT value FROM json_each(?))")
 _INSERT_ROW = ("INSERT INTO memory_index_rows (seq, tenant, tenant_id, subject_id, kind, created_at, length,"
                " repeats) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-_META = ("SELECT seq, created_at, length, repeats FROM memory_index_rows"
-         " WHERE seq IN (SELECT value FROM json_each(?))")
+# repeats as bytes: its text is ASCII, and a bytes value skips the decoding of ~440 strings a task
+_META = ("SELECT seq, created_at, length, CAST(repeats AS BLOB) FROM memory_index_rows"
+         " WHERE seq IN (SELECT value FROM json_each(?)) ORDER BY seq")
 _INSERT_TERMS = "INSERT INTO memory_index_terms (rowid, terms) VALUES (?, ?)"
 _POSTINGS = "SELECT rowid FROM memory_index_terms WHERE memory_index_terms MATCH ?"
 _PUT_VECTOR = ("INSERT OR REPLACE INTO memory_vectors (seq, embedder, tenant, tenant_id, subject_id, kind, created_at,"
@@ -126,7 +130,7 @@ def backfill(conn: sqlite3.Connection) -> None:
 
 
 def lexical(conn: sqlite3.Connection, tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
-            wanted: list[str], every: bool = True) -> Matches | None:
+            wanted: list[str], every: bool = True) -> TermMatches | None:
     """The scope's statistics and its memories holding every token of `wanted` (any of them, if not `every`),
     in one read transaction. Each term's holders come from its postings (a term's document frequency is their
     count); a holder's term frequency is 1 unless its row's `repeats` says more."""
@@ -141,19 +145,19 @@ def lexical(conn: sqlite3.Connection, tenant: str, tenant_id: str | None, subjec
                                  params).fetchone()
         # A term's postings are its subject's rows already (the prefix): only a narrower scope filters them.
         narrower = tenant_id is not None or kind is not None
-        in_scope = ({seq for (seq,) in conn.execute(f"SELECT seq FROM memory_index_rows WHERE {where}", params)}
+        in_scope = (rows.seq_column(conn.execute(f"SELECT seq FROM memory_index_rows WHERE {where}", params))
                     if narrower else None)
-        holders: list[set[int]] = []
+        holders: list[np.ndarray] = []
         for term in terms:
-            posted = {seq for (seq,) in conn.execute(_POSTINGS, (f'"{term}"',))}
-            holders.append(posted & in_scope if narrower else posted)
-            if every and not holders[-1]:
+            posted = rows.seq_column(conn.execute(_POSTINGS, (f'"{term}"',)))
+            holders.append(np.intersect1d(posted, in_scope, assume_unique=True) if narrower else posted)
+            if every and not len(holders[-1]):
                 return None
-        chosen = set.intersection(*holders) if every else set().union(*holders)
-        meta = conn.execute(_META, (json.dumps(sorted(chosen)),)).fetchall() if chosen else []
+        chosen = (functools.reduce(np.intersect1d, holders) if every else np.unique(np.concatenate(holders)))
+        meta = conn.execute(_META, (json.dumps(chosen.tolist()),)).fetchall() if len(chosen) else []
     finally:
         conn.execute("COMMIT")
-    return Matches(n, int(length), [len(h) for h in holders], rows.with_tfs(meta, terms, holders))
+    return rows.term_matches(n, int(length), meta, terms, holders)
 
 
 def newest_sql(tenant: str, tenant_id: str | None, subject_id: str, kinds: list[str] | None,
@@ -177,12 +181,12 @@ class SQLiteMemoryIndex:
         self._store = store
 
     async def lexical(self, tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
-                      wanted: list[str], every: bool = True) -> Matches | None:
+                      wanted: list[str], every: bool = True) -> TermMatches | None:
         return await self._store.in_pool_do(lambda conn: lexical(conn, tenant, tenant_id, subject_id, kind, wanted,
                                                                  every))
 
     async def lexical_ranking(self, tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
-                              wanted: list[str], rank: Callable[[Matches | None], list[tuple[int, float]]],
+                              wanted: list[str], rank: Callable[[TermMatches | None], list[tuple[int, float]]],
                               first: int) -> tuple[list[tuple[int, float]], dict[int, MemoryRecord]]:
         """`rank` (the engine's) of the any-term lexical matches (None without terms), and the active records of
         its first `first` seqs: one reader call, where a search and a read of its hits were two hops."""
