@@ -245,13 +245,20 @@ async def test_lexical_ranking_ranks_the_matches_and_reads_the_first_records(mem
         seen.append(matches)
         return [(seq, float(i)) for i, seq in enumerate(sorted(matches.seqs.tolist()))] if matches else []
 
-    ranking, records = await store.memory_index.lexical_ranking(T, None, SUBJECT, None, ["red", "jay"], rank, 2)
+    ranking, records, latest = await store.memory_index.lexical_ranking(T, None, SUBJECT, None, ["red", "jay"],
+                                                                        rank, 2)
     assert len(ranking) == 3 and seen[0].df == [2, 1]  # any term: every memory holding "red" or "jay"
     assert sorted(records) == [seq for seq, _ in ranking[:2]]
     assert {m.content for m in records.values()} <= {"red fox", "red hen", "blue jay"}
+    assert latest == []  # the newest were not asked for
     # no term: the ranking of nothing, no statement to the index
-    assert await store.memory_index.lexical_ranking(T, None, SUBJECT, None, [], rank, 2) == ([], {})
+    assert await store.memory_index.lexical_ranking(T, None, SUBJECT, None, [], rank, 2) == ([], {}, [])
     assert seen[1] is None
+    # the newest of some kinds come with it, as `newest` reads them
+    kinds = sorted({m.kind for m in records.values()})
+    newest = await store.memory_index.newest(T, None, SUBJECT, kinds, 2)
+    _, _, latest = await store.memory_index.lexical_ranking(T, None, SUBJECT, None, ["red"], rank, 1, (kinds, 2))
+    assert latest == newest and len(latest) == 2
 
 
 TOPICS = ["fruit", "vehicle", "weather"]

@@ -130,7 +130,9 @@ class Recall:
         tenant_id = check_tenant_id(tenant_id)
         subject_id, task, max_tokens, _ = check_request(subject_id, task, max_tokens, None)
         index = self._store.memory_index
-        ranking, found = await self._search.hybrid_ranking(tenant, tenant_id, subject_id, task, first=CHUNK)
+        # the newest summaries come with the ranking: most tasks need them (the hits rarely fill the budget)
+        ranking, found, latest = await self._search.hybrid_ranking(tenant, tenant_id, subject_id, task, first=CHUNK,
+                                                                   recent=(["episode_summary"], RECENT))
         packing = Packing(task, max_tokens or self.default_max_tokens)
         seen: set[str] = set()
         for start in range(0, len(ranking), CHUNK):  # records are read as far down the ranking as the budget goes
@@ -147,7 +149,7 @@ class Recall:
                     seen.add(m.id)
                     packing.offer(m, "search", score)
         if not packing.full:
-            for m in await index.newest(tenant, tenant_id, subject_id, ["episode_summary"], RECENT):
+            for m in latest:
                 if m.id not in seen:
                     packing.offer(m, "recent", 0.0)
         packed, text, tokens = packing.result()

@@ -200,11 +200,13 @@ class MemorySearch:
         return cosine_ranked(query, [r[0] for r in found], [r[1] for r in found], matrix)
 
     async def hybrid_ranking(self, tenant: str, tenant_id: str | None, subject_id: str, q: str,
-                             kind: str | None = None, first: int = 0,
-                             pool: int = POOL) -> tuple[list[tuple[int, float]], dict[int, MemoryRecord]]:
+                             kind: str | None = None, first: int = 0, pool: int = POOL,
+                             recent: tuple[list[str], int] | None = None
+                             ) -> tuple[list[tuple[int, float]], dict[int, MemoryRecord], list[MemoryRecord]]:
         """The top `pool` of the any-term text ranking and of the vector ranking (any embedder, hash-v1
         included) fused by reciprocal rank: (seq, fused score) best first (text alone without an embedder),
-        with the active records of its `first` seqs, read in the same store call as the text matches."""
+        with the active records of its `first` seqs and the newest (kinds, limit) of `recent`, read in the same
+        store call as the text matches."""
         vector = await self.vector_ranking(tenant, tenant_id, subject_id, q, kind)
         also = [[seq for seq, _ in vector[:pool]]] if vector else []
 
@@ -212,7 +214,7 @@ class MemorySearch:
             return fused([seq for seq, _ in ranked(matches)[:pool]], *also)
 
         return await self._store.memory_index.lexical_ranking(tenant, tenant_id, subject_id, kind,
-                                                              query_terms(q, False), rank, first)
+                                                              query_terms(q, False), rank, first, recent)
 
     async def hybrid(self, tenant: str, tenant_id: str | None, subject_id: str, q: str, kind: str | None = None,
                      limit: int = DEFAULT_LIMIT) -> list[tuple[MemoryRecord, float]]:
@@ -220,7 +222,7 @@ class MemorySearch:
         tenant_id = check_tenant_id(tenant_id)
         subject_id = check_subject_id(subject_id, ["query", "subject_id"])
         limit = check_limit(limit)
-        found, records = await self.hybrid_ranking(tenant, tenant_id, subject_id, q, kind, limit)
+        found, records, _ = await self.hybrid_ranking(tenant, tenant_id, subject_id, q, kind, limit)
         return [(records[seq], score) for seq, score in found[:limit] if seq in records]
 
     async def embed_memories(self, tenant: str, memories: list[MemoryRecord]) -> int:

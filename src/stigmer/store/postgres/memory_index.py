@@ -137,11 +137,14 @@ class PostgresMemoryIndex:
 
     async def lexical_ranking(self, tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
                               wanted: list[str], rank: Callable[[TermMatches | None], list[tuple[int, float]]],
-                              first: int) -> tuple[list[tuple[int, float]], dict[int, MemoryRecord]]:
-        """`rank` (the engine's) of the any-term lexical matches (None without terms), and the active records of
-        its first `first` seqs (two statements: no reader thread to hop to here)."""
+                              first: int, recent: tuple[list[str], int] | None = None
+                              ) -> tuple[list[tuple[int, float]], dict[int, MemoryRecord], list[MemoryRecord]]:
+        """`rank` (the engine's) of the any-term lexical matches (None without terms), the active records of
+        its first `first` seqs, and the `newest` (kinds, limit) of `recent` ([] without): statements one after
+        another, as there is no reader thread to hop to here."""
         ranking = rank(await self.lexical(tenant, tenant_id, subject_id, kind, wanted, False) if wanted else None)
-        return ranking, await self.by_seq(tenant, [seq for seq, _ in ranking[:first]])
+        latest = await self.newest(tenant, tenant_id, subject_id, *recent) if recent is not None else []
+        return ranking, await self.by_seq(tenant, [seq for seq, _ in ranking[:first]]), latest
 
     async def newest(self, tenant: str, tenant_id: str | None, subject_id: str, kinds: list[str] | None,
                      limit: int) -> list[MemoryRecord]:

@@ -187,12 +187,18 @@ class SQLiteMemoryIndex:
 
     async def lexical_ranking(self, tenant: str, tenant_id: str | None, subject_id: str, kind: str | None,
                               wanted: list[str], rank: Callable[[TermMatches | None], list[tuple[int, float]]],
-                              first: int) -> tuple[list[tuple[int, float]], dict[int, MemoryRecord]]:
-        """`rank` (the engine's) of the any-term lexical matches (None without terms), and the active records of
-        its first `first` seqs: one reader call, where a search and a read of its hits were two hops."""
-        def work(conn: sqlite3.Connection) -> tuple[list[tuple[int, float]], dict[int, MemoryRecord]]:
+                              first: int, recent: tuple[list[str], int] | None = None
+                              ) -> tuple[list[tuple[int, float]], dict[int, MemoryRecord], list[MemoryRecord]]:
+        """`rank` (the engine's) of the any-term lexical matches (None without terms), the active records of
+        its first `first` seqs, and the `newest` (kinds, limit) of `recent` ([] without): one reader call, where
+        a search, a read of its hits and the newest were three hops (a hop costs about as much as a read)."""
+        def work(conn: sqlite3.Connection) -> tuple[list[tuple[int, float]], dict[int, MemoryRecord], list]:
             ranking = rank(lexical(conn, tenant, tenant_id, subject_id, kind, wanted, False) if wanted else None)
-            return ranking, by_seq(conn, tenant, [seq for seq, _ in ranking[:first]])
+            latest = []
+            if recent is not None:
+                sql, params = newest_sql(tenant, tenant_id, subject_id, *recent)
+                latest = [memory_rows.memory_of(r) for r in conn.execute(sql, params).fetchall()]
+            return ranking, by_seq(conn, tenant, [seq for seq, _ in ranking[:first]]), latest
 
         return await self._store.in_pool_do(work)
 
