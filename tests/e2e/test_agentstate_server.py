@@ -46,6 +46,7 @@ async def _write_many(url: str, prefix: str, n: int, concurrency: int = 16) -> l
         return await asyncio.gather(*(one(i) for i in range(n)))
 
 
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 def test_watch_replays_a_backlog_then_goes_live(server):
     backlog = asyncio.run(_write_many(server.url, "b", BACKLOG))
     received: list[tuple[int, str, dict]] = []

@@ -301,6 +301,7 @@ def test_a_damaged_backup_is_refused_and_nothing_is_replaced(tmp_path, make_serv
     assert httpx.get(f"{target.url}/v1/revision").json()["revision"] == 20
 
 
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 def test_one_server_per_data_directory(tmp_path, make_server):
     server = make_server().start()
     try:
@@ -507,6 +508,7 @@ def run_example(script: str, cwd: Path, **env: str) -> str:
     return p.stdout
 
 
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 def test_the_sqlite_examples_in_the_docs_are_true(tmp_path, start_server):
     (backup_script, backup_shown), (restore_script, restore_shown) = doc_examples("SQLite")
     server = start_server(tmp_path / "data")
@@ -519,6 +521,7 @@ def test_the_sqlite_examples_in_the_docs_are_true(tmp_path, start_server):
     assert httpx.get(f"{restored.url}/v1/kv/agents/a0").json()["value"] == 40
 
 
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 def test_the_postgres_examples_in_the_docs_are_true(tmp_path, pg_databases, start_server):
     [(script, shown)] = doc_examples("PostgreSQL")
     src_url, new_url = pg_databases("doc_src"), pg_databases("doc_new")

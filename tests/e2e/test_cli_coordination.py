@@ -72,6 +72,7 @@ def test_concurrent_acquires_grant_exactly_one(cli, ns):
     assert js(cli("lease", "get", f"{ns}/race", "--json"))["holder"] == js(won[0])["holder"]
 
 
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 def test_fenced_writes_are_refused_once_the_lease_moved_on(cli, ns):
     slow = js(cli("lease", "acquire", f"{ns}/w", "--holder", "slow", "--ttl", "4", "--json"))
     cli("put", ns, "out", '"from slow"', "--fence", slow["fence"])
@@ -90,6 +91,7 @@ def test_fenced_writes_are_refused_once_the_lease_moved_on(cli, ns):
     assert js(cli("delete", ns, "n", "--fence", fast["fence"], "--json"))["deleted"] is True
 
 
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 def test_renew_release_get(cli, ns):
     res = f"{ns}/job"
     got = js(cli("lease", "acquire", res, "--holder", "h", "--ttl", "5", "--json"))
@@ -124,6 +126,7 @@ def test_a_fence_for_a_resource_a_header_cannot_carry(cli, ns):
 # ---- capability tokens -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 def test_mint_use_attenuate_revoke(cli, ns):
     mint = cli("token", "mint", "--name", f"{ns}-p", "--scope", "read,write", "--prefix", ns, "--expires-in", "600")
     secret = mint.stdout.strip()
@@ -162,6 +165,7 @@ def test_mint_expiry_options(cli, ns):
     assert p.returncode == 1 and "not_found" in p.stderr
 
 
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 def test_tokens_with_keys_in_force(start_server, ns):
     server = start_server(admin_key=ADMIN)
     anon = _runner(server.url)
@@ -207,6 +211,7 @@ def test_claim_create_verify_exit_codes(cli, ns):
     assert p.returncode == 1 and p.stdout == "" and "not_found" in p.stderr
 
 
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 def test_claim_evidence_file_get_and_list(cli, ns):
     import hashlib
 

@@ -60,6 +60,7 @@ def test_a_session_survives_kill_9(server):
     assert "PostgreSQL 15." in r["context"]
 
 
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 def test_another_replica_serves_a_session_after_kill_9(make_server):
     postgres_url()
     url = new_database(f"stigmer_semvec_replicas_{os.getpid()}")

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from local_http import free_port
 from pg_support import ON_POSTGRES, database_for
@@ -27,6 +28,7 @@ SCRIPT = Path(__file__).with_name("statewave_server.py")
 
 
 
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 def test_compile_job_across_kill_9(tmp_path):
     data_dir, record = tmp_path / "data", tmp_path / "record.txt"
     env = {**os.environ, "STIGMER_DATA_DIR": str(data_dir), "STIGMER_JOB_LEASE_SECONDS": "1",
@@ -88,6 +90,7 @@ def test_compile_job_across_kill_9(tmp_path):
         second.kill()
 
 
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 def test_concurrent_compiles_create_each_memory_once(tmp_path):
     """§6.16, Decision 29: sync and async compiles of one (tenant, subject) sent at once, over real HTTP,
     compile every episode once; each episode written concurrently is stored, with its own id."""

@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from local_http import JSONHandler, LocalServer, free_port, running
 from pg_support import ON_POSTGRES, database_for, new_database, postgres_url
@@ -202,6 +203,7 @@ def test_retries_then_the_dead_letter(tmp_path):
         assert len({b for _, b in sent}) == 1 and all(verified(h, b) for h, b in sent)
 
 
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 async def test_two_replicas_on_one_postgresql_deliver_every_event_once(tmp_path, make_server):
     postgres_url()
     url = new_database(f"stigmer_sw_hooks_{tmp_path.name}_{os.getpid()}".lower()[:60])

@@ -230,6 +230,7 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
 
 
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 async def test_three_replica_processes_on_one_postgresql_deliver_each_event_once(tmp_path):
     db = database_for(str(tmp_path))  # a database of its own (skips, or fails in CI, without PostgreSQL)
     from stigmer.store.postgres import PostgresStore

@@ -85,6 +85,7 @@ HALF_SENT = {
 }
 
 
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 def test_half_sent_requests_are_closed(limits_server):
     socks = {}
     for name, data in HALF_SENT.items():

@@ -11,6 +11,7 @@ import threading
 import time
 
 import httpx
+import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -123,6 +124,7 @@ def check_and_count(history: list[Op]) -> dict:
 
 
 # --- against the real server -----------------------------------------------------------------------------------
+@pytest.mark.slow  # make test-slow (CI runs it): make test stays under its budget
 def test_real_server_histories_are_linearizable(tmp_path):
     server = start_server(tmp_path / "data")
     try:
