@@ -27,9 +27,9 @@ run: $(VENV)/.installed
 	$(BIN)/stigmer serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
 
 # Two worker processes (pytest-xdist): most tests wait on servers and sockets, so two halve the wall time.
-# Each worker has its own PostgreSQL databases, data directories and ports. The few `slow` tests (fuzzing the
-# OpenAPI document, crash loops, backups under load, a 100 MB export) are `make test-slow`; `make test-full`
-# runs both.
+# Each worker has its own PostgreSQL databases, data directories and ports. The tests marked `slow` (ten
+# seconds or more each: fuzzing, crash loops, backups, kill -9 and replica runs) are `make test-slow`;
+# `make test-full` runs both.
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -q -n 2 -m "not slow"
 
